@@ -1,0 +1,218 @@
+"""Settings: non-secret values from a TOML file, secrets only from the environment.
+
+`Settings.load(path, environ)` takes the environment as a mapping it is given, so tests never
+leak the machine's variables in. Every problem is reported with the exact key that is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.errors import ConfigError
+
+CONFIG_ENV = "PAPERBOY_CONFIG"
+# Secrets and deployment overrides read from the environment, by setting name.
+SECRET_ENV = {
+    "slack_bot_token": "SLACK_BOT_TOKEN",
+    "slack_app_token": "SLACK_APP_TOKEN",
+    "slack_signing_secret": "SLACK_SIGNING_SECRET",
+    "slack_client_id": "SLACK_CLIENT_ID",
+    "slack_client_secret": "SLACK_CLIENT_SECRET",
+    "discord_token": "DISCORD_TOKEN",
+}
+DATABASE_URL_ENV = "PAPERBOY_DATABASE_URL"
+DATA_DIR_ENV = "PAPERBOY_DATA_DIR"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StorageSettings(_Section):
+    data_dir: Path | None = None  # default: the user's data directory
+
+
+class DatabaseSettings(_Section):
+    url: str | None = None  # default: sqlite:///<data_dir>/paperboy.db
+
+    @field_validator("url")
+    @classmethod
+    def _known_dialect(cls, value: str | None) -> str | None:
+        if value is None or value.startswith(("sqlite://", "postgresql")):
+            return value
+        raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
+
+
+class SearchSettings(_Section):
+    results: int = Field(default=5, ge=1, le=20)
+
+
+class HuggingFaceSettings(_Section):
+    enabled: bool = True
+    base_url: str = "https://huggingface.co"
+    refresh_days: int = Field(default=3, ge=0, le=30)
+
+
+class ArxivSettings(_Section):
+    enabled: bool = True
+    api_url: str = "https://export.arxiv.org/api/query"
+    feed_url: str = "https://rss.arxiv.org/atom"
+    categories: list[str] = Field(default_factory=lambda: ["cs.CL", "cs.LG", "cs.AI"])
+    min_interval_seconds: float = Field(default=3.0, ge=0)
+
+
+class SourcesSettings(_Section):
+    huggingface: HuggingFaceSettings = Field(default_factory=HuggingFaceSettings)
+    arxiv: ArxivSettings = Field(default_factory=ArxivSettings)
+    timeout_seconds: float = Field(default=20.0, gt=0)
+    retries: int = Field(default=4, ge=0, le=10)
+
+
+class RefreshSettings(_Section):
+    interval_minutes: int = Field(default=60, ge=1)
+
+
+class DigestSettings(_Section):
+    schedule: Literal["daily", "weekdays"] = "weekdays"  # set by a channel's first subscribe
+    time: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    timezone: str = "UTC"
+    max_papers: int = Field(default=10, ge=1, le=50)
+    tick_seconds: int = Field(default=30, ge=5, le=300)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. Europe/Berlin)") from exc
+        return value
+
+
+class SlackSettings(_Section):
+    mode: Literal["socket", "http"] = "socket"
+    host: str = "0.0.0.0"
+    port: int = Field(default=3000, ge=1, le=65535)
+    api_base_url: str = "https://slack.com/api/"
+    command: str = "/papers"
+
+
+class DiscordSettings(_Section):
+    shards: int | None = Field(default=None, ge=1)
+    guild_id: int | None = None  # sync commands to one guild (instant) instead of globally
+    manage_permission: bool = True  # subscribe/schedule need Manage Channels
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Secrets(BaseModel):
+    slack_bot_token: str | None = None
+    slack_app_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = None
+    discord_token: str | None = None
+
+
+class Settings(_Section):
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+    sources: SourcesSettings = Field(default_factory=SourcesSettings)
+    refresh: RefreshSettings = Field(default_factory=RefreshSettings)
+    digest: DigestSettings = Field(default_factory=DigestSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    secrets: Secrets = Field(default_factory=Secrets, exclude=True)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.storage.data_dir or Path(platformdirs.user_data_dir("paperboy"))
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_dir / 'paperboy.db'}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    def platforms(self) -> list[str]:
+        """The platforms whose tokens are configured; the console when there are none."""
+        found = []
+        if self.secrets.slack_bot_token or self.secrets.slack_client_id:
+            found.append("slack")
+        if self.secrets.discord_token:
+            found.append("discord")
+        return found or ["console"]
+
+    def problems(self) -> list[str]:
+        """Settings that load but cannot work together, each naming its key."""
+        issues = []
+        s = self.secrets
+        if "slack" in self.platforms():
+            if self.slack.mode == "socket" and not s.slack_app_token:
+                issues.append(
+                    "SLACK_APP_TOKEN is missing: [slack] mode = \"socket\" needs an app-level "
+                    "token (xapp-...), or set [slack] mode = \"http\""
+                )
+            if self.slack.mode == "http" and not s.slack_signing_secret:
+                issues.append("SLACK_SIGNING_SECRET is missing: [slack] mode = \"http\" needs it")
+            if s.slack_bot_token and not s.slack_bot_token.startswith("xoxb-"):
+                issues.append("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+            if s.slack_app_token and not s.slack_app_token.startswith("xapp-"):
+                issues.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+            if s.slack_client_id and not s.slack_client_secret:
+                issues.append("SLACK_CLIENT_SECRET is missing: SLACK_CLIENT_ID is set (OAuth)")
+        return issues
+
+    @classmethod
+    def load(
+        cls, path: str | Path | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Load settings from `path` (or $PAPERBOY_CONFIG) and secrets from `environ`."""
+        env = os.environ if environ is None else environ
+        raw: dict[str, Any] = {}
+        chosen = path or env.get(CONFIG_ENV)
+        if chosen:
+            file = Path(chosen)
+            try:
+                raw = tomllib.loads(file.read_text(encoding="utf-8"))
+            except FileNotFoundError as exc:
+                raise ConfigError(f"config file {file} does not exist") from exc
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"config file {file} is not valid TOML: {exc}") from exc
+        if env.get(DATABASE_URL_ENV):
+            raw.setdefault("database", {})["url"] = env[DATABASE_URL_ENV]
+        if env.get(DATA_DIR_ENV):
+            raw.setdefault("storage", {})["data_dir"] = env[DATA_DIR_ENV]
+        raw["secrets"] = {name: env[var] for name, var in SECRET_ENV.items() if env.get(var)}
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = [str(part) for part in err["loc"]]
+        key = f"[{'.'.join(loc[:-1])}] {loc[-1]}" if len(loc) > 1 else loc[0] if loc else "?"
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown key (see config.example.toml for the keys there are)"
+        elif err["type"] == "missing":
+            message = "missing"
+        lines.append(f"{key}: {message}")
+    return "\n".join(lines)

@@ -1,0 +1,79 @@
+"""Database engine and schema, per dialect: SQLite (WAL, busy timeout) or PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.pool import StaticPool
+from sqlmodel import SQLModel
+
+from bot import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`, with the schema created if it is not there yet."""
+    if url.startswith("sqlite"):
+        engine = _sqlite_engine(url)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    SQLModel.metadata.create_all(engine)
+    return engine
+
+
+def _sqlite_engine(url: str) -> Engine:
+    memory = url in ("sqlite://", "sqlite:///:memory:")
+    if not memory:
+        path = url.split("sqlite:///", 1)[-1]
+        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+        poolclass=StaticPool if memory else None,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's BEGIN decide transactions; the driver's implicit ones would hold
+        # locks longer than we intend.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        # Writers take the write lock up front (see `writer`), so two writers wait on
+        # busy_timeout instead of failing with "database is locked" when a read transaction
+        # tries to upgrade. Readers stay deferred: in WAL mode they never block a writer.
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, for write transactions (on SQLite they begin IMMEDIATE)."""
+    return engine.execution_options(sqlite_immediate=True)
+
+
+def insert_ignore(engine: Engine, table: Any) -> Any:
+    """`INSERT ... ON CONFLICT DO NOTHING` for this engine's dialect."""
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def upsert_stmt(engine: Engine, table: Any) -> Any:
+    """A dialect `insert` that supports `on_conflict_do_update`."""
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

@@ -1,0 +1,167 @@
+"""Platform-neutral value types that cross the core/adapter boundary.
+
+Adapters translate platform payloads into `Invocation`s and render `Reply`s; nothing in here
+knows Slack or Discord. Text in these types is plain text: adapters escape and format it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRef:
+    """Where a command came from or a digest goes: `platform:workspace:channel`."""
+
+    platform: str
+    workspace: str
+    channel: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.workspace}:{self.channel}"
+
+    @classmethod
+    def parse(cls, key: str) -> ChannelRef:
+        parts = key.split(":", 2)
+        if len(parts) != 3 or not all(parts):
+            raise ValueError(
+                f"channel key {key!r} is not of the form platform:workspace:channel "
+                "(for example slack:T0123:C0456)"
+            )
+        return cls(*parts)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    platform: str
+    user_id: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """One `/papers ...` command: the text after `/papers`, who typed it and where."""
+
+    text: str
+    channel: ChannelRef
+    user: UserRef
+    # Adapters set this when the user may change channel settings (Discord: Manage Channels).
+    can_manage: bool = True
+
+
+class ReplyKind(StrEnum):
+    RESULTS = "results"  # search results or a top list
+    PAPER = "paper"  # one paper in detail
+    DIGEST = "digest"
+    INFO = "info"  # confirmations, lists, help, status
+    ERROR = "error"  # the user typed something we cannot do; text says why and how
+
+
+@dataclass(frozen=True, slots=True)
+class PaperCard:
+    """What a user sees of one paper."""
+
+    id: str
+    title: str
+    url: str
+    authors: tuple[str, ...] = ()
+    published: date | None = None
+    upvotes: int = 0
+    comments: int = 0
+    categories: tuple[str, ...] = ()
+    abstract: str = ""
+    summary: str = ""  # the Hugging Face one-line AI summary, when known
+    github_repo: str | None = None
+    github_stars: int | None = None
+    project_page: str | None = None
+    hf_url: str | None = None
+    matched_topics: tuple[str, ...] = ()  # digests: which subscriptions matched
+    score: float = 0.0
+
+    def short_authors(self, limit: int = 3) -> str:
+        if not self.authors:
+            return ""
+        if len(self.authors) <= limit:
+            return ", ".join(self.authors)
+        return f"{', '.join(self.authors[:limit])} et al."
+
+    def blurb(self, limit: int = 280) -> str:
+        """The HF one-line summary if there is one, else the abstract cut at a word."""
+        text = self.summary or self.abstract
+        return shorten(text, limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A platform-neutral answer.
+
+    `title` is a one-line heading; `text` is the body (plain text, may hold `inline code`);
+    `cards` are papers; `more` counts papers left out ("+N more"); `footer` is a quiet line.
+    `ephemeral` answers are shown only to the user who asked (where the platform can).
+    """
+
+    kind: ReplyKind
+    title: str
+    text: str = ""
+    cards: tuple[PaperCard, ...] = ()
+    more: int = 0
+    footer: str = ""
+    ephemeral: bool = False
+    # For a search: the query, so adapters can offer "Subscribe this channel" / "Share".
+    query: str | None = None
+    meta: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_error(self) -> bool:
+        return self.kind is ReplyKind.ERROR
+
+    def plain_text(self) -> str:
+        """A readable plain-text rendering: notifications, logs, the console and tests."""
+        lines = [self.title] if self.title else []
+        if self.text:
+            lines.append(self.text)
+        for n, card in enumerate(self.cards, 1):
+            lines.append(f"{n}. {card.title}")
+            bits = [b for b in (card.short_authors(), _date(card.published)) if b]
+            if card.upvotes:
+                bits.append(f"▲ {card.upvotes}")
+            if bits:
+                lines.append("   " + " · ".join(bits))
+            if card.matched_topics:
+                lines.append("   topics: " + ", ".join(card.matched_topics))
+            lines.append(f"   {card.url}")
+        if self.more:
+            lines.append(f"+{self.more} more")
+        if self.footer:
+            lines.append(self.footer)
+        return "\n".join(lines)
+
+
+def error(title: str, text: str = "") -> Reply:
+    return Reply(kind=ReplyKind.ERROR, title=title, text=text, ephemeral=True)
+
+
+def info(title: str, text: str = "", *, ephemeral: bool = True) -> Reply:
+    return Reply(kind=ReplyKind.INFO, title=title, text=text, ephemeral=ephemeral)
+
+
+def shorten(text: str, limit: int, placeholder: str = "…") -> str:
+    """Cut `text` to at most `limit` characters at a word boundary."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: max(limit - len(placeholder), 0)]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.") + placeholder
+
+
+def _date(value: date | None) -> str:
+    return value.isoformat() if value else ""

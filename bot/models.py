@@ -1,0 +1,186 @@
+"""SQLModel tables (the source of truth) and `PaperIn`, what a source hands to the store.
+
+All tables exist from the first start so later features add behaviour, not schema churn.
+Times are time-zone aware UTC datetimes (sqlmodel refuses naive ones).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Paper(SQLModel, table=True):
+    __tablename__ = "paper"
+    __table_args__ = (
+        Index("ix_paper_updated_at", "updated_at"),
+        Index("ix_paper_first_seen_at", "first_seen_at"),
+        Index("ix_paper_hf_daily_date", "hf_daily_date"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)  # arXiv id without version
+    version: int | None = None
+    title: str
+    abstract: str = ""
+    authors: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    published_at: datetime | None = None
+    hf_daily_date: date | None = None
+    upvotes: int = 0
+    comments: int = 0
+    github_repo: str | None = None
+    github_stars: int | None = None
+    project_page: str | None = None
+    organization: str | None = None
+    ai_summary: str | None = None
+    ai_keywords: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    sources: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    first_seen_at: datetime
+    updated_at: datetime  # bumped on every change: the search index follows this cursor
+
+
+class Alias(SQLModel, table=True):
+    """An acronym and what it stands for, mined from abstracts ("... (DPO)")."""
+
+    __tablename__ = "alias"
+
+    acronym: str = Field(primary_key=True, max_length=32)  # lower case
+    expansion: str = Field(primary_key=True, max_length=200)  # lower case
+    count: int = 1
+
+
+class Channel(SQLModel, table=True):
+    """A chat channel's digest settings. Key: `platform:workspace:channel`."""
+
+    __tablename__ = "channel"
+
+    key: str = Field(primary_key=True, max_length=255)
+    schedule: str = "off"  # off | daily | weekdays | weekly:mon
+    digest_time: str = "09:00"  # HH:MM local
+    timezone: str = "UTC"  # IANA name
+    max_papers: int = 10
+    min_upvotes: int = 0
+    quiet: bool = False  # an empty digest posts nothing
+    paused_reason: str | None = None  # set when the platform says the bot cannot post here
+    next_digest_at: datetime | None = None  # UTC
+    last_digest_at: datetime | None = None  # UTC: the previous slot; candidates are newer
+    created_at: datetime
+
+
+class Subscription(SQLModel, table=True):
+    __tablename__ = "subscription"
+    __table_args__ = (UniqueConstraint("channel_key", "normalized"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel_key: str = Field(index=True, max_length=255)
+    query: str  # as typed
+    normalized: str = Field(max_length=500)  # for uniqueness: case and spacing folded
+    created_by: str | None = None
+    created_at: datetime
+
+
+class DigestRun(SQLModel, table=True):
+    """One digest per channel per slot, whoever builds it."""
+
+    __tablename__ = "digest_run"
+    __table_args__ = (UniqueConstraint("channel_key", "slot"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel_key: str = Field(max_length=255)
+    slot: datetime  # UTC start of the slot
+    status: str = "building"  # building | done | empty | failed
+    instance_id: str | None = None
+    created_at: datetime
+    finished_at: datetime | None = None
+    papers: int = 0
+
+
+class Delivery(SQLModel, table=True):
+    """The ledger: a paper is claimed for a channel before any post, then marked."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("channel_key", "paper_id"),
+        Index("ix_delivery_status", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel_key: str = Field(max_length=255)
+    paper_id: str = Field(max_length=64)
+    digest_run_id: int | None = None
+    status: str = "claimed"  # claimed | sent | failed | unknown
+    message_ref: str | None = None
+    idempotency_key: str | None = None
+    attempts: int = 0
+    error: str | None = None
+    retry_at: datetime | None = None
+    claimed_at: datetime
+    sent_at: datetime | None = None
+
+
+class SourceState(SQLModel, table=True):
+    __tablename__ = "source_state"
+
+    source: str = Field(primary_key=True, max_length=64)
+    last_success_at: datetime | None = None
+    last_error_at: datetime | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+    cursor: str | None = None
+    papers_added: int = 0
+    newest_paper_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class PaperIn:
+    """A paper as one source saw it. Empty fields mean "this source does not know".
+
+    The store merges it into the one record per arXiv id; a field a source does not know
+    never overwrites what another source knew.
+    """
+
+    id: str
+    title: str
+    source: str  # hf | arxiv | snapshot | demo ...
+    version: int | None = None
+    abstract: str = ""
+    authors: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    published_at: datetime | None = None
+    hf_daily_date: date | None = None
+    upvotes: int | None = None
+    comments: int | None = None
+    github_repo: str | None = None
+    github_stars: int | None = None
+    project_page: str | None = None
+    organization: str | None = None
+    ai_summary: str | None = None
+    ai_keywords: list[str] = field(default_factory=list)
+
+    def as_row_values(self) -> dict[str, Any]:
+        """The fields this source knows, by column name (unknown ones left out)."""
+        values: dict[str, Any] = {"id": self.id, "title": self.title}
+        for name in (
+            "version",
+            "abstract",
+            "authors",
+            "categories",
+            "published_at",
+            "hf_daily_date",
+            "upvotes",
+            "comments",
+            "github_repo",
+            "github_stars",
+            "project_page",
+            "organization",
+            "ai_summary",
+            "ai_keywords",
+        ):
+            value = getattr(self, name)
+            if value is not None and value != "" and value != []:
+                values[name] = value
+        return values

@@ -1,0 +1,353 @@
+"""PaperStore: the one place that writes papers, channels and subscriptions.
+
+The SQL database is the source of truth. The full-text index (`bot.index.PaperIndex`) follows
+it: every upsert here updates the index after the transaction commits, and `sync_index`
+catches an index up (or rebuilds it) from the `updated_at` cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, func, select, update
+from sqlmodel import Session, col
+
+from bot.aliases import mine_aliases, normalize_topic
+from bot.db import upsert_stmt, writer
+from bot.models import Alias, Channel, Paper, PaperIn, SourceState, Subscription
+
+if TYPE_CHECKING:
+    from bot.index import PaperIndex
+
+logger = logging.getLogger(__name__)
+
+# Fields where a newer value from any source replaces the old one (counts that grow).
+_COUNTS = ("upvotes", "comments", "github_stars")
+BATCH = 2_000
+
+
+@dataclass
+class UpsertResult:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    def __iadd__(self, other: UpsertResult) -> UpsertResult:
+        self.added += other.added
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        return self
+
+
+class PaperStore:
+    def __init__(self, engine: Engine, index: PaperIndex | None = None) -> None:
+        self.engine = engine
+        self._writer = writer(engine)
+        self.index = index
+        self._aliases: dict[str, list[str]] | None = None
+
+    # ----------------------------------------------------------------- papers
+
+    def upsert_many(self, papers: Iterable[PaperIn], now: datetime) -> UpsertResult:
+        """Insert or merge papers, one transaction per batch; the index follows each batch.
+
+        A batch either commits whole or leaves the store as it was.
+        """
+        result = UpsertResult()
+        batch: list[PaperIn] = []
+        for paper in papers:
+            batch.append(paper)
+            if len(batch) >= BATCH:
+                result += self._upsert_batch(batch, now)
+                batch = []
+        if batch:
+            result += self._upsert_batch(batch, now)
+        return result
+
+    def _upsert_batch(self, batch: Sequence[PaperIn], now: datetime) -> UpsertResult:
+        merged_in: dict[str, PaperIn] = {}
+        for paper in batch:  # the same id twice in one batch: merge in order
+            if paper.id in merged_in:
+                _merge_into(merged_in[paper.id], paper)
+            else:
+                merged_in[paper.id] = paper
+        result = UpsertResult()
+        changed: list[dict[str, Any]] = []
+        aliases: Counter[tuple[str, str]] = Counter()
+        with Session(self._writer) as session, session.begin():
+            ids = list(merged_in)
+            existing = {
+                row["id"]: row
+                for row in session.execute(
+                    select(Paper.__table__).where(col(Paper.id).in_(ids))  # type: ignore[attr-defined]
+                ).mappings()
+            }
+            inserts, updates = [], []
+            for pid, incoming in merged_in.items():
+                values = incoming.as_row_values()
+                old = existing.get(pid)
+                if old is None:
+                    row = _new_row(values, incoming.source, now)
+                    inserts.append(row)
+                    result.added.append(pid)
+                    changed.append(row)
+                    for text in (incoming.title, incoming.abstract):
+                        aliases.update(mine_aliases(text))
+                    continue
+                new = _merged_row(dict(old), values, incoming.source)
+                if new == dict(old):
+                    result.unchanged += 1
+                    continue
+                new["updated_at"] = now
+                updates.append(new)
+                result.updated.append(pid)
+                changed.append(new)
+                if incoming.abstract and incoming.abstract != old["abstract"]:
+                    aliases.update(mine_aliases(incoming.abstract))
+            table = Paper.__table__  # type: ignore[attr-defined]
+            if inserts:
+                session.execute(table.insert(), inserts)
+            for row in updates:
+                session.execute(table.update().where(table.c.id == row["id"]).values(**row))
+            if aliases:
+                self._add_aliases(session, aliases)
+        if aliases:
+            self._aliases = None
+        if self.index is not None and changed:
+            self.index.upsert([Paper.model_validate(row) for row in changed])
+        return result
+
+    def _add_aliases(self, session: Session, counts: Counter[tuple[str, str]]) -> None:
+        table = Alias.__table__  # type: ignore[attr-defined]
+        stmt = upsert_stmt(self.engine, table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["acronym", "expansion"],
+            set_={"count": table.c.count + stmt.excluded.count},
+        )
+        rows = [
+            {"acronym": a[:32], "expansion": e[:200], "count": n}
+            for (a, e), n in sorted(counts.items())
+        ]
+        session.execute(stmt, rows)
+
+    def get(self, paper_id: str) -> Paper | None:
+        with Session(self.engine) as session:
+            return session.get(Paper, paper_id)
+
+    def get_many(self, ids: Sequence[str]) -> list[Paper]:
+        """Papers by id, in the order of `ids` (missing ones left out)."""
+        if not ids:
+            return []
+        with Session(self.engine) as session:
+            rows = session.exec(select(Paper).where(col(Paper.id).in_(list(ids)))).all()  # type: ignore[call-overload]
+        by_id = {row[0].id if isinstance(row, tuple) else row.id: _one(row) for row in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def count(self) -> int:
+        with Session(self.engine) as session:
+            return int(session.execute(select(func.count()).select_from(Paper)).scalar_one())
+
+    def changed_since(
+        self, cursor: datetime | None, after_id: str = "", limit: int = 5_000
+    ) -> list[Paper]:
+        """Papers changed at or after `cursor`, ordered by (updated_at, id), for the index."""
+        stmt = select(Paper).order_by(col(Paper.updated_at), col(Paper.id)).limit(limit)
+        if cursor is not None:
+            stmt = stmt.where(
+                (col(Paper.updated_at) > cursor)
+                | ((col(Paper.updated_at) == cursor) & (col(Paper.id) > after_id))
+            )
+        with Session(self.engine) as session:
+            return [_one(row) for row in session.execute(stmt).all()]
+
+    def latest_change(self) -> datetime | None:
+        with Session(self.engine) as session:
+            value = session.execute(select(func.max(Paper.updated_at))).scalar_one()
+        return value  # type: ignore[no-any-return]
+
+    def aliases(self) -> dict[str, list[str]]:
+        """acronym -> expansions, and expansion -> acronyms, cached until new ones are mined."""
+        if self._aliases is None:
+            table: dict[str, list[str]] = {}
+            with Session(self.engine) as session:
+                rows = session.execute(
+                    select(Alias.acronym, Alias.expansion, Alias.count).order_by(
+                        col(Alias.count).desc()
+                    )
+                ).all()
+            for acronym, expansion, _count in rows:
+                table.setdefault(acronym, []).append(expansion)
+                table.setdefault(expansion, []).append(acronym)
+            self._aliases = table
+        return self._aliases
+
+    def sync_index(self, *, rebuild: bool = False) -> int:
+        """Bring the index up to the store: everything if `rebuild`, else what changed."""
+        if self.index is None:
+            return 0
+        if rebuild:
+            self.index.clear()
+        cursor, after = self.index.cursor()
+        done = 0
+        while True:
+            rows = self.changed_since(cursor, after)
+            if not rows:
+                break
+            self.index.upsert(rows)
+            done += len(rows)
+            cursor, after = rows[-1].updated_at, rows[-1].id
+        return done
+
+    # -------------------------------------------------------- channels
+
+    def channel(self, key: str) -> Channel | None:
+        with Session(self.engine) as session:
+            return session.get(Channel, key)
+
+    def ensure_channel(self, key: str, now: datetime, **defaults: Any) -> tuple[Channel, bool]:
+        """The channel's settings row, created with `defaults` if it did not exist."""
+        with Session(self._writer) as session, session.begin():
+            channel = session.get(Channel, key)
+            created = channel is None
+            if channel is None:
+                channel = Channel(key=key, created_at=now, **defaults)
+                session.add(channel)
+            session.flush()
+            session.expunge(channel)
+        return channel, created
+
+    def update_channel(self, key: str, **values: Any) -> None:
+        with Session(self._writer) as session, session.begin():
+            session.execute(update(Channel).where(col(Channel.key) == key).values(**values))
+
+    def channels(self) -> list[Channel]:
+        with Session(self.engine) as session:
+            return [_one(r) for r in session.execute(select(Channel)).all()]
+
+    # --------------------------------------------------- subscriptions
+
+    def subscriptions(self, channel_key: str) -> list[Subscription]:
+        with Session(self.engine) as session:
+            stmt = (
+                select(Subscription)
+                .where(col(Subscription.channel_key) == channel_key)
+                .order_by(col(Subscription.id))
+            )
+            return [_one(r) for r in session.execute(stmt).all()]
+
+    def subscribe(
+        self, channel_key: str, query: str, now: datetime, user: str | None = None
+    ) -> tuple[Subscription, bool]:
+        """Add a topic; returns (subscription, created). The same topic twice is one."""
+        normalized = normalize_topic(query)
+        with Session(self._writer) as session, session.begin():
+            found = session.execute(
+                select(Subscription).where(
+                    col(Subscription.channel_key) == channel_key,
+                    col(Subscription.normalized) == normalized,
+                )
+            ).first()
+            if found is not None:
+                sub = _one(found)
+                session.expunge(sub)
+                return sub, False
+            sub = Subscription(
+                channel_key=channel_key,
+                query=" ".join(query.split()),
+                normalized=normalized,
+                created_by=user,
+                created_at=now,
+            )
+            session.add(sub)
+            session.flush()
+            session.expunge(sub)
+            return sub, True
+
+    def unsubscribe(self, channel_key: str, subscription_id: int) -> bool:
+        with Session(self._writer) as session, session.begin():
+            sub = session.get(Subscription, subscription_id)
+            if sub is None or sub.channel_key != channel_key:
+                return False
+            session.delete(sub)
+            return True
+
+    # ----------------------------------------------------------- queries
+
+    def top(self, since: date, limit: int) -> list[Paper]:
+        """Most upvoted papers on the Daily Papers lists since `since`."""
+        stmt = (
+            select(Paper)
+            .where(col(Paper.hf_daily_date) >= since)
+            .order_by(col(Paper.upvotes).desc(), col(Paper.hf_daily_date).desc(), col(Paper.id))
+            .limit(limit)
+        )
+        with Session(self.engine) as session:
+            return [_one(r) for r in session.execute(stmt).all()]
+
+    def source_states(self) -> list[SourceState]:
+        with Session(self.engine) as session:
+            return [_one(r) for r in session.execute(select(SourceState)).all()]
+
+
+def _one(row: Any) -> Any:
+    """A row of `select(Model)` is a 1-tuple; return the model."""
+    return row[0] if isinstance(row, tuple) or hasattr(row, "_fields") else row
+
+
+def _new_row(values: dict[str, Any], source: str, now: datetime) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "version": None,
+        "abstract": "",
+        "authors": [],
+        "categories": [],
+        "published_at": None,
+        "hf_daily_date": None,
+        "upvotes": 0,
+        "comments": 0,
+        "github_repo": None,
+        "github_stars": None,
+        "project_page": None,
+        "organization": None,
+        "ai_summary": None,
+        "ai_keywords": [],
+    }
+    row.update(values)
+    row["sources"] = [source]
+    row["first_seen_at"] = now
+    row["updated_at"] = now
+    return row
+
+
+def _merged_row(old: dict[str, Any], values: dict[str, Any], source: str) -> dict[str, Any]:
+    """`old` with what `values` knows merged in: counts take the newer value, versions the
+    higher, the Daily Papers date the first; other fields fill gaps or take longer text."""
+    new = dict(old)
+    for name, value in values.items():
+        current = new.get(name)
+        if name in _COUNTS:
+            new[name] = value
+        elif name == "version":
+            new[name] = max(value, current or 0)
+        elif name == "hf_daily_date":
+            new[name] = current or value
+        elif name in ("title", "abstract") and current:
+            # Keep the fuller text: an RSS teaser must not replace a full abstract.
+            if len(value) >= len(current) * 0.9:
+                new[name] = value
+        elif name == "categories" and current:
+            new[name] = current + [c for c in value if c not in current]
+        else:
+            new[name] = value
+    if source not in new["sources"]:
+        new["sources"] = [*new["sources"], source]
+    return new
+
+
+def _merge_into(target: PaperIn, other: PaperIn) -> None:
+    for name, value in other.as_row_values().items():
+        setattr(target, name, value)

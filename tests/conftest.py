@@ -1,0 +1,87 @@
+"""Shared fixtures: fixed time, SQLite and real PostgreSQL stores, the shared fixtures folder.
+
+PostgreSQL tests use $PAPERBOY_TEST_PG_URL (default: the local server, database `test`). Each
+test session creates its own scratch database on that server and drops it at the end, so runs
+in parallel do not see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlmodel import SQLModel
+
+from bot.db import make_engine
+from bot.store import PaperStore
+
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+PG_URL = os.environ.get(
+    "PAPERBOY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def now() -> datetime:
+    return NOW
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A scratch PostgreSQL database for this test session (dropped afterwards)."""
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"paperboy_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        pytest.fail(
+            f"PostgreSQL at {PG_URL} is not reachable ({exc}); start it or point "
+            "PAPERBOY_TEST_PG_URL at a server where this user may create databases"
+        )
+    url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with admin.connect() as conn:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :n AND pid <> pg_backend_pid()"
+            ),
+            {"n": name},
+        )
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    engine = make_engine(pg_url)
+    yield engine
+    SQLModel.metadata.drop_all(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'paperboy.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """The same test on a real SQLite file and on the real PostgreSQL server."""
+    name = "sqlite_engine" if request.param == "sqlite" else "pg_engine"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def store(sqlite_engine: Engine) -> PaperStore:
+    return PaperStore(sqlite_engine)
