@@ -11,7 +11,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, select, update
@@ -293,10 +293,57 @@ class PaperStore:
         with Session(self.engine) as session:
             return [_one(r) for r in session.execute(select(SourceState)).all()]
 
+    # ------------------------------------------- source bookkeeping (bot.sources)
+
+    def source_state(self, name: str) -> SourceState | None:
+        with Session(self.engine) as session:
+            return session.get(SourceState, name)
+
+    def _update_source(self, name: str, **changes: Any) -> None:
+        with Session(self._writer) as session, session.begin():
+            state = session.get(SourceState, name) or SourceState(source=name)
+            for key, value in changes.items():
+                setattr(state, key, value(state) if callable(value) else value)
+            session.add(state)
+
+    def record_source_success(
+        self, name: str, now: datetime, added: int = 0, newest: datetime | None = None
+    ) -> None:
+        """A fetch of `name` succeeded: failures reset, counts and newest paper kept."""
+        self._update_source(
+            name,
+            last_success_at=now,
+            consecutive_failures=0,
+            papers_added=lambda s: (s.papers_added or 0) + added,
+            newest_paper_at=lambda s: max(
+                (t for t in (_aware(s.newest_paper_at), newest) if t is not None), default=None
+            ),
+        )
+
+    def record_source_failure(self, name: str, now: datetime, error: str) -> None:
+        """A fetch of `name` failed; the papers are untouched, the failure is counted."""
+        self._update_source(
+            name,
+            last_error_at=now,
+            last_error=error[:2000],
+            consecutive_failures=lambda s: (s.consecutive_failures or 0) + 1,
+        )
+
+    def set_source_cursor(self, name: str, cursor: str | None) -> None:
+        """Where a resumable job (a snapshot import) got to; None when it finished."""
+        self._update_source(name, cursor=cursor)
+
 
 def _one(row: Any) -> Any:
     """A row of `select(Model)` is a 1-tuple; return the model."""
     return row[0] if isinstance(row, tuple) or hasattr(row, "_fields") else row
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every datetime here is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 def _new_row(values: dict[str, Any], source: str, now: datetime) -> dict[str, Any]:
