@@ -1,0 +1,1 @@
+"""Platform adapters: each imports `bot`, never the reverse."""

@@ -1,0 +1,1 @@
+"""paperboy core: knows no platform SDK."""

@@ -289,6 +289,11 @@ class PaperStore:
         with Session(self.engine) as session:
             return [_one(r) for r in session.execute(stmt).all()]
 
+    def newest_daily_date(self) -> date | None:
+        with Session(self.engine) as session:
+            value = session.execute(select(func.max(Paper.hf_daily_date))).scalar_one()
+        return value  # type: ignore[no-any-return]
+
     def source_states(self) -> list[SourceState]:
         with Session(self.engine) as session:
             return [_one(r) for r in session.execute(select(SourceState)).all()]

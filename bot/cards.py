@@ -1,0 +1,31 @@
+"""Turn stored papers into what users see (`PaperCard`)."""
+
+from __future__ import annotations
+
+from bot.ids import abs_url, hf_url, is_new_style
+from bot.messages import PaperCard
+from bot.models import Paper
+
+
+def to_card(paper: Paper, score: float = 0.0, topics: tuple[str, ...] = ()) -> PaperCard:
+    on_hf = "hf" in paper.sources or paper.hf_daily_date is not None
+    return PaperCard(
+        id=paper.id,
+        title=paper.title,
+        url=abs_url(paper.id),
+        authors=tuple(paper.authors),
+        published=(
+            paper.published_at.date() if paper.published_at else paper.hf_daily_date
+        ),
+        upvotes=paper.upvotes,
+        comments=paper.comments,
+        categories=tuple(paper.categories),
+        abstract=paper.abstract,
+        summary=paper.ai_summary or "",
+        github_repo=paper.github_repo,
+        github_stars=paper.github_stars,
+        project_page=paper.project_page,
+        hf_url=hf_url(paper.id) if on_hf and is_new_style(paper.id) else None,
+        matched_topics=topics,
+        score=score,
+    )

@@ -1,0 +1,219 @@
+"""The `paperboy` command: run, demo, search, reindex, check-config and the operator tools."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from bot.config import Settings
+from bot.errors import BotError, ConfigError, QueryError
+from bot.models import PaperIn
+
+logger = logging.getLogger(__name__)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        settings = Settings.load(args.config)
+    except ConfigError as exc:
+        print(f"configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=getattr(logging, settings.logging.level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(settings, args) or 0)
+    except BotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="paperboy", description="Research papers in Slack, Discord and the terminal."
+    )
+    parser.add_argument(
+        "--config", metavar="PATH", help="TOML settings file (default: $PAPERBOY_CONFIG)"
+    )
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run the bot (console when no platform token is set)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="try paperboy offline on a bundled set of papers")
+    p.add_argument(
+        "--run",
+        metavar="TEXT",
+        action="append",
+        default=[],
+        help='answer TEXT (e.g. "/papers dpo") and exit; repeatable',
+    )
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("search", help="search the configured store")
+    p.add_argument("query", nargs="+")
+    p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--json", action="store_true", help="print JSON: id, title, score, ...")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("reindex", help="rebuild the search index from the store")
+    p.set_defaults(func=cmd_reindex)
+
+    p = sub.add_parser("check-config", help="validate settings and secrets; name what is wrong")
+    p.set_defaults(func=cmd_check_config)
+    return parser
+
+
+# ------------------------------------------------------------------------------ commands
+
+
+def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
+    from bot.runtime import run
+
+    _fail_on_problems(settings)
+    asyncio.run(run(settings))
+    return 0
+
+
+def cmd_check_config(settings: Settings, _args: argparse.Namespace) -> int:
+    problems = settings.problems()
+    for problem in problems:
+        print(f"✗ {problem}")
+    if problems:
+        return 1
+    print(f"✓ configuration is valid; platforms: {', '.join(settings.platforms())}")
+    print(f"  database: {_redact(settings.database_url)}")
+    print(f"  data directory: {settings.data_dir}")
+    return 0
+
+
+def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import search
+    from bot.runtime import open_store
+
+    store = open_store(settings)
+    now = datetime.now(UTC)
+    text = " ".join(args.query)
+    try:
+        query = search.parse_query(text, now)
+    except QueryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    hits = search.search_papers(store, query, args.limit, now) if not query.is_empty() else []
+    if args.json:
+        rows = [
+            {
+                "id": hit.paper.id,
+                "title": hit.paper.title,
+                "score": round(hit.score, 4),
+                "authors": hit.paper.authors,
+                "published": hit.paper.published_at.date().isoformat()
+                if hit.paper.published_at
+                else None,
+                "upvotes": hit.paper.upvotes,
+                "url": f"https://arxiv.org/abs/{hit.paper.id}",
+            }
+            for hit in hits
+        ]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    if not hits:
+        print("no papers match")
+    for n, hit in enumerate(hits, 1):
+        print(f"{n:>2}. {hit.paper.title}  [{hit.paper.id}]  score {hit.score:.3f}")
+    return 0
+
+
+def cmd_reindex(settings: Settings, _args: argparse.Namespace) -> int:
+    from bot.runtime import open_store
+
+    store = open_store(settings)
+    count = store.sync_index(rebuild=True)
+    print(f"search index rebuilt: {count:,} papers")
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """A throwaway store with the bundled papers and a console channel on it."""
+    with tempfile.TemporaryDirectory(prefix="paperboy-demo-") as tmp:
+        demo = settings.model_copy(
+            update={
+                "storage": settings.storage.model_copy(update={"data_dir": Path(tmp)}),
+                "database": settings.database.model_copy(update={"url": None}),
+            }
+        )
+        return asyncio.run(_demo(demo, args.run))
+
+
+async def _demo(settings: Settings, lines: list[str]) -> int:
+    from adapters.console import ConsoleAdapter
+    from bot.runtime import build_service, open_store
+
+    store = open_store(settings)
+    store.upsert_many(load_demo_papers(), datetime.now(UTC))
+    service = build_service(settings, store)
+    console = ConsoleAdapter(service, interactive=not lines)
+    try:
+        if lines:
+            await console.run_lines(lines)
+        else:
+            print(f"paperboy demo: {store.count()} papers about alignment, offline.")
+            await console.repl()
+    finally:
+        store.engine.dispose()
+    return 0
+
+
+def load_demo_papers() -> list[PaperIn]:
+    """The bundled demo set (see its `about` field for where it comes from)."""
+    raw: dict[str, Any] = json.loads(
+        resources.files("bot").joinpath("data/demo_papers.json").read_text(encoding="utf-8")
+    )
+    papers = []
+    for item in raw["papers"]:
+        papers.append(
+            PaperIn(
+                id=item["id"],
+                title=item["title"],
+                source="demo",
+                abstract=item.get("abstract", ""),
+                authors=list(item.get("authors", [])),
+                categories=list(item.get("categories", [])),
+                published_at=datetime.fromisoformat(item["published_at"]).replace(tzinfo=UTC),
+                hf_daily_date=date.fromisoformat(item["hf_daily_date"]),
+                upvotes=int(item.get("upvotes", 0)),
+            )
+        )
+    return papers
+
+
+def _fail_on_problems(settings: Settings) -> None:
+    problems = settings.problems()
+    if problems:
+        raise ConfigError("\n".join(problems) + "\n(run `paperboy check-config`)")
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    return url

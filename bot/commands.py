@@ -1,0 +1,493 @@
+"""The `/papers` command set: one registry, one text grammar, handlers that return a `Reply`.
+
+Slack sends the text after `/papers`; the console types the same text; Discord builds it from
+typed options with `build_text`. `/papers help` and every adapter's registration are generated
+from `COMMANDS`, so the platforms cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot import search
+from bot.cards import to_card
+from bot.config import Settings
+from bot.errors import QueryError, SourceError
+from bot.ids import parse_arxiv_id
+from bot.messages import Invocation, Reply, ReplyKind, error, info
+from bot.models import Channel, Subscription
+from bot.ports import PaperLookup
+from bot.schedules import EXAMPLE as SCHEDULE_EXAMPLE, Schedule, ScheduleError, parse_schedule
+from bot.store import PaperStore
+
+logger = logging.getLogger(__name__)
+
+MAX_INPUT = 2_000  # longer text is cut: Slack allows 4,000 characters after the command
+TOP_PERIODS = {"day": 1, "week": 7, "month": 30}
+
+
+@dataclass
+class Context:
+    """What a handler may use. `now` is the time of the invocation (UTC)."""
+
+    inv: Invocation
+    store: PaperStore
+    settings: Settings
+    now: datetime
+    remote: PaperLookup | None = None
+
+
+Handler = Callable[[Context, str], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Option:
+    """A typed argument, for platforms with typed options (Discord).
+
+    `rest`: the option takes the remaining text. `autocomplete`: `topics` (this channel's
+    subscriptions) or `timezones`.
+    """
+
+    name: str
+    description: str
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    rest: bool = False
+    autocomplete: str | None = None
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    summary: str
+    usage: str
+    examples: tuple[str, ...]
+    handler: Handler
+    options: tuple[Option, ...] = ()
+    manages_channel: bool = False  # changes channel settings: may need a permission
+    aliases: tuple[str, ...] = field(default=())
+
+
+SEARCH = "search"
+PAPER = "paper"
+
+
+def parse_text(text: str) -> tuple[str, str]:
+    """`subscribe dpo` -> ("subscribe", "dpo"); `dpo` -> ("search", "dpo").
+
+    A first word that is a command name is that command; an arXiv id or URL is a paper
+    lookup; anything else is a search.
+    """
+    text = " ".join(text.replace("\x00", " ").split())[:MAX_INPUT]
+    if not text:
+        return "help", ""
+    first, _, rest = text.partition(" ")
+    name = _BY_NAME.get(first.lower())
+    if name is not None and name not in (SEARCH, PAPER):
+        return name, rest.strip()
+    if parse_arxiv_id(text) is not None:
+        return PAPER, text
+    if first.lower() == SEARCH:
+        return SEARCH, rest.strip()
+    return SEARCH, text
+
+
+def build_text(name: str, options: Mapping[str, object]) -> str:
+    """The text grammar from typed options, in the order the spec declares them."""
+    spec = COMMANDS[name]
+    parts = [] if name in (SEARCH, PAPER) else [name]
+    if name == SEARCH:
+        parts.append(SEARCH)
+    for option in spec.options:
+        value = options.get(option.name)
+        if value is not None and str(value).strip():
+            parts.append(str(value).strip())
+    return " ".join(parts)
+
+
+# ---------------------------------------------------------------------------- handlers
+
+
+async def do_search(ctx: Context, text: str) -> Reply:
+    if not text.strip():
+        return error("What should I search for?", "Type some words, for example `/papers dpo`.")
+    try:
+        query = search.parse_query(text, ctx.now)
+    except QueryError as exc:
+        return error("I could not read that search.", str(exc))
+    if query.is_empty():
+        return error(
+            "That search has no words I can look for.",
+            'Try words or a phrase, for example `/papers dpo` or `/papers "reward model"`.',
+        )
+    limit = ctx.settings.search.results
+    hits = search.search_papers(ctx.store, query, limit + 1, ctx.now)
+    if ctx.remote is not None and _wants_remote(query, hits, limit):
+        hits = await _with_remote_hits(ctx, query, hits, limit + 1)
+    shown = hits[:limit]
+    if not shown:
+        return Reply(
+            kind=ReplyKind.RESULTS,
+            title=f"No papers match {text}.",
+            text="Try fewer or broader words, or drop a filter.",
+            ephemeral=True,
+            query=text,
+        )
+    total = search.count_matches(ctx.store, query) if len(hits) > limit else len(shown)
+    return Reply(
+        kind=ReplyKind.RESULTS,
+        title=f"Papers for {text}",
+        cards=tuple(to_card(hit.paper, hit.score) for hit in shown),
+        more=max(total - len(shown), 0),
+        footer=f"{search.describe(query)} · `/papers subscribe {text}` to get new ones daily",
+        ephemeral=True,
+        query=text,
+    )
+
+
+def _wants_remote(query: search.Query, hits: list[search.Hit], limit: int) -> bool:
+    return len(hits) < limit and bool(query.plain_text())
+
+
+def wants_remote_search(store: PaperStore, text: str, limit: int, now: datetime) -> bool:
+    """Whether a search would ask the remote sources (too few local hits)."""
+    try:
+        query = search.parse_query(text, now)
+    except QueryError:
+        return False
+    if query.is_empty():
+        return False
+    return _wants_remote(query, search.search_papers(store, query, limit, now), limit)
+
+
+async def _with_remote_hits(
+    ctx: Context, query: search.Query, hits: list[search.Hit], limit: int
+) -> list[search.Hit]:
+    assert ctx.remote is not None
+    try:
+        found = await ctx.remote.search_remote(query.plain_text(), limit)
+    except SourceError as exc:
+        logger.warning("remote search failed: %s", exc)
+        return hits
+    if found:
+        ctx.store.upsert_many(found, ctx.now)
+        hits = search.search_papers(ctx.store, query, limit, ctx.now)
+    return hits
+
+
+async def do_paper(ctx: Context, text: str) -> Reply:
+    parsed = parse_arxiv_id(text)
+    if parsed is None:
+        return error(
+            f"`{text}` is not an arXiv id or paper link.",
+            "Try `/papers 2305.18290` or `/papers https://arxiv.org/abs/2305.18290`.",
+        )
+    paper = ctx.store.get(parsed.key)
+    if paper is None and ctx.remote is not None:
+        try:
+            fetched = await ctx.remote.lookup_paper(parsed.key)
+        except SourceError as exc:
+            return error(
+                f"{parsed.key} is not in my store, and looking it up failed.",
+                f"{exc}. Try again in a minute.",
+            )
+        if fetched is not None:
+            ctx.store.upsert_many([fetched], ctx.now)
+            paper = ctx.store.get(parsed.key)
+    if paper is None:
+        return error(
+            f"I don't know paper {parsed.key} yet.",
+            f"It is not in my store. On arXiv: https://arxiv.org/abs/{parsed.key}",
+        )
+    return Reply(kind=ReplyKind.PAPER, title=paper.title, cards=(to_card(paper),))
+
+
+async def do_top(ctx: Context, text: str) -> Reply:
+    period = (text.split() or ["day"])[0].lower()
+    if period not in TOP_PERIODS or len(text.split()) > 1:
+        return error(f"`top {text}` is not a period I know.", "Use `/papers top day|week|month`.")
+    limit = ctx.settings.search.results
+    since = (ctx.now - timedelta(days=TOP_PERIODS[period])).date()
+    papers = ctx.store.top(since, limit)
+    note = ""
+    if not papers and period == "day":
+        # No list today yet (weekends, early morning): show the newest list there is.
+        newest = ctx.store.newest_daily_date()
+        if newest is not None:
+            papers = ctx.store.top(newest, limit)
+            note = f"No Daily Papers list yet today; this is the list of {newest:%a %d %b}."
+    if not papers:
+        return info(
+            f"No upvoted papers in the last {period}.",
+            "The store has no Hugging Face Daily Papers for that period yet.",
+        )
+    return Reply(
+        kind=ReplyKind.RESULTS,
+        title=f"Top papers of the {period}" if period != "day" else "Top papers today",
+        text=note,
+        cards=tuple(to_card(p) for p in papers),
+        footer="by Hugging Face upvotes",
+        ephemeral=True,
+    )
+
+
+async def do_subscribe(ctx: Context, text: str) -> Reply:
+    if not text.strip():
+        return error("Subscribe to what?", "Give a topic, for example `/papers subscribe dpo`.")
+    try:
+        query = search.parse_query(text, ctx.now)
+    except QueryError as exc:
+        return error("That topic is not a search I can run.", str(exc))
+    if query.is_empty():
+        return error("That topic has no words I can look for.", "Try `/papers subscribe rlhf`.")
+    key = ctx.inv.channel.key
+    channel, created_channel = _channel(ctx)
+    sub, created = ctx.store.subscribe(key, text, ctx.now, user=ctx.inv.user.user_id)
+    if not created:
+        return info(f"This channel already follows {sub.query}.", "See `/papers list`.")
+    lines = ["New papers on this topic will appear in this channel's digest."]
+    if channel.schedule == "off" and created_channel:
+        digest = ctx.settings.digest
+        schedule = Schedule.from_stored(digest.schedule, digest.time, digest.timezone)
+        _save_schedule(ctx, schedule)
+        lines.append(
+            f"Digests come {schedule.describe()}; change that with "
+            "`/papers schedule daily 09:00 Europe/Berlin` (or weekdays, weekly mon, off)."
+        )
+    elif channel.schedule == "off":
+        lines.append("Digests are off here: turn them on with `/papers schedule daily 09:00`.")
+    return info(f"Subscribed this channel to {sub.query}.", "\n".join(lines), ephemeral=False)
+
+
+async def do_unsubscribe(ctx: Context, text: str) -> Reply:
+    key = ctx.inv.channel.key
+    subs = ctx.store.subscriptions(key)
+    target = text.strip()
+    if not target:
+        return error("Unsubscribe from what?", "Give the topic or its number from `/papers list`.")
+    chosen = None
+    if target.isdigit():
+        n = int(target)
+        if 1 <= n <= len(subs):
+            chosen = subs[n - 1]
+    else:
+        wanted = " ".join(target.lower().split())
+        chosen = next((s for s in subs if s.normalized == wanted), None)
+    if chosen is None or chosen.id is None:
+        listing = _topic_lines(subs) or "This channel follows no topics."
+        return error(f"This channel does not follow {target}.", listing)
+    ctx.store.unsubscribe(key, chosen.id)
+    left = len(subs) - 1
+    return info(
+        f"Unsubscribed this channel from {chosen.query}.",
+        f"{left} topic{'s' if left != 1 else ''} left." if left else "No topics left.",
+        ephemeral=False,
+    )
+
+
+async def do_list(ctx: Context, _text: str) -> Reply:
+    subs = ctx.store.subscriptions(ctx.inv.channel.key)
+    channel = ctx.store.channel(ctx.inv.channel.key)
+    schedule = _schedule_of(ctx, channel)
+    lines = [_topic_lines(subs) or "No topics yet: `/papers subscribe dpo` adds one."]
+    lines.append(f"Digest: {schedule.describe()}.")
+    nxt = schedule.next_slot(ctx.now) if subs else None
+    if nxt is not None:
+        lines.append(f"Next digest: {_local(nxt, schedule.timezone)}.")
+    if channel is not None and channel.paused_reason:
+        lines.append(f"Digests are paused: {channel.paused_reason}")
+    return info("This channel's topics", "\n".join(lines))
+
+
+async def do_schedule(ctx: Context, text: str) -> Reply:
+    channel, _ = _channel(ctx)
+    current = _schedule_of(ctx, channel)
+    if not text.strip():
+        return info(
+            f"Digests here: {current.describe()}.", f"Change it with {SCHEDULE_EXAMPLE}."
+        )
+    try:
+        schedule = parse_schedule(text, current)
+    except ScheduleError as exc:
+        return error("That is not a schedule I understand.", str(exc))
+    _save_schedule(ctx, schedule)
+    if schedule.kind == "off":
+        return info("Digests are off for this channel.", "Turn them on with `/papers schedule "
+                    "daily 09:00`.", ephemeral=False)
+    nxt = schedule.next_slot(ctx.now)
+    assert nxt is not None
+    return info(
+        f"Digests come {schedule.describe()}.",
+        f"Next digest: {_local(nxt, schedule.timezone)}.",
+        ephemeral=False,
+    )
+
+
+async def do_status(ctx: Context, _text: str) -> Reply:
+    lines = [f"{ctx.store.count():,} papers in the store."]
+    for state in sorted(ctx.store.source_states(), key=lambda s: s.source):
+        bits = [state.source]
+        if state.newest_paper_at:
+            bits.append(f"newest {state.newest_paper_at:%Y-%m-%d}")
+        if state.last_success_at:
+            bits.append(f"last fetched {state.last_success_at:%Y-%m-%d %H:%M} UTC")
+        if state.consecutive_failures:
+            since = f" since {state.last_error_at:%Y-%m-%d %H:%M} UTC" if state.last_error_at else ""
+            bits.append(f"FAILING{since} ({state.consecutive_failures}x): {state.last_error}")
+        lines.append(" · ".join(bits))
+    channel = ctx.store.channel(ctx.inv.channel.key)
+    if channel is not None and channel.paused_reason:
+        lines.append(f"Digests in this channel are paused: {channel.paused_reason}")
+    return info("paperboy status", "\n".join(lines))
+
+
+async def do_help(ctx: Context, text: str) -> Reply:
+    wanted = text.strip().lower()
+    if wanted and wanted in _BY_NAME:
+        spec = COMMANDS[_BY_NAME[wanted]]
+        examples = "\n".join(f"`/papers {e}`" for e in spec.examples)
+        return info(f"/papers {spec.usage}", f"{spec.summary}\n{examples}")
+    return info("paperboy: research papers in chat", help_text())
+
+
+def help_text() -> str:
+    lines = [f"`/papers {spec.usage}`: {spec.summary}" for spec in COMMANDS.values()]
+    lines.append(
+        "Search syntax: words (all must match), \"exact phrase\", OR, -exclude, author:name, "
+        "cat:cs.CL, since:2024-06-01 or since:7d, until:, upvotes:>=10, sort:relevance|new|top."
+    )
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _channel(ctx: Context) -> tuple[Channel, bool]:
+    digest = ctx.settings.digest
+    return ctx.store.ensure_channel(
+        ctx.inv.channel.key,
+        ctx.now,
+        timezone=digest.timezone,
+        digest_time=digest.time,
+        max_papers=digest.max_papers,
+    )
+
+
+def _schedule_of(ctx: Context, channel: Channel | None) -> Schedule:
+    if channel is None:
+        digest = ctx.settings.digest
+        return Schedule.from_stored("off", digest.time, digest.timezone)
+    return Schedule.from_stored(channel.schedule, channel.digest_time, channel.timezone)
+
+
+def _save_schedule(ctx: Context, schedule: Schedule) -> None:
+    ctx.store.update_channel(
+        ctx.inv.channel.key,
+        schedule=schedule.stored_kind,
+        digest_time=f"{schedule.at:%H:%M}",
+        timezone=schedule.timezone,
+        next_digest_at=schedule.next_slot(ctx.now),
+    )
+
+
+def _topic_lines(subs: list[Subscription]) -> str:
+    return "\n".join(f"{n}. {s.query}" for n, s in enumerate(subs, 1))
+
+
+def _local(moment: datetime, zone: str) -> str:
+    return moment.astimezone(ZoneInfo(zone)).strftime("%a %d %b %H:%M %Z")
+
+
+COMMANDS: dict[str, CommandSpec] = {
+    spec.name: spec
+    for spec in (
+        CommandSpec(
+            SEARCH,
+            "Search the paper store (any text that is not a command is a search).",
+            "<query>",
+            ("dpo", '"reward model" -survey', "author:rafailov since:2023-01-01 sort:top"),
+            do_search,
+            (Option("query", "What to search for", required=True, rest=True),),
+        ),
+        CommandSpec(
+            PAPER,
+            "One paper in detail, by arXiv id or arxiv.org / huggingface.co link.",
+            "<arXiv id or URL>",
+            ("2305.18290", "https://huggingface.co/papers/2305.18290"),
+            do_paper,
+            (Option("id", "arXiv id or link, e.g. 2305.18290", required=True, rest=True),),
+        ),
+        CommandSpec(
+            "top",
+            "Most upvoted recent papers on Hugging Face.",
+            "top [day|week|month]",
+            ("top", "top week"),
+            do_top,
+            (Option("period", "Which period", choices=tuple(TOP_PERIODS)),),
+        ),
+        CommandSpec(
+            "subscribe",
+            "Add a topic to this channel's digest.",
+            "subscribe <query>",
+            ("subscribe dpo", 'subscribe "diffusion model" cat:cs.CV'),
+            do_subscribe,
+            (Option("query", "A search whose new papers go into the digest", True, rest=True),),
+            manages_channel=True,
+        ),
+        CommandSpec(
+            "unsubscribe",
+            "Remove a topic, by its text or its number in `list`.",
+            "unsubscribe <query or number>",
+            ("unsubscribe dpo", "unsubscribe 2"),
+            do_unsubscribe,
+            (Option("topic", "The topic or its number", True, rest=True, autocomplete="topics"),),
+            manages_channel=True,
+        ),
+        CommandSpec(
+            "list",
+            "This channel's topics, digest schedule and next digest time.",
+            "list",
+            ("list",),
+            do_list,
+        ),
+        CommandSpec(
+            "schedule",
+            "When digests come: daily, weekdays, weekly <day>, or off; HH:MM and a time zone.",
+            "schedule daily|weekdays|weekly <day>|off [HH:MM] [Area/City]",
+            ("schedule daily 09:00 Europe/Berlin", "schedule weekly mon 08:30", "schedule off"),
+            do_schedule,
+            (
+                Option("kind", "How often", True, choices=("daily", "weekdays", "weekly", "off")),
+                Option("day", "Day, for weekly", choices=("mon", "tue", "wed", "thu", "fri",
+                                                          "sat", "sun")),
+                Option("time", "Time of day, HH:MM"),
+                Option("timezone", "IANA time zone, e.g. Europe/Berlin",
+                       autocomplete="timezones"),
+            ),
+            manages_channel=True,
+        ),
+        CommandSpec(
+            "status",
+            "How many papers the store has and how its sources are doing.",
+            "status",
+            ("status",),
+            do_status,
+        ),
+        CommandSpec(
+            "help",
+            "This help, or help on one command.",
+            "help [command]",
+            ("help", "help schedule"),
+            do_help,
+            (Option("command", "A command name"),),
+        ),
+    )
+}
+
+_BY_NAME: dict[str, str] = {
+    alias: spec.name for spec in COMMANDS.values() for alias in (spec.name, *spec.aliases)
+}

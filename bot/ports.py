@@ -1,0 +1,56 @@
+"""Interfaces of the core to the outside: adapters (and the outbox routing posts to them), and
+remote paper lookups."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
+
+from bot.errors import DeliveryError
+from bot.messages import ChannelRef, Reply
+from bot.models import PaperIn
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """A platform. Inbound traffic is the adapter calling `BotService.handle`.
+
+    `send` posts a reply into a channel and returns the platform's message reference. It
+    raises `DeliveryError` (ambiguous / retry_after / gone) and nothing else. The
+    `idempotency_key` goes with the post (Slack: message metadata; Discord: the nonce) so an
+    ambiguous outcome can be reconciled later.
+    """
+
+    platform: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(self, channel: ChannelRef, reply: Reply, *, idempotency_key: str) -> str: ...
+
+
+class Outbox:
+    """Routes a post to the adapter of the channel's platform."""
+
+    def __init__(self, adapters: Mapping[str, Adapter]) -> None:
+        self.adapters = dict(adapters)
+
+    async def send(self, channel: ChannelRef, reply: Reply, *, idempotency_key: str) -> str:
+        adapter = self.adapters.get(channel.platform)
+        if adapter is None:
+            # Not ambiguous: nothing was sent. The platform may come up on another instance.
+            raise DeliveryError(f"no {channel.platform} adapter is running", retry_after=60)
+        return await adapter.send(channel, reply, idempotency_key=idempotency_key)
+
+
+class PaperLookup(Protocol):
+    """Remote paper sources asked on demand (a paper not in the store, too few local hits).
+
+    Both calls use the network: adapters ack the platform first (`BotService.needs_network`).
+    They raise `SourceError` when the source fails.
+    """
+
+    async def lookup_paper(self, paper_id: str) -> PaperIn | None: ...
+
+    async def search_remote(self, query: str, limit: int) -> list[PaperIn]: ...

@@ -1,0 +1,77 @@
+"""The composition root: settings -> store -> service -> adapters -> scheduler.
+
+This is the one core module that names adapters, and it imports them inside the functions that
+build them, so importing `bot.runtime` loads no platform SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+from bot.config import Settings
+from bot.db import make_engine
+from bot.index import open_index
+from bot.ports import Adapter
+from bot.service import BotService, Clock, utc_now
+from bot.store import PaperStore
+
+logger = logging.getLogger(__name__)
+
+
+def open_store(settings: Settings, *, index_dir: Path | None = None) -> PaperStore:
+    """The store with its search index, caught up with anything that changed meanwhile."""
+    engine = make_engine(settings.database_url)
+    store = PaperStore(engine, open_index(index_dir or settings.index_dir))
+    caught_up = store.sync_index()
+    if caught_up:
+        logger.info("search index caught up with %d changed papers", caught_up)
+    return store
+
+
+def build_service(settings: Settings, store: PaperStore, *, clock: Clock = utc_now) -> BotService:
+    return BotService(settings, store, clock=clock)
+
+
+def build_adapters(settings: Settings, service: BotService) -> dict[str, Adapter]:
+    """The adapters the configuration asks for (tokens present), the console otherwise."""
+    adapters: dict[str, Adapter] = {}
+    for platform in settings.platforms():
+        if platform == "console":
+            from adapters.console import ConsoleAdapter
+
+            adapters[platform] = ConsoleAdapter(service)
+    return adapters
+
+
+async def run(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM (or the console's `quit`), then stop in reverse order."""
+    store = open_store(settings)
+    service = build_service(settings, store)
+    adapters = build_adapters(settings, service)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    started: list[Adapter] = []
+    try:
+        for adapter in adapters.values():
+            await adapter.start()
+            started.append(adapter)
+        waiters = [asyncio.create_task(stop.wait())]
+        for adapter in started:
+            done = getattr(adapter, "finished", None)
+            if done is not None:
+                waiters.append(asyncio.create_task(done.wait()))
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for task in waiters:
+            task.cancel()
+    finally:
+        for adapter in reversed(started):
+            with contextlib.suppress(Exception):
+                await adapter.stop()
+        store.engine.dispose()

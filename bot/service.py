@@ -1,0 +1,75 @@
+"""BotService: the core's one entry point for adapters, the scheduler and the CLI."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from bot.commands import COMMANDS, PAPER, SEARCH, Context, parse_text, wants_remote_search
+from bot.config import Settings
+from bot.ids import parse_arxiv_id
+from bot.messages import Invocation, Reply, error
+from bot.ports import PaperLookup
+from bot.store import PaperStore
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class BotService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: PaperStore,
+        *,
+        clock: Clock = utc_now,
+        remote: PaperLookup | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.remote = remote
+
+    async def handle(self, inv: Invocation) -> Reply:
+        """Answer one `/papers ...` command. User mistakes and our own failures both come
+        back as a short, helpful Reply; nothing raises to the adapter."""
+        name, args = parse_text(inv.text)
+        spec = COMMANDS[name]
+        if spec.manages_channel and not inv.can_manage:
+            return error(
+                f"Only people who can manage this channel may use `{spec.name}`.",
+                "Ask a channel manager, or see `/papers list` for what is set up.",
+            )
+        ctx = Context(inv, self.store, self.settings, self.clock(), self.remote)
+        try:
+            return await spec.handler(ctx, args)
+        except Exception:
+            logger.exception("command %r failed in %s", inv.text, inv.channel.key)
+            return error(
+                "Sorry, something went wrong on my side.",
+                "It has been logged. Try again in a moment, or `/papers help`.",
+            )
+
+    def needs_network(self, inv: Invocation) -> bool:
+        """Whether answering may take a network round trip, so the adapter should ack first.
+
+        True for a paper that is not in the store, and for a search with fewer local hits than
+        a page: both are looked up remotely. Everything else answers from the store.
+        """
+        if self.remote is None:
+            return False
+        name, args = parse_text(inv.text)
+        if name == PAPER:
+            parsed = parse_arxiv_id(args)
+            return parsed is not None and self.store.get(parsed.key) is None
+        if name == SEARCH:
+            return wants_remote_search(
+                self.store, args, self.settings.search.results, self.clock()
+            )
+        return False
