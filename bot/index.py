@@ -1,0 +1,476 @@
+"""The full-text index: a tantivy index in the data directory that follows the store.
+
+`PaperIndex` holds one document per paper (replaced by id on every upsert), answers a parsed
+`bot.search.Query` with ranked `(id, score)` pairs, and remembers the `(updated_at, id)` of the
+last paper it applied (a small JSON file beside the index) so `PaperStore.sync_index` catches
+up only what changed while it was closed. The SQL store stays the source of truth: a missing,
+corrupt or outdated index is simply rebuilt (`open_index`).
+
+Queries are compiled from the AST into tantivy query objects (term, phrase, boolean, range,
+boost); user text is never turned into a query string. Ranking: BM25 with field boosts
+(title > keywords > abstract > authors), then the best ~100 are re-ranked in Python with
+upvotes and recency. tantivy prunes top-k (block-max WAND) for disjunctions of terms; filters
+and `sort:new|top` read fast fields.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import tantivy
+from tantivy import (
+    Document,
+    FieldType,
+    Filter,
+    Occur,
+    Order,
+    Query as TQuery,
+    SchemaBuilder,
+    TextAnalyzerBuilder,
+    Tokenizer,
+)
+
+from bot.models import Paper
+from bot.search import (
+    AllOf,
+    AnyOf,
+    Author,
+    Category,
+    Node,
+    Not,
+    Phrase,
+    Query,
+    Sort,
+    Word,
+)
+
+logger = logging.getLogger(__name__)
+
+# Bump when the schema or the analysers change: an index of another version is rebuilt.
+SCHEMA_VERSION = 1
+STATE_FILE = "paperboy-index.json"
+
+# Field boosts: a word in the title counts most, then keywords, abstract, authors.
+BOOSTS = {"title": 3.0, "keywords": 2.0, "abstract": 1.0, "authors": 0.6}
+TEXT_FIELDS = ("title", "keywords", "abstract")
+RERANK_DEPTH = 100  # BM25 hits re-ranked with upvotes and recency
+MAX_EXPANSIONS = 3  # acronym expansions per word
+WRITER_HEAP = 128_000_000
+
+_EN = "pb_en"
+_NAME = "pb_name"
+_CODE = "pb_code"
+
+
+def _analyzers() -> dict[str, Any]:
+    return {
+        # Titles, keywords, abstracts: English stemming so `models` finds `model`.
+        _EN: TextAnalyzerBuilder(Tokenizer.simple())
+        .filter(Filter.remove_long(40))
+        .filter(Filter.lowercase())
+        .filter(Filter.ascii_fold())
+        .filter(Filter.stemmer("english"))
+        .build(),
+        # Author names: no stemming (`Evans` is not `Evan`), accents folded.
+        _NAME: TextAnalyzerBuilder(Tokenizer.simple())
+        .filter(Filter.remove_long(40))
+        .filter(Filter.lowercase())
+        .filter(Filter.ascii_fold())
+        .build(),
+        # Ids and categories: one token, lower case.
+        _CODE: TextAnalyzerBuilder(Tokenizer.raw()).filter(Filter.lowercase()).build(),
+    }
+
+
+def _schema() -> Any:
+    sb = SchemaBuilder()
+    sb.add_text_field("id", stored=True, tokenizer_name=_CODE, index_option="basic")
+    for name in TEXT_FIELDS:
+        sb.add_text_field(name, tokenizer_name=_EN, index_option="position")
+    sb.add_text_field("authors", tokenizer_name=_NAME, index_option="position")
+    sb.add_text_field("categories", tokenizer_name=_CODE, index_option="basic")
+    # Seconds since the epoch: when the paper appeared (published, else Daily Papers date,
+    # else first seen). Indexed for since:/until:, fast for sort:new and recency.
+    sb.add_integer_field("published", indexed=True, fast=True)
+    sb.add_integer_field("upvotes", indexed=True, fast=True)
+    return sb.build()
+
+
+class PaperIndex:
+    """A tantivy index of papers in `path` (a directory), or in memory when `path` is None."""
+
+    def __init__(self, path: Path | str | None) -> None:
+        self.path = Path(path) if path is not None else None
+        self.schema = _schema()
+        self._analyzers = _analyzers()
+        self._lock = threading.RLock()
+        self._writer: Any = None
+        self._cursor: tuple[datetime | None, str] = (None, "")
+        if self.path is None:
+            self._index = tantivy.Index(self.schema)
+        else:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._index = tantivy.Index(self.schema, path=str(self.path), reuse=True)
+            self._cursor = self._read_cursor()
+        for name, analyzer in self._analyzers.items():
+            self._index.register_tokenizer(name, analyzer)
+        self._index.reload()
+
+    # ------------------------------------------------------------------ writing
+
+    def upsert(self, papers: Sequence[Paper]) -> None:
+        """Replace the documents of these papers (by id), commit, and make them searchable."""
+        if not papers:
+            return
+        with self._lock:
+            writer = self._get_writer()
+            for paper in papers:
+                writer.delete_documents_by_term("id", paper.id.lower())
+                writer.add_document(self._document(paper))
+            writer.commit()
+            self._index.reload()
+            last = max((_aware(p.updated_at), p.id) for p in papers)
+            if self._cursor[0] is None or last > (self._cursor[0], self._cursor[1]):
+                self._cursor = last
+                self._write_cursor()
+
+    def clear(self) -> None:
+        """Drop every document and forget the cursor (a rebuild follows)."""
+        with self._lock:
+            writer = self._get_writer()
+            writer.delete_all_documents()
+            writer.commit()
+            self._index.reload()
+            self._cursor = (None, "")
+            self._write_cursor()
+
+    def cursor(self) -> tuple[datetime | None, str]:
+        """(updated_at, id) of the last paper applied; (None, "") for an empty index."""
+        return self._cursor
+
+    def optimize(self) -> None:
+        """Wait for background merges (after a bulk import, fewer segments search faster)."""
+        with self._lock:
+            if self._writer is not None:
+                self._writer.wait_merging_threads()
+                self._writer = None
+            self._index.reload()
+
+    def close(self) -> None:
+        """Release the writer lock (another process may then write this index)."""
+        with self._lock:
+            if self._writer is not None:
+                self._writer.wait_merging_threads()
+                self._writer = None
+
+    def _get_writer(self) -> Any:
+        if self._writer is None:
+            self._writer = self._index.writer(heap_size=WRITER_HEAP, num_threads=0)
+        return self._writer
+
+    def _document(self, paper: Paper) -> Any:
+        doc = Document()
+        doc.add_text("id", paper.id)
+        doc.add_text("title", paper.title)
+        for keyword in paper.ai_keywords:
+            doc.add_text("keywords", keyword)
+        if paper.abstract:
+            doc.add_text("abstract", paper.abstract)
+        for author in paper.authors:
+            doc.add_text("authors", author)
+        for code in paper.categories:
+            code = code.lower()
+            doc.add_text("categories", code)
+            archive = code.split(".", 1)[0]
+            if archive != code:
+                doc.add_text("categories", archive)
+        doc.add_integer("published", _seconds(paper_time(paper)))
+        doc.add_integer("upvotes", paper.upvotes)
+        return doc
+
+    def _read_cursor(self) -> tuple[datetime | None, str]:
+        assert self.path is not None
+        try:
+            state = json.loads((self.path / STATE_FILE).read_text())
+            when = state.get("updated_at")
+            return (
+                _aware(datetime.fromisoformat(when)) if when else None,
+                str(state.get("id", "")),
+            )
+        except (OSError, ValueError, AttributeError):
+            return (None, "")
+
+    def _write_cursor(self) -> None:
+        if self.path is None:
+            return
+        when, pid = self._cursor
+        state = {
+            "schema": SCHEMA_VERSION,
+            "updated_at": when.isoformat() if when else None,
+            "id": pid,
+        }
+        tmp = self.path / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, self.path / STATE_FILE)  # atomic: never a half-written cursor
+
+    # ------------------------------------------------------------------ reading
+
+    def doc_count(self) -> int:
+        return int(self._index.searcher().num_docs)
+
+    def search(
+        self,
+        query: Query,
+        aliases: Mapping[str, Sequence[str]],
+        limit: int,
+        now: datetime,
+    ) -> list[tuple[str, float]]:
+        """Ranked (paper id, score) for `query`, best first, at most `limit`."""
+        if limit <= 0 or query.is_empty():
+            return []
+        compiled = self.compile(query, aliases)
+        if compiled is None:
+            return []
+        searcher = self._index.searcher()
+        sort = query.sort
+        if sort is Sort.RELEVANCE and not query.has_text():
+            sort = Sort.TOP  # nothing to score by text: the most upvoted first
+        if sort is not Sort.RELEVANCE:
+            field = "published" if sort is Sort.NEW else "upvotes"
+            hits = searcher.search(
+                compiled, limit, count=False, order_by_field=field, order=Order.Desc
+            ).hits
+            return [(self._id(searcher, addr), float(key)) for key, addr in hits]
+        depth = max(RERANK_DEPTH, limit * 2)
+        hits = searcher.search(compiled, depth, count=False).hits
+        if not hits:
+            return []
+        addrs = [addr for _, addr in hits]
+        upvotes = searcher.fast_field_values("upvotes", addrs)
+        published = searcher.fast_field_values("published", addrs)
+        now_s = now.timestamp()
+        scored = sorted(
+            (
+                (_blend(score, int(up or 0), (now_s - (pub or 0)) / 86_400.0), i)
+                for i, ((score, _), up, pub) in enumerate(
+                    zip(hits, upvotes, published, strict=True)
+                )
+            ),
+            key=lambda pair: (-pair[0], pair[1]),
+        )[:limit]
+        return [(self._id(searcher, addrs[i]), score) for score, i in scored]
+
+    def count(self, query: Query, aliases: Mapping[str, Sequence[str]]) -> int:
+        """Every paper matching `query` (no pruning: slower than `search` on common words)."""
+        compiled = self.compile(query, aliases)
+        if compiled is None:
+            return 0
+        result: Any = self._index.searcher().search(compiled, 1, count=True)
+        return int(result.count or 0)
+
+    @staticmethod
+    def _id(searcher: Any, addr: Any) -> str:
+        return str(searcher.doc(addr).get_first("id"))
+
+    # ---------------------------------------------------------------- compiling
+
+    def compile(self, query: Query, aliases: Mapping[str, Sequence[str]]) -> Any | None:
+        """The tantivy query for `query`, or None when it cannot match anything."""
+        compiler = _Compiler(self.schema, self._analyzers, aliases)
+        must: list[Any] = []
+        must_not: list[Any] = []
+        for clause in query.clauses:
+            if isinstance(clause, Not):
+                negated = compiler.node(clause.node)
+                if negated is not None:
+                    must_not.append(negated)
+                continue
+            compiled = compiler.node(clause)
+            if compiled is None:
+                # A clause that cannot match (only stop-characters, say) matches nothing:
+                # all words must match, so the whole query does not.
+                return None
+            must.append(compiled)
+        filters = self._filters(query)
+        if not must and not filters:
+            must.append(TQuery.all_query())
+        if len(must) == 1 and not filters and not must_not:
+            return must[0]  # keep a bare disjunction of terms: tantivy prunes it with WAND
+        subqueries = [(Occur.Must, q) for q in must]
+        subqueries += [(Occur.Must, q) for q in filters]
+        subqueries += [(Occur.MustNot, q) for q in must_not]
+        return TQuery.boolean_query(subqueries)
+
+    def _filters(self, query: Query) -> list[Any]:
+        out = []
+        if query.since is not None or query.until is not None:
+            out.append(
+                TQuery.range_query(
+                    self.schema,
+                    "published",
+                    FieldType.Integer,
+                    _seconds(query.since) if query.since else None,
+                    _seconds(query.until) if query.until else None,
+                    include_lower=True,
+                    include_upper=query.until is None,
+                )
+            )
+        if query.upvotes is not None:
+            low, high = query.upvotes.bounds()
+            if high is not None and low is not None and high < low:
+                out.append(TQuery.empty_query())
+            elif low is not None or high is not None:
+                out.append(TQuery.range_query(self.schema, "upvotes", FieldType.Integer, low, high))
+        return out
+
+
+class _Compiler:
+    """AST -> tantivy query objects. Words are analysed with the index's own analysers."""
+
+    def __init__(
+        self, schema: Any, analyzers: dict[str, Any], aliases: Mapping[str, Sequence[str]]
+    ) -> None:
+        self.schema = schema
+        self.en = analyzers[_EN]
+        self.name = analyzers[_NAME]
+        self.aliases = aliases
+
+    def node(self, node: Node) -> Any | None:
+        if isinstance(node, Word):
+            return self.text(node.text, expand=True)
+        if isinstance(node, Phrase):
+            return self.text(node.text, expand=True)
+        if isinstance(node, Author):
+            tokens = self.name.analyze(node.name)
+            return self.field_text("authors", tokens) if tokens else None
+        if isinstance(node, Category):
+            return TQuery.term_query(self.schema, "categories", node.code)
+        if isinstance(node, AnyOf):
+            options = [q for q in (self.node(o) for o in node.options) if q is not None]
+            return _should(options)
+        if isinstance(node, AllOf):
+            must = []
+            must_not = []
+            for part in node.parts:
+                if isinstance(part, Not):
+                    q = self.node(part.node)
+                    if q is not None:
+                        must_not.append(q)
+                    continue
+                q = self.node(part)
+                if q is None:
+                    return None
+                must.append(q)
+            if not must:
+                must.append(TQuery.all_query())
+            if len(must) == 1 and not must_not:
+                return must[0]
+            return TQuery.boolean_query(
+                [(Occur.Must, q) for q in must] + [(Occur.MustNot, q) for q in must_not]
+            )
+        return None
+
+    def text(self, text: str, *, expand: bool) -> Any | None:
+        """A word or phrase in any text field (boosted per field), or any of its aliases."""
+        tokens = self.en.analyze(text)
+        if not tokens:
+            return None
+        clauses = self.fields(tokens, self.name.analyze(text))
+        if expand:
+            for other in list(self.aliases.get(text.lower(), ()))[:MAX_EXPANSIONS]:
+                alt = self.text(other, expand=False)
+                if alt is not None:
+                    clauses.append(alt)
+        return _should(clauses)
+
+    def fields(self, tokens: list[str], name_tokens: list[str]) -> list[Any]:
+        clauses = []
+        for field in TEXT_FIELDS:
+            clauses.append(TQuery.boost_query(self.field_text(field, tokens), BOOSTS[field]))
+        if name_tokens:
+            clauses.append(
+                TQuery.boost_query(self.field_text("authors", name_tokens), BOOSTS["authors"])
+            )
+        return clauses
+
+    def field_text(self, field: str, tokens: list[str]) -> Any:
+        if len(tokens) == 1:
+            return TQuery.term_query(self.schema, field, tokens[0])
+        words: list[str | tuple[int, str]] = list(tokens)
+        return TQuery.phrase_query(self.schema, field, words)
+
+
+def _should(clauses: list[Any]) -> Any | None:
+    clauses = [c for c in clauses if c is not None]
+    if not clauses:
+        return None
+    if len(clauses) == 1:
+        return clauses[0]
+    return TQuery.boolean_query([(Occur.Should, c) for c in clauses])
+
+
+def _blend(bm25: float, upvotes: int, age_days: float) -> float:
+    """Relevance first; upvotes (log) and recency (half-life ~6 months) lift it gently."""
+    popularity = 1.0 + 0.12 * math.log1p(max(upvotes, 0))
+    freshness = 0.8 + 0.2 * math.pow(2.0, -max(age_days, 0.0) / 180.0)
+    return bm25 * popularity * freshness
+
+
+def paper_time(paper: Paper) -> datetime:
+    """When a paper appeared: published, else its Daily Papers date, else first seen."""
+    if paper.published_at is not None:
+        return paper.published_at
+    if paper.hf_daily_date is not None:
+        return datetime(
+            paper.hf_daily_date.year, paper.hf_daily_date.month, paper.hf_daily_date.day, tzinfo=UTC
+        )
+    return paper.first_seen_at
+
+
+def _aware(when: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they are UTC."""
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
+
+
+def _seconds(when: datetime) -> int:
+    return int(_aware(when).timestamp())
+
+
+def open_index(path: Path | str | None) -> PaperIndex:
+    """Open the index at `path`, recreating it empty when it is missing, corrupt or of another
+    schema version. The caller then runs `store.sync_index()` to fill or catch it up."""
+    if path is None:
+        return PaperIndex(None)
+    path = Path(path)
+    if path.exists() and not _usable(path):
+        logger.warning("search index at %s is unusable or outdated; rebuilding it", path)
+        shutil.rmtree(path, ignore_errors=True)
+    try:
+        return PaperIndex(path)
+    except (ValueError, OSError) as exc:
+        logger.warning("could not open the search index at %s (%s); rebuilding it", path, exc)
+        shutil.rmtree(path, ignore_errors=True)
+        return PaperIndex(path)
+
+
+def _usable(path: Path) -> bool:
+    try:
+        state = json.loads((path / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        # No state file: a fresh directory is fine, an index without our state is not ours.
+        return not any(path.iterdir())
+    if not isinstance(state, dict) or state.get("schema") != SCHEMA_VERSION:
+        return False
+    try:
+        return bool(tantivy.Index.exists(str(path)))
+    except (ValueError, OSError):
+        return False
