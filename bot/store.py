@@ -144,8 +144,8 @@ class PaperStore:
         if not ids:
             return []
         with Session(self.engine) as session:
-            rows = session.exec(select(Paper).where(col(Paper.id).in_(list(ids)))).all()  # type: ignore[call-overload]
-        by_id = {row[0].id if isinstance(row, tuple) else row.id: _one(row) for row in rows}
+            rows = session.scalars(select(Paper).where(col(Paper.id).in_(list(ids)))).all()
+        by_id = {row.id: row for row in rows}
         return [by_id[i] for i in ids if i in by_id]
 
     def count(self) -> int:

@@ -83,5 +83,10 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 
 
 @pytest.fixture
-def store(sqlite_engine: Engine) -> PaperStore:
-    return PaperStore(sqlite_engine)
+def store(sqlite_engine: Engine, tmp_path: Path) -> Iterator[PaperStore]:
+    """A SQLite store with its search index in tmp_path (as `runtime` wires it)."""
+    from bot.index import open_index
+
+    index = open_index(tmp_path / "index")
+    yield PaperStore(sqlite_engine, index=index)
+    index.close()
