@@ -86,7 +86,12 @@ def parse_rfc822(value: Any) -> datetime | None:
         try:
             hh, mm, ss = parts[4].split(":")
             return datetime(
-                int(parts[3]), _MONTHS[parts[2]], int(parts[1]), int(hh), int(mm), int(ss),
+                int(parts[3]),
+                _MONTHS[parts[2]],
+                int(parts[1]),
+                int(hh),
+                int(mm),
+                int(ss),
                 tzinfo=UTC,
             )
         except ValueError:

@@ -140,9 +140,11 @@ def _items(data: Any, what: str, *, list_date: date | None = None) -> list[Paper
             continue
         # Daily items and current search items nest the paper; old search items are flat.
         nested = item.get("paper")
-        paper = paper_from_hf(nested, item, list_date=list_date) if isinstance(
-            nested, dict
-        ) else paper_from_hf(item, list_date=list_date)
+        paper = (
+            paper_from_hf(nested, item, list_date=list_date)
+            if isinstance(nested, dict)
+            else paper_from_hf(item, list_date=list_date)
+        )
         if paper is not None:
             papers.append(paper)
     return papers
@@ -174,7 +176,7 @@ def _island(html: str | bytes, target: str) -> dict[str, Any] | None:
     """The decoded `data-props` of the `data-target=target` hydration island, if any."""
     only = SoupStrainer(attrs={"data-target": target})
     soup = BeautifulSoup(html, "html.parser", parse_only=only)
-    node = soup.find(attrs={"data-target": target})
+    node = soup.select_one(f'[data-target="{target}"]')
     if node is None:
         return None
     raw = node.get("data-props")

@@ -123,7 +123,9 @@ def iter_snapshot_lines(
         yield from _iter_file(file, start, limit)
 
 
-def _iter_file(file: IO[bytes], start: int, limit: int | None) -> Iterator[tuple[int, PaperIn | None]]:
+def _iter_file(
+    file: IO[bytes], start: int, limit: int | None
+) -> Iterator[tuple[int, PaperIn | None]]:
     file.seek(start)
     offset = start
     count = 0
@@ -209,7 +211,7 @@ def import_snapshot(
     batch: list[PaperIn] = []
     offset = start
 
-    def commit() -> None:
+    def commit(offset: int) -> None:
         result = store.upsert_many(batch, now)
         report.added += len(result.added)
         report.updated += len(result.updated)
@@ -231,10 +233,10 @@ def import_snapshot(
                 report.papers += 1
                 batch.append(paper)
             if lines_in_batch >= chunk:
-                commit()
+                commit(offset)
                 lines_in_batch = 0
     if lines_in_batch:
-        commit()
+        commit(offset)
     report.finished = offset >= size
     if report.finished:
         store.set_source_cursor(name, None)

@@ -1,0 +1,239 @@
+"""Refreshing the store from the sources, and on-demand lookups: what service/scheduler call.
+
+`Sources` bundles the per-source fetchers over one shared httpx.AsyncClient:
+- `refresh(store, now, source=None, day=None, since=None) -> RefreshReport`: Hugging Face
+  (today's list plus the last `refresh_days` days, so upvotes and comments stay current) and
+  arXiv (today's feed of the configured categories; with a date, the export API backfills).
+  Each source is fetched and parsed completely before anything is written; then the papers go
+  to the store in one transaction per batch. A source that fails writes nothing, its failure
+  is recorded in SourceState, and the other source still runs. Success resets the failures.
+- `lookup_paper(id)` and `search_remote(q, limit)` (the `bot.ports.PaperLookup` protocol):
+  for `/papers <id>` of a paper the store lacks, and for searches with too few local hits.
+
+arXiv `replace` announcements only update papers the store already has (see arxiv.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import httpx
+
+from bot.config import Settings
+from bot.errors import SourceError
+from bot.ids import is_new_style, parse_arxiv_id
+from bot.models import PaperIn
+from bot.sources.arxiv import ADD_TYPES, UPDATE_TYPES, Arxiv
+from bot.sources.hf import HuggingFace
+from bot.sources.http import Clock, Http, Sleep, Throttle
+from bot.store import PaperStore
+
+logger = logging.getLogger(__name__)
+
+HF = "hf"
+ARXIV = "arxiv"
+SOURCES = (HF, ARXIV)
+MAX_DAYS = 60  # a --since further back than this is a backfill: use the export API or import
+
+
+@dataclass
+class SourceReport:
+    source: str
+    fetched: int = 0
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def line(self) -> str:
+        if self.error:
+            return f"{self.source}: FAILED: {self.error}"
+        return (
+            f"{self.source}: {self.fetched} fetched, {len(self.added)} added, "
+            f"{len(self.updated)} updated"
+        )
+
+
+@dataclass
+class RefreshReport:
+    sources: dict[str, SourceReport] = field(default_factory=dict)
+
+    @property
+    def added(self) -> int:
+        return sum(len(r.added) for r in self.sources.values())
+
+    @property
+    def updated(self) -> int:
+        return sum(len(r.updated) for r in self.sources.values())
+
+    @property
+    def failed(self) -> list[str]:
+        return [name for name, r in self.sources.items() if r.error]
+
+    def summary(self) -> str:
+        return "\n".join(r.line() for r in self.sources.values()) or "no source enabled"
+
+
+def _days(today: date, day: date | None, since: date | None, back: int) -> list[date]:
+    """The Daily Papers lists to fetch, newest first."""
+    if day is not None:
+        return [day]
+    first = since if since is not None else today - timedelta(days=back)
+    if first > today:
+        return []
+    if (today - first).days > MAX_DAYS:
+        raise SourceError(
+            f"--since {first} is more than {MAX_DAYS} days back; use `paperboy import` for a "
+            "backfill"
+        )
+    return [today - timedelta(days=n) for n in range((today - first).days + 1)]
+
+
+class Sources:
+    """All paper sources over one shared client. Sleep/clock/rng injectable for tests."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: httpx.AsyncClient,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        clock: Clock = time.monotonic,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.settings = settings
+        cfg = settings.sources
+        self.hf = HuggingFace(
+            Http(client, HF, retries=cfg.retries, sleep=sleep, rng=rng),
+            cfg.huggingface.base_url,
+        )
+        # arXiv's terms cover the API and the feeds alike: one request per interval.
+        throttle = Throttle(cfg.arxiv.min_interval_seconds, clock=clock, sleep=sleep)
+        self.arxiv = Arxiv(
+            Http(client, ARXIV, retries=cfg.retries, throttle=throttle, sleep=sleep, rng=rng),
+            cfg.arxiv.api_url,
+            cfg.arxiv.feed_url,
+        )
+
+    # ------------------------------------------------------------ on demand
+
+    async def lookup_paper(self, paper_id: str) -> PaperIn | None:
+        """One paper by id or URL: HF first (upvotes, AI summary), then the arXiv API."""
+        parsed = parse_arxiv_id(paper_id)
+        if parsed is None:
+            return None
+        found: PaperIn | None = None
+        hf_error: SourceError | None = None
+        if self.settings.sources.huggingface.enabled and is_new_style(parsed.key):
+            try:
+                found = await self.hf.paper(parsed.key)
+            except SourceError as exc:  # arXiv may still know it
+                hf_error = exc
+        if found is None and self.settings.sources.arxiv.enabled:
+            papers = await self.arxiv.lookup([parsed.key])
+            found = next((p for p in papers if p.id == parsed.key), None)
+        if found is None and hf_error is not None:
+            raise hf_error
+        return found
+
+    async def search_remote(self, query: str, limit: int = 20) -> list[PaperIn]:
+        """HF paper search (title, authors, content), at most `limit` papers."""
+        if not self.settings.sources.huggingface.enabled or not query.strip():
+            return []
+        return (await self.hf.search(query, limit))[:limit]
+
+    # ------------------------------------------------------------ refresh
+
+    async def refresh(
+        self,
+        store: PaperStore,
+        now: datetime,
+        *,
+        source: str | None = None,
+        day: date | None = None,
+        since: date | None = None,
+    ) -> RefreshReport:
+        """Fetch each enabled source (or just `source`) and merge it into the store."""
+        if source is not None and source not in SOURCES:
+            raise SourceError(f"unknown source {source!r}: use one of {', '.join(SOURCES)}")
+        report = RefreshReport()
+        cfg = self.settings.sources
+        wanted = [
+            name
+            for name, enabled in ((HF, cfg.huggingface.enabled), (ARXIV, cfg.arxiv.enabled))
+            if (source is None and enabled) or source == name
+        ]
+        for name in wanted:
+            result = SourceReport(name)
+            report.sources[name] = result
+            try:
+                if name == HF:
+                    papers = await self._fetch_hf(now, day, since)
+                else:
+                    papers = await self._fetch_arxiv(store, now, day, since)
+            except SourceError as exc:
+                result.error = str(exc)
+                logger.warning("refresh of %s failed: %s", name, exc)
+                store.record_source_failure(name, now, str(exc))
+                continue
+            result.fetched = len(papers)
+            upserted = store.upsert_many(papers, now)
+            result.added, result.updated = upserted.added, upserted.updated
+            newest = max((p.published_at for p in papers if p.published_at), default=None)
+            store.record_source_success(name, now, added=len(upserted.added), newest=newest)
+            logger.info("refresh: %s", result.line())
+        return report
+
+    async def _fetch_hf(self, now: datetime, day: date | None, since: date | None) -> list[PaperIn]:
+        back = self.settings.sources.huggingface.refresh_days
+        papers: list[PaperIn] = []
+        for list_day in _days(now.astimezone(UTC).date(), day, since, back):
+            try:
+                papers += await self.hf.daily(list_day)
+            except SourceError as exc:
+                # The API failed: the listing page carries the same list in its JSON island.
+                logger.warning("HF API failed for %s (%s); trying the HTML page", list_day, exc)
+                try:
+                    papers += await self.hf.daily_html(list_day)
+                except SourceError:
+                    raise exc from None
+        return papers
+
+    async def _fetch_arxiv(
+        self, store: PaperStore, now: datetime, day: date | None, since: date | None
+    ) -> list[PaperIn]:
+        categories = self.settings.sources.arxiv.categories
+        if day is not None or since is not None:
+            first = day or since
+            assert first is not None
+            last = day or now.astimezone(UTC).date()
+            return await self.arxiv.between(categories, first, last)
+        items = await self.arxiv.feed(categories)
+        papers = [i.paper for i in items if i.announce_type in ADD_TYPES]
+        replaced = [i.paper for i in items if i.announce_type in UPDATE_TYPES]
+        if replaced:
+            known = {p.id for p in store.get_many([p.id for p in replaced])}
+            papers += [p for p in replaced if p.id in known]
+        return papers
+
+
+async def refresh(
+    settings: Settings,
+    store: PaperStore,
+    client: httpx.AsyncClient,
+    now: datetime,
+    *,
+    source: str | None = None,
+    day: date | None = None,
+    since: date | None = None,
+    sleep: Sleep = asyncio.sleep,
+) -> RefreshReport:
+    """One refresh over `client` (see `Sources.refresh`)."""
+    return await Sources(settings, client, sleep=sleep).refresh(
+        store, now, source=source, day=day, since=since
+    )
