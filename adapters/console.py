@@ -36,13 +36,14 @@ def render(reply: Reply) -> str:
     """Readable terminal text: title, then each paper with authors, date, upvotes and link."""
     out: list[str] = []
     marker = "✗ " if reply.kind is ReplyKind.ERROR else ""
-    if reply.title:
+    detail = reply.kind is ReplyKind.PAPER
+    if reply.title and not (detail and reply.cards and reply.cards[0].title == reply.title):
         out.append(f"{marker}{reply.title}")
     if reply.text:
         out.extend(_wrap(reply.text, ""))
-    detail = reply.kind is ReplyKind.PAPER
     for n, card in enumerate(reply.cards, 1):
-        out.append("")
+        if out:
+            out.append("")
         out.append(f"{n}. {card.title}" if not detail else card.title)
         facts = [card.short_authors(8 if detail else 3)]
         if card.published:

@@ -14,9 +14,7 @@ def to_card(paper: Paper, score: float = 0.0, topics: tuple[str, ...] = ()) -> P
         title=paper.title,
         url=abs_url(paper.id),
         authors=tuple(paper.authors),
-        published=(
-            paper.published_at.date() if paper.published_at else paper.hf_daily_date
-        ),
+        published=(paper.published_at.date() if paper.published_at else paper.hf_daily_date),
         upvotes=paper.upvotes,
         comments=paper.comments,
         categories=tuple(paper.categories),

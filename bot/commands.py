@@ -307,17 +307,18 @@ async def do_schedule(ctx: Context, text: str) -> Reply:
     channel, _ = _channel(ctx)
     current = _schedule_of(ctx, channel)
     if not text.strip():
-        return info(
-            f"Digests here: {current.describe()}.", f"Change it with {SCHEDULE_EXAMPLE}."
-        )
+        return info(f"Digests here: {current.describe()}.", f"Change it with {SCHEDULE_EXAMPLE}.")
     try:
         schedule = parse_schedule(text, current)
     except ScheduleError as exc:
         return error("That is not a schedule I understand.", str(exc))
     _save_schedule(ctx, schedule)
     if schedule.kind == "off":
-        return info("Digests are off for this channel.", "Turn them on with `/papers schedule "
-                    "daily 09:00`.", ephemeral=False)
+        return info(
+            "Digests are off for this channel.",
+            "Turn them on with `/papers schedule daily 09:00`.",
+            ephemeral=False,
+        )
     nxt = schedule.next_slot(ctx.now)
     assert nxt is not None
     return info(
@@ -336,7 +337,9 @@ async def do_status(ctx: Context, _text: str) -> Reply:
         if state.last_success_at:
             bits.append(f"last fetched {state.last_success_at:%Y-%m-%d %H:%M} UTC")
         if state.consecutive_failures:
-            since = f" since {state.last_error_at:%Y-%m-%d %H:%M} UTC" if state.last_error_at else ""
+            since = (
+                f" since {state.last_error_at:%Y-%m-%d %H:%M} UTC" if state.last_error_at else ""
+            )
             bits.append(f"FAILING{since} ({state.consecutive_failures}x): {state.last_error}")
         lines.append(" · ".join(bits))
     channel = ctx.store.channel(ctx.inv.channel.key)
@@ -357,7 +360,7 @@ async def do_help(ctx: Context, text: str) -> Reply:
 def help_text() -> str:
     lines = [f"`/papers {spec.usage}`: {spec.summary}" for spec in COMMANDS.values()]
     lines.append(
-        "Search syntax: words (all must match), \"exact phrase\", OR, -exclude, author:name, "
+        'Search syntax: words (all must match), "exact phrase", OR, -exclude, author:name, '
         "cat:cs.CL, since:2024-06-01 or since:7d, until:, upvotes:>=10, sort:relevance|new|top."
     )
     return "\n".join(lines)
@@ -462,11 +465,13 @@ COMMANDS: dict[str, CommandSpec] = {
             do_schedule,
             (
                 Option("kind", "How often", True, choices=("daily", "weekdays", "weekly", "off")),
-                Option("day", "Day, for weekly", choices=("mon", "tue", "wed", "thu", "fri",
-                                                          "sat", "sun")),
+                Option(
+                    "day",
+                    "Day, for weekly",
+                    choices=("mon", "tue", "wed", "thu", "fri", "sat", "sun"),
+                ),
                 Option("time", "Time of day, HH:MM"),
-                Option("timezone", "IANA time zone, e.g. Europe/Berlin",
-                       autocomplete="timezones"),
+                Option("timezone", "IANA time zone, e.g. Europe/Berlin", autocomplete="timezones"),
             ),
             manages_channel=True,
         ),

@@ -164,11 +164,11 @@ class Settings(_Section):
         if "slack" in self.platforms():
             if self.slack.mode == "socket" and not s.slack_app_token:
                 issues.append(
-                    "SLACK_APP_TOKEN is missing: [slack] mode = \"socket\" needs an app-level "
-                    "token (xapp-...), or set [slack] mode = \"http\""
+                    'SLACK_APP_TOKEN is missing: [slack] mode = "socket" needs an app-level '
+                    'token (xapp-...), or set [slack] mode = "http"'
                 )
             if self.slack.mode == "http" and not s.slack_signing_secret:
-                issues.append("SLACK_SIGNING_SECRET is missing: [slack] mode = \"http\" needs it")
+                issues.append('SLACK_SIGNING_SECRET is missing: [slack] mode = "http" needs it')
             if s.slack_bot_token and not s.slack_bot_token.startswith("xoxb-"):
                 issues.append("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
             if s.slack_app_token and not s.slack_app_token.startswith("xapp-"):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.db import make_engine
-from bot.index import open_index
+from bot.index import PaperIndex
 from bot.ports import Adapter
 from bot.service import BotService, Clock, utc_now
 from bot.store import PaperStore
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 def open_store(settings: Settings, *, index_dir: Path | None = None) -> PaperStore:
     """The store with its search index, caught up with anything that changed meanwhile."""
     engine = make_engine(settings.database_url)
-    store = PaperStore(engine, open_index(index_dir or settings.index_dir))
+    store = PaperStore(engine, PaperIndex(index_dir or settings.index_dir))
     caught_up = store.sync_index()
     if caught_up:
         logger.info("search index caught up with %d changed papers", caught_up)

@@ -62,7 +62,7 @@ class Schedule:
             return None
         zone = ZoneInfo(self.timezone)
         local_day = after.astimezone(zone).date()
-        for offset in range(0, 9):
+        for offset in range(9):
             day = local_day + timedelta(days=offset)
             if not self._runs_on(day):
                 continue
@@ -77,7 +77,7 @@ class Schedule:
             return None
         zone = ZoneInfo(self.timezone)
         local_day = at_or_before.astimezone(zone).date()
-        for offset in range(0, 9):
+        for offset in range(9):
             day = local_day - timedelta(days=offset)
             if self._runs_on(day):
                 slot = _resolve(day, self.at, zone)

@@ -69,7 +69,5 @@ class BotService:
             parsed = parse_arxiv_id(args)
             return parsed is not None and self.store.get(parsed.key) is None
         if name == SEARCH:
-            return wants_remote_search(
-                self.store, args, self.settings.search.results, self.clock()
-            )
+            return wants_remote_search(self.store, args, self.settings.search.results, self.clock())
         return False

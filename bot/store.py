@@ -167,8 +167,10 @@ class PaperStore:
 
     def latest_change(self) -> datetime | None:
         with Session(self.engine) as session:
-            value = session.execute(select(func.max(Paper.updated_at))).scalar_one()
-        return value  # type: ignore[no-any-return]
+            value: datetime | None = session.execute(
+                select(func.max(Paper.updated_at))
+            ).scalar_one()
+        return value
 
     def aliases(self) -> dict[str, list[str]]:
         """acronym -> expansions, and expansion -> acronyms, cached until new ones are mined."""
@@ -176,7 +178,7 @@ class PaperStore:
             table: dict[str, list[str]] = {}
             with Session(self.engine) as session:
                 rows = session.execute(
-                    select(Alias.acronym, Alias.expansion, Alias.count).order_by(
+                    select(col(Alias.acronym), col(Alias.expansion), col(Alias.count)).order_by(
                         col(Alias.count).desc()
                     )
                 ).all()
@@ -291,8 +293,10 @@ class PaperStore:
 
     def newest_daily_date(self) -> date | None:
         with Session(self.engine) as session:
-            value = session.execute(select(func.max(Paper.hf_daily_date))).scalar_one()
-        return value  # type: ignore[no-any-return]
+            value: date | None = session.execute(
+                select(func.max(Paper.hf_daily_date))
+            ).scalar_one()
+        return value
 
     def source_states(self) -> list[SourceState]:
         with Session(self.engine) as session:

@@ -16,10 +16,50 @@ import sys
 from datetime import date, datetime
 from pathlib import Path
 
-FIRST = ["Wei", "Anna", "Rahul", "Sofia", "Jun", "Lena", "Omar", "Mei", "Tomás", "Yuki", "Ivan",
-         "Priya", "Lucas", "Hana", "Daniel", "Chen", "Amara", "Jonas", "Sara", "Kenji"]
-LAST = ["Zhang", "Müller", "Sharma", "Rossi", "Li", "Novak", "Haddad", "Wang", "García", "Sato",
-        "Petrov", "Iyer", "Silva", "Kim", "Cohen", "Liu", "Okafor", "Berg", "Costa", "Tanaka"]
+FIRST = [
+    "Wei",
+    "Anna",
+    "Rahul",
+    "Sofia",
+    "Jun",
+    "Lena",
+    "Omar",
+    "Mei",
+    "Tomás",
+    "Yuki",
+    "Ivan",
+    "Priya",
+    "Lucas",
+    "Hana",
+    "Daniel",
+    "Chen",
+    "Amara",
+    "Jonas",
+    "Sara",
+    "Kenji",
+]
+LAST = [
+    "Zhang",
+    "Müller",
+    "Sharma",
+    "Rossi",
+    "Li",
+    "Novak",
+    "Haddad",
+    "Wang",
+    "García",
+    "Sato",
+    "Petrov",
+    "Iyer",
+    "Silva",
+    "Kim",
+    "Cohen",
+    "Liu",
+    "Okafor",
+    "Berg",
+    "Costa",
+    "Tanaka",
+]
 DATE_RE = re.compile(r"^([A-Z][a-z]{2}) (\d{1,2})(?:, (\d{4}))?(?: (\d+))?$")
 PAGE_YEAR = 2025
 
@@ -41,7 +81,9 @@ def parse(text: str) -> list[dict[str, object]]:
     return papers
 
 
-def build(title: str, abstract: str, n_authors: int, published: date, upvotes: int) -> dict[str, object]:
+def build(
+    title: str, abstract: str, n_authors: int, published: date, upvotes: int
+) -> dict[str, object]:
     digest = int(hashlib.sha256(title.encode()).hexdigest(), 16)
     arxiv_id = f"{published:%y%m}.{digest % 90000 + 10000:05d}"
     names = [
