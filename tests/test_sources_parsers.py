@@ -85,7 +85,7 @@ def test_hf_daily_2024_shape_uses_the_list_date_asked_for() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"[{\"paper\": {\"id\": \"2606.0", b"<html>Bad gateway</html>", b"{\"error\": 1}"],
+    [b"", b'[{"paper": {"id": "2606.0', b"<html>Bad gateway</html>", b'{"error": 1}'],
     ids=["empty", "truncated", "html", "object"],
 )
 def test_hf_daily_body_that_is_not_a_list_is_a_source_error(body: bytes) -> None:
@@ -267,7 +267,9 @@ def test_snapshot_lines(caplog: pytest.LogCaptureFixture) -> None:
     assert first.title == (
         "Calculation of prompt diphoton production cross sections at Tevatron and LHC energies"
     )
-    assert first.abstract == "A fully differential calculation in $\\Lambda_{\\alpha}$ QCD is presented."
+    assert first.abstract == (
+        "A fully differential calculation in $\\Lambda_{\\alpha}$ QCD is presented."
+    )
     assert first.authors == ["C. Balázs", "E. L. Berger"]  # authors_parsed: TeX decoded
     assert (first.version, first.published_at) == (2, datetime(2007, 4, 2, 19, 18, 42, tzinfo=UTC))
     assert old.categories == ["hep-th", "math.CO"]
