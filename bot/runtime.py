@@ -44,6 +44,10 @@ def build_adapters(settings: Settings, service: BotService) -> dict[str, Adapter
             from adapters.console import ConsoleAdapter
 
             adapters[platform] = ConsoleAdapter(service)
+        elif platform == "slack":
+            from adapters.slack import SlackAdapter
+
+            adapters[platform] = SlackAdapter(service, settings)
     return adapters
 
 

@@ -1,0 +1,684 @@
+"""Slack: the `/papers` slash command, its buttons, and digest posts (slack-bolt AsyncApp).
+
+Three translations and the transport, nothing else:
+- a slash-command payload -> `Invocation` (`to_invocation`, pure) -> `BotService.handle`;
+- `Reply` -> Block Kit (`adapters.slack_render.render`, pure);
+- `(ChannelRef, Reply)` -> `chat.postMessage` (`SlackAdapter.send`), outcomes mapped to
+  `DeliveryError` for the delivery ledger.
+
+Transport is configuration: Socket Mode (`SLACK_APP_TOKEN`, the default, no public URL) or HTTP
+mode (`[slack] mode = "http"`, `SLACK_SIGNING_SECRET`), where an aiohttp server checks Slack's
+signature on the raw body before anything else. Both feed the same `AsyncApp`, so the listeners
+are the same. With `SLACK_CLIENT_ID`/`SLACK_CLIENT_SECRET` the app is multi-workspace: the OAuth
+install flow stores installations in paperboy's own database, and an uninstall pauses the
+workspace's channels.
+
+Channel keys are `slack:<team_id>:<channel_id>`, so one workspace can never read or change
+another's subscriptions, even for equal channel ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.oauth.installation_store import Bot, Installation
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import Engine
+
+from adapters.slack_render import (
+    ACTION_ABSTRACT,
+    ACTION_SHARE,
+    ACTION_SUBSCRIBE,
+    Message,
+    render,
+)
+from bot.config import Settings
+from bot.errors import ConfigError, DeliveryError
+from bot.messages import ChannelRef, Invocation, Reply, UserRef, error
+from bot.service import BotService
+
+logger = logging.getLogger(__name__)
+
+PLATFORM = "slack"
+# chat:write.public lets digests reach public channels the bot was never invited to (slash
+# commands work there, so people subscribe there); private channels need `/invite @paperboy`.
+SCOPES = ["commands", "chat:write", "chat:write.public"]
+EVENTS_PATH = "/slack/events"
+INSTALL_PATH = "/slack/install"
+REDIRECT_PATH = "/slack/oauth_redirect"
+LOOKING = "Looking that up…"
+# Slack: about one message per second per channel (S-OUT-1).
+POST_INTERVAL = 1.0
+POST_TIMEOUT = 15
+# Errors that mean the bot cannot post to that channel any more: stop, pause, tell people.
+GONE_ERRORS = frozenset(
+    {
+        "not_in_channel",
+        "channel_not_found",
+        "is_archived",
+        "account_inactive",
+        "invalid_auth",
+        "token_revoked",
+        "not_authed",
+        "team_access_not_granted",
+        "missing_scope",
+    }
+)
+# A continuation message hit by a 429 waits and tries again (a clear rejection is safe to
+# resend), at most this often and this long.
+CONTINUATION_RETRIES = 2
+MAX_INLINE_WAIT = 30.0
+RESPONSE_URL_USES = 5  # Slack allows five uses of a response_url (S-IN-4)
+
+Sleep = Callable[[float], Awaitable[None]]
+Monotonic = Callable[[], float]
+
+
+# ------------------------------------------------------------------------ pure translation
+
+
+def to_invocation(body: Mapping[str, Any]) -> Invocation:
+    """A slash-command payload (form fields as a mapping) as an `Invocation`.
+
+    The workspace is the `team_id` (an Enterprise Grid org install still sends the workspace's
+    team id here), so channel keys never mix workspaces.
+    """
+    team = body.get("team_id") or body.get("enterprise_id")
+    channel = body.get("channel_id")
+    user = body.get("user_id")
+    if not team or not channel or not user:
+        raise ValueError("slash command payload without team_id, channel_id or user_id")
+    return Invocation(
+        text=str(body.get("text") or ""),
+        channel=ChannelRef(PLATFORM, str(team), str(channel)),
+        user=UserRef(PLATFORM, str(user), body.get("user_name")),
+    )
+
+
+def action_invocation(body: Mapping[str, Any], text: str) -> Invocation:
+    """A button click (block_actions payload) as the `/papers` text it stands for."""
+    team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+        "channel_id"
+    )
+    user = body.get("user") or {}
+    if not team or not channel or not user.get("id"):
+        raise ValueError("block action payload without team, channel or user")
+    return Invocation(
+        text=text,
+        channel=ChannelRef(PLATFORM, str(team), str(channel)),
+        user=UserRef(PLATFORM, str(user["id"]), user.get("username") or user.get("name")),
+    )
+
+
+def response_type(reply: Reply) -> str:
+    # Search results, help and errors are for the asker; confirmations of channel changes
+    # (subscribe, schedule) are for the channel (S-IN-5).
+    return "ephemeral" if reply.ephemeral else "in_channel"
+
+
+def delivery_error(exc: BaseException) -> DeliveryError:
+    """The ledger's view of a failed `chat.postMessage` (platforms.md S-OUT-1/2/7, R-3)."""
+    if isinstance(exc, SlackApiError):
+        status = exc.response.status_code
+        data = exc.response.data if isinstance(exc.response.data, dict) else {}
+        code = str(data.get("error") or f"HTTP {status}")
+        if status == 429:
+            retry_after = _retry_after(exc.response.headers)
+            return DeliveryError(f"rate limited ({code})", retry_after=retry_after)
+        if status >= 500:
+            return DeliveryError(f"Slack answered {status}: may have posted", ambiguous=True)
+        if code in GONE_ERRORS:
+            return DeliveryError(f"cannot post to this channel: {code}", gone=True)
+        return DeliveryError(f"Slack refused the post: {code}")
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+        # No connection was made, so nothing was written: a plain retry is safe.
+        return DeliveryError(f"could not reach Slack: {exc}")
+    if isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | OSError):
+        return DeliveryError(
+            f"connection to Slack failed after sending ({type(exc).__name__}): may have posted",
+            ambiguous=True,
+        )
+    return DeliveryError(f"unexpected failure posting to Slack: {exc!r}", ambiguous=True)
+
+
+def _retry_after(headers: Mapping[str, Any] | None) -> float:
+    raw = None
+    if headers:
+        for key, value in headers.items():
+            if key.lower() == "retry-after":
+                raw = value[0] if isinstance(value, list) else value
+    try:
+        return max(float(raw), 1.0) if raw is not None else 1.0
+    except ValueError:
+        return 1.0
+
+
+# ------------------------------------------------------------------------ OAuth storage
+
+
+class InstallationStore(SQLAlchemyInstallationStore, AsyncInstallationStore):
+    """slack_sdk's SQLAlchemy installation store on paperboy's own engine, usable by AsyncApp.
+
+    slack_sdk's async variant needs an async engine (another driver); the sync one runs in a
+    worker thread instead, so the event loop never waits on the database.
+    """
+
+    async def async_save(self, installation: Installation) -> None:
+        await asyncio.to_thread(self.save, installation)
+
+    async def async_save_bot(self, bot: Bot) -> None:
+        await asyncio.to_thread(self.save_bot, bot)
+
+    async def async_find_bot(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        is_enterprise_install: bool | None = False,
+    ) -> Bot | None:
+        return await asyncio.to_thread(
+            self.find_bot,
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            is_enterprise_install=is_enterprise_install,
+        )
+
+    async def async_find_installation(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None = None,
+        is_enterprise_install: bool | None = False,
+    ) -> Installation | None:
+        return await asyncio.to_thread(
+            self.find_installation,
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            user_id=user_id,
+            is_enterprise_install=is_enterprise_install,
+        )
+
+    async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        await asyncio.to_thread(self.delete_bot, enterprise_id=enterprise_id, team_id=team_id)
+
+    async def async_delete_installation(
+        self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
+    ) -> None:
+        await asyncio.to_thread(
+            self.delete_installation,
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            user_id=user_id,
+        )
+
+
+class OAuthStateStore(SQLAlchemyOAuthStateStore, AsyncOAuthStateStore):
+    """slack_sdk's SQLAlchemy OAuth state store (single-use, expiring `state`), async."""
+
+    async def async_issue(self, *args: Any, **kwargs: Any) -> str:
+        return await asyncio.to_thread(self.issue, *args, **kwargs)
+
+    async def async_consume(self, state: str) -> bool:
+        return await asyncio.to_thread(self.consume, state)
+
+
+# ------------------------------------------------------------------------ the adapter
+
+
+class SlackAdapter:
+    """The Slack platform: inbound commands and buttons, outbound digest posts."""
+
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        service: BotService,
+        settings: Settings,
+        *,
+        engine: Engine | None = None,
+        sleep: Sleep = asyncio.sleep,
+        monotonic: Monotonic = time.monotonic,
+        signature_clock: Any = None,
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.secrets = settings.secrets
+        self.api_base_url = settings.slack.api_base_url
+        self.command = settings.slack.command
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._last_post: dict[str, float] = {}
+        self._channel_locks: dict[str, asyncio.Lock] = {}
+        self._post_clients: dict[str, AsyncWebClient] = {}
+        self._runner: web.AppRunner | None = None
+        self._socket: Any = None
+        self.http_port: int | None = None
+
+        s = self.secrets
+        self.oauth = bool(s.slack_client_id and s.slack_client_secret)
+        if not self.oauth and not s.slack_bot_token:
+            raise ConfigError("Slack needs SLACK_BOT_TOKEN, or SLACK_CLIENT_ID and SECRET")
+        if settings.slack.mode == "http" and not s.slack_signing_secret:
+            raise ConfigError("SLACK_SIGNING_SECRET is missing: [slack] mode = \"http\" needs it")
+        self.verifier = (
+            SignatureVerifier(s.slack_signing_secret, **({"clock": signature_clock}
+                                                          if signature_clock else {}))
+            if s.slack_signing_secret
+            else None
+        )
+        self.installation_store: InstallationStore | None = None
+        self.state_store: OAuthStateStore | None = None
+        db = engine if engine is not None else service.store.engine
+        common: dict[str, Any] = {
+            "signing_secret": s.slack_signing_secret or "",
+            # Socket Mode requests carry no signature; HTTP requests are verified twice: by
+            # our server before parsing anything, and by bolt.
+            "request_verification_enabled": bool(s.slack_signing_secret),
+            "logger": logging.getLogger("adapters.slack.bolt"),
+        }
+        if self.oauth:
+            assert s.slack_client_id and s.slack_client_secret
+            self.installation_store = InstallationStore(
+                client_id=s.slack_client_id,
+                engine=db,
+                bots_table_name="slack_bots",
+                installations_table_name="slack_installations",
+            )
+            self.installation_store.create_tables()
+            self.state_store = OAuthStateStore(
+                expiration_seconds=600, engine=db, table_name="slack_oauth_states"
+            )
+            self.state_store.create_tables()
+            self.app = AsyncApp(
+                client=AsyncWebClient(base_url=self.api_base_url),
+                oauth_settings=AsyncOAuthSettings(
+                    client_id=s.slack_client_id,
+                    client_secret=s.slack_client_secret,
+                    scopes=SCOPES,
+                    installation_store=self.installation_store,
+                    state_store=self.state_store,
+                    install_path=INSTALL_PATH,
+                    redirect_uri_path=REDIRECT_PATH,
+                ),
+                installation_store_bot_only=True,
+                **common,
+            )
+        else:
+            self.app = AsyncApp(
+                client=AsyncWebClient(token=s.slack_bot_token, base_url=self.api_base_url),
+                **common,
+            )
+        self._register()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Connect: HTTP mode serves `[slack] host:port`; Socket Mode opens the WebSocket (and,
+        with OAuth, also serves the install pages on `[slack] host:port`)."""
+        mode = self.settings.slack.mode
+        if mode == "http" or self.oauth:
+            port = await self.serve_http(self.settings.slack.host, self.settings.slack.port)
+            logger.info("Slack HTTP endpoint on %s:%d", self.settings.slack.host, port)
+        if mode == "socket":
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            if not self.secrets.slack_app_token:
+                raise ConfigError("SLACK_APP_TOKEN is missing: Socket Mode needs it")
+            self._socket = AsyncSocketModeHandler(
+                self.app,
+                self.secrets.slack_app_token,
+                web_client=AsyncWebClient(base_url=self.api_base_url),
+            )
+            await self._socket.connect_async()
+            logger.info("Slack Socket Mode connected")
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            socket, self._socket = self._socket, None
+            await socket.close_async()
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+        clients, self._post_clients = self._post_clients, {}
+        for client in clients.values():
+            if client.session is not None and not client.session.closed:
+                await client.session.close()
+
+    async def serve_http(self, host: str, port: int) -> int:
+        """Serve the HTTP endpoints on host:port (0: any free port); returns the port."""
+        runner = web.AppRunner(self.web_app(), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        self._runner = runner
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.http_port = sockets[0].getsockname()[1] if sockets else port
+        return self.http_port
+
+    def web_app(self) -> web.Application:
+        """The aiohttp application of HTTP mode: events/commands/actions, and OAuth pages."""
+        app = web.Application(client_max_size=1024 * 1024)
+        if self.settings.slack.mode == "http":
+            app.router.add_post(EVENTS_PATH, self._http_events)
+        if self.oauth:
+            app.router.add_get(INSTALL_PATH, self._http_install)
+            app.router.add_get(REDIRECT_PATH, self._http_oauth_redirect)
+        return app
+
+    async def _http_events(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        # The signature is checked on the raw bytes before anything is parsed (S-IN-7).
+        if self.verifier is None or not self.verifier.is_valid_request(raw, request.headers):
+            return web.json_response({"error": "invalid request"}, status=401)
+        bolt_request = AsyncBoltRequest(
+            body=raw.decode("utf-8", errors="replace"),
+            query=request.query_string,
+            headers=dict(request.headers),
+        )
+        return _to_aiohttp(await self.app.async_dispatch(bolt_request))
+
+    async def _http_install(self, request: web.Request) -> web.Response:
+        flow = self.app.oauth_flow
+        assert flow is not None
+        bolt_request = AsyncBoltRequest(
+            body="", query=request.query_string, headers=dict(request.headers)
+        )
+        return _to_aiohttp(await flow.handle_installation(bolt_request))
+
+    async def _http_oauth_redirect(self, request: web.Request) -> web.Response:
+        flow = self.app.oauth_flow
+        assert flow is not None
+        bolt_request = AsyncBoltRequest(
+            body="", query=request.query_string, headers=dict(request.headers)
+        )
+        response = await flow.handle_callback(bolt_request)
+        if response.status == 200:
+            logger.info("Slack app installed in a workspace")
+        return _to_aiohttp(response)
+
+    # ------------------------------------------------------------------ listeners
+
+    def _register(self) -> None:
+        self.app.command(self.command)(self._on_command)
+        self.app.action(ACTION_SHARE)(self._on_share)
+        self.app.action(ACTION_SUBSCRIBE)(self._on_subscribe)
+        self.app.action(re.compile(rf"^{ACTION_ABSTRACT}(_\d+)?$"))(self._on_abstract)
+        self.app.event("app_uninstalled")(self._on_app_uninstalled)
+        self.app.event("tokens_revoked")(self._on_tokens_revoked)
+
+    async def _on_command(
+        self, ack: Any, body: dict[str, Any], respond: Any
+    ) -> None:
+        """Ack within 3 s every time: with the answer when the store has it, else at once with
+        "Looking that up…" and the answer later through the response_url."""
+        try:
+            inv = to_invocation(body)
+            slow = self.service.needs_network(inv)
+        except Exception:
+            logger.exception("could not read a slash command")
+            await _ack_reply(ack, error("Sorry, I could not read that command."))
+            return
+        if slow:
+            await ack(text=LOOKING, response_type="ephemeral")
+            reply = await self.service.handle(inv)
+            await self._respond(respond, reply, source_text=inv.text)
+            return
+        reply = await self.service.handle(inv)
+        messages = render(reply, source_text=inv.text)
+        first, rest = messages[0], messages[1:]
+        await ack(
+            text=first["text"], blocks=first["blocks"], response_type=response_type(reply)
+        )
+        for message in rest[: RESPONSE_URL_USES - 1]:
+            await respond(
+                text=message["text"],
+                blocks=message["blocks"],
+                response_type=response_type(reply),
+                replace_original=False,
+            )
+
+    async def _respond(
+        self, respond: Any, reply: Reply, *, source_text: str | None, actions: bool = True,
+        kind: str | None = None,
+    ) -> None:
+        for message in render(reply, source_text=source_text, actions=actions)[
+            :RESPONSE_URL_USES
+        ]:
+            await respond(
+                text=message["text"],
+                blocks=message["blocks"],
+                response_type=kind or response_type(reply),
+                replace_original=False,
+            )
+
+    async def _on_share(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
+        """"Share": the same `/papers` text again, posted for the whole channel."""
+        await ack()
+        text = _action_value(body)
+        inv = action_invocation(body, text)
+        reply = await self.service.handle(inv)
+        who = inv.user.user_id
+        shared = Reply(
+            kind=reply.kind,
+            title=reply.title,
+            text=reply.text,
+            cards=reply.cards,
+            more=reply.more,
+            footer=f"shared by <@{who}>" if re.fullmatch(r"[A-Z0-9]+", who) else reply.footer,
+            ephemeral=False,
+            query=reply.query,
+        )
+        await self._respond(respond, shared, source_text=None, actions=False, kind="in_channel")
+
+    async def _on_subscribe(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
+        """"Subscribe this channel": `/papers subscribe <query>` through the core."""
+        await ack()
+        inv = action_invocation(body, f"subscribe {_action_value(body)}")
+        await self._respond(respond, await self.service.handle(inv), source_text=None)
+
+    async def _on_abstract(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
+        """"Abstract": the paper in detail, shown only to whoever clicked."""
+        await ack()
+        inv = action_invocation(body, _action_value(body))
+        reply = await self.service.handle(inv)
+        await self._respond(respond, reply, source_text=None, kind="ephemeral")
+
+    async def _on_app_uninstalled(self, context: Any) -> None:
+        await self._workspace_gone(context, "the Slack app was uninstalled from this workspace")
+
+    async def _on_tokens_revoked(self, event: dict[str, Any], context: Any) -> None:
+        tokens = event.get("tokens") or {}
+        if tokens.get("bot"):
+            await self._workspace_gone(context, "the Slack bot token was revoked")
+        elif self.installation_store is not None:
+            for user_id in tokens.get("oauth") or []:
+                await self.installation_store.async_delete_installation(
+                    enterprise_id=context.enterprise_id, team_id=context.team_id, user_id=user_id
+                )
+
+    async def _workspace_gone(self, context: Any, reason: str) -> None:
+        team = context.team_id
+        if self.installation_store is not None:
+            await self.installation_store.async_delete_all(
+                enterprise_id=context.enterprise_id, team_id=team
+            )
+        if team:
+            paused = self.service.store.pause_channels(f"{PLATFORM}:{team}:", reason)
+            logger.warning("Slack workspace %s: %s; paused %d channel(s)", team, reason, paused)
+
+    # ------------------------------------------------------------------ posting
+
+    async def send(self, channel: ChannelRef, reply: Reply, *, idempotency_key: str) -> str:
+        """Post `reply` to a channel; returns "channel:ts" of the first message.
+
+        Raises only `DeliveryError`. The post is never retried here when its outcome is
+        unknown (the client has no retry handlers): the ledger decides (platforms.md R-3).
+        Continuation messages go into the thread of the first.
+        """
+        try:
+            token = await self._bot_token(channel.workspace)
+        except DeliveryError:
+            raise
+        except Exception as exc:
+            raise DeliveryError(f"could not look up the Slack installation: {exc}") from exc
+        client = self._post_client(token)
+        messages = render(reply, actions=False)
+        metadata = {
+            "event_type": "paperboy_digest",
+            "event_payload": {"idempotency_key": idempotency_key, "channel": channel.key},
+        }
+        async with self._channel_lock(channel.key):
+            first = await self._post(client, channel, messages[0], metadata=metadata)
+            for n, message in enumerate(messages[1:], 2):
+                await self._post_continuation(client, channel, message, first, metadata, n)
+        return f"{channel.channel}:{first}"
+
+    async def _post_continuation(
+        self,
+        client: AsyncWebClient,
+        channel: ChannelRef,
+        message: Message,
+        thread_ts: str,
+        metadata: dict[str, Any],
+        n: int,
+    ) -> None:
+        for attempt in range(CONTINUATION_RETRIES + 1):
+            try:
+                await self._post(client, channel, message, metadata=metadata, thread_ts=thread_ts)
+                return
+            except DeliveryError as exc:
+                wait = exc.retry_after
+                if wait is not None and wait <= MAX_INLINE_WAIT and attempt < CONTINUATION_RETRIES:
+                    await self._sleep(wait)
+                    continue
+                # The first message is out: resending the whole digest would repeat it, so
+                # the outcome is "partly posted", for the reconciler and an operator.
+                raise DeliveryError(
+                    f"digest partly posted: part {n} failed ({exc})", ambiguous=True
+                ) from exc
+
+    async def _post(
+        self,
+        client: AsyncWebClient,
+        channel: ChannelRef,
+        message: Message,
+        *,
+        metadata: dict[str, Any],
+        thread_ts: str | None = None,
+    ) -> str:
+        await self._pace(channel.key)
+        try:
+            response = await client.chat_postMessage(
+                channel=channel.channel,
+                text=message["text"],
+                blocks=message["blocks"],
+                metadata=metadata,
+                thread_ts=thread_ts,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except Exception as exc:
+            failure = delivery_error(exc)
+            if failure.gone:
+                logger.warning("cannot post to %s: %s", channel.key, failure)
+            raise failure from exc
+        finally:
+            self._last_post[channel.key] = self._monotonic()
+        ts = response.get("ts")
+        if not ts:
+            raise DeliveryError("Slack accepted the post without a ts", ambiguous=True)
+        return str(ts)
+
+    async def _pace(self, key: str) -> None:
+        last = self._last_post.get(key)
+        if last is None:
+            return
+        wait = last + POST_INTERVAL - self._monotonic()
+        if wait > 0:
+            await self._sleep(wait)
+
+    def _channel_lock(self, key: str) -> asyncio.Lock:
+        lock = self._channel_locks.get(key)
+        if lock is None:
+            lock = self._channel_locks[key] = asyncio.Lock()
+        return lock
+
+    def _post_client(self, token: str) -> AsyncWebClient:
+        client = self._post_clients.get(token)
+        if client is None:
+            # No retry handlers: the SDK's default resends after a connection error, which
+            # can post a digest twice (S-OUT-2).
+            client = AsyncWebClient(
+                token=token, base_url=self.api_base_url, timeout=POST_TIMEOUT, retry_handlers=[]
+            )
+            self._post_clients[token] = client
+        return client
+
+    async def _bot_token(self, team_id: str) -> str:
+        if self.installation_store is None:
+            assert self.secrets.slack_bot_token
+            return self.secrets.slack_bot_token
+        bot = await self.installation_store.async_find_bot(enterprise_id=None, team_id=team_id)
+        if bot is None or not bot.bot_token:
+            raise DeliveryError(f"paperboy is not installed in Slack workspace {team_id}",
+                                gone=True)
+        return str(bot.bot_token)
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+def _action_value(body: Mapping[str, Any]) -> str:
+    actions = body.get("actions") or [{}]
+    return str(actions[0].get("value") or "")
+
+
+async def _ack_reply(ack: Any, reply: Reply) -> None:
+    message = render(reply)[0]
+    await ack(text=message["text"], blocks=message["blocks"], response_type="ephemeral")
+
+
+def _to_aiohttp(response: BoltResponse) -> web.Response:
+    headers = {k: v for k, v in response.first_headers_without_set_cookie().items()
+               if k.lower() != "content-type"}
+    body = response.body or ""
+    content_type = "application/json" if body.startswith("{") else "text/plain"
+    if any(k.lower() == "content-type" and "html" in v for k, v in
+           response.first_headers().items()):
+        content_type = "text/html"
+    out = web.Response(
+        status=response.status, text=body, headers=headers, content_type=content_type
+    )
+    for cookie in response.cookies():
+        for name, morsel in cookie.items():
+            out.set_cookie(
+                name, morsel.value, max_age=morsel.get("max-age") or None,
+                path=morsel.get("path") or "/", secure=True, httponly=True,
+            )
+    return out
+
+
+def parse_ack(body: str) -> dict[str, Any]:
+    """The JSON an ack carried (tests and the benchmark read it)."""
+    return json.loads(body) if body else {}
