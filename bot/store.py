@@ -391,6 +391,10 @@ def _merged_row(old: dict[str, Any], values: dict[str, Any], source: str) -> dic
             new[name] = max(value, current or 0)
         elif name == "hf_daily_date":
             new[name] = current or value
+        elif name == "published_at" and current:
+            # The earliest date wins: arXiv's v1 date precedes any announcement or HF list
+            # date, and two sources then agree instead of overwriting each other every refresh.
+            new[name] = value if value < _aware(current) else current  # type: ignore[operator]
         elif name in ("title", "abstract") and current:
             # Keep the fuller text: an RSS teaser must not replace a full abstract.
             if len(value) >= len(current) * 0.9:
