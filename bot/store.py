@@ -394,7 +394,7 @@ def _merged_row(old: dict[str, Any], values: dict[str, Any], source: str) -> dic
         elif name == "published_at" and current:
             # The earliest date wins: arXiv's v1 date precedes any announcement or HF list
             # date, and two sources then agree instead of overwriting each other every refresh.
-            new[name] = value if value < _aware(current) else current  # type: ignore[operator]
+            new[name] = value if value < _aware(current) else current
         elif name in ("title", "abstract") and current:
             # Keep the fuller text: an RSS teaser must not replace a full abstract.
             if len(value) >= len(current) * 0.9:
