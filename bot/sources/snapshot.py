@@ -217,6 +217,7 @@ def import_snapshot(
         report.updated += len(result.updated)
         report.unchanged += result.unchanged
         store.set_source_cursor(name, json.dumps({"offset": offset, "size": size}))
+        store.record_source_success(name, now, added=len(result.added))
         batch.clear()
         if progress is not None:
             report.seconds = clock() - began
@@ -240,7 +241,6 @@ def import_snapshot(
     report.finished = offset >= size
     if report.finished:
         store.set_source_cursor(name, None)
-        store.record_source_success(name, now, added=report.added)
     report.seconds = clock() - began
     return report
 
