@@ -227,6 +227,17 @@ class PaperStore:
         with Session(self._writer) as session, session.begin():
             session.execute(update(Channel).where(col(Channel.key) == key).values(**values))
 
+    def pause_channels(self, key_prefix: str, reason: str) -> int:
+        """Pause the digests of every channel whose key starts with `key_prefix` (a whole
+        Slack workspace `slack:T123:` or Discord server `discord:<guild>:`); returns how many."""
+        with Session(self._writer) as session, session.begin():
+            result = session.execute(
+                update(Channel)
+                .where(col(Channel.key).startswith(key_prefix, autoescape=True))
+                .values(paused_reason=reason)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
     def channels(self) -> list[Channel]:
         with Session(self.engine) as session:
             return [_one(r) for r in session.execute(select(Channel)).all()]
