@@ -720,12 +720,25 @@ def _unavailable_runner() -> tuple[CommandRunner, dict[str, Autocompleter]]:
     return run, {"topics": complete, "timezones": complete}
 
 
-def command_payload() -> list[dict[str, Any]]:
-    """The exact JSON `paperboy discord sync` uploads (what `CommandTree.sync` sends)."""
-    client = discord.Client(intents=discord.Intents.none())
-    tree = app_commands.CommandTree(client)
+def _payload_tree() -> app_commands.CommandTree[discord.Client]:
+    # A client only to hold the tree: no login, no gateway. Its voice-support warnings are
+    # noise here, so they are muted while it is built.
+    client_log = logging.getLogger("discord.client")
+    level = client_log.level
+    client_log.setLevel(logging.ERROR)
+    try:
+        client = discord.Client(intents=discord.Intents(guilds=True))
+    finally:
+        client_log.setLevel(level)
+    tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)
     run, autocompleters = _unavailable_runner()
     tree.add_command(build_group(run, autocompleters))
+    return tree
+
+
+def command_payload() -> list[dict[str, Any]]:
+    """The exact JSON `paperboy discord sync` uploads (what `CommandTree.sync` sends)."""
+    tree = _payload_tree()
     return [command.to_dict(tree) for command in tree.get_commands()]
 
 
@@ -734,10 +747,8 @@ async def sync_commands(
 ) -> list[str]:
     """Upload the commands: to one guild (instant; for testing) or globally. Deliberate, never
     on start: command creates are rate limited (200 per day per guild)."""
-    client = discord.Client(intents=discord.Intents.none())
-    tree = app_commands.CommandTree(client)
-    run, autocompleters = _unavailable_runner()
-    tree.add_command(build_group(run, autocompleters))
+    tree = _payload_tree()
+    client = tree.client
     try:
         try:
             await client.login(token)

@@ -76,6 +76,19 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reindex", help="rebuild the search index from the store")
     p.set_defaults(func=cmd_reindex)
 
+    p = sub.add_parser("discord", help="Discord operator tools")
+    discord_sub = p.add_subparsers(metavar="ACTION")
+    p = discord_sub.add_parser(
+        "sync", help="upload the /papers commands to Discord (once, after install or upgrade)"
+    )
+    p.add_argument(
+        "--guild", type=int, metavar="ID", help="one server, instant (default: [discord] guild_id)"
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the JSON payload instead of uploading it"
+    )
+    p.set_defaults(func=cmd_discord_sync)
+
     p = sub.add_parser("check-config", help="validate settings and secrets; name what is wrong")
     p.set_defaults(func=cmd_check_config)
     return parser
@@ -89,6 +102,23 @@ def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
 
     _fail_on_problems(settings)
     asyncio.run(run(settings))
+    return 0
+
+
+def cmd_discord_sync(settings: Settings, args: argparse.Namespace) -> int:
+    """Command sync is deliberate: Discord rate-limits command creates, so never on start."""
+    from adapters.discord import command_payload, sync_commands
+
+    guild = args.guild if args.guild is not None else settings.discord.guild_id
+    if args.dry_run:
+        print(json.dumps(command_payload(), indent=2, ensure_ascii=False))
+        return 0
+    token = settings.secrets.discord_token
+    if not token:
+        raise ConfigError("DISCORD_TOKEN is not set: `paperboy discord sync` needs the bot token")
+    names = asyncio.run(sync_commands(settings.discord, token, guild))
+    where = f"server {guild} (available now)" if guild else "all servers (may take a moment)"
+    print(f"synced /{', /'.join(names)} to {where}")
     return 0
 
 

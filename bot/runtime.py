@@ -48,6 +48,12 @@ def build_adapters(settings: Settings, service: BotService) -> dict[str, Adapter
             from adapters.slack import SlackAdapter
 
             adapters[platform] = SlackAdapter(service, settings)
+        elif platform == "discord":
+            from adapters.discord import DiscordAdapter
+
+            adapters[platform] = DiscordAdapter(
+                service, token=settings.secrets.discord_token, settings=settings.discord
+            )
     return adapters
 
 
