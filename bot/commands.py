@@ -7,20 +7,22 @@ from `COMMANDS`, so the platforms cannot drift apart.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot import search
+from bot import digest as digests, search
 from bot.cards import to_card
 from bot.config import Settings
+from bot.delivery import DeliveryReport, Ledger, open_now, post_one
 from bot.errors import QueryError, SourceError
 from bot.ids import parse_arxiv_id
 from bot.messages import Invocation, Reply, ReplyKind, error, info
 from bot.models import Channel, Subscription
-from bot.ports import PaperLookup
+from bot.ports import Outbox, PaperLookup
 from bot.schedules import EXAMPLE as SCHEDULE_EXAMPLE, Schedule, ScheduleError, parse_schedule
 from bot.store import PaperStore
 
@@ -39,6 +41,8 @@ class Context:
     settings: Settings
     now: datetime
     remote: PaperLookup | None = None
+    outbox: Outbox | None = None  # where `digest post` posts (None: no running adapters)
+    ledger: Ledger | None = None
 
 
 Handler = Callable[[Context, str], Awaitable[Reply]]
@@ -238,12 +242,17 @@ async def do_top(ctx: Context, text: str) -> Reply:
 async def do_subscribe(ctx: Context, text: str) -> Reply:
     if not text.strip():
         return error("Subscribe to what?", "Give a topic, for example `/papers subscribe dpo`.")
-    try:
-        query = search.parse_query(text, ctx.now)
-    except QueryError as exc:
-        return error("That topic is not a search I can run.", str(exc))
-    if query.is_empty():
-        return error("That topic has no words I can look for.", "Try `/papers subscribe rlhf`.")
+    if digests.is_hf_top(text):
+        text = digests.HF_TOP  # no search: the top of each day's Hugging Face list
+    else:
+        try:
+            query = search.parse_query(text, ctx.now)
+        except QueryError as exc:
+            return error("That topic is not a search I can run.", str(exc))
+        if query.is_empty():
+            return error(
+                "That topic has no words I can look for.", "Try `/papers subscribe rlhf`."
+            )
     key = ctx.inv.channel.key
     channel, created_channel = _channel(ctx)
     sub, created = ctx.store.subscribe(key, text, ctx.now, user=ctx.inv.user.user_id)
@@ -298,8 +307,12 @@ async def do_list(ctx: Context, _text: str) -> Reply:
     nxt = schedule.next_slot(ctx.now) if subs else None
     if nxt is not None:
         lines.append(f"Next digest: {_local(nxt, schedule.timezone)}.")
+    if channel is not None and channel.quiet:
+        lines.append("Quiet: a digest with nothing new is not posted (`/papers digest quiet off`).")
     if channel is not None and channel.paused_reason:
-        lines.append(f"Digests are paused: {channel.paused_reason}")
+        lines.append(
+            f"Digests are paused: {channel.paused_reason}. Setting a schedule resumes them."
+        )
     return info("This channel's topics", "\n".join(lines))
 
 
@@ -325,6 +338,79 @@ async def do_schedule(ctx: Context, text: str) -> Reply:
         f"Digests come {schedule.describe()}.",
         f"Next digest: {_local(nxt, schedule.timezone)}.",
         ephemeral=False,
+    )
+
+
+DIGEST_USAGE = "`/papers digest` (preview), `/papers digest post`, `/papers digest quiet on|off`"
+
+
+async def do_digest(ctx: Context, text: str) -> Reply:
+    words = text.lower().split()
+    if not words:
+        return _digest_preview(ctx)
+    if words not in (["post"], ["quiet", "on"], ["quiet", "off"]):
+        return error(f"`digest {text}` is not something I can do.", f"Try {DIGEST_USAGE}.")
+    if not ctx.inv.can_manage:
+        return error(
+            "Only people who can manage this channel may post digests or change quiet mode.",
+            "`/papers digest` shows a preview to anyone.",
+        )
+    if words[0] == "quiet":
+        _channel(ctx)
+        quiet = words[1] == "on"
+        ctx.store.update_channel(ctx.inv.channel.key, quiet=quiet)
+        if quiet:
+            return info("Quiet mode on.", "A digest with nothing new is not posted.",
+                        ephemeral=False)
+        return info("Quiet mode off.", "An empty digest says so, with the state of the sources.",
+                    ephemeral=False)
+    return await _digest_post(ctx)
+
+
+def _digest_preview(ctx: Context) -> Reply:
+    key = ctx.inv.channel.key
+    subs = ctx.store.subscriptions(key)
+    channel = ctx.store.channel(key)
+    if not subs or channel is None:
+        return info(
+            "This channel follows no topics yet.",
+            "Add one with `/papers subscribe dpo` (or `--hf-top`), then `/papers digest` "
+            "previews its digest.",
+        )
+    ledger = ctx.ledger or Ledger(ctx.store.engine)
+    plan = digests.plan_for(channel, subs, digests.due_slot(channel, ctx.now) or ctx.now)
+    delivered = ledger.delivered([key]).get(key, set())
+    selection = digests.select_one(ctx.store, plan, ctx.now, delivered)
+    reply = digests.digest_reply(
+        channel, selection, ctx.now, ctx.store.source_states(), topics=plan.topics,
+        preview=True,
+    )
+    assert reply is not None  # previews are never quiet
+    schedule = _schedule_of(ctx, channel)
+    nxt = schedule.next_slot(ctx.now)
+    when = f"Next digest: {_local(nxt, schedule.timezone)}." if nxt else "Digests are off."
+    return replace(reply, footer=" ".join(b for b in (reply.footer, when) if b))
+
+
+async def _digest_post(ctx: Context) -> Reply:
+    if ctx.outbox is None:
+        return error(
+            "I can only post digests while the bot is running.",
+            "`/papers digest` shows a preview; `paperboy digest --channel KEY` posts one.",
+        )
+    ledger = ctx.ledger or Ledger(ctx.store.engine)
+    key = ctx.inv.channel.key
+    out = await asyncio.to_thread(open_now, ctx.store, ledger, key, ctx.now)
+    if out is None:
+        return info("Nothing to post.", "This channel follows no topics: `/papers subscribe dpo`.")
+    report = DeliveryReport()
+    await post_one(ctx.store, ledger, ctx.outbox, out, ctx.now, report)
+    if report.messages:
+        n = report.papers_sent
+        return info(f"Posted this channel's digest ({n} paper{'s' if n != 1 else ''}).")
+    return error(
+        "Posting the digest did not work.",
+        "It is recorded and retried when the platform allows; see `/papers status`.",
     )
 
 
@@ -394,11 +480,15 @@ def _save_schedule(ctx: Context, schedule: Schedule) -> None:
         digest_time=f"{schedule.at:%H:%M}",
         timezone=schedule.timezone,
         next_digest_at=schedule.next_slot(ctx.now),
+        paused_reason=None,  # a manager set a schedule here: try posting again
     )
 
 
 def _topic_lines(subs: list[Subscription]) -> str:
-    return "\n".join(f"{n}. {s.query}" for n, s in enumerate(subs, 1))
+    return "\n".join(
+        f"{n}. {s.query}" + (f" ({digests.HF_TOP_LABEL})" if digests.is_hf_top(s.query) else "")
+        for n, s in enumerate(subs, 1)
+    )
 
 
 def _local(moment: datetime, zone: str) -> str:
@@ -435,8 +525,8 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec(
             "subscribe",
             "Add a topic to this channel's digest.",
-            "subscribe <query>",
-            ("subscribe dpo", 'subscribe "diffusion model" cat:cs.CV'),
+            "subscribe <query> | subscribe --hf-top",
+            ("subscribe dpo", 'subscribe "diffusion model" cat:cs.CV', "subscribe --hf-top"),
             do_subscribe,
             (Option("query", "A search whose new papers go into the digest", True, rest=True),),
             manages_channel=True,
@@ -474,6 +564,16 @@ COMMANDS: dict[str, CommandSpec] = {
                 Option("timezone", "IANA time zone, e.g. Europe/Berlin", autocomplete="timezones"),
             ),
             manages_channel=True,
+        ),
+        CommandSpec(
+            "digest",
+            "Preview this channel's next digest now (nothing is posted or marked delivered); "
+            "`post` posts it now; `quiet on` skips digests with nothing new.",
+            "digest [post | quiet on|off]",
+            ("digest", "digest post", "digest quiet on"),
+            do_digest,
+            (Option("action", "Post it now, or quiet on/off",
+                    choices=("post", "quiet on", "quiet off")),),
         ),
         CommandSpec(
             "status",

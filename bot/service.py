@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 from bot.commands import COMMANDS, PAPER, SEARCH, Context, parse_text, wants_remote_search
 from bot.config import Settings
+from bot.delivery import DeliveryReport, Ledger, deliver_due
 from bot.ids import parse_arxiv_id
 from bot.messages import Invocation, Reply, error
-from bot.ports import PaperLookup
+from bot.ports import Outbox, PaperLookup
 from bot.store import PaperStore
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,9 @@ class BotService:
         self.store = store
         self.clock = clock
         self.remote = remote
+        # Set by the runtime once adapters exist: `/papers digest post` posts through it.
+        self.outbox: Outbox | None = None
+        self.ledger = Ledger(store.engine)
 
     async def handle(self, inv: Invocation) -> Reply:
         """Answer one `/papers ...` command. User mistakes and our own failures both come
@@ -46,7 +50,9 @@ class BotService:
                 f"Only people who can manage this channel may use `{spec.name}`.",
                 "Ask a channel manager, or see `/papers list` for what is set up.",
             )
-        ctx = Context(inv, self.store, self.settings, self.clock(), self.remote)
+        ctx = Context(
+            inv, self.store, self.settings, self.clock(), self.remote, self.outbox, self.ledger
+        )
         try:
             return await spec.handler(ctx, args)
         except Exception:
@@ -71,3 +77,7 @@ class BotService:
         if name == SEARCH:
             return wants_remote_search(self.store, args, self.settings.search.results, self.clock())
         return False
+
+    async def deliver_due(self, outbox: Outbox, now: datetime | None = None) -> DeliveryReport:
+        """One digest tick (the scheduler calls it): see `bot.delivery.deliver_due`."""
+        return await deliver_due(self.store, self.ledger, outbox, now or self.clock())

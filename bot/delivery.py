@@ -1,0 +1,631 @@
+"""The delivery ledger: never the same paper twice in a channel, nothing silently lost.
+
+DESIGN.md (Delivery) and platforms.md R-3, on SQLite and on PostgreSQL alike:
+
+1. `DigestRun(channel, slot)` is inserted first (insert-if-absent). No row back means another
+   instance, or an earlier run of this one, owns the slot: stop.
+2. In the SAME transaction every paper is claimed in `Delivery(channel, paper)` with an
+   insert-if-absent (`ON CONFLICT DO NOTHING RETURNING`), and the channel's schedule moves on.
+   It commits before any network call; only papers whose claim came back go into the post.
+3. Right before the post the claimed rows count an attempt (a committed compare-and-set on
+   the claim's lease time, so a row taken over meanwhile is not posted by its old owner).
+4. The post: success -> `sent` + message reference. `DeliveryError(retry_after=...)` or
+   another clear rejection -> `failed` with `retry_at`; a later tick re-posts those papers
+   honouring the wait. `DeliveryError(ambiguous=True)` (or anything unexpected) -> `unknown`,
+   never re-posted. `DeliveryError(gone=True)` -> `failed` for good, and the channel is paused
+   (`Channel.paused_reason`, shown by `/papers list` and `/papers status`).
+5. Recovery: a claim older than `STALE_AFTER` is an owner that died. If it had started its
+   attempt the post may have been written: `unknown`. If not, nothing was sent: it is queued
+   for a retry like a clear rejection.
+
+Everything that decides who posts rests on the unique constraints, so every process may run
+the tick (several instances share PostgreSQL; SQLite is one process per host).
+A digest Reply larger than a platform allows is the adapter's job to split; the ledger works
+per paper, and one digest is one `Outbox.send` with one idempotency key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from sqlalchemy import Engine, and_, bindparam, func, select, update
+from sqlmodel import Session, col
+
+from bot import digest
+from bot.db import insert_ignore, writer
+from bot.errors import DeliveryError
+from bot.messages import ChannelRef, Reply, ReplyKind
+from bot.models import Channel, Delivery, DigestRun, Subscription
+from bot.ports import Outbox
+from bot.store import PaperStore
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+STALE_AFTER = timedelta(minutes=10)  # no single post takes this long: the owner died
+MAX_ATTEMPTS = 8  # then a rejected digest stays `failed` for an operator to look at
+DEFAULT_RETRY = timedelta(minutes=5)  # a clear rejection without Retry-After
+POST_CONCURRENCY = 8  # posts in flight per tick (adapters pace each channel themselves)
+
+CLAIMED, SENT, FAILED, UNKNOWN = "claimed", "sent", "failed", "unknown"
+
+_DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
+_RUN = DigestRun.__table__  # type: ignore[attr-defined]
+_CHANNEL = Channel.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """One post this instance owns: a digest (or its retry) and the papers claimed for it."""
+
+    run_id: int | None
+    channel_key: str
+    reply: Reply
+    paper_ids: list[str]
+    idempotency_key: str
+    lease: datetime  # the claimed_at of the claims, for the compare-and-set before posting
+    retry: bool = False
+
+
+@dataclass(slots=True)
+class DeliveryReport:
+    digests: int = 0  # digest runs built by this instance
+    messages: int = 0  # posts the platform accepted
+    papers_sent: int = 0
+    empty: int = 0  # runs with nothing new (quiet channels post nothing)
+    skipped: int = 0  # slots another instance (or an earlier run) owns
+    retried: int = 0  # posts of papers whose earlier post was rejected
+    failed: int = 0  # papers left `failed` (retried later unless final)
+    unknown: int = 0  # papers whose post may or may not have happened
+    paused: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"{self.digests} digests, {self.messages} messages, {self.papers_sent} papers sent, "
+            f"{self.empty} empty, {self.skipped} owned elsewhere, {self.retried} retries, "
+            f"{self.failed} failed, {self.unknown} unknown"
+            + (f", paused: {', '.join(self.paused)}" if self.paused else "")
+        )
+
+
+def digest_key(run_id: int) -> str:
+    """The idempotency key of a digest post (Slack metadata, Discord nonce: <= 25 chars)."""
+    return f"pb-digest-{run_id}"
+
+
+class Ledger:
+    """The Delivery and DigestRun tables. Every write is one short transaction."""
+
+    def __init__(self, engine: Engine, instance_id: str | None = None) -> None:
+        self.engine = engine
+        self._writer = writer(engine)
+        self.instance_id = instance_id or uuid.uuid4().hex[:12]
+
+    # --------------------------------------------------------------------- claims
+
+    def claim(self, channel_key: str, paper_id: str, now: datetime) -> bool:
+        """Claim one paper for one channel; True for exactly one caller, ever."""
+        with Session(self._writer) as session, session.begin():
+            got = session.execute(
+                insert_ignore(self.engine, _DELIVERY).returning(_DELIVERY.c.id),
+                [{"channel_key": channel_key, "paper_id": paper_id, "status": CLAIMED,
+                  "attempts": 0, "claimed_at": now}],
+            ).first()
+        return got is not None
+
+    def delivered(self, channel_keys: Sequence[str]) -> dict[str, set[str]]:
+        """Papers already in the ledger (any status) per channel: never selected again."""
+        out: dict[str, set[str]] = defaultdict(set)
+        for chunk in _chunks(list(channel_keys), 5_000):
+            stmt = select(_DELIVERY.c.channel_key, _DELIVERY.c.paper_id).where(
+                _DELIVERY.c.channel_key.in_(chunk)
+            )
+            with Session(self.engine) as session:
+                for key, pid in session.execute(stmt):
+                    out[key].add(pid)
+        return out
+
+    def open_runs(
+        self,
+        runs: Sequence[tuple[str, datetime, Sequence[str]]],
+        now: datetime,
+        *,
+        advance: Iterable[tuple[str, datetime | None]] = (),
+        scheduled: bool = True,
+    ) -> dict[str, tuple[int, list[str]]]:
+        """Steps 1-2 for many channels in ONE transaction.
+
+        `runs`: (channel, slot, paper ids in rank order). Returns the runs this call owns:
+        channel -> (run id, the papers whose claim it won, in rank order). `advance`:
+        (channel, next slot) moved on in the same transaction; owned scheduled runs also
+        set `last_digest_at` to their slot, where the next window starts.
+        """
+        owned: dict[str, tuple[int, list[str]]] = {}
+        with Session(self._writer) as session, session.begin():
+            if runs:
+                rows = [
+                    {"channel_key": key, "slot": slot, "status": "building",
+                     "instance_id": self.instance_id, "created_at": now, "papers": 0}
+                    for key, slot, _ in runs
+                ]
+                stmt = insert_ignore(self.engine, _RUN).returning(
+                    _RUN.c.id, _RUN.c.channel_key
+                )
+                got = {key: run_id for run_id, key in session.execute(stmt, rows)}
+                claims = [
+                    {"channel_key": key, "paper_id": pid, "digest_run_id": got[key],
+                     "status": CLAIMED, "attempts": 0, "claimed_at": now,
+                     "idempotency_key": digest_key(got[key])}
+                    for key, _slot, pids in runs
+                    if key in got
+                    for pid in pids
+                ]
+                won: dict[str, set[str]] = defaultdict(set)
+                for chunk in _chunks(claims, 5_000):
+                    stmt = insert_ignore(self.engine, _DELIVERY).returning(
+                        _DELIVERY.c.channel_key, _DELIVERY.c.paper_id
+                    )
+                    for key, pid in session.execute(stmt, chunk):
+                        won[key].add(pid)
+                for key, _slot, pids in runs:
+                    if key in got:
+                        owned[key] = (got[key], [p for p in pids if p in won[key]])
+                if scheduled and owned:
+                    session.execute(
+                        update(_CHANNEL)
+                        .where(_CHANNEL.c.key == bindparam("b_key"))
+                        .values(last_digest_at=bindparam("b_slot")),
+                        [{"b_key": key, "b_slot": slot} for key, slot, _ in runs if key in owned],
+                    )
+            moves = [{"b_key": key, "b_next": nxt} for key, nxt in advance]
+            if moves:
+                session.execute(
+                    update(_CHANNEL)
+                    .where(_CHANNEL.c.key == bindparam("b_key"))
+                    .values(next_digest_at=bindparam("b_next")),
+                    moves,
+                )
+        return owned
+
+    def begin_attempt(self, out: Outgoing) -> list[str]:
+        """Step 3: count the attempt of the claims still ours (lease unchanged); committed
+        before the post. Returns the papers that may be posted."""
+        if not out.paper_ids:
+            return []
+        with Session(self._writer) as session, session.begin():
+            got = session.execute(
+                update(_DELIVERY)
+                .where(
+                    _DELIVERY.c.channel_key == out.channel_key,
+                    _DELIVERY.c.paper_id.in_(out.paper_ids),
+                    _DELIVERY.c.status == CLAIMED,
+                    _DELIVERY.c.claimed_at == out.lease,
+                    _DELIVERY.c.attempts == 0,
+                )
+                .values(attempts=_DELIVERY.c.attempts + 1)
+                .returning(_DELIVERY.c.paper_id)
+            ).scalars().all()
+        mine = set(got)
+        return [p for p in out.paper_ids if p in mine]
+
+    def mark(
+        self,
+        channel_key: str,
+        paper_ids: Sequence[str],
+        status: str,
+        now: datetime,
+        *,
+        message_ref: str | None = None,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+    ) -> None:
+        """Step 4: the outcome of a post for its papers."""
+        if not paper_ids:
+            return
+        values: dict[str, object] = {"status": status, "retry_at": retry_at, "error": error}
+        if status == SENT:
+            values.update(message_ref=message_ref, sent_at=now, error=None)
+        with Session(self._writer) as session, session.begin():
+            session.execute(
+                update(_DELIVERY)
+                .where(
+                    _DELIVERY.c.channel_key == channel_key,
+                    _DELIVERY.c.paper_id.in_(list(paper_ids)),
+                    # A post confirmed late still wins over a recovery's `unknown`.
+                    _DELIVERY.c.status.in_([CLAIMED, UNKNOWN] if status == SENT else [CLAIMED]),
+                )
+                .values(**values)
+            )
+
+    def finish_run(self, run_id: int | None, status: str, papers: int, now: datetime) -> None:
+        if run_id is None:
+            return
+        with Session(self._writer) as session, session.begin():
+            session.execute(
+                update(_RUN)
+                .where(_RUN.c.id == run_id)
+                .values(status=status, papers=papers, finished_at=now)
+            )
+
+    # ----------------------------------------------------------- retries, recovery
+
+    def recover_stale(self, now: datetime) -> tuple[int, int]:
+        """Step 5: claims whose owner died. Returns (now unknown, queued for retry)."""
+        cutoff = now - STALE_AFTER
+        stale = and_(_DELIVERY.c.status == CLAIMED, _DELIVERY.c.claimed_at < cutoff)
+        with Session(self._writer) as session, session.begin():
+            unknown = session.execute(
+                update(_DELIVERY)
+                .where(stale, _DELIVERY.c.attempts > 0)
+                .values(
+                    status=UNKNOWN,
+                    error="the process stopped while posting: the post may exist; "
+                    "not re-posted",
+                )
+                .returning(_DELIVERY.c.channel_key, _DELIVERY.c.paper_id)
+            ).all()
+            queued = session.execute(
+                update(_DELIVERY)
+                .where(stale, _DELIVERY.c.attempts == 0)
+                .values(status=FAILED, retry_at=now, error="claimed, never posted")
+                .returning(_DELIVERY.c.id)
+            ).all()
+        for key, pid in unknown:
+            logger.warning("delivery of %s to %s is UNKNOWN (owner died mid-post)", pid, key)
+        return len(unknown), len(queued)
+
+    def take_retries(self, now: datetime, limit: int = 2_000) -> list[Outgoing]:
+        """Failed papers whose wait is over, taken atomically (SKIP LOCKED on PostgreSQL, a
+        conditional UPDATE everywhere) and grouped back into their digests."""
+        with Session(self._writer) as session, session.begin():
+            ids = session.execute(
+                select(_DELIVERY.c.id)
+                .join(_CHANNEL, _CHANNEL.c.key == _DELIVERY.c.channel_key)
+                .where(
+                    _DELIVERY.c.status == FAILED,
+                    _DELIVERY.c.retry_at.is_not(None),
+                    _DELIVERY.c.retry_at <= now,
+                    _CHANNEL.c.paused_reason.is_(None),
+                )
+                .order_by(_DELIVERY.c.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True, of=_DELIVERY)
+            ).scalars().all()
+            if not ids:
+                return []
+            rows = session.execute(
+                update(_DELIVERY)
+                .where(_DELIVERY.c.id.in_(list(ids)), _DELIVERY.c.status == FAILED)
+                .values(
+                    status=CLAIMED,
+                    claimed_at=now,
+                    retry_at=None,
+                    attempts=_DELIVERY.c.attempts + 1,
+                )
+                .returning(
+                    _DELIVERY.c.id,
+                    _DELIVERY.c.channel_key,
+                    _DELIVERY.c.paper_id,
+                    _DELIVERY.c.digest_run_id,
+                    _DELIVERY.c.idempotency_key,
+                )
+            ).all()
+        groups: dict[tuple[str, int | None, str | None], list[tuple[int, str]]] = defaultdict(
+            list
+        )
+        for row_id, key, pid, run_id, idem in rows:
+            groups[(key, run_id, idem)].append((row_id, pid))
+        return [
+            Outgoing(
+                run_id=run_id,
+                channel_key=key,
+                reply=Reply(kind=ReplyKind.DIGEST, title=""),  # built by the caller
+                paper_ids=[pid for _, pid in sorted(items)],
+                idempotency_key=idem or f"pb-retry-{items[0][0]}",
+                lease=now,
+                retry=True,
+            )
+            for (key, run_id, idem), items in groups.items()
+        ]
+
+    # ------------------------------------------------------------------- reading
+
+    def statuses(self, channel_key: str) -> dict[str, str]:
+        """paper id -> status, for one channel (status pages and tests)."""
+        with Session(self.engine) as session:
+            rows = session.execute(
+                select(_DELIVERY.c.paper_id, _DELIVERY.c.status).where(
+                    _DELIVERY.c.channel_key == channel_key
+                )
+            ).all()
+        return {pid: status for pid, status in rows}
+
+    def counts(self, channel_key: str | None = None) -> dict[str, int]:
+        stmt = select(_DELIVERY.c.status, func.count()).group_by(_DELIVERY.c.status)
+        if channel_key is not None:
+            stmt = stmt.where(_DELIVERY.c.channel_key == channel_key)
+        with Session(self.engine) as session:
+            return {status: int(n) for status, n in session.execute(stmt).all()}
+
+
+# ------------------------------------------------------------------------ the tick
+
+
+def due_channels(store: PaperStore, now: datetime) -> list[Channel]:
+    stmt = select(Channel).where(
+        col(Channel.schedule) != "off",
+        col(Channel.paused_reason).is_(None),
+        col(Channel.next_digest_at).is_not(None),
+        col(Channel.next_digest_at) <= now,
+    )
+    with Session(store.engine) as session:
+        return list(session.scalars(stmt).all())
+
+
+def subscriptions_of(store: PaperStore, keys: Sequence[str]) -> dict[str, list[Subscription]]:
+    out: dict[str, list[Subscription]] = defaultdict(list)
+    for chunk in _chunks(list(keys), 5_000):
+        stmt = (
+            select(Subscription)
+            .where(col(Subscription.channel_key).in_(chunk))
+            .order_by(col(Subscription.id))
+        )
+        with Session(store.engine) as session:
+            for sub in session.scalars(stmt).all():
+                out[sub.channel_key].append(sub)
+    return out
+
+
+def open_due(store: PaperStore, ledger: Ledger, now: datetime) -> tuple[list[Outgoing], int]:
+    """Select, rank and claim every due channel's digest (blocking; run it in a thread).
+
+    Returns the posts this instance owns and how many due slots another owner had.
+    """
+    channels = due_channels(store, now)
+    if not channels:
+        return [], 0
+    subs = subscriptions_of(store, [c.key for c in channels])
+    plans: list[digest.Plan] = []
+    slots: dict[str, datetime] = {}
+    advance: list[tuple[str, datetime | None]] = []
+    by_key = {c.key: c for c in channels}
+    for channel in channels:
+        slot = digest.due_slot(channel, now)
+        advance.append((channel.key, digest.schedule_of(channel).next_slot(now)))
+        if slot is None or not subs.get(channel.key):
+            continue  # no topics: nothing to build, the schedule just moves on
+        slots[channel.key] = slot
+        plans.append(digest.plan_for(channel, subs[channel.key], slot))
+    delivered = ledger.delivered([p.channel_key for p in plans])
+    selections = digest.select_many(store, plans, now, delivered)
+    runs = [(p.channel_key, slots[p.channel_key], selections[p.channel_key].paper_ids)
+            for p in plans]
+    owned = ledger.open_runs(runs, now, advance=advance)
+    states = store.source_states() if owned else []
+    outgoing = []
+    for plan in plans:
+        if plan.channel_key not in owned:
+            continue
+        run_id, won = owned[plan.channel_key]
+        selection = selections[plan.channel_key]
+        lost = len(selection.picks) - len(won)
+        if lost:  # claimed meanwhile by a manual `digest post`: not posted twice
+            keep = set(won)
+            selection = replace(selection, picks=[p for p in selection.picks
+                                                  if p.paper.id in keep])
+            if not won:
+                ledger.finish_run(run_id, "done", 0, now)
+                continue
+        reply = digest.digest_reply(
+            by_key[plan.channel_key], selection, now, states, topics=plan.topics
+        )
+        if reply is None:  # quiet channel, nothing new
+            ledger.finish_run(run_id, "empty", 0, now)
+            continue
+        outgoing.append(
+            Outgoing(run_id, plan.channel_key, replace_meta(reply, run_id), won,
+                     digest_key(run_id), now)
+        )
+    return outgoing, len(plans) - len(owned)
+
+
+def open_now(
+    store: PaperStore, ledger: Ledger, channel_key: str, now: datetime
+) -> Outgoing | None:
+    """`/papers digest post`: this channel's digest now, through the ledger, as its own run
+    (slot = now). The schedule is left as it is: the next scheduled digest skips what this one
+    delivered."""
+    channel = store.channel(channel_key)
+    subs = store.subscriptions(channel_key)
+    if channel is None or not subs:
+        return None
+    slot = now
+    plan = digest.plan_for(channel, subs, digest.due_slot(channel, now) or now)
+    delivered = ledger.delivered([channel_key])
+    selection = digest.select_many(store, [plan], now, delivered)[channel_key]
+    owned = ledger.open_runs([(channel_key, slot, selection.paper_ids)], now, scheduled=False)
+    if channel_key not in owned:
+        return None
+    run_id, won = owned[channel_key]
+    keep = set(won)
+    selection = replace(selection, picks=[p for p in selection.picks if p.paper.id in keep])
+    reply = digest.digest_reply(
+        replace_quiet(channel), selection, now, store.source_states(), topics=plan.topics
+    )
+    assert reply is not None
+    return Outgoing(run_id, channel_key, replace_meta(reply, run_id), won, digest_key(run_id), now)
+
+
+def retry_reply(store: PaperStore, out: Outgoing, now: datetime) -> Reply:
+    """The digest of papers whose earlier post was rejected, rebuilt from the store (their
+    topics are matched again: the ledger keeps papers, not messages)."""
+    channel = store.channel(out.channel_key)
+    subs = store.subscriptions(out.channel_key)
+    papers = store.get_many(out.paper_ids)
+    topics = tuple(s.query for s in subs)
+    since = min((digest.aware(p.first_seen_at) or now for p in papers), default=now)
+    plan = digest.Plan(out.channel_key, topics, since, max_papers=len(papers) or 1)
+    picked = digest.select_many(store, [plan], now, {})[out.channel_key]
+    by_id = {p.paper.id: p for p in picked.picks}
+    picks = [by_id.get(p.id) or digest.Pick(p, (), 0.0) for p in papers]
+    selection = digest.Selection(out.channel_key, since, picks, 0)
+    assert channel is not None
+    reply = digest.digest_reply(replace_quiet(channel), selection, now, topics=topics)
+    assert reply is not None
+    return replace_meta(reply, out.run_id)
+
+
+def replace_meta(reply: Reply, run_id: int | None) -> Reply:
+    return replace(reply, meta={**reply.meta, "digest_run": str(run_id or "")})
+
+
+def replace_quiet(channel: Channel) -> Channel:
+    """A copy that is not quiet: a digest asked for, or a retry, always has something."""
+    return channel.model_copy(update={"quiet": False})
+
+
+async def deliver_due(
+    store: PaperStore, ledger: Ledger, outbox: Outbox, now: datetime
+) -> DeliveryReport:
+    """One tick: recover dead owners' claims, re-post what waited long enough, then build,
+    claim and post every due digest. Database work runs in a thread (the loop keeps
+    answering commands)."""
+    report = DeliveryReport()
+    await asyncio.to_thread(ledger.recover_stale, now)
+    retries = await asyncio.to_thread(ledger.take_retries, now)
+    for out in retries:
+        out.reply = await asyncio.to_thread(retry_reply, store, out, now)
+    report.retried = len(retries)
+    outgoing, report.skipped = await asyncio.to_thread(open_due, store, ledger, now)
+    report.digests = len(outgoing)
+    await post_all(store, ledger, outbox, [*retries, *outgoing], now, report)
+    if report.digests or report.retried or report.skipped:
+        logger.info("digest tick: %s", report.summary())
+    return report
+
+
+async def post_all(
+    store: PaperStore,
+    ledger: Ledger,
+    outbox: Outbox,
+    outgoing: Sequence[Outgoing],
+    now: datetime,
+    report: DeliveryReport,
+) -> None:
+    gate = asyncio.Semaphore(POST_CONCURRENCY)
+
+    async def one(out: Outgoing) -> None:
+        async with gate:
+            await post_one(store, ledger, outbox, out, now, report)
+
+    await asyncio.gather(*(one(out) for out in outgoing))
+
+
+async def post_one(
+    store: PaperStore,
+    ledger: Ledger,
+    outbox: Outbox,
+    out: Outgoing,
+    now: datetime,
+    report: DeliveryReport,
+) -> None:
+    """Steps 3-4 for one post."""
+    papers = out.paper_ids
+    if papers and not out.retry:
+        papers = await asyncio.to_thread(ledger.begin_attempt, out)
+        if not papers:
+            return  # taken over meanwhile (we were presumed dead): the new owner posts
+        if len(papers) < len(out.paper_ids):
+            keep = set(papers)
+            out.reply = replace(
+                out.reply, cards=tuple(c for c in out.reply.cards if c.id in keep)
+            )
+    elif not papers:
+        report.empty += 1
+    try:
+        ref = await outbox.send(
+            ChannelRef.parse(out.channel_key), out.reply, idempotency_key=out.idempotency_key
+        )
+    except DeliveryError as exc:
+        await asyncio.to_thread(_failed, store, ledger, out, papers, exc, now, report)
+        return
+    except Exception as exc:  # an adapter bug: we cannot know whether it posted
+        logger.exception("posting to %s raised; marking its papers unknown", out.channel_key)
+        await asyncio.to_thread(
+            ledger.mark, out.channel_key, papers, UNKNOWN, now, error=f"adapter error: {exc!r}"
+        )
+        report.unknown += len(papers)
+        return
+    await asyncio.to_thread(ledger.mark, out.channel_key, papers, SENT, now, message_ref=ref)
+    await asyncio.to_thread(ledger.finish_run, out.run_id, "done" if papers else "empty",
+                            len(papers), now)
+    report.messages += 1
+    report.papers_sent += len(papers)
+
+
+def _failed(
+    store: PaperStore,
+    ledger: Ledger,
+    out: Outgoing,
+    papers: list[str],
+    exc: DeliveryError,
+    now: datetime,
+    report: DeliveryReport,
+) -> None:
+    key = out.channel_key
+    if exc.gone:
+        reason = f"the bot cannot post here ({exc}); since {now:%Y-%m-%d %H:%M} UTC"
+        store.update_channel(key, paused_reason=reason)
+        ledger.mark(key, papers, FAILED, now, error=f"gone: {exc}")
+        ledger.finish_run(out.run_id, "failed", 0, now)
+        logger.warning("digests to %s are PAUSED: %s", key, reason)
+        report.paused.append(key)
+        report.failed += len(papers)
+        return
+    if exc.ambiguous:
+        ledger.mark(key, papers, UNKNOWN, now, error=f"ambiguous: {exc}")
+        ledger.finish_run(out.run_id, "unknown", 0, now)
+        logger.warning("post to %s is UNKNOWN (%s); its %d papers are not re-posted",
+                       key, exc, len(papers))
+        report.unknown += len(papers)
+        return
+    wait = (
+        timedelta(seconds=exc.retry_after) if exc.retry_after is not None else DEFAULT_RETRY
+    )
+    attempts = _attempts(ledger, key, papers)
+    final = attempts >= MAX_ATTEMPTS
+    ledger.mark(key, papers, FAILED, now, error=str(exc)[:500],
+                retry_at=None if final else now + wait)
+    if not papers:
+        ledger.finish_run(out.run_id, "failed", 0, now)
+    report.failed += len(papers)
+    if final:
+        logger.error("giving up on %d papers for %s after %d attempts: %s",
+                     len(papers), key, attempts, exc)
+    else:
+        logger.info("post to %s rejected (%s); retrying after %s", key, exc, wait)
+
+
+def _attempts(ledger: Ledger, key: str, papers: Sequence[str]) -> int:
+    if not papers:
+        return 0
+    with Session(ledger.engine) as session:
+        value = session.execute(
+            select(func.max(_DELIVERY.c.attempts)).where(
+                _DELIVERY.c.channel_key == key, _DELIVERY.c.paper_id.in_(list(papers))
+            )
+        ).scalar_one()
+    return int(value or 0)
+
+
+def _chunks(items: list[T], size: int) -> Iterable[list[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+

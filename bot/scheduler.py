@@ -1,0 +1,142 @@
+"""APScheduler 3.x drives two clocks in this process, and nothing else.
+
+- `refresh`: fetch new papers from the sources every `[refresh] interval_minutes`.
+- `digest-tick`: every `[digest] tick_seconds`, `BotService.deliver_due(outbox, now)`: build,
+  claim and post every channel whose slot has come, retry what waited long enough.
+
+Schedules live in our own tables (`Channel.next_digest_at`), not in APScheduler's job store:
+a job store cannot be shared between processes and deletes rows it cannot unpickle
+(platforms.md A-4, A-5). So the jobs sit in a `MemoryJobStore`, have explicit ids and
+`replace_existing=True` (starting twice never makes two), and every process may run the tick:
+the ledger's unique constraints decide who delivers (A-5, R-3). A tick repeated by APScheduler's
+at-least-once behaviour (A-6) is harmless for the same reason.
+
+The tick is coalesced: after downtime the scheduler runs it ONCE, and that one tick builds each
+overdue channel's LATEST slot only, covering everything since its previous digest.
+
+`AsyncIOScheduler.start()` must run inside the running event loop (A-2): `start()` here is a
+coroutine-side call and raises when there is no running loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent  # type: ignore[import-untyped]
+from apscheduler.jobstores.memory import MemoryJobStore  # type: ignore[import-untyped]
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
+
+from bot.config import Settings
+from bot.ports import Outbox
+from bot.service import BotService
+
+logger = logging.getLogger(__name__)
+
+REFRESH_JOB = "refresh"
+TICK_JOB = "digest-tick"
+
+Refresh = Callable[[datetime], Awaitable[Any]]
+
+
+class Scheduler:
+    """The two jobs of one process, around an `AsyncIOScheduler` with a memory job store."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        service: BotService,
+        outbox: Outbox,
+        *,
+        refresh: Refresh | None = None,
+        first_refresh: datetime | None = None,
+    ) -> None:
+        self.settings = settings
+        self.service = service
+        self.outbox = outbox
+        self.refresh_fn = refresh
+        self.scheduler = AsyncIOScheduler(
+            jobstores={"default": MemoryJobStore()},
+            # Job defaults must go through job_defaults: a bare `misfire_grace_time=` keyword
+            # on the scheduler is silently ignored (A-3, apscheduler #146).
+            job_defaults={"coalesce": True, "max_instances": 1},
+            timezone="UTC",
+        )
+        self.scheduler.add_listener(self._on_trouble, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+        tick = settings.digest.tick_seconds
+        self.scheduler.add_job(
+            self.tick,
+            IntervalTrigger(seconds=tick, timezone="UTC"),
+            id=TICK_JOB,
+            name="digest tick",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            # On purpose: with coalesce the run still due is at most one interval late, so a
+            # grace of one interval means a late tick (loop busy, laptop asleep) runs ONCE and
+            # is never dropped as "missed" (the library default is 1 s, A-3). A tick is safe
+            # however late it runs: it reads what is due from our tables.
+            misfire_grace_time=tick,
+        )
+        if refresh is not None:
+            every = settings.refresh.interval_minutes * 60
+            self.scheduler.add_job(
+                self.refresh,
+                IntervalTrigger(seconds=every, timezone="UTC"),
+                id=REFRESH_JOB,
+                name="refresh sources",
+                replace_existing=True,
+                coalesce=True,
+                max_instances=1,
+                # Same reasoning as the tick: one late refresh beats none, and coalesce keeps
+                # it to one after a long sleep.
+                misfire_grace_time=every,
+                next_run_time=first_refresh,
+            )
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Start inside the running loop (raises RuntimeError without one, A-2)."""
+        asyncio.get_running_loop()
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    @property
+    def job_ids(self) -> list[str]:
+        return sorted(job.id for job in self.scheduler.get_jobs())
+
+    def run_tick_now(self) -> None:
+        """Make the tick due now (tests; an operator's nudge)."""
+        # APScheduler keeps its own wall clock; the tick itself uses the service's clock.
+        self.scheduler.modify_job(TICK_JOB, next_run_time=datetime.now(UTC))
+
+    # --------------------------------------------------------------------- jobs
+
+    async def tick(self) -> None:
+        try:
+            await self.service.deliver_due(self.outbox)
+        except Exception:
+            # Logged here and the next tick tries again: the ledger keeps every step.
+            logger.exception("digest tick failed")
+
+    async def refresh(self) -> None:
+        assert self.refresh_fn is not None
+        try:
+            await self.refresh_fn(self.service.clock())
+        except Exception:
+            logger.exception("refresh failed")
+
+    def _on_trouble(self, event: JobExecutionEvent) -> None:
+        if event.code == EVENT_JOB_MISSED:
+            logger.warning("job %s missed its run at %s", event.job_id, event.scheduled_run_time)
+        else:
+            logger.error("job %s raised: %r", event.job_id, event.exception)
+
