@@ -166,7 +166,9 @@ def paper_meta(card: PaperCard, *, authors: int = 3) -> str:
     return " · ".join(bits)
 
 
-def paper_section(card: PaperCard, n: int | None, *, abstract_button: bool) -> Block:
+def paper_section(
+    card: PaperCard, n: int | None, *, abstract_button: bool, index: int = 0
+) -> Block:
     """A paper in a list: linked title, the facts line, the one-line summary or short abstract,
     and (in digests) the topics it matched. Under 1,500 characters whatever the paper holds."""
     number = f"{n}. " if n is not None else ""
@@ -181,7 +183,7 @@ def paper_section(card: PaperCard, n: int | None, *, abstract_button: bool) -> B
         lines.append(fit(blurb, 600))
     accessory = None
     if abstract_button and card.abstract and len(card.id) <= BUTTON_VALUE:
-        accessory = button("Abstract", f"{ACTION_ABSTRACT}_{n or 0}", card.id)
+        accessory = button("Abstract", f"{ACTION_ABSTRACT}_{index}", card.id)
     return section("\n".join(lines), accessory)
 
 
@@ -256,7 +258,7 @@ def render(reply: Reply, *, source_text: str | None = None, actions: bool = True
     if reply.kind is ReplyKind.PAPER and reply.cards:
         units.extend(paper_detail(reply.cards[0]))
         for n, card in enumerate(reply.cards[1:], 2):
-            units.append([paper_section(card, n, abstract_button=True)])
+            units.append([paper_section(card, n, abstract_button=True, index=n)])
     else:
         title = reply.title
         if reply.kind is ReplyKind.ERROR:
@@ -272,7 +274,7 @@ def render(reply: Reply, *, source_text: str | None = None, actions: bool = True
         numbered = reply.kind is not ReplyKind.INFO
         for n, card in enumerate(reply.cards, 1):
             units.append(
-                [paper_section(card, n if numbered else None, abstract_button=True)]
+                [paper_section(card, n if numbered else None, abstract_button=True, index=n)]
             )
 
     closing = []
@@ -291,8 +293,10 @@ def render(reply: Reply, *, source_text: str | None = None, actions: bool = True
         if buttons:
             tail.append({"type": "actions", "elements": buttons})
 
-    drafts = _pack(head, units, tail)
     fallback = fit(_fallback(reply), FALLBACK_TEXT) or "paperboy"
+    if not (head or units or tail):
+        head.append(section(fallback))
+    drafts = _pack(head, units, tail)
     messages: list[Message] = []
     for n, draft in enumerate(drafts, 1):
         blocks = draft.blocks

@@ -1,0 +1,278 @@
+"""A fake Slack Web API on a loopback port, and the Block Kit limit checker every test uses.
+
+`FakeSlackApi` is an aiohttp server on 127.0.0.1 port 0. It records every call (method, parsed
+body, headers) and answers like Slack: `auth.test` and `oauth.v2.access` with canned data keyed
+by token / code, everything else `{"ok": true}` (`chat.postMessage` with a fresh `ts`). Tests
+script the next answers of a method: an `ok:false` error, an HTTP status (429 with Retry-After,
+500), a delay, or a dropped connection after the request was read. `/response/<id>` stands in
+for a slash command's `response_url`.
+
+`assert_valid_blocks(message)` checks one rendered message against Slack's documented limits
+(platforms.md S-OUT-3/4), independently of the renderer's own constants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+
+@dataclass
+class Call:
+    method: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+    @property
+    def token(self) -> str | None:
+        auth = self.headers.get("Authorization", "")
+        return auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+
+
+@dataclass
+class Scripted:
+    """One scripted answer: JSON body and status, optional delay, or drop the connection."""
+
+    body: dict[str, Any] = field(default_factory=lambda: {"ok": True})
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    drop: bool = False
+
+
+class FakeSlackApi:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.responses: dict[str, list[dict[str, Any]]] = {}  # response_url id -> posts
+        self.scripts: dict[str, list[Scripted]] = {}
+        self.tokens: dict[str, str] = {"xoxb-test": "T0001"}  # bot token -> team id
+        self.base_url = ""
+        self.root = ""
+        self._ts = itertools.count(1)
+        self._server: TestServer | None = None
+
+    # ---------------------------------------------------------------- control
+
+    def script(self, method: str, *answers: Scripted) -> None:
+        self.scripts.setdefault(method, []).extend(answers)
+
+    def error(self, method: str, code: str, status: int = 200) -> None:
+        self.script(method, Scripted({"ok": False, "error": code}, status=status))
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def posts(self) -> list[dict[str, Any]]:
+        return [c.body for c in self.calls_to("chat.postMessage")]
+
+    def response_url(self, name: str = "r1") -> str:
+        return f"{self.root}/response/{name}"
+
+    async def wait_for_response(self, name: str = "r1", count: int = 1) -> list[dict[str, Any]]:
+        """The posts to one response_url, waiting (bounded) for `count` of them: the answer
+        after an ack arrives asynchronously."""
+        for _ in range(200):
+            if len(self.responses.get(name, [])) >= count:
+                break
+            await asyncio.sleep(0.01)
+        return self.responses.get(name, [])
+
+    # ---------------------------------------------------------------- server
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._api)
+        app.router.add_post("/response/{name}", self._response_url)
+        self._server = TestServer(app, host="127.0.0.1", port=0)
+        await self._server.start_server()
+        self.root = str(self._server.make_url("")).rstrip("/")
+        self.base_url = self.root + "/api/"
+
+    async def close(self) -> None:
+        if self._server is not None:
+            await self._server.close()
+
+    async def _read(self, request: web.Request) -> dict[str, Any]:
+        raw = await request.read()
+        if request.content_type == "application/json":
+            return json.loads(raw or b"{}")  # type: ignore[no-any-return]
+        body: dict[str, Any] = dict(parse_qsl(raw.decode()))
+        for key in ("blocks", "metadata"):
+            if isinstance(body.get(key), str):
+                body[key] = json.loads(body[key])
+        return body
+
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        method = request.match_info["method"]
+        body = await self._read(request)
+        call = Call(method, body, dict(request.headers))
+        self.calls.append(call)
+        queue = self.scripts.get(method)
+        if queue:
+            answer = queue.pop(0)
+            if answer.delay:
+                await asyncio.sleep(answer.delay)
+            if answer.drop:
+                # The request was read in full; the connection dies before any answer.
+                assert request.transport is not None
+                request.transport.abort()
+                return web.Response()
+            return web.json_response(answer.body, status=answer.status, headers=answer.headers)
+        return web.json_response(self._default(method, call))
+
+    def _default(self, method: str, call: Call) -> dict[str, Any]:
+        if method == "auth.test":
+            team = self.tokens.get(call.token or "")
+            if team is None:
+                return {"ok": False, "error": "invalid_auth"}
+            return {
+                "ok": True,
+                "url": f"https://{team.lower()}.slack.com/",
+                "team": f"Team {team}",
+                "user": "paperboy",
+                "team_id": team,
+                "user_id": f"UBOT{team}",
+                "bot_id": f"BBOT{team}",
+                "is_enterprise_install": False,
+            }
+        if method == "oauth.v2.access":
+            team = str(call.body.get("code", "")).removeprefix("code-")
+            if not team:
+                return {"ok": False, "error": "invalid_code"}
+            token = f"xoxb-{team}"
+            self.tokens[token] = team
+            return {
+                "ok": True,
+                "app_id": "A0PAPERBOY",
+                "authed_user": {"id": "UINSTALLER"},
+                "scope": "commands,chat:write,chat:write.public",
+                "token_type": "bot",
+                "access_token": token,
+                "bot_user_id": f"UBOT{team}",
+                "team": {"id": team, "name": f"Team {team}"},
+                "enterprise": None,
+                "is_enterprise_install": False,
+            }
+        if method == "chat.postMessage":
+            return {
+                "ok": True,
+                "channel": call.body.get("channel"),
+                "ts": f"1700000000.{next(self._ts):06d}",
+                "message": {"text": call.body.get("text")},
+            }
+        return {"ok": True}
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        body = await self._read(request)
+        self.responses.setdefault(request.match_info["name"], []).append(body)
+        return web.Response(text="ok")
+
+
+@pytest.fixture
+async def slack_api() -> AsyncIterator[FakeSlackApi]:
+    fake = FakeSlackApi()
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+# ------------------------------------------------------------------------ Block Kit limits
+
+_MENTION_OR_LINK = re.compile(r"<[^>]*>")
+_OUR_LINK = re.compile(r"^<https?://[^\s<>|]+\|[^<>]+>$")
+
+
+def _texts(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        out: list[str] = []
+        for key, value in node.items():
+            if key == "text" and isinstance(value, str):
+                out.append(value)
+            else:
+                out.extend(_texts(value))
+        return out
+    if isinstance(node, list):
+        return [t for item in node for t in _texts(item)]
+    return []
+
+
+def _text_obj(obj: Any, limit: int, where: str, *, plain: bool = False) -> None:
+    assert isinstance(obj, dict), f"{where}: text object missing"
+    kinds = ("plain_text",) if plain else ("plain_text", "mrkdwn")
+    assert obj.get("type") in kinds, f"{where}: text type {obj.get('type')}"
+    text = obj.get("text")
+    assert isinstance(text, str) and text, f"{where}: empty text"
+    assert len(text) <= limit, f"{where}: {len(text)} > {limit} characters"
+
+
+def assert_valid_blocks(message: dict[str, Any]) -> None:
+    """One Slack message is within every limit we rely on (S-OUT-3, S-OUT-4, S-OUT-5)."""
+    text = message.get("text")
+    assert isinstance(text, str) and text.strip(), "top-level text must always be present"
+    assert len(text) <= 4_000, f"top-level text {len(text)} > 4000"
+    blocks = message.get("blocks")
+    assert isinstance(blocks, list) and blocks, "blocks missing"
+    assert len(blocks) <= 50, f"{len(blocks)} blocks > 50"
+    action_ids: list[str] = []
+    for i, block in enumerate(blocks):
+        where = f"block {i} ({block.get('type')})"
+        kind = block.get("type")
+        assert kind in ("header", "section", "context", "actions", "divider"), where
+        if "block_id" in block:
+            assert len(block["block_id"]) <= 255, where
+        if kind == "header":
+            _text_obj(block.get("text"), 150, where, plain=True)
+        elif kind == "section":
+            assert "text" in block or "fields" in block, where
+            if "text" in block:
+                _text_obj(block["text"], 3_000, where)
+            fields = block.get("fields", [])
+            assert len(fields) <= 10, where
+            for f in fields:
+                _text_obj(f, 2_000, where)
+            if "accessory" in block:
+                action_ids.append(_button(block["accessory"], where))
+        elif kind == "context":
+            elements = block.get("elements", [])
+            assert 1 <= len(elements) <= 10, where
+            for e in elements:
+                _text_obj(e, 3_000, where)
+        elif kind == "actions":
+            elements = block.get("elements", [])
+            assert 1 <= len(elements) <= 25, where
+            for e in elements:
+                action_ids.append(_button(e, where))
+    assert len(action_ids) == len(set(action_ids)), f"duplicate action_ids {action_ids}"
+    total = sum(len(t) for t in _texts(blocks))
+    assert total <= 12_000, f"block text totals {total} > 12000"
+    # Escaping: every <...> left in the output is one of our own http(s) links.
+    for piece in [text, *_texts(blocks)]:
+        for match in _MENTION_OR_LINK.findall(piece):
+            assert _OUR_LINK.match(match), f"unescaped control sequence {match!r}"
+    # A second opinion from slack_sdk's own models (they know the same limits).
+    from slack_sdk.models.blocks import Block
+
+    for block in blocks:
+        parsed = Block.parse(block)
+        assert parsed is not None, block
+        parsed.validate_json()
+
+
+def _button(element: dict[str, Any], where: str) -> str:
+    assert element.get("type") == "button", where
+    _text_obj(element.get("text"), 75, where, plain=True)
+    assert 1 <= len(element.get("action_id", "")) <= 255, where
+    assert len(element.get("value", "")) <= 2_000, where
+    if "url" in element:
+        assert len(element["url"]) <= 3_000, where
+    return str(element["action_id"])
