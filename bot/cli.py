@@ -89,6 +89,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_discord_sync)
 
+    p = sub.add_parser("fetch", help="fetch new papers from Hugging Face and arXiv once")
+    p.add_argument("--source", choices=["hf", "arxiv"], help="only this source")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--date", type=_iso_date, metavar="YYYY-MM-DD", help="one day's papers")
+    when.add_argument("--since", type=_iso_date, metavar="YYYY-MM-DD", help="every day since")
+    p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("import", help="import an arXiv metadata snapshot (Kaggle JSON Lines)")
+    p.add_argument("file", type=Path, help="arxiv-metadata-oai-snapshot.json (resumable)")
+    p.add_argument("--limit", type=int, metavar="N", help="read at most N lines in this run")
+    p.set_defaults(func=cmd_import)
+
     p = sub.add_parser("check-config", help="validate settings and secrets; name what is wrong")
     p.set_defaults(func=cmd_check_config)
     return parser
@@ -177,6 +189,54 @@ def cmd_reindex(settings: Settings, _args: argparse.Namespace) -> int:
     store = open_store(settings)
     count = store.sync_index(rebuild=True)
     print(f"search index rebuilt: {count:,} papers")
+    return 0
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-06-12") from None
+
+
+def cmd_fetch(settings: Settings, args: argparse.Namespace) -> int:
+    """Fetch once; print what each source added and updated. Exit 1 if a source failed."""
+    from bot.runtime import open_store
+    from bot.sources import Sources, make_client
+
+    store = open_store(settings)
+
+    async def fetch() -> Any:
+        async with make_client(settings.sources.timeout_seconds) as client:
+            return await Sources(settings, client).refresh(
+                store, datetime.now(UTC), source=args.source, day=args.date, since=args.since
+            )
+
+    try:
+        report = asyncio.run(fetch())
+    finally:
+        if store.index is not None:
+            store.index.close()
+        store.engine.dispose()
+    print(report.summary())
+    return 1 if report.failed else 0
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Stream a snapshot into the store (and index); run again to resume after a stop."""
+    from bot.runtime import open_store
+    from bot.sources import ProgressBar, import_snapshot
+
+    store = open_store(settings)
+    try:
+        report = import_snapshot(
+            store, args.file, datetime.now(UTC), limit=args.limit, progress=ProgressBar()
+        )
+    finally:
+        if store.index is not None:
+            store.index.close()
+        store.engine.dispose()
+    print(report.summary())
     return 0
 
 
