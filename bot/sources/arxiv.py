@@ -360,6 +360,7 @@ class Arxiv:
     ) -> list[PaperIn]:
         """Up to `max_results` papers for a query or id list, page by page (throttled)."""
         papers: list[PaperIn] = []
+        seen: set[str] = set()
         start = 0
         limit = min(max_results, API_MAX_RESULTS)
         while start < limit:
@@ -377,10 +378,14 @@ class Arxiv:
                 parse_arxiv_atom(response.content)  # raises with arXiv's own message
             expect_ok(response, SOURCE)
             page = parse_arxiv_atom(response.content)
-            papers += page.papers
+            fresh = [p for p in page.papers if p.id not in seen]
+            seen.update(p.id for p in page.papers)
+            papers += fresh
             start += page.entries
             total = page.total if page.total is not None else 0
-            if page.entries == 0 or start >= total:
+            # An empty page (arXiv sends those now and then) or one that only repeats what
+            # we have (a server ignoring `start`) ends the paging instead of looping.
+            if page.entries == 0 or not fresh or start >= total:
                 break
         return papers
 

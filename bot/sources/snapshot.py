@@ -31,7 +31,7 @@ import orjson
 from bot.errors import SourceError
 from bot.ids import ARXIV_ID_RE
 from bot.models import PaperIn
-from bot.sources.common import parse_iso, parse_rfc822, skip, split_authors
+from bot.sources.common import collapse, parse_iso, parse_rfc822, skip, split_authors
 from bot.store import PaperStore
 
 logger = logging.getLogger(__name__)
@@ -67,8 +67,7 @@ def parse_snapshot_record(obj: Any) -> PaperIn | None:
     if match is None:
         skip("snapshot", f"id {raw_id!r} is not an arXiv id")
         return None
-    title = obj.get("title")
-    title = " ".join(title.split()) if isinstance(title, str) else ""
+    title = collapse(obj.get("title"))
     if not title:
         skip("snapshot", f"{raw_id} has no title")
         return None
@@ -98,7 +97,7 @@ def parse_snapshot_record(obj: Any) -> PaperIn | None:
         version=version,
         title=title,
         source=SOURCE,
-        abstract=" ".join(abstract.split()) if isinstance(abstract, str) else "",
+        abstract=collapse(abstract),
         authors=authors,
         categories=categories.split() if isinstance(categories, str) else [],
         published_at=published,
@@ -239,6 +238,8 @@ def import_snapshot(
     if lines_in_batch:
         commit(offset)
     report.finished = offset >= size
+    if store.index is not None:
+        store.index.flush()  # the index defers commits; make the import searchable now
     if report.finished:
         store.set_source_cursor(name, None)
     report.seconds = clock() - began
