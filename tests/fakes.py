@@ -1,0 +1,220 @@
+"""Fakes at our own boundary: a recording `bot.ports.Adapter` with scripted failures, and the
+child-process entry points of the crash and claim-race tests.
+
+`FakeAdapter.send` either accepts a post (recorded in `delivered`, the way a user would see it in
+the channel) or raises a scripted `DeliveryError`:
+- `rate_limited(retry_after)`: a 429 before acceptance, nothing posted;
+- `ambiguous()`: the platform accepted the post, then the answer was lost (timeout);
+- `gone()`: the bot was removed from the channel, nothing posted.
+With `record=PATH` every accepted post is also appended (fsync'd) to a JSON-lines file, so a
+test can count posts made by a process it killed.
+
+Run as a script (`python tests/fakes.py crash DB_URL RECORD NOW`) it runs one digest tick whose
+adapter writes the post and then SIGKILLs its own process: a crash in the middle of posting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bot.errors import DeliveryError
+from bot.messages import ChannelRef, Reply
+
+
+@dataclass(frozen=True)
+class Post:
+    channel: str
+    reply: Reply
+    idempotency_key: str
+
+    @property
+    def paper_ids(self) -> list[str]:
+        return [card.id for card in self.reply.cards]
+
+
+def rate_limited(retry_after: float = 30.0) -> DeliveryError:
+    return DeliveryError("429 Too Many Requests", retry_after=retry_after)
+
+
+def ambiguous() -> DeliveryError:
+    return DeliveryError("timed out after the request was written", ambiguous=True)
+
+
+def gone() -> DeliveryError:
+    return DeliveryError("channel_not_found", gone=True)
+
+
+class FakeAdapter:
+    """A platform that records what it accepted; `script` holds the next outcomes."""
+
+    def __init__(
+        self,
+        platform: str = "slack",
+        *,
+        record: Path | None = None,
+        after_post: Callable[[Post], None] | None = None,
+    ) -> None:
+        self.platform = platform
+        self.record = record
+        self.after_post = after_post
+        self.delivered: list[Post] = []  # what users see in their channels
+        self.attempts: list[Post] = []  # every call to send, accepted or not
+        self.script: deque[DeliveryError | None] = deque()
+
+    def fail_next(self, *errors: DeliveryError | None) -> None:
+        """The next sends raise these (None: that send succeeds)."""
+        self.script.extend(errors)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def send(self, channel: ChannelRef, reply: Reply, *, idempotency_key: str) -> str:
+        post = Post(channel.key, reply, idempotency_key)
+        self.attempts.append(post)
+        outcome = self.script.popleft() if self.script else None
+        if outcome is not None and not outcome.ambiguous:
+            raise outcome  # rejected before acceptance: nothing is posted
+        self.delivered.append(post)
+        self._record(post)
+        if self.after_post is not None:
+            self.after_post(post)
+        if outcome is not None:
+            raise outcome  # accepted, but we never heard back
+        return f"msg-{len(self.delivered)}"
+
+    def papers_to(self, channel: str) -> list[str]:
+        """Every paper posted to `channel`, in order, duplicates kept."""
+        return [pid for post in self.delivered if post.channel == channel
+                for pid in post.paper_ids]
+
+    def _record(self, post: Post) -> None:
+        if self.record is None:
+            return
+        line = json.dumps({"channel": post.channel, "papers": post.paper_ids,
+                           "key": post.idempotency_key, "title": post.reply.title})
+        with self.record.open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def read_record(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# ------------------------------------------------------------- child processes
+
+
+def claim_worker(url: str, barrier: Any, results: Any) -> None:
+    """One process of the PostgreSQL claim race: wait for the other, then claim."""
+    from bot.db import make_engine
+    from bot.delivery import Ledger
+
+    engine = make_engine(url)
+    ledger = Ledger(engine)
+    with engine.connect():  # connected before the start signal, so both really race
+        pass
+    barrier.wait(timeout=30)
+    now = datetime.fromisoformat("2026-06-15T12:00:00+00:00")
+    results.put(ledger.claim("slack:T1:C1", "2401.00001", now))
+    engine.dispose()
+
+
+def _crash(url: str, record: str, now_text: str) -> None:
+    """One digest tick whose post is written, then the process is SIGKILLed."""
+    from bot.config import Settings
+    from bot.db import make_engine
+    from bot.ports import Outbox
+    from bot.service import BotService
+    from bot.store import PaperStore
+
+    now = datetime.fromisoformat(now_text)
+    store = PaperStore(make_engine(url))
+    service = BotService(Settings(), store, clock=lambda: now)
+
+    def die(_post: Post) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    adapter = FakeAdapter("slack", record=Path(record), after_post=die)
+    asyncio.run(service.deliver_due(Outbox({"slack": adapter}), now))
+    raise SystemExit("the adapter should have killed this process")
+
+
+
+
+# ------------------------------------------------------------------- builders
+
+
+def paper(
+    pid: str,
+    title: str,
+    *,
+    abstract: str = "",
+    upvotes: int | None = None,
+    hf_day: Any = None,
+    published: datetime | None = None,
+) -> Any:
+    """A hand-made `PaperIn` (source "test")."""
+    from bot.models import PaperIn
+
+    return PaperIn(
+        id=pid,
+        title=title,
+        source="test",
+        abstract=abstract,
+        authors=["Ada Lovelace"],
+        categories=["cs.CL"],
+        upvotes=upvotes,
+        hf_daily_date=hf_day,
+        published_at=published,
+    )
+
+
+def setup_channel(
+    store: Any,
+    key: str,
+    topics: list[str],
+    now: datetime,
+    *,
+    schedule: str = "daily",
+    at: str = "09:00",
+    timezone: str = "UTC",
+    **values: Any,
+) -> None:
+    """A channel following `topics` on a schedule, as `/papers subscribe` + `schedule` leave it."""
+    from bot.schedules import Schedule
+
+    store.ensure_channel(key, now)
+    for topic in topics:
+        store.subscribe(key, topic, now)
+    plan = Schedule.from_stored(schedule, at, timezone)
+    store.update_channel(
+        key, schedule=schedule, digest_time=at, timezone=timezone,
+        next_digest_at=plan.next_slot(now), **values,
+    )
+
+
+def _main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "crash":
+        _crash(sys.argv[2], sys.argv[3], sys.argv[4])
+    else:
+        raise SystemExit("usage: fakes.py crash DB_URL RECORD NOW")
+
+
+if __name__ == "__main__":
+    _main()
