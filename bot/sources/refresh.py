@@ -191,18 +191,20 @@ class Sources:
 
     async def _fetch_hf(self, now: datetime, day: date | None, since: date | None) -> list[PaperIn]:
         back = self.settings.sources.huggingface.refresh_days
-        papers: list[PaperIn] = []
+        papers: dict[str, PaperIn] = {}  # a paper on two lists (or pages) counts once
         for list_day in _days(now.astimezone(UTC).date(), day, since, back):
             try:
-                papers += await self.hf.daily(list_day)
+                found = await self.hf.daily(list_day)
             except SourceError as exc:
                 # The API failed: the listing page carries the same list in its JSON island.
                 logger.warning("HF API failed for %s (%s); trying the HTML page", list_day, exc)
                 try:
-                    papers += await self.hf.daily_html(list_day)
+                    found = await self.hf.daily_html(list_day)
                 except SourceError:
                     raise exc from None
-        return papers
+            for paper in found:
+                papers.setdefault(paper.id, paper)
+        return list(papers.values())
 
     async def _fetch_arxiv(
         self, store: PaperStore, now: datetime, day: date | None, since: date | None
