@@ -2,8 +2,9 @@
 
 A schedule is wall-clock time in an IANA zone. Slots are computed on local dates and then
 resolved to UTC, so a DST change neither skips nor doubles a day: a time that does not exist
-that day (spring forward) moves to the first valid minute after it, and a time that exists twice
-(fall back) fires once, at its first occurrence.
+that day (spring forward) moves later by the length of the gap (02:30 becomes 03:30, as cron
+and Python's own arithmetic do), and a time that exists twice (fall back) fires once, at its
+first occurrence.
 """
 
 from __future__ import annotations
@@ -100,8 +101,8 @@ def _resolve(day: date, at: time, zone: ZoneInfo) -> datetime:
     # A wall time that does not exist round-trips to a different wall time.
     roundtrip = first.astimezone(UTC).astimezone(zone)
     if roundtrip.replace(tzinfo=None) != naive:
-        # In the gap: the same instant as fold=1 gives the post-transition reading, which is the
-        # first valid local minute at or after the requested time.
+        # In the gap: of the two readings (pre- and post-transition offsets) the later instant
+        # is the requested time shifted forward by the gap, on the same local day.
         later = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
         earlier = first.astimezone(UTC)
         return max(later, earlier)
