@@ -65,6 +65,8 @@ TEXT_FIELDS = ("title", "keywords", "abstract")
 RERANK_DEPTH = 100  # BM25 hits re-ranked with upvotes and recency
 MAX_EXPANSIONS = 3  # acronym expansions per word
 WRITER_HEAP = 128_000_000
+COMMIT_EVERY = 50_000  # documents queued before a commit even if nobody reads
+WRITER_THREADS = 0  # 0: tantivy picks (one per core)
 
 _EN = "pb_en"
 _NAME = "pb_name"
@@ -115,6 +117,8 @@ class PaperIndex:
         self._lock = threading.RLock()
         self._writer: Any = None
         self._cursor: tuple[datetime | None, str] = (None, "")
+        self._pending = 0  # documents upserted but not committed yet
+        self._pending_ids: set[str] = set()
         if self.path is None:
             self._index = tantivy.Index(self.schema)
         else:
@@ -127,74 +131,103 @@ class PaperIndex:
 
     # ------------------------------------------------------------------ writing
 
-    def upsert(self, papers: Sequence[Paper]) -> None:
-        """Replace the documents of these papers (by id), commit, and make them searchable."""
+    def upsert(self, papers: Sequence[Paper | Mapping[str, Any]]) -> None:
+        """Replace the documents of these papers (by id). `papers` are `Paper`s or store rows.
+
+        The commit is deferred to the next read (`search`, `count`, `doc_count`), to `flush()`,
+        or to every `COMMIT_EVERY` documents: a bulk import then commits a few times instead of
+        once per batch, and a reader in this process still sees every upsert. The cursor file
+        only moves on commit, so a crash before it costs a catch-up, never a lost paper.
+        """
         if not papers:
             return
         with self._lock:
             writer = self._get_writer()
+            searcher = self._index.searcher()
+            pending = self._pending_ids
+            last = self._cursor
             for paper in papers:
-                writer.delete_documents_by_term("id", paper.id.lower())
-                writer.add_document(self._document(paper))
-            writer.commit()
-            self._index.reload()
-            last = max((_aware(p.updated_at), p.id) for p in papers)
-            if self._cursor[0] is None or last > (self._cursor[0], self._cursor[1]):
-                self._cursor = last
-                self._write_cursor()
+                row = _fields(paper)
+                key = row["id"].lower()
+                # A delete costs more than indexing a small document; only papers already in
+                # the index (committed, or queued since the last commit) need one.
+                if key in pending or searcher.doc_freq("id", key):
+                    writer.delete_documents_by_term("id", key)
+                pending.add(key)
+                writer.add_document(self._document(row))
+                mark = (_aware(row["updated_at"]), row["id"])
+                if last[0] is None or mark > (last[0], last[1]):
+                    last = mark
+            self._cursor = last
+            self._pending += len(papers)
+            if self._pending >= COMMIT_EVERY:
+                self._commit()
+
+    def flush(self) -> None:
+        """Commit what `upsert` queued and make it searchable."""
+        with self._lock:
+            if self._pending:
+                self._commit()
+
+    def _commit(self) -> None:
+        self._writer.commit()
+        self._index.reload()
+        self._pending = 0
+        self._pending_ids = set()
+        self._write_cursor()
 
     def clear(self) -> None:
         """Drop every document and forget the cursor (a rebuild follows)."""
         with self._lock:
             writer = self._get_writer()
             writer.delete_all_documents()
-            writer.commit()
-            self._index.reload()
             self._cursor = (None, "")
-            self._write_cursor()
+            self._commit()
 
     def cursor(self) -> tuple[datetime | None, str]:
         """(updated_at, id) of the last paper applied; (None, "") for an empty index."""
         return self._cursor
 
     def optimize(self) -> None:
-        """Wait for background merges (after a bulk import, fewer segments search faster)."""
+        """Commit, then wait for background merges (fewer segments search faster)."""
         with self._lock:
+            self.flush()
             if self._writer is not None:
                 self._writer.wait_merging_threads()
                 self._writer = None
             self._index.reload()
 
     def close(self) -> None:
-        """Release the writer lock (another process may then write this index)."""
+        """Commit and release the writer lock (another process may then write this index)."""
         with self._lock:
+            self.flush()
             if self._writer is not None:
                 self._writer.wait_merging_threads()
                 self._writer = None
 
     def _get_writer(self) -> Any:
         if self._writer is None:
-            self._writer = self._index.writer(heap_size=WRITER_HEAP, num_threads=0)
+            self._writer = self._index.writer(heap_size=WRITER_HEAP, num_threads=WRITER_THREADS)
         return self._writer
 
-    def _document(self, paper: Paper) -> Any:
+    def _document(self, row: Mapping[str, Any]) -> Any:
         doc = Document()
-        doc.add_text("id", paper.id)
-        doc.add_text("title", paper.title)
-        for keyword in paper.ai_keywords:
+        doc.add_text("id", row["id"])
+        doc.add_text("title", row["title"])
+        for keyword in row.get("ai_keywords") or ():
             doc.add_text("keywords", keyword)
-        if paper.abstract:
-            doc.add_text("abstract", paper.abstract)
-        for author in paper.authors:
+        if row.get("abstract"):
+            doc.add_text("abstract", row["abstract"])
+        for author in row.get("authors") or ():
             doc.add_text("authors", author)
-        for code in paper.categories:
+        for code in row.get("categories") or ():
             code = code.lower()
             doc.add_text("categories", code)
             archive = code.split(".", 1)[0]
             if archive != code:
                 doc.add_text("categories", archive)
-        doc.add_integer("published", _seconds(paper_time(paper)))
-        doc.add_integer("upvotes", paper.upvotes)
+        doc.add_integer("published", _seconds(_appeared(row)))
+        doc.add_integer("upvotes", int(row.get("upvotes") or 0))
         return doc
 
     def _read_cursor(self) -> tuple[datetime | None, str]:
@@ -225,6 +258,7 @@ class PaperIndex:
     # ------------------------------------------------------------------ reading
 
     def doc_count(self) -> int:
+        self.flush()
         return int(self._index.searcher().num_docs)
 
     def search(
@@ -240,6 +274,8 @@ class PaperIndex:
         compiled = self.compile(query, aliases)
         if compiled is None:
             return []
+        if self._pending:
+            self.flush()
         searcher = self._index.searcher()
         sort = query.sort
         if sort is Sort.RELEVANCE and not query.has_text():
@@ -274,6 +310,7 @@ class PaperIndex:
         compiled = self.compile(query, aliases)
         if compiled is None:
             return 0
+        self.flush()
         result: Any = self._index.searcher().search(compiled, 1, count=True)
         return int(result.count or 0)
 
@@ -425,15 +462,40 @@ def _blend(bm25: float, upvotes: int, age_days: float) -> float:
     return bm25 * popularity * freshness
 
 
-def paper_time(paper: Paper) -> datetime:
+_ROW_FIELDS = (
+    "id",
+    "title",
+    "abstract",
+    "authors",
+    "categories",
+    "ai_keywords",
+    "published_at",
+    "hf_daily_date",
+    "first_seen_at",
+    "updated_at",
+    "upvotes",
+)
+
+
+def _fields(paper: Paper | Mapping[str, Any]) -> Mapping[str, Any]:
+    if isinstance(paper, Mapping):
+        return paper
+    return {name: getattr(paper, name) for name in _ROW_FIELDS}
+
+
+def _appeared(row: Mapping[str, Any]) -> datetime:
     """When a paper appeared: published, else its Daily Papers date, else first seen."""
-    if paper.published_at is not None:
-        return paper.published_at
-    if paper.hf_daily_date is not None:
-        return datetime(
-            paper.hf_daily_date.year, paper.hf_daily_date.month, paper.hf_daily_date.day, tzinfo=UTC
-        )
-    return paper.first_seen_at
+    if row.get("published_at") is not None:
+        return row["published_at"]
+    day = row.get("hf_daily_date")
+    if day is not None:
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return row["first_seen_at"]
+
+
+def paper_time(paper: Paper) -> datetime:
+    """When a paper appeared, as the index orders and filters it (`since:`, `sort:new`)."""
+    return _aware(_appeared(_fields(paper)))
 
 
 def _aware(when: datetime) -> datetime:

@@ -191,6 +191,7 @@ _OPS = {
     "sort": "sort",
 }
 _WORD_CHAR = re.compile(r"\w")
+_EDGE_PUNCT = re.compile(r"^[\W_]+|[\W_]+$")  # `dpo,` is `dpo`; `gpt-4` stays
 _SPECIAL = '()"'
 
 
@@ -378,8 +379,8 @@ class _Parser:
 
 def _clean(text: str) -> str:
     """Words with at least one letter or digit, lower case, single spaces."""
-    words = [w for w in text.lower().split() if _WORD_CHAR.search(w)]
-    return " ".join(words)
+    words = (_EDGE_PUNCT.sub("", w) for w in text.lower().split())
+    return " ".join(w for w in words if _WORD_CHAR.search(w))
 
 
 def _any_of(left: Node, right: Node) -> AnyOf:

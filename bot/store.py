@@ -119,7 +119,7 @@ class PaperStore:
         if aliases:
             self._aliases = None
         if self.index is not None and changed:
-            self.index.upsert([Paper.model_validate(row) for row in changed])
+            self.index.upsert(changed)  # rows as dicts: validating models costs more than indexing
         return result
 
     def _add_aliases(self, session: Session, counts: Counter[tuple[str, str]]) -> None:

@@ -1,0 +1,472 @@
+"""Search benchmark: the whole `/papers <query>` path over a synthetic corpus, with baselines.
+
+For each corpus size (default 10k, 100k, 1M papers) it builds a SQLite store plus tantivy index
+through `PaperStore.upsert_many` (the ingest path), then runs a fixed 20-query mix through what
+`/papers` does: parse -> index -> rows from the store -> PaperCards -> Reply. It prints
+p50/p95/p99, the build rate, disk size and RSS, and in the same run the baselines: SQLite FTS5
+with bm25 over the same papers (every size) and `rank_bm25` in memory (100k only).
+
+The corpus has realistic term statistics: a Zipf-distributed vocabulary of ML terms plus a
+long tail, titles, abstracts with mined-style acronyms ("Direct Preference Optimization (DPO)"),
+authors from a large name pool, arXiv categories, dates over ten years and heavy-tailed upvotes.
+
+    .venv/bin/python bench/search.py                    # 10k, 100k, 1M (several minutes)
+    .venv/bin/python bench/search.py --sizes 10k,100k   # quick
+Not a test: it prints figures and never fails on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import itertools
+import os
+import platform
+import resource
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot import search  # noqa: E402
+from bot.cards import to_card  # noqa: E402
+from bot.db import make_engine  # noqa: E402
+from bot.index import open_index  # noqa: E402
+from bot.messages import Reply, ReplyKind  # noqa: E402
+from bot.models import PaperIn  # noqa: E402
+from bot.store import PaperStore  # noqa: E402
+
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+LIMIT = 5  # results shown, as `[search] results` defaults to
+REPEAT = 5  # runs of each query after one warm-up
+
+# Function words first (in real abstracts they take the top Zipf ranks), then common ML words
+# (`model` lands near rank 20, about 1% of tokens as in arXiv abstracts), then a long tail.
+STOP = """
+the of and a to in we is for that on with this as by are our an be from which it at can
+these their such both than its has not or have
+"""
+HEAD = """
+model models language learning large data training neural network method results performance
+task tasks based approach propose paper show using learning deep text generation image
+reasoning benchmark evaluation dataset datasets reinforcement policy agents agent alignment
+preference human feedback reward optimization fine-tuning tuning instruction prompt prompts
+transformer attention vision multimodal diffusion video retrieval augmented knowledge graph
+inference efficient scaling parameters tokens token context long memory speech audio code
+robot robotics planning search safety robustness adversarial privacy federated distillation
+compression quantization sparse mixture experts pretraining pre-trained representation
+contrastive self-supervised supervised unsupervised semi-supervised zero-shot few-shot
+in-context chain thought mathematical math question answering summarization translation
+multilingual low-resource embedding embeddings classification detection segmentation
+tracking 3d point cloud rendering nerf gaussian splatting editing synthesis control
+controllable evaluation metrics hallucination factuality bias fairness interpretability
+explainability mechanistic circuits features probing steering editing unlearning watermark
+jailbreak red-teaming toxicity calibration uncertainty bayesian probabilistic causal
+graph neural theory convergence generalization bounds kernel gradient descent stochastic
+optimizer adam learning-rate schedule curriculum data-efficient synthetic simulation world
+environment game games multi-agent cooperative communication emergent tool use api
+"""
+PHRASES = [
+    ("Direct Preference Optimization", "DPO"),
+    ("Reinforcement Learning from Human Feedback", "RLHF"),
+    ("Proximal Policy Optimization", "PPO"),
+    ("Retrieval-Augmented Generation", "RAG"),
+    ("Large Language Models", "LLMs"),
+    ("Low-Rank Adaptation", "LoRA"),
+    ("Chain-of-Thought", "CoT"),
+    ("Mixture of Experts", "MoE"),
+    ("Vision Language Models", "VLMs"),
+    ("Group Relative Policy Optimization", "GRPO"),
+]
+CATEGORIES = (
+    "cs.CL cs.LG cs.AI cs.CV stat.ML cs.RO cs.IR cs.SD eess.AS cs.NE cs.CR cs.HC "
+    "cs.SE cs.DC math.OC eess.IV q-bio.NC cs.MA cs.GR physics.comp-ph"
+).split()
+FIRST = (
+    "wei li ming jane john maria anna david sarah michael yuki hiro pierre marie ahmed "
+    "fatima carlos lucia ivan olga chen jun xin yan kai ravi priya arjun noah emma liam "
+    "olivia lucas mia ethan ava james sofia omar layla"
+).split()
+
+
+@dataclass(frozen=True)
+class BenchQuery:
+    name: str
+    text: str  # what the user types
+    fts: str  # the FTS5 MATCH equivalent
+    fts_where: str = ""  # extra SQL filter on the metadata table (baseline only)
+    fts_order: str = "bm25(fts, 3.0, 2.0, 1.0, 0.6)"
+
+
+QUERIES = [
+    BenchQuery("rare word", "zorvex", "zorvex"),
+    BenchQuery("rare pair", "quintar belvoss", "quintar belvoss"),
+    BenchQuery("common: model", "model", "model"),
+    BenchQuery("common: language", "language", "language"),
+    BenchQuery("common pair", "language model", "language model"),
+    BenchQuery("mid pair", "reward optimization", "reward optimization"),
+    BenchQuery("phrase", '"preference optimization"', '"preference optimization"'),
+    BenchQuery("phrase common", '"language models"', '"language models"'),
+    BenchQuery("OR", "rlhf OR dpo", "rlhf OR dpo"),
+    BenchQuery("OR common", "diffusion OR transformer", "diffusion OR transformer"),
+    BenchQuery("acronym dpo", "dpo", 'dpo OR "direct preference optimization"'),
+    BenchQuery(
+        "acronym rag", "rag retrieval", '(rag OR "retrieval augmented generation") AND retrieval'
+    ),
+    BenchQuery("exclude", "alignment -reward", "alignment NOT reward"),
+    BenchQuery("author", "author:chen", "authors:chen"),
+    BenchQuery("author + word", "author:chen reasoning", "authors:chen reasoning"),
+    BenchQuery("category", "agents cat:cs.RO", "agents", "m.cats LIKE '%cs.RO%'"),
+    BenchQuery("since", "model since:30d", "model", "m.published >= :since30"),
+    BenchQuery("upvotes", "reasoning upvotes:>=50", "reasoning", "m.upvotes >= 50"),
+    BenchQuery("sort top", "model sort:top", "model", "", "m.upvotes DESC"),
+    BenchQuery("sort new", "diffusion video sort:new", "diffusion video", "", "m.published DESC"),
+]
+
+
+# ---------------------------------------------------------------------------- corpus
+
+
+class Corpus:
+    """Deterministic synthetic papers: the same `seed` and `n` give the same papers."""
+
+    def __init__(self, n: int, seed: int = 7) -> None:
+        self.n = n
+        self.seed = seed
+        head = STOP.split() + HEAD.split()
+        rng = np.random.default_rng(1234)
+        syllables = "ka lo mi re to vu ze xa qu in ar el os ti bel vos zor quin dra fen".split()
+        tail = {"".join(rng.choice(syllables, size=int(rng.integers(2, 5)))) for _ in range(60_000)}
+        tail -= set(head)
+        self.vocab = np.array(head + sorted(tail) + ["zorvex", "quintar", "belvoss"])
+        # Zipf over ranks: p(rank r) ~ 1 / r^1.07, the usual shape of word frequencies.
+        ranks = np.arange(1, len(self.vocab) + 1, dtype=np.float64)
+        weights = 1.0 / ranks**1.07
+        self.p = weights / weights.sum()
+        last = [
+            "".join(rng.choice(syllables, size=int(rng.integers(2, 4)))).capitalize()
+            for _ in range(40_000)
+        ] + ["Chen", "Wang", "Zhang", "Smith", "Kim", "Garcia", "Müller", "Dubois"]
+        self.last = np.array(last)
+        self.first = np.array([f.capitalize() for f in FIRST])
+
+    def papers(self) -> Iterator[PaperIn]:
+        rng = np.random.default_rng(self.seed)
+        start = datetime(2016, 1, 1, tzinfo=UTC)
+        span = (NOW - start).total_seconds()
+        chunk = 5_000
+        for base in range(0, self.n, chunk):
+            m = min(chunk, self.n - base)
+            title_ids = rng.choice(len(self.vocab), size=(m, 9), p=self.p)
+            abs_ids = rng.choice(len(self.vocab), size=(m, 140), p=self.p)
+            kw_ids = rng.choice(len(self.vocab), size=(m, 4), p=self.p)
+            first = rng.integers(0, len(self.first), size=(m, 6))
+            last_ranks = np.minimum(rng.zipf(1.3, size=(m, 6)) - 1, len(self.last) - 1)
+            n_auth = rng.integers(1, 7, size=m)
+            cats = rng.integers(0, len(CATEGORIES), size=(m, 2))
+            when = rng.random(m) ** 0.5  # more papers lately, as on arXiv
+            upvotes = np.minimum(rng.pareto(1.2, size=m) * 2, 3000).astype(int)
+            phrase = rng.integers(0, len(PHRASES) * 8, size=m)
+            rare = rng.random(m)
+            for k in range(m):
+                i = base + k
+                words = self.vocab[abs_ids[k]].tolist()
+                title = " ".join(self.vocab[title_ids[k]].tolist()).capitalize()
+                p = int(phrase[k])
+                if p < len(PHRASES):  # an acronym defined the way abstracts do it
+                    long, short = PHRASES[p]
+                    words[20:20] = [f"{long} ({short})"]
+                elif p < 2 * len(PHRASES):  # spelled out only
+                    words[40:40] = [PHRASES[p - len(PHRASES)][0].lower()]
+                elif p < 3 * len(PHRASES):  # the acronym only
+                    words[60:60] = [PHRASES[p - 2 * len(PHRASES)][1]]
+                if rare[k] < 0.0005:
+                    words.append("zorvex")
+                if rare[k] > 0.9995:
+                    words += ["quintar", "belvoss"]
+                authors = [
+                    f"{self.first[first[k, j]]} {self.last[last_ranks[k, j]]}"
+                    for j in range(int(n_auth[k]))
+                ]
+                yield PaperIn(
+                    id=f"{16 + i // 100_000:02d}{(i // 10_000) % 10 + 1:02d}.{i % 100_000:05d}",
+                    title=title,
+                    source="bench",
+                    abstract=" ".join(words) + ".",
+                    authors=authors,
+                    categories=sorted({CATEGORIES[c] for c in cats[k]}),
+                    published_at=start + timedelta(seconds=float(when[k]) * span),
+                    upvotes=int(upvotes[k]),
+                    ai_keywords=self.vocab[kw_ids[k]].tolist(),
+                )
+
+
+# ------------------------------------------------------------------------ measuring
+
+
+def percentiles(samples_ms: list[float]) -> tuple[float, float, float]:
+    q = np.percentile(np.array(samples_ms), [50, 95, 99])
+    return float(q[0]), float(q[1]), float(q[2])
+
+
+def timed(fn: Callable[[], object], repeat: int = REPEAT) -> list[float]:
+    fn()  # warm-up
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def disk_mb(path: Path) -> float:
+    if path.is_file():
+        return path.stat().st_size / 1e6
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
+
+
+def whole_path(store: PaperStore, text: str, with_count: bool) -> Reply:
+    """What `/papers <text>` does (bot/commands.py do_search), minus the remote fallback."""
+    query = search.parse_query(text, NOW)
+    hits = search.search_papers(store, query, LIMIT + 1, NOW)
+    shown = hits[:LIMIT]
+    total = len(shown)
+    if with_count and len(hits) > LIMIT:
+        total = search.count_matches(store, query)
+    return Reply(
+        kind=ReplyKind.RESULTS,
+        title=f"Papers for {text}",
+        cards=tuple(to_card(h.paper, h.score) for h in shown),
+        more=max(total - len(shown), 0),
+        footer=search.describe(query),
+        query=text,
+    )
+
+
+# ------------------------------------------------------------------------- baselines
+
+
+def build_fts(corpus: Corpus, path: Path) -> tuple[sqlite3.Connection, float]:
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(
+        "CREATE VIRTUAL TABLE fts USING fts5(title, keywords, abstract, authors, "
+        "tokenize='porter unicode61')"
+    )
+    db.execute(
+        "CREATE TABLE m (rowid INTEGER PRIMARY KEY, id TEXT, cats TEXT, published REAL, "
+        "upvotes INTEGER)"
+    )
+    t0 = time.perf_counter()
+    rows, meta = [], []
+    for i, p in enumerate(corpus.papers()):
+        rows.append((i, p.title, " ".join(p.ai_keywords), p.abstract, " ".join(p.authors)))
+        assert p.published_at is not None
+        meta.append((i, p.id, " ".join(p.categories), p.published_at.timestamp(), p.upvotes))
+        if len(rows) >= 10_000:
+            db.executemany(
+                "INSERT INTO fts(rowid, title, keywords, abstract, authors) VALUES (?,?,?,?,?)",
+                rows,
+            )
+            db.executemany("INSERT INTO m VALUES (?,?,?,?,?)", meta)
+            rows, meta = [], []
+    if rows:
+        db.executemany(
+            "INSERT INTO fts(rowid, title, keywords, abstract, authors) VALUES (?,?,?,?,?)", rows
+        )
+        db.executemany("INSERT INTO m VALUES (?,?,?,?,?)", meta)
+    db.commit()
+    return db, time.perf_counter() - t0
+
+
+def fts_query(db: sqlite3.Connection, q: BenchQuery) -> list[tuple[object, ...]]:
+    where = f"AND {q.fts_where}" if q.fts_where else ""
+    sql = (
+        "SELECT m.id, m.upvotes FROM fts JOIN m ON m.rowid = fts.rowid "
+        f"WHERE fts MATCH :q {where} ORDER BY {q.fts_order} LIMIT :limit"
+    )
+    since30 = (NOW - timedelta(days=30)).timestamp()
+    return db.execute(sql, {"q": q.fts, "limit": LIMIT + 1, "since30": since30}).fetchall()
+
+
+def rank_bm25_baseline(corpus: Corpus) -> tuple[list[float], float]:
+    """What simple bots do: rank_bm25 over title+abstract in memory, scoring every paper."""
+    import re
+
+    from rank_bm25 import BM25Okapi
+
+    token = re.compile(r"\w+")
+    t0 = time.perf_counter()
+    docs = [token.findall(f"{p.title} {p.abstract}".lower()) for p in corpus.papers()]
+    bm25 = BM25Okapi(docs)
+    build = time.perf_counter() - t0
+    samples: list[float] = []
+    for q in QUERIES:
+        words = token.findall(q.fts.lower().replace(" or ", " ").replace("authors:", ""))
+
+        def run(words: list[str] = words) -> object:
+            scores = bm25.get_scores(words)
+            return np.argpartition(-scores, LIMIT)[:LIMIT]
+
+        samples += timed(run, repeat=2)
+    return samples, build
+
+
+# ------------------------------------------------------------------------------ main
+
+
+def run_size(n: int, workdir: Path, with_baselines: bool, rank_bm25: bool) -> None:
+    print(f"\n=== {n:,} papers ===", flush=True)
+    corpus = Corpus(n)
+    db_path = workdir / f"store-{n}.db"
+    index_path = workdir / f"index-{n}"
+    store = PaperStore(make_engine(f"sqlite:///{db_path}"), index=open_index(index_path))
+    assert store.index is not None
+    # Generating papers is not ingest: make them in chunks untimed, time only the store+index.
+    build = 0.0
+    added = 0
+    papers = corpus.papers()
+    while True:
+        chunk = list(itertools.islice(papers, 20_000))
+        if not chunk:
+            break
+        t0 = time.perf_counter()
+        added += len(store.upsert_many(chunk, NOW).added)
+        build += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    store.index.flush()  # the last commit is part of the build
+    build += time.perf_counter() - t0
+    t1 = time.perf_counter()
+    store.index.optimize()
+    merge = time.perf_counter() - t1
+    print(
+        f"build: {added:,} papers in {build:.1f} s = {n / build:,.0f} papers/s "
+        f"into store+index (then {merge:.1f} s waiting for index merges)",
+        flush=True,
+    )
+    print(
+        f"disk: store {disk_mb(db_path):,.0f} MB, index {disk_mb(index_path):,.0f} MB; "
+        f"index docs {store.index.doc_count():,}; RSS now {rss_mb():,.0f} MB",
+        flush=True,
+    )
+    gc.collect()
+
+    rows = []
+    all_path: list[float] = []
+    all_count: list[float] = []
+    for q in QUERIES:
+        samples = timed(lambda q=q: whole_path(store, q.text, with_count=False))
+        counted = timed(lambda q=q: whole_path(store, q.text, with_count=True))
+        all_path += samples
+        all_count += counted
+        reply = whole_path(store, q.text, with_count=False)
+        rows.append((q, statistics.median(samples), statistics.median(counted), len(reply.cards)))
+    print(f"{'query':<18} {'text':<30} {'p50 ms':>8} {'+count':>8} {'hits':>5}")
+    for q, med, cmed, hits in rows:
+        print(f"{q.name:<18} {q.text:<30} {med:8.2f} {cmed:8.2f} {hits:5d}")
+    p50, p95, p99 = percentiles(all_path)
+    c50, c95, c99 = percentiles(all_count)
+    print(
+        f"WHOLE PATH (parse, index, rows, cards, Reply): p50 {p50:.2f} ms  p95 {p95:.2f} ms  "
+        f"p99 {p99:.2f} ms  ({len(all_path)} runs)"
+    )
+    print(
+        f"  + exact match count (commands.do_search '+N more'): p50 {c50:.2f} ms  "
+        f"p95 {c95:.2f} ms  p99 {c99:.2f} ms"
+    )
+    print(f"RSS after queries: {rss_mb():,.0f} MB (peak {peak_rss_mb():,.0f} MB)", flush=True)
+
+    if with_baselines:
+        fts_path = workdir / f"fts-{n}.db"
+        db, fts_build = build_fts(corpus, fts_path)
+        fts_samples: list[float] = []
+        for q in QUERIES:
+            fts_samples += timed(lambda q=q: fts_query(db, q), repeat=2 if n >= 1_000_000 else 3)
+        f50, f95, f99 = percentiles(fts_samples)
+        print(
+            f"BASELINE SQLite FTS5 bm25 (build {n / fts_build:,.0f} papers/s, "
+            f"{disk_mb(fts_path):,.0f} MB): p50 {f50:.2f} ms  p95 {f95:.2f} ms  p99 {f99:.2f} ms"
+        )
+        print(
+            f"  ratio FTS5 / paperboy whole path: p50 {f50 / p50:.1f}x  p95 {f95 / p95:.1f}x",
+            flush=True,
+        )
+        db.close()
+    if rank_bm25:
+        r_samples, r_build = rank_bm25_baseline(corpus)
+        r50, r95, r99 = percentiles(r_samples)
+        print(
+            f"BASELINE rank_bm25 in memory (build {r_build:.1f} s): p50 {r50:.1f} ms  "
+            f"p95 {r95:.1f} ms  p99 {r99:.1f} ms; ratio p50 {r50 / p50:.0f}x  "
+            f"p95 {r95 / p95:.0f}x  (RSS now {rss_mb():,.0f} MB)",
+            flush=True,
+        )
+    store.index.close()
+    store.engine.dispose()
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def parse_sizes(text: str) -> list[int]:
+    out = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        mult = 1_000_000 if part.endswith("m") else 1_000 if part.endswith("k") else 1
+        out.append(int(float(part.rstrip("mk")) * mult))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="10k,100k,1m", help="corpus sizes, e.g. 10k,100k,1m")
+    ap.add_argument("--no-baselines", action="store_true", help="skip FTS5 and rank_bm25")
+    ap.add_argument("--workdir", help="where to build (default: a temporary directory)")
+    ap.add_argument("--keep", action="store_true", help="keep the built stores")
+    args = ap.parse_args()
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="pb-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(f"paperboy search benchmark {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(
+        f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+    )
+    print(
+        f"query mix: {len(QUERIES)} queries x {REPEAT} runs (after a warm-up), "
+        f"{LIMIT + 1} hits fetched per query"
+    )
+    try:
+        for n in parse_sizes(args.sizes):
+            run_size(
+                n,
+                workdir,
+                not args.no_baselines,
+                rank_bm25=(n == 100_000 and not args.no_baselines),
+            )
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
