@@ -1,0 +1,204 @@
+"""Digest selection, ranking and the reply a channel sees; the `digest` command and CLI.
+
+Selection runs on a real SQLite file and on the real PostgreSQL server (`engine` fixture).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from bot import cli, digest
+from bot.config import Settings
+from bot.messages import ChannelRef, Invocation, ReplyKind, UserRef
+from bot.models import SourceState
+from bot.service import BotService
+from bot.store import PaperStore
+from tests.fakes import paper, setup_channel
+
+SLOT = datetime(2026, 6, 17, 9, 0, tzinfo=UTC)  # a Wednesday
+LAST = SLOT - timedelta(days=1)
+KEY = "slack:T1:C1"
+USER = UserRef("slack", "U1")
+
+
+def plan(topics: tuple[str, ...], *, since: datetime = LAST, **kw: int) -> digest.Plan:
+    return digest.Plan(KEY, topics, since, **kw)
+
+
+def ids(selection: digest.Selection) -> list[str]:
+    return [p.paper.id for p in selection.picks]
+
+
+def test_candidates_are_new_matching_and_undelivered(engine: Engine) -> None:
+    store = PaperStore(engine)
+    old = paper("2606.00009", "DPO from last week",
+                abstract="We study Direct Preference Optimization (DPO) again.")
+    store.upsert_many([old], LAST - timedelta(days=6))
+    store.upsert_many(
+        [
+            paper("2606.00001", "Direct preference optimization at scale"),
+            paper("2606.00002", "RLHF without reward models"),
+            paper("2606.00003", "DPO versus RLHF: a comparison"),
+            paper("2606.00004", "Protein folding with transformers"),
+            paper("2606.00005", "DPO for code models"),
+        ],
+        LAST + timedelta(hours=3),
+    )
+    got = digest.select_one(store, plan(("dpo", "rlhf")), SLOT, delivered={"2606.00005"})
+    assert sorted(ids(got)) == ["2606.00001", "2606.00002", "2606.00003"]
+    by_id = {p.paper.id: p for p in got.picks}
+    assert by_id["2606.00003"].topics == ("dpo", "rlhf")  # once, with both topics
+    assert by_id["2606.00002"].topics == ("rlhf",)
+    # The acronym finds the spelled-out title (aliases mined from the store).
+    assert by_id["2606.00001"].topics == ("dpo",)
+
+
+def test_ranked_by_relevance_then_upvotes_then_recency(engine: Engine) -> None:
+    store = PaperStore(engine)
+    t = LAST + timedelta(hours=1)
+    store.upsert_many(
+        [
+            paper("2606.00001", "Sparse attention kernels", upvotes=50,
+                  abstract="We also touch on diffusion briefly."),
+            paper("2606.00002", "Diffusion models for audio", upvotes=3),
+            paper("2606.00003", "Diffusion models for video", upvotes=30),
+            paper("2606.00004", "Diffusion models for text", upvotes=30,
+                  published=datetime(2026, 6, 16, tzinfo=UTC)),
+            paper("2606.00005", "Diffusion models for text", upvotes=30,
+                  published=datetime(2026, 6, 1, tzinfo=UTC)),
+        ],
+        t,
+    )
+    got = ids(digest.select_one(store, plan(("diffusion",)), SLOT))
+    # Title matches beat an abstract mention with more upvotes; among equally relevant
+    # titles, upvotes and then recency decide.
+    assert got[-1] == "2606.00001"
+    assert got.index("2606.00004") < got.index("2606.00005")
+    assert got.index("2606.00003") < got.index("2606.00002")
+
+
+def test_min_upvotes_and_the_cap_with_more(engine: Engine) -> None:
+    store = PaperStore(engine)
+    store.upsert_many(
+        [paper(f"2606.{i:05d}", f"Reward model study number {i}", upvotes=i) for i in range(1, 16)],
+        LAST + timedelta(hours=2),
+    )
+    capped = digest.select_one(store, plan(("reward",), max_papers=10), SLOT)
+    assert len(capped.picks) == 10 and capped.more == 5
+    assert ids(capped)[0] == "2606.00015"  # same relevance: most upvoted first
+    filtered = digest.select_one(store, plan(("reward",), min_upvotes=12), SLOT)
+    assert sorted(ids(filtered)) == ["2606.00012", "2606.00013", "2606.00014", "2606.00015"]
+    assert filtered.more == 0
+    channel = _channel(store)
+    reply = digest.digest_reply(channel, capped, SLOT, topics=("reward",))
+    assert reply is not None and reply.more == 5 and "+5 more" in reply.plain_text()
+    assert reply.title.startswith("15 new papers on your topics since")
+
+
+def test_hf_top_follows_the_daily_list_by_upvotes(engine: Engine) -> None:
+    store = PaperStore(engine)
+    # Known for a month (from arXiv), on today's Daily Papers list now: it counts.
+    known = paper("2605.00001", "An older paper", upvotes=90)
+    store.upsert_many([known], LAST - timedelta(days=30))
+    store.upsert_many(
+        [paper("2605.00001", "An older paper", upvotes=90, hf_day=SLOT.date())],
+        SLOT - timedelta(hours=1),
+    )
+    store.upsert_many(
+        [
+            paper("2606.00001", "Trending one", upvotes=10, hf_day=SLOT.date()),
+            paper("2606.00002", "Trending two", upvotes=50, hf_day=SLOT.date()),
+            paper("2606.00003", "Not on the list", upvotes=99),
+            paper("2605.00009", "Last week's list", upvotes=70, hf_day=date(2026, 6, 10)),
+        ],
+        LAST + timedelta(hours=1),
+    )
+    got = digest.select_one(store, plan((digest.HF_TOP,)), SLOT)
+    assert ids(got) == ["2605.00001", "2606.00002", "2606.00001"]
+    assert got.picks[0].topics == (digest.HF_TOP_LABEL,)
+
+
+def test_an_empty_digest_is_one_line_naming_the_sources(engine: Engine) -> None:
+    store = PaperStore(engine)
+    channel = _channel(store)
+    # Friday 21:00 New York to Sunday noon: arXiv announced nothing.
+    since = datetime(2026, 6, 20, 1, 0, tzinfo=UTC)
+    now = datetime(2026, 6, 21, 16, 0, tzinfo=UTC)
+    failing = SourceState(
+        source="hf", consecutive_failures=3, last_error="HTTP 503",
+        last_success_at=datetime(2026, 6, 20, 6, 0, tzinfo=UTC),
+    )
+    reply = digest.digest_reply(
+        channel, digest.Selection(KEY, since), now, [failing], topics=("dpo",)
+    )
+    assert reply is not None and reply.kind is ReplyKind.DIGEST
+    assert "\n" not in reply.plain_text()
+    assert reply.title.startswith("No new papers on dpo since")
+    assert "Hugging Face is failing (3x: HTTP 503" in reply.title
+    assert "arXiv announced no new papers" in reply.title
+    weekday = digest.digest_reply(
+        channel, digest.Selection(KEY, LAST), SLOT, [], topics=("dpo",)
+    )
+    assert weekday is not None and "arXiv" not in weekday.title
+    quiet = channel.model_copy(update={"quiet": True})
+    assert digest.digest_reply(quiet, digest.Selection(KEY, since), now, topics=("dpo",)) is None
+
+
+def test_first_digest_looks_back_one_period_at_most_a_week(engine: Engine) -> None:
+    store = PaperStore(engine)
+    setup_channel(store, KEY, ["dpo"], SLOT - timedelta(minutes=5), schedule="daily")
+    channel = store.channel(KEY)
+    assert channel is not None
+    assert digest.window_start(channel, [], SLOT) == SLOT - timedelta(days=1)
+    weekly = channel.model_copy(update={"schedule": "weekly:wed"})
+    assert digest.window_start(weekly, [], SLOT) == SLOT - timedelta(days=7)
+    later = channel.model_copy(update={"last_digest_at": SLOT - timedelta(days=3)})
+    assert digest.window_start(later, [], SLOT) == SLOT - timedelta(days=3)
+
+
+# ------------------------------------------------------------------------ commands
+
+
+async def test_digest_command_preview_quiet_and_hf_top(engine: Engine) -> None:
+    store = PaperStore(engine)
+    clock = [SLOT + timedelta(hours=2)]
+    svc = BotService(Settings(), store, clock=lambda: clock[0])
+    here = ChannelRef.parse(KEY)
+
+    async def say(text: str, manage: bool = True) -> str:
+        reply = await svc.handle(Invocation(text, here, USER, can_manage=manage))
+        return reply.plain_text()
+
+    assert "follows no topics" in await say("digest")
+    first = await say("subscribe --hf-top")
+    assert "Subscribed this channel to --hf-top" in first and "Digests come" in first
+    assert "--hf-top (Hugging Face top papers)" in await say("list")
+    store.upsert_many(
+        [paper("2606.00001", "Trending", upvotes=10, hf_day=SLOT.date())], SLOT + timedelta(hours=1)
+    )
+    preview = await say("digest")
+    assert preview.startswith("Preview: 1 new paper on your topics")
+    assert "topics: Hugging Face top papers" in preview and "Next digest:" in preview
+    assert svc.ledger.counts() == {}  # nothing recorded as delivered
+    assert "Quiet mode on" in await say("digest quiet on")
+    assert "Quiet:" in await say("list")
+    assert "Only people who can manage" in await say("digest quiet off", manage=False)
+    assert "not something I can do" in await say("digest now please")
+    assert "`post` posts it now" in await say("help")
+    assert "follows no topics" not in await say("unsubscribe --hf-top")
+
+
+def test_demo_shows_a_digest_of_the_demo_papers(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["demo", "--run", "/papers subscribe dpo", "--run", "/papers digest"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Preview:" in out and "new papers on your topics" in out
+    assert "topics: dpo" in out
+
+
+def _channel(store: PaperStore) -> digest.Channel:
+    channel, _ = store.ensure_channel(KEY, LAST)
+    return channel
