@@ -12,6 +12,7 @@ import logging
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given, strategies as st
 
 from bot.errors import SourceError
 from bot.sources.arxiv import (
@@ -20,6 +21,7 @@ from bot.sources.arxiv import (
     parse_arxiv_feed_items,
     parse_oai_records,
 )
+from bot.sources.common import collapse
 from bot.sources.hf import (
     parse_hf_daily,
     parse_hf_html_listing,
@@ -288,3 +290,9 @@ def test_snapshot_line_without_authors_parsed_splits_the_string() -> None:
     assert paper is not None
     assert paper.authors == ["A. One", "B. Two", "C. Three"]
     assert paper.published_at is None and paper.categories == []
+
+
+@given(st.text(alphabet=st.sampled_from("ab é\n\t\r\x0b\x1c\u00a0\u2009\u3000$\\"), max_size=40))
+def test_collapse_is_split_join(text: str) -> None:
+    """The fast path of `collapse` gives exactly `" ".join(text.split())`."""
+    assert collapse(text) == " ".join(text.split())

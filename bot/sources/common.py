@@ -50,6 +50,22 @@ def skip(source: str, reason: str, item: Any = None) -> None:
     logger.warning("%s: skipped an item: %s%s", source, reason, hint)
 
 
+class SkipLog:
+    """For bulk input: the first `limit` skipped items are logged, the rest only counted."""
+
+    def __init__(self, source: str, limit: int = 20) -> None:
+        self.source = source
+        self.limit = limit
+        self.count = 0
+
+    def __call__(self, reason: str, item: Any = None) -> None:
+        self.count += 1
+        if self.count <= self.limit:
+            skip(self.source, reason, item)
+        elif self.count == self.limit + 1:
+            logger.warning("%s: more items skipped; counting them without logging", self.source)
+
+
 def arxiv_id(value: Any) -> ArxivId | None:
     """The id in an id string, `oai:arXiv.org:` identifier or arxiv.org / hf.co URL."""
     if not isinstance(value, str):

@@ -31,7 +31,7 @@ import orjson
 from bot.errors import SourceError
 from bot.ids import ARXIV_ID_RE
 from bot.models import PaperIn
-from bot.sources.common import collapse, parse_iso, parse_rfc822, skip, split_authors
+from bot.sources.common import SkipLog, collapse, parse_iso, parse_rfc822, skip, split_authors
 from bot.store import PaperStore
 
 logger = logging.getLogger(__name__)
@@ -57,19 +57,26 @@ def _name(parts: Any) -> str:
     return name
 
 
-def parse_snapshot_record(obj: Any) -> PaperIn | None:
+def _log_skip(reason: str, item: Any = None) -> None:
+    skip("snapshot", reason, item)
+
+
+Reject = Callable[..., None]  # (reason, item=None): told why a line was left out
+
+
+def parse_snapshot_record(obj: Any, reject: Reject = _log_skip) -> PaperIn | None:
     """One decoded snapshot line -> PaperIn, or None (logged) when it is unusable."""
     if not isinstance(obj, dict):
-        skip("snapshot", "line is not a JSON object")
+        reject("line is not a JSON object")
         return None
     raw_id = obj.get("id")
     match = ARXIV_ID_RE.match(raw_id) if isinstance(raw_id, str) else None
     if match is None:
-        skip("snapshot", f"id {raw_id!r} is not an arXiv id")
+        reject(f"id {raw_id!r} is not an arXiv id")
         return None
     title = collapse(obj.get("title"))
     if not title:
-        skip("snapshot", f"{raw_id} has no title")
+        reject(f"{raw_id} has no title")
         return None
     abstract = obj.get("abstract")
     parsed = obj.get("authors_parsed")
@@ -104,26 +111,26 @@ def parse_snapshot_record(obj: Any) -> PaperIn | None:
     )
 
 
-def parse_snapshot_line(line: bytes | str) -> PaperIn | None:
+def parse_snapshot_line(line: bytes | str, reject: Reject = _log_skip) -> PaperIn | None:
     """One line of the snapshot -> PaperIn, or None (logged) if malformed."""
     try:
         obj = _loads(line)
     except ValueError as exc:
-        skip("snapshot", f"line is not valid JSON ({exc})", line[:80])
+        reject(f"line is not valid JSON ({exc})", line[:80])
         return None
-    return parse_snapshot_record(obj)
+    return parse_snapshot_record(obj, reject)
 
 
 def iter_snapshot_lines(
-    path: str | Path, start: int = 0, limit: int | None = None
+    path: str | Path, start: int = 0, limit: int | None = None, reject: Reject = _log_skip
 ) -> Iterator[tuple[int, PaperIn | None]]:
     """(byte offset after the line, paper or None) for each line from byte `start`."""
     with open(path, "rb") as file:
-        yield from _iter_file(file, start, limit)
+        yield from _iter_file(file, start, limit, reject)
 
 
 def _iter_file(
-    file: IO[bytes], start: int, limit: int | None
+    file: IO[bytes], start: int, limit: int | None, reject: Reject = _log_skip
 ) -> Iterator[tuple[int, PaperIn | None]]:
     file.seek(start)
     offset = start
@@ -133,14 +140,14 @@ def _iter_file(
             return
         offset += len(line)
         count += 1
-        if not line.strip():
+        if len(line) < 3 and not line.strip():  # (no strip() copy of every long line)
             continue
         if not line.endswith(b"\n") and _truncated(line):
             # An unfinished last line (a download still running, a cut file): not consumed,
             # so a later import picks it up once it is complete.
-            skip("snapshot", f"last line is incomplete at byte {offset - len(line)}")
+            reject(f"last line is incomplete at byte {offset - len(line)}")
             return
-        yield offset, parse_snapshot_line(line)
+        yield offset, parse_snapshot_line(line, reject)
 
 
 def _truncated(line: bytes) -> bool:
@@ -223,8 +230,9 @@ def import_snapshot(
             progress(offset, size, report)
 
     lines_in_batch = 0
+    rejects = SkipLog("snapshot")
     with open(file_path, "rb") as file:
-        for offset, paper in _iter_file(file, start, limit):
+        for offset, paper in _iter_file(file, start, limit, rejects):
             report.lines += 1
             lines_in_batch += 1
             if paper is None:

@@ -1,0 +1,260 @@
+"""Benchmark: parsing and importing the Kaggle arXiv snapshot format (bench, not a test).
+
+Generates a JSON Lines file of the snapshot's shape (14 keys, wrapped titles, ~1 KB
+abstracts, TeX, old- and new-style ids) in bench/out/, then measures in the same run:
+
+1. parse rate: `iter_snapshot_lines` over the whole file (orjson), against a baseline of
+   stdlib `json.loads` per line with the same field handling, on a sample;
+2. full import: `import_snapshot` into a fresh SQLite store with its tantivy index (when
+   `bot.index` exists), against a naive baseline (one INSERT and commit per paper) on a
+   sample;
+3. a second import of the same file (idempotency: nothing added) on a sample.
+
+Usage: .venv/bin/python bench/ingest.py [--lines 1000000] [--sample 50000] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import sqlite3
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot.db import make_engine  # noqa: E402
+from bot.sources import snapshot  # noqa: E402
+from bot.sources.snapshot import import_snapshot, iter_snapshot_lines  # noqa: E402
+from bot.store import PaperStore  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "out"
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+WORDS = (
+    "model language learning neural network transformer attention training data "
+    "optimization gradient reward preference policy reinforcement alignment benchmark "
+    "evaluation quantum field theory lattice gauge symmetry energy spectrum galaxy "
+    "dark matter graph algorithm complexity bound theorem proof estimate stochastic "
+    "process inference bayesian sampling diffusion generative image vision robot "
+    "control agent reasoning retrieval augmented large scale efficient sparse dense"
+).split()
+CATS = ["cs.CL", "cs.LG", "cs.AI", "cs.CV", "stat.ML", "hep-th", "hep-ph", "math.CO",
+        "quant-ph", "astro-ph.GA", "cond-mat.str-el", "math.PR"]  # fmt: skip
+
+
+def _wrap(text: str, width: int = 80, indent: str = "") -> str:
+    lines, line = [], ""
+    for word in text.split():
+        if len(line) + len(word) + 1 > width:
+            lines.append(line)
+            line = indent + word
+        else:
+            line = f"{line} {word}" if line else word
+    lines.append(line)
+    return "\n".join(lines)
+
+
+def generate(path: Path, count: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as out:
+        for n in range(count):
+            if n % 50 == 0:
+                key = f"hep-th/{9100000 + n // 50:07d}"  # old-style ids
+            else:
+                key = f"{7 + n // 99_999 % 90:02d}{1 + n // 8_000 % 12:02d}.{n % 99_999:05d}"
+            title = " ".join(rng.choices(WORDS, k=rng.randint(6, 14))).capitalize()
+            if n % 7 == 0:
+                title += r" with $\Lambda_{\alpha}$"
+            abstract = ". ".join(
+                " ".join(rng.choices(WORDS, k=rng.randint(10, 22))).capitalize()
+                for _ in range(rng.randint(6, 10))
+            )
+            names = [
+                (rng.choice(["Smith", "Bal\\'azs", "Nguyen", "M\\\"uller", "Chen", "Rossi"]),
+                 rng.choice(["A.", "B. C.", "Maria", "Jun", "E. L."]))
+                for _ in range(rng.randint(1, 6))
+            ]  # fmt: skip
+            versions = [
+                {"version": f"v{v + 1}", "created": "Mon, 2 Apr 2007 19:18:42 GMT"}
+                for v in range(rng.randint(1, 3))
+            ]
+            record = {
+                "id": key,
+                "submitter": names[0][1] + " " + names[0][0],
+                "authors": ", ".join(f"{f} {last}" for last, f in names),
+                "title": _wrap(title, 70, "  "),
+                "comments": rng.choice([None, "12 pages, 3 figures"]),
+                "journal-ref": None,
+                "doi": rng.choice([None, "10.1103/PhysRevD.76.013009"]),
+                "report-no": None,
+                "categories": " ".join(rng.sample(CATS, rng.randint(1, 3))),
+                "license": None,
+                "abstract": "  " + _wrap(abstract + ".") + "\n",
+                "versions": versions,
+                "update_date": "2008-11-26",
+                "authors_parsed": [[last.replace("\\'a", "á"), f, ""] for last, f in names],
+            }
+            out.write(json.dumps(record) + "\n")
+    os.replace(tmp, path)
+
+
+def parse_rate(path: Path, limit: int | None = None) -> tuple[int, float]:
+    start = time.perf_counter()
+    lines = sum(1 for _ in iter_snapshot_lines(path, limit=limit))
+    return lines, time.perf_counter() - start
+
+
+def baseline_parse(path: Path, limit: int) -> tuple[int, float]:
+    """The same field handling with stdlib json instead of orjson."""
+    saved = snapshot._loads
+    snapshot._loads = json.loads
+    try:
+        return parse_rate(path, limit)
+    finally:
+        snapshot._loads = saved
+
+
+def baseline_import(path: Path, limit: int, db: Path) -> tuple[int, float]:
+    """Naive: json.loads per line, one INSERT and one commit per paper, no index."""
+    db.unlink(missing_ok=True)
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(
+        "CREATE TABLE paper (id TEXT PRIMARY KEY, title TEXT, abstract TEXT, authors TEXT,"
+        " categories TEXT)"
+    )
+    start = time.perf_counter()
+    n = 0
+    with open(path, encoding="utf-8") as file:
+        for line in file:
+            if n >= limit:
+                break
+            row = json.loads(line)
+            conn.execute(
+                "INSERT OR REPLACE INTO paper VALUES (?, ?, ?, ?, ?)",
+                (
+                    row["id"],
+                    " ".join(row["title"].split()),
+                    " ".join(row["abstract"].split()),
+                    json.dumps(row["authors"]),
+                    json.dumps(row["categories"].split()),
+                ),
+            )
+            conn.commit()
+            n += 1
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return n, elapsed
+
+
+def open_store(workdir: Path) -> PaperStore:
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    engine = make_engine(f"sqlite:///{workdir / 'paperboy.db'}")
+    try:
+        from bot.index import open_index
+
+        index = open_index(workdir / "index")
+    except ImportError:  # the index module may not exist yet
+        index = None
+    return PaperStore(engine, index=index)
+
+
+def close_store(store: PaperStore) -> None:
+    if store.index is not None:
+        store.index.close()
+    store.engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--sample", type=int, default=50_000)
+    parser.add_argument("--keep", action="store_true", help="keep the generated store")
+    args = parser.parse_args()
+
+    print(
+        f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    data = OUT / f"snapshot_{args.lines}.jsonl"
+    if not data.exists():
+        t = time.perf_counter()
+        generate(data, args.lines)
+        print(f"generated {data.name} in {time.perf_counter() - t:.1f} s")
+    size_mb = data.stat().st_size / 1e6
+    print(
+        f"file: {args.lines:,} lines, {size_mb:,.0f} MB ({size_mb * 1e3 / args.lines:.2f} KB/line)"
+    )
+
+    # 1. parsing
+    sample_rates, base_rates = [], []
+    for _ in range(3):
+        n, s = parse_rate(data, args.sample)
+        sample_rates.append(n / s)
+        n, s = baseline_parse(data, args.sample)
+        base_rates.append(n / s)
+    ours, base = statistics.median(sample_rates), statistics.median(base_rates)
+    print(
+        f"parse ({args.sample:,}-line sample, median of 3): {ours:,.0f} lines/s; "
+        f"baseline stdlib json {base:,.0f} lines/s; ratio {ours / base:.2f}x"
+    )
+    n, s = parse_rate(data)
+    print(f"parse (whole file): {n:,} lines in {s:.1f} s = {n / s:,.0f} lines/s")
+
+    # 2. import, store + index
+    store = open_store(OUT / "import_store")
+    print(f"index: {'tantivy (bot.index)' if store.index is not None else 'none (no bot.index)'}")
+    t = time.perf_counter()
+    report = import_snapshot(store, data, NOW)
+    full = time.perf_counter() - t
+    print(
+        f"import (whole file, store + index): {report.lines:,} lines, {report.added:,} added in "
+        f"{full:.1f} s = {report.lines / full:,.0f} lines/s"
+    )
+    assert store.count() == report.papers, "every parsed line is in the store"
+    if store.index is not None:
+        print(f"index documents: {store.index.doc_count():,}")
+
+    # 3. a second import of a sample: nothing is added
+    sample = OUT / "sample.jsonl"
+    with open(data, "rb") as src, open(sample, "wb") as dst:
+        for i, line in enumerate(src):
+            if i >= args.sample:
+                break
+            dst.write(line)
+    t = time.perf_counter()
+    again = import_snapshot(store, sample, NOW)
+    rerun = time.perf_counter() - t
+    print(
+        f"re-import of the {args.sample:,}-line sample: {again.added} added, {again.updated} "
+        f"updated, {again.unchanged:,} unchanged in {rerun:.1f} s"
+    )
+    close_store(store)
+
+    # baseline import on a sample, same run
+    n, s = baseline_import(data, min(args.sample, 20_000), OUT / "baseline.db")
+    ours_rate = report.lines / full
+    print(
+        f"baseline import (json.loads + one INSERT/commit per paper, no index, {n:,}-line "
+        f"sample): {n / s:,.0f} lines/s; ours {ours_rate:,.0f} lines/s; "
+        f"ratio {ours_rate / (n / s):.1f}x"
+    )
+    if not args.keep:
+        shutil.rmtree(OUT / "import_store", ignore_errors=True)
+    (OUT / "baseline.db").unlink(missing_ok=True)
+    for suffix in ("-wal", "-shm"):
+        (OUT / f"baseline.db{suffix}").unlink(missing_ok=True)
+    sample.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()
