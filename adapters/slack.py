@@ -319,8 +319,8 @@ class SlackAdapter:
                     state_store=self.state_store,
                     install_path=INSTALL_PATH,
                     redirect_uri_path=REDIRECT_PATH,
+                    installation_store_bot_only=True,
                 ),
-                installation_store_bot_only=True,
                 **common,
             )
         else:
@@ -478,14 +478,16 @@ class SlackAdapter:
         text = _action_value(body)
         inv = action_invocation(body, text)
         reply = await self.service.handle(inv)
-        who = inv.user.user_id
         shared = Reply(
             kind=reply.kind,
             title=reply.title,
             text=reply.text,
             cards=reply.cards,
             more=reply.more,
-            footer=f"shared by <@{who}>" if re.fullmatch(r"[A-Z0-9]+", who) else reply.footer,
+            # The name is shown escaped like any user text, so it cannot become a mention.
+            footer=" · ".join(p for p in (reply.footer, f"shared by {inv.user.name}") if p)
+            if inv.user.name
+            else reply.footer,
             ephemeral=False,
             query=reply.query,
         )
@@ -519,13 +521,14 @@ class SlackAdapter:
 
     async def _workspace_gone(self, context: Any, reason: str) -> None:
         team = context.team_id
+        # Pause first: from here on the digest tick skips the workspace's channels.
+        if team:
+            paused = self.service.store.pause_channels(f"{PLATFORM}:{team}:", reason)
+            logger.warning("Slack workspace %s: %s; paused %d channel(s)", team, reason, paused)
         if self.installation_store is not None:
             await self.installation_store.async_delete_all(
                 enterprise_id=context.enterprise_id, team_id=team
             )
-        if team:
-            paused = self.service.store.pause_channels(f"{PLATFORM}:{team}:", reason)
-            logger.warning("Slack workspace %s: %s; paused %d channel(s)", team, reason, paused)
 
     # ------------------------------------------------------------------ posting
 
