@@ -1,0 +1,155 @@
+"""The search index follows the store: rebuilt when missing or broken, caught up when stale,
+one entry per paper however often it is re-ingested."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from bot.index import STATE_FILE, PaperIndex, open_index
+from bot.models import PaperIn
+from bot.search import parse_query, search_papers
+from bot.store import PaperStore
+
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+
+
+def paper(pid: str, title: str, upvotes: int = 0, source: str = "test") -> PaperIn:
+    return PaperIn(
+        id=pid,
+        title=title,
+        source=source,
+        abstract=f"{title}. A study.",
+        authors=["Ann Author"],
+        categories=["cs.CL"],
+        published_at=datetime(2026, 1, 1, tzinfo=UTC),
+        upvotes=upvotes,
+    )
+
+
+def found(store: PaperStore, text: str) -> list[tuple[str, int]]:
+    hits = search_papers(store, parse_query(text, NOW), 20, NOW)
+    return [(h.paper.id, h.paper.upvotes) for h in hits]
+
+
+def test_reingest_updates_upvotes_without_duplicates(store: PaperStore) -> None:
+    store.upsert_many([paper("2601.00001", "Walrus tuning", upvotes=1)], NOW)
+    store.upsert_many([paper("2601.00001", "Walrus tuning", upvotes=500, source="hf")], NOW)
+    assert found(store, "walrus") == [("2601.00001", 500)]
+    assert found(store, "walrus upvotes:>=100") == [("2601.00001", 500)]
+    assert found(store, "walrus upvotes:<100") == []
+    assert store.index is not None and store.index.doc_count() == 1
+
+
+def test_the_same_paper_twice_before_a_commit_is_one_document(tmp_path: Path) -> None:
+    index = PaperIndex(tmp_path / "ix")
+    from bot.models import Paper
+
+    def row(upvotes: int) -> Paper:
+        return Paper(
+            id="2601.00001",
+            title="Walrus tuning",
+            upvotes=upvotes,
+            first_seen_at=NOW,
+            updated_at=NOW + timedelta(seconds=upvotes),
+        )
+
+    index.upsert([row(1)])
+    index.upsert([row(2)])
+    assert index.doc_count() == 1
+    assert index.search(parse_query("walrus upvotes:2", NOW), {}, 5, NOW)[0][0] == "2601.00001"
+    assert index.cursor() == (NOW + timedelta(seconds=2), "2601.00001")
+    index.close()
+
+
+def test_missing_index_is_rebuilt_from_the_store(sqlite_engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "index"
+    index = open_index(path)
+    store = PaperStore(sqlite_engine, index=index)
+    store.upsert_many([paper("2601.00001", "Walrus tuning"), paper("2601.00002", "Seal")], NOW)
+    index.close()
+    shutil.rmtree(path)
+
+    store = PaperStore(sqlite_engine, index=open_index(path))
+    assert found(store, "walrus") == []  # empty until caught up
+    assert store.sync_index() == 2
+    assert found(store, "walrus") == [("2601.00001", 0)]
+
+
+def test_corrupt_index_is_rebuilt(sqlite_engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "index"
+    index = open_index(path)
+    PaperStore(sqlite_engine, index=index).upsert_many([paper("2601.00001", "Walrus")], NOW)
+    index.close()
+    (path / "meta.json").write_text("{ not json")
+
+    store = PaperStore(sqlite_engine, index=open_index(path))
+    assert store.index is not None and store.index.cursor() == (None, "")
+    store.sync_index()
+    assert found(store, "walrus") == [("2601.00001", 0)]
+
+
+def test_index_of_another_schema_version_is_rebuilt(sqlite_engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "index"
+    index = open_index(path)
+    PaperStore(sqlite_engine, index=index).upsert_many([paper("2601.00001", "Walrus")], NOW)
+    index.close()
+    state = json.loads((path / STATE_FILE).read_text())
+    (path / STATE_FILE).write_text(json.dumps({**state, "schema": -1}))
+
+    store = PaperStore(sqlite_engine, index=open_index(path))
+    assert store.sync_index() == 1
+    assert found(store, "walrus") == [("2601.00001", 0)]
+
+
+def test_stale_index_catches_up_only_what_changed(sqlite_engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "index"
+    index = open_index(path)
+    PaperStore(sqlite_engine, index=index).upsert_many(
+        [paper("2601.00001", "Walrus", upvotes=1), paper("2601.00002", "Seal")], NOW
+    )
+    index.close()
+
+    # Another process writes the store while this index is closed.
+    later = NOW + timedelta(hours=1)
+    PaperStore(sqlite_engine).upsert_many(
+        [paper("2601.00003", "Walrus again"), paper("2601.00001", "Walrus", upvotes=90)], later
+    )
+
+    store = PaperStore(sqlite_engine, index=open_index(path))
+    assert store.index is not None and store.index.cursor()[0] == NOW
+    assert store.sync_index() == 2  # the two changed papers, not all three
+    assert found(store, "walrus sort:top") == [("2601.00001", 90), ("2601.00003", 0)]
+    assert store.sync_index() == 0
+    assert store.index.doc_count() == 3
+
+
+def test_cursor_survives_a_restart(sqlite_engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "index"
+    index = open_index(path)
+    PaperStore(sqlite_engine, index=index).upsert_many([paper("2601.00009", "Seal")], NOW)
+    index.close()
+    assert open_index(path).cursor() == (NOW, "2601.00009")
+
+
+def test_rebuild_replaces_everything(store: PaperStore) -> None:
+    store.upsert_many([paper("2601.00001", "Walrus"), paper("2601.00002", "Seal")], NOW)
+    assert store.sync_index(rebuild=True) == 2
+    assert store.index is not None and store.index.doc_count() == 2
+    assert found(store, "walrus") == [("2601.00001", 0)]
+
+
+def test_store_without_index_still_searches(sqlite_engine: Engine) -> None:
+    store = PaperStore(sqlite_engine)
+    store.upsert_many([paper("2601.00001", "Walrus")], NOW)
+    assert found(store, "walrus") == [("2601.00001", 0)]
+
+
+def test_in_memory_index(sqlite_engine: Engine) -> None:
+    store = PaperStore(sqlite_engine, index=PaperIndex(None))
+    store.upsert_many([paper("2601.00001", "Walrus")], NOW)
+    assert found(store, "walrus") == [("2601.00001", 0)]

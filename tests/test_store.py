@@ -1,0 +1,189 @@
+"""PaperStore on SQLite and on the real PostgreSQL: one record per paper, merge rules, and
+channels that never see each other's subscriptions."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import Engine
+
+from bot.models import PaperIn
+from bot.store import PaperStore
+
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+LATER = NOW + timedelta(hours=2)
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive UTC datetimes, PostgreSQL aware ones: compare as UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def hf(**kw: object) -> PaperIn:
+    values: dict[str, object] = {
+        "id": "2305.18290",
+        "title": "Direct Preference Optimization",
+        "source": "hf",
+        "abstract": "We introduce Direct Preference Optimization (DPO), a simple algorithm.",
+        "authors": ["Rafael Rafailov", "Archit Sharma"],
+        "hf_daily_date": date(2023, 5, 30),
+        "upvotes": 10,
+        "ai_keywords": ["dpo"],
+    }
+    values.update(kw)
+    return PaperIn(**values)  # type: ignore[arg-type]
+
+
+def arxiv(**kw: object) -> PaperIn:
+    values: dict[str, object] = {
+        "id": "2305.18290",
+        "title": "Direct Preference Optimization",
+        "source": "arxiv",
+        "version": 2,
+        "abstract": "We introduce Direct Preference Optimization (DPO), a simple algorithm.",
+        "categories": ["cs.LG"],
+        "published_at": datetime(2023, 5, 29, 17, 0, tzinfo=UTC),
+    }
+    values.update(kw)
+    return PaperIn(**values)  # type: ignore[arg-type]
+
+
+def test_one_record_per_paper_and_sources_merge(engine: Engine) -> None:
+    store = PaperStore(engine)
+    first = store.upsert_many([hf()], NOW)
+    second = store.upsert_many([arxiv()], LATER)
+    assert first.added == ["2305.18290"] and second.updated == ["2305.18290"]
+    assert store.count() == 1
+    paper = store.get("2305.18290")
+    assert paper is not None
+    assert paper.sources == ["hf", "arxiv"]
+    assert paper.upvotes == 10  # arXiv knows no upvotes: kept
+    assert paper.categories == ["cs.LG"]
+    assert paper.version == 2
+    assert paper.hf_daily_date == date(2023, 5, 30)
+    assert utc(paper.published_at) == datetime(2023, 5, 29, 17, 0, tzinfo=UTC)
+    assert utc(paper.first_seen_at) == NOW
+    assert utc(paper.updated_at) == LATER
+
+
+def test_counts_take_the_newer_value(engine: Engine) -> None:
+    store = PaperStore(engine)
+    store.upsert_many([hf(upvotes=10, comments=1)], NOW)
+    store.upsert_many([hf(upvotes=42, comments=3)], LATER)
+    paper = store.get("2305.18290")
+    assert paper is not None and (paper.upvotes, paper.comments) == (42, 3)
+
+
+def test_an_empty_field_never_overwrites_a_good_one(engine: Engine) -> None:
+    store = PaperStore(engine)
+    store.upsert_many([hf(github_repo="https://github.com/eric-mitchell/dpo")], NOW)
+    store.upsert_many([hf(abstract="", authors=[], ai_keywords=[], github_repo=None)], LATER)
+    paper = store.get("2305.18290")
+    assert paper is not None
+    assert paper.abstract.startswith("We introduce")
+    assert paper.authors == ["Rafael Rafailov", "Archit Sharma"]
+    assert paper.ai_keywords == ["dpo"]
+    assert paper.github_repo == "https://github.com/eric-mitchell/dpo"
+
+
+def test_a_teaser_does_not_replace_the_full_abstract(engine: Engine) -> None:
+    store = PaperStore(engine)
+    store.upsert_many([arxiv()], NOW)
+    store.upsert_many([arxiv(abstract="We introduce DPO.")], LATER)
+    paper = store.get("2305.18290")
+    assert paper is not None and paper.abstract.startswith("We introduce Direct")
+
+
+def test_versions_only_go_up_and_the_first_daily_date_stays(engine: Engine) -> None:
+    store = PaperStore(engine)
+    store.upsert_many([arxiv(version=3), hf()], NOW)
+    store.upsert_many([arxiv(version=1), hf(hf_daily_date=date(2024, 1, 1))], LATER)
+    paper = store.get("2305.18290")
+    assert paper is not None
+    assert paper.version == 3
+    assert paper.hf_daily_date == date(2023, 5, 30)
+
+
+def test_categories_are_united(engine: Engine) -> None:
+    store = PaperStore(engine)
+    store.upsert_many([arxiv(categories=["cs.LG"])], NOW)
+    store.upsert_many([arxiv(categories=["cs.CL", "cs.LG"])], LATER)
+    paper = store.get("2305.18290")
+    assert paper is not None and paper.categories == ["cs.LG", "cs.CL"]
+
+
+def test_same_paper_twice_in_one_batch_is_one_record(engine: Engine) -> None:
+    store = PaperStore(engine)
+    result = store.upsert_many([hf(upvotes=1), arxiv(), hf(upvotes=7)], NOW)
+    assert result.added == ["2305.18290"]
+    assert store.count() == 1
+    paper = store.get("2305.18290")
+    assert paper is not None and paper.upvotes == 7 and paper.version == 2
+
+
+def test_unchanged_reingest_is_counted_and_keeps_updated_at(engine: Engine) -> None:
+    store = PaperStore(engine)
+    store.upsert_many([hf()], NOW)
+    result = store.upsert_many([hf()], LATER)
+    assert result.unchanged == 1 and not result.updated and not result.added
+    paper = store.get("2305.18290")
+    assert paper is not None and utc(paper.updated_at) == NOW
+
+
+def test_get_many_keeps_the_asked_order_and_skips_missing(engine: Engine) -> None:
+    store = PaperStore(engine)
+    store.upsert_many([hf(id="2401.00001"), hf(id="2401.00002")], NOW)
+    assert [p.id for p in store.get_many(["2401.00002", "9999.99999", "2401.00001"])] == [
+        "2401.00002",
+        "2401.00001",
+    ]
+
+
+def test_changed_since_follows_the_cursor(engine: Engine) -> None:
+    store = PaperStore(engine)
+    store.upsert_many([hf(id="2401.00001"), hf(id="2401.00002")], NOW)
+    store.upsert_many([hf(id="2401.00003")], LATER)
+    assert [p.id for p in store.changed_since(None)] == ["2401.00001", "2401.00002", "2401.00003"]
+    assert [p.id for p in store.changed_since(NOW, "2401.00001")] == ["2401.00002", "2401.00003"]
+    assert [p.id for p in store.changed_since(LATER, "2401.00003")] == []
+
+
+def test_acronyms_are_mined_at_ingest(engine: Engine) -> None:
+    store = PaperStore(engine)
+    store.upsert_many([hf()], NOW)
+    aliases = store.aliases()
+    assert "direct preference optimization" in aliases["dpo"]
+    assert "dpo" in aliases["direct preference optimization"]
+
+
+def test_subscriptions_belong_to_one_channel(engine: Engine) -> None:
+    store = PaperStore(engine)
+    a, b = "slack:T1:C1", "slack:T1:C2"
+    sub, created = store.subscribe(a, "DPO  alignment", NOW, user="U1")
+    assert created and sub.query == "DPO alignment"
+    again, created = store.subscribe(a, "dpo alignment", NOW)
+    assert not created and again.id == sub.id
+    assert store.subscriptions(b) == []
+    assert sub.id is not None
+    assert store.unsubscribe(b, sub.id) is False  # another channel cannot remove it
+    assert [s.query for s in store.subscriptions(a)] == ["DPO alignment"]
+    other, created = store.subscribe(b, "dpo alignment", NOW)
+    assert created and other.id != sub.id
+    assert store.unsubscribe(a, sub.id) is True
+    assert store.subscriptions(a) == []
+    assert [s.query for s in store.subscriptions(b)] == ["dpo alignment"]
+
+
+def test_channel_settings_are_per_channel(engine: Engine) -> None:
+    store = PaperStore(engine)
+    channel, created = store.ensure_channel("discord:G1:C1", NOW, schedule="daily")
+    assert created and channel.schedule == "daily"
+    store.ensure_channel("discord:G1:C2", NOW)
+    store.update_channel("discord:G1:C1", digest_time="08:30")
+    c1, c2 = store.channel("discord:G1:C1"), store.channel("discord:G1:C2")
+    assert c1 is not None and c2 is not None
+    assert (c1.digest_time, c2.digest_time) == ("08:30", "09:00")
+    _, created = store.ensure_channel("discord:G1:C1", NOW)
+    assert not created
