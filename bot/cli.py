@@ -101,6 +101,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, metavar="N", help="read at most N lines in this run")
     p.set_defaults(func=cmd_import)
 
+    p = sub.add_parser(
+        "digest",
+        help="build a channel's digest now and post it through the ledger (or --dry-run)",
+    )
+    p.add_argument(
+        "--channel", required=True, metavar="KEY",
+        help="platform:workspace:channel, e.g. slack:T0123:C0456 or console:local:terminal",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true",
+        help="print the digest only: nothing is posted or recorded as delivered",
+    )
+    p.set_defaults(func=cmd_digest)
+
     p = sub.add_parser("check-config", help="validate settings and secrets; name what is wrong")
     p.set_defaults(func=cmd_check_config)
     return parser
@@ -132,6 +146,53 @@ def cmd_discord_sync(settings: Settings, args: argparse.Namespace) -> int:
     where = f"server {guild} (available now)" if guild else "all servers (may take a moment)"
     print(f"synced /{', /'.join(names)} to {where}")
     return 0
+
+
+def cmd_digest(settings: Settings, args: argparse.Namespace) -> int:
+    """`/papers digest` (preview) or `/papers digest post` for one channel, from the shell."""
+    from adapters.console import render
+    from bot.messages import ChannelRef, Invocation, UserRef
+    from bot.ports import Outbox
+    from bot.runtime import build_adapters, build_service, open_store
+
+    try:
+        channel = ChannelRef.parse(args.channel)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    store = open_store(settings)
+    service = build_service(settings, store)
+    operator = UserRef("cli", "operator")
+
+    async def go() -> int:
+        if args.dry_run:
+            reply = await service.handle(Invocation("digest", channel, operator))
+            print(render(reply))
+            return 1 if reply.is_error else 0
+        adapters = build_adapters(settings, service)
+        adapter = adapters.get(channel.platform)
+        if adapter is None:
+            print(f"error: no {channel.platform} adapter is configured "
+                  "(set its token; see `paperboy check-config`)", file=sys.stderr)
+            return 2
+        started = channel.platform != "console"  # the console posts by printing
+        if started:
+            await adapter.start()
+        try:
+            service.outbox = Outbox({channel.platform: adapter})
+            reply = await service.handle(Invocation("digest post", channel, operator))
+        finally:
+            if started:
+                await adapter.stop()
+        print(render(reply))
+        return 1 if reply.is_error else 0
+
+    try:
+        return asyncio.run(go())
+    finally:
+        if store.index is not None:
+            store.index.close()
+        store.engine.dispose()
 
 
 def cmd_check_config(settings: Settings, _args: argparse.Namespace) -> int:

@@ -10,12 +10,16 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bot.config import Settings
 from bot.db import make_engine
 from bot.index import PaperIndex
-from bot.ports import Adapter
+from bot.ports import Adapter, Outbox
+from bot.scheduler import Scheduler
 from bot.service import BotService, Clock, utc_now
 from bot.store import PaperStore
 
@@ -62,6 +66,12 @@ async def run(settings: Settings) -> None:
     store = open_store(settings)
     service = build_service(settings, store)
     adapters = build_adapters(settings, service)
+    outbox = Outbox(adapters)
+    service.outbox = outbox  # `/papers digest post` posts through the ledger
+    refresh, close_sources = _refresh_job(settings, service)
+    scheduler = Scheduler(
+        settings, service, outbox, refresh=refresh, first_refresh=datetime.now(UTC)
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -72,6 +82,8 @@ async def run(settings: Settings) -> None:
         for adapter in adapters.values():
             await adapter.start()
             started.append(adapter)
+        # Inside the running loop (A-2); every instance runs it: the ledger decides who posts.
+        scheduler.start()
         waiters = [asyncio.create_task(stop.wait())]
         for adapter in started:
             done = getattr(adapter, "finished", None)
@@ -81,7 +93,28 @@ async def run(settings: Settings) -> None:
         for task in waiters:
             task.cancel()
     finally:
+        scheduler.stop()
         for adapter in reversed(started):
             with contextlib.suppress(Exception):
                 await adapter.stop()
+        await close_sources()
         store.engine.dispose()
+
+
+def _refresh_job(
+    settings: Settings, service: BotService
+) -> tuple[Callable[[datetime], Awaitable[Any]], Callable[[], Awaitable[None]]]:
+    """The scheduler's refresh job over one shared HTTP client (`bot.sources.Sources`), and
+    how to close that client. The same Sources answer on-demand lookups."""
+    from bot.sources import Sources, make_client
+
+    client = make_client(settings.sources.timeout_seconds)
+    sources = Sources(settings, client)
+    if service.remote is None:
+        service.remote = sources
+
+    async def refresh(now: datetime) -> None:
+        report = await sources.refresh(service.store, now)
+        logger.info("refresh: %s", report.summary())
+
+    return refresh, client.aclose

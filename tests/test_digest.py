@@ -6,6 +6,7 @@ Selection runs on a real SQLite file and on the real PostgreSQL server (`engine`
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -14,6 +15,7 @@ from bot import cli, digest
 from bot.config import Settings
 from bot.messages import ChannelRef, Invocation, ReplyKind, UserRef
 from bot.models import SourceState
+from bot.runtime import open_store
 from bot.service import BotService
 from bot.store import PaperStore
 from tests.fakes import paper, setup_channel
@@ -202,3 +204,31 @@ def test_demo_shows_a_digest_of_the_demo_papers(capsys: pytest.CaptureFixture[st
 def _channel(store: PaperStore) -> digest.Channel:
     channel, _ = store.ensure_channel(KEY, LAST)
     return channel
+
+
+def test_cli_digest_dry_run_then_post(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PAPERBOY_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("PAPERBOY_DATABASE_URL", raising=False)
+    monkeypatch.delenv("PAPERBOY_CONFIG", raising=False)
+    settings = Settings.load(None, {"PAPERBOY_DATA_DIR": str(tmp_path / "data")})
+    store = open_store(settings)
+    key = "console:local:terminal"
+    now = datetime.now(UTC)
+    setup_channel(store, key, ["dpo"], now - timedelta(hours=1))
+    store.upsert_many([paper("2606.00001", "DPO for everyone")], now - timedelta(minutes=5))
+    assert store.index is not None
+    store.index.close()  # one index writer per data directory: the CLI opens its own
+    store.engine.dispose()
+
+    assert cli.main(["digest", "--channel", key, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "Preview: 1 new paper" in out and "DPO for everyone" in out
+    assert cli.main(["digest", "--channel", key]) == 0
+    out = capsys.readouterr().out
+    assert f"[{key}]" in out and "DPO for everyone" in out  # the post itself
+    assert "Posted this channel's digest (1 paper)" in out
+    assert cli.main(["digest", "--channel", key, "--dry-run"]) == 0
+    assert "No new papers on dpo" in capsys.readouterr().out  # delivered: never again
+    assert cli.main(["digest", "--channel", "not-a-key"]) == 2
