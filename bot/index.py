@@ -134,10 +134,11 @@ class PaperIndex:
     def upsert(self, papers: Sequence[Paper | Mapping[str, Any]]) -> None:
         """Replace the documents of these papers (by id). `papers` are `Paper`s or store rows.
 
-        The commit is deferred to the next read (`search`, `count`, `doc_count`), to `flush()`,
-        or to every `COMMIT_EVERY` documents: a bulk import then commits a few times instead of
-        once per batch, and a reader in this process still sees every upsert. The cursor file
-        only moves on commit, so a crash before it costs a catch-up, never a lost paper.
+        The commit is deferred to `flush()` (the store calls it at the end of each
+        `upsert_many` / `sync_index`), to the next read (`search`, `count`, `doc_count`), or to
+        every `COMMIT_EVERY` documents: a bulk import commits a few times instead of once per
+        2,000-paper batch. The cursor file only moves on commit, so a crash before it costs a
+        catch-up, never a lost paper.
         """
         if not papers:
             return

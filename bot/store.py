@@ -67,6 +67,8 @@ class PaperStore:
                 batch = []
         if batch:
             result += self._upsert_batch(batch, now)
+        if self.index is not None:
+            self.index.flush()  # one index commit per call, not per batch (bulk imports)
         return result
 
     def _upsert_batch(self, batch: Sequence[PaperIn], now: datetime) -> UpsertResult:
@@ -203,6 +205,7 @@ class PaperStore:
             self.index.upsert(rows)
             done += len(rows)
             cursor, after = rows[-1].updated_at, rows[-1].id
+        self.index.flush()
         return done
 
     # -------------------------------------------------------- channels

@@ -153,3 +153,13 @@ def test_in_memory_index(sqlite_engine: Engine) -> None:
     store = PaperStore(sqlite_engine, index=PaperIndex(None))
     store.upsert_many([paper("2601.00001", "Walrus")], NOW)
     assert found(store, "walrus") == [("2601.00001", 0)]
+
+
+def test_upsert_is_committed_when_the_call_returns(sqlite_engine: Engine, tmp_path: Path) -> None:
+    # No close(): as if the process died right after ingesting.
+    path = tmp_path / "index"
+    PaperStore(sqlite_engine, index=open_index(path)).upsert_many(
+        [paper("2601.00009", "Seal")], NOW
+    )
+    state = json.loads((path / STATE_FILE).read_text())
+    assert (state["updated_at"], state["id"]) == (NOW.isoformat(), "2601.00009")
