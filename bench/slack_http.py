@@ -1,0 +1,246 @@
+"""Slack HTTP mode under load: time from a signed `/papers <query>` POST to its ack response.
+
+A SQLite store + tantivy index of N synthetic papers (default 1M; `bench/search.py`'s corpus
+generator) is served by `SlackAdapter` in HTTP mode on loopback. A second process sends signed
+slash-command requests, 50 in flight at a time, with the query mix of `bench/search.py`, and
+measures each request from send to the full ack body (Slack's 3 s deadline; budget p99 300 ms).
+
+Same run, same process layout, baseline: a second `SlackAdapter` whose core answers a fixed
+one-line reply without touching the store: the floor of aiohttp + signature check + bolt + our
+rendering, so the difference is what the search costs under concurrency.
+
+    .venv/bin/python bench/slack_http.py                  # 1M papers (builds once, ~5 min)
+    .venv/bin/python bench/slack_http.py --papers 100k    # quicker
+    .venv/bin/python bench/slack_http.py --workdir DIR    # reuse a store built there
+                                                          # (store-<n>.db + index-<n>, as
+                                                          # `bench/search.py --keep` leaves)
+Not a test: it prints figures and never fails on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import multiprocessing as mp
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from slack_sdk.signature import SignatureVerifier  # noqa: E402
+
+from adapters.slack import SlackAdapter  # noqa: E402
+from bench.search import NOW, QUERIES, Corpus  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from bot.db import make_engine  # noqa: E402
+from bot.index import open_index  # noqa: E402
+from bot.messages import Invocation, Reply, info  # noqa: E402
+from bot.service import BotService  # noqa: E402
+from bot.store import PaperStore  # noqa: E402
+
+SECRET = "bench-signing-secret"
+TOKEN = "xoxb-bench"
+CONCURRENCY = 50
+
+
+# ---------------------------------------------------------------------------- server side
+
+
+def open_or_build(n: int, workdir: Path) -> tuple[PaperStore, float]:
+    """The store of `n` papers in `workdir`, built (and kept) if it is not there yet."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    db_path, index_path = workdir / f"store-{n}.db", workdir / f"index-{n}"
+    store = PaperStore(make_engine(f"sqlite:///{db_path}"), index=open_index(index_path))
+    have = store.count()
+    if have >= n:
+        return store, 0.0
+    t0 = time.perf_counter()
+    papers = itertools.islice(Corpus(n).papers(), have, None)
+    while chunk := list(itertools.islice(papers, 20_000)):
+        store.upsert_many(chunk, NOW - timedelta(days=1))
+        print(f"  built {store.count():,}/{n:,}", flush=True)
+    assert store.index is not None
+    store.index.flush()
+    return store, time.perf_counter() - t0
+
+
+class FixedService(BotService):
+    """The baseline core: one fixed line, no store."""
+
+    async def handle(self, inv: Invocation) -> Reply:
+        return info("ok", f"you typed {inv.text}")
+
+    def needs_network(self, inv: Invocation) -> bool:
+        return False
+
+
+async def fake_web_api() -> tuple[web.AppRunner, str]:
+    """Just enough Slack Web API for bolt's authorization (`auth.test`, called once)."""
+
+    async def auth_test(_request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "team_id": "T0BENCH", "user_id": "UBOT",
+                                  "bot_id": "BBOT", "team": "bench", "user": "paperboy"})
+
+    app = web.Application()
+    app.router.add_post("/api/auth.test", auth_test)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}/api/"
+
+
+def http_settings(api: str) -> Settings:
+    base = Settings.load(None, {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET})
+    return base.model_copy(update={"slack": base.slack.model_copy(
+        update={"mode": "http", "host": "127.0.0.1", "api_base_url": api})})
+
+
+# ---------------------------------------------------------------------------- client side
+
+
+def client_main(ports: dict[str, int], total: int, out: Any) -> None:
+    """The second process: drive each server in turn, send back the latencies."""
+    out.send(asyncio.run(_drive(ports, total)))
+
+
+async def _drive(ports: dict[str, int], total: int) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    texts = [q.text for q in QUERIES]
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY, force_close=False)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        for name, port in ports.items():
+            url = f"http://127.0.0.1:{port}/slack/events"
+            await _run(http, url, texts, 100)  # warm-up: connections, caches, auth.test
+            t0 = time.perf_counter()
+            samples, failures = await _run(http, url, texts, total)
+            wall = time.perf_counter() - t0
+            results[name] = {"samples": samples, "failures": failures, "wall": wall}
+            # One burst of exactly 50 at once, the brief's scenario.
+            burst, burst_fail = await _run(http, url, texts, CONCURRENCY)
+            results[name]["burst"] = burst
+            results[name]["failures"] += burst_fail
+    return results
+
+
+async def _run(
+    http: aiohttp.ClientSession, url: str, texts: list[str], total: int
+) -> tuple[list[float], int]:
+    verifier = SignatureVerifier(SECRET)
+    counter = itertools.count()
+    samples: list[float] = []
+    failures = 0
+
+    async def worker() -> None:
+        nonlocal failures
+        while (i := next(counter)) < total:
+            body = urlencode({
+                "team_id": "T0BENCH", "channel_id": f"C{i % 97}", "user_id": "U1",
+                "user_name": "bench", "command": "/papers", "text": texts[i % len(texts)],
+                "response_url": "http://127.0.0.1:9/unused", "trigger_id": "t",
+                "api_app_id": "A1",
+            })
+            ts = str(int(time.time()))
+            headers = {
+                "X-Slack-Request-Timestamp": ts,
+                "X-Slack-Signature": verifier.generate_signature(timestamp=ts, body=body),
+                "Content-Type": "application/x-www-form-urlencoded",
+            }
+            t0 = time.perf_counter()
+            async with http.post(url, data=body, headers=headers) as response:
+                payload = await response.read()
+            samples.append((time.perf_counter() - t0) * 1000)
+            if response.status != 200 or b"blocks" not in payload:
+                failures += 1
+
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return samples, failures
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def pct(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+async def serve(store: PaperStore, total: int) -> dict[str, Any]:
+    runner, api = await fake_web_api()
+    settings = http_settings(api)
+    real = SlackAdapter(BotService(settings, store, clock=lambda: NOW), settings)
+    floor = SlackAdapter(FixedService(settings, store, clock=lambda: NOW), settings)
+    ports = {
+        "paperboy": await real.serve_http("127.0.0.1", 0),
+        "baseline": await floor.serve_http("127.0.0.1", 0),
+    }
+    ctx = mp.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    client = ctx.Process(target=client_main, args=(ports, total, send))
+    client.start()
+    loop = asyncio.get_running_loop()
+    results: dict[str, Any] = await loop.run_in_executor(None, receive.recv)
+    await loop.run_in_executor(None, client.join)
+    await real.stop()
+    await floor.stop()
+    await runner.cleanup()
+    return results
+
+
+def parse_n(text: str) -> int:
+    text = text.lower().replace("_", "")
+    for suffix, factor in (("k", 1_000), ("m", 1_000_000)):
+        if text.endswith(suffix):
+            return int(float(text[:-1]) * factor)
+    return int(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--papers", default="1m", help="store size, e.g. 100k or 1m (default 1m)")
+    ap.add_argument("--requests", type=int, default=2_000, help="requests per server")
+    ap.add_argument("--workdir", default=str(Path(__file__).parent / "out" / "slack-http"),
+                    help="where the store is built and kept for the next run")
+    args = ap.parse_args()
+    n = parse_n(args.papers)
+    print(f"paperboy Slack HTTP-mode benchmark {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} "
+          "UTC")
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
+          f"Python {platform.python_version()}")
+    store, built = open_or_build(n, Path(args.workdir))
+    print(f"store: {store.count():,} papers" + (f" (built in {built:.0f} s)" if built else
+                                                " (reused)"), flush=True)
+    results = asyncio.run(serve(store, args.requests))
+    print(f"{args.requests} signed /papers requests per server, {CONCURRENCY} in flight, "
+          f"client in a second process; {len(QUERIES)}-query mix of bench/search.py")
+    print(f"{'server':<10} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+          f"{'req/s':>8} {'burst-50 p99':>13} {'failed':>7}")
+    for name in ("paperboy", "baseline"):
+        r = results[name]
+        s = r["samples"]
+        print(f"{name:<10} {statistics.median(s):8.1f} {pct(s, 95):8.1f} {pct(s, 99):8.1f} "
+              f"{max(s):8.1f} {len(s) / r['wall']:8.0f} {pct(r['burst'], 99):13.1f} "
+              f"{r['failures']:7d}")
+    real, floor = results["paperboy"]["samples"], results["baseline"]["samples"]
+    p50_ratio = statistics.median(real) / statistics.median(floor)
+    p99_ratio = pct(real, 99) / pct(floor, 99)
+    print(f"ratio paperboy / baseline: p50 {p50_ratio:.1f}x  p99 {p99_ratio:.1f}x"
+          "   (budget: p99 <= 300 ms; Slack: 3 s)")
+    print(json.dumps({"papers": store.count(), "p99_ms": round(pct(real, 99), 1)}))
+
+
+if __name__ == "__main__":
+    main()
