@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
@@ -13,6 +13,7 @@ from sqlmodel import SQLModel
 from bot import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 BUSY_TIMEOUT_MS = 10_000
+SCHEMA_LOCK = 0x70617065  # "pape": the advisory lock that serialises schema creation
 
 
 def make_engine(url: str) -> Engine:
@@ -21,7 +22,14 @@ def make_engine(url: str) -> Engine:
         engine = _sqlite_engine(url)
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
-    SQLModel.metadata.create_all(engine)
+    if engine.dialect.name == "postgresql":
+        # Several instances start at once: without a lock two of them both see a table
+        # missing and the second CREATE TABLE fails. The lock is released at commit.
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+            SQLModel.metadata.create_all(conn)
+    else:
+        SQLModel.metadata.create_all(engine)
     return engine
 
 

@@ -12,6 +12,7 @@ import multiprocessing
 import subprocess
 import sys
 import threading
+import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -372,3 +373,40 @@ async def test_digest_post_goes_through_the_ledger(engine: Engine) -> None:
         Invocation("digest post", ChannelRef.parse(CHAN), user, can_manage=False)
     )
     assert denied.is_error
+
+
+def test_instances_starting_together_on_a_fresh_postgresql_create_the_schema_once() -> None:
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import PG_URL
+
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"paperboy_fresh_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+    engines: list[Engine] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            engines.append(make_engine(url))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        assert Ledger(engines[0]).claim(CHAN, "2401.00001", DAY0)
+    finally:
+        for e in engines:
+            e.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
