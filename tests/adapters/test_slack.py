@@ -582,3 +582,18 @@ async def test_the_runtime_builds_the_slack_adapter_from_settings(
     adapters = build_adapters(settings(slack_api), service)
     assert isinstance(adapters["slack"], SlackAdapter)
     await adapters["slack"].stop()
+
+
+def test_the_manifest_matches_what_the_adapter_needs() -> None:
+    from adapters.slack import SCOPES
+
+    manifest = (Path(__file__).resolve().parents[2] / "slack-manifest.yml").read_text()
+    lines = [line.split("#")[0].strip() for line in manifest.splitlines()]
+    assert f"- command: {Settings.load(None, {}).slack.command}" in lines
+    bot_scopes = lines[lines.index("bot:") + 1 : lines.index("settings:")]
+    assert {s.removeprefix("- ") for s in bot_scopes if s} == set(SCOPES)
+    events = lines[lines.index("bot_events:") + 1 : lines.index("interactivity:")]
+    assert {e.removeprefix("- ") for e in events if e} == {"app_uninstalled", "tokens_revoked"}
+    assert "socket_mode_enabled: true" in lines
+    assert "is_enabled: true" in lines  # interactivity: the buttons
+    assert "/slack/oauth_redirect" in manifest and "/slack/events" in manifest
