@@ -143,7 +143,14 @@ class PaperIndex:
         if not papers:
             return
         with self._lock:
-            writer = self._get_writer()
+            try:
+                writer = self._get_writer()
+            except ValueError as exc:
+                # Another process holds this index's writer lock (say `paperboy search` while
+                # `paperboy run` is up). Skip: the cursor does not move, so the next sync of
+                # this index catches up, and searches meanwhile see the committed state.
+                logger.warning("search index %s is busy (%s); not updated now", self.path, exc)
+                return
             searcher = self._index.searcher()
             pending = self._pending_ids
             last = self._cursor

@@ -163,3 +163,17 @@ def test_upsert_is_committed_when_the_call_returns(sqlite_engine: Engine, tmp_pa
     )
     state = json.loads((path / STATE_FILE).read_text())
     assert (state["updated_at"], state["id"]) == (NOW.isoformat(), "2601.00009")
+
+
+def test_an_index_another_process_writes_is_searched_not_updated(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "index"
+    owner = PaperStore(sqlite_engine, index=open_index(path))
+    owner.upsert_many([paper("2601.00001", "Walrus")], NOW)  # holds the writer lock
+    reader = PaperStore(sqlite_engine, index=open_index(path))
+    reader.upsert_many([paper("2601.00002", "Walrus two")], NOW + timedelta(minutes=1))
+    assert found(reader, "walrus") == [("2601.00001", 0)]
+    assert reader.index is not None and reader.index.cursor() == (NOW, "2601.00001")
+    assert owner.sync_index() == 1
+    assert {pid for pid, _ in found(owner, "walrus")} == {"2601.00001", "2601.00002"}
