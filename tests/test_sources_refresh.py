@@ -368,3 +368,25 @@ async def test_search_remote_accepts_nested_items() -> None:
     (request,) = server.requests
     assert request.url.params["q"] == "direct preference"
     assert request.url.params["limit"] == "5"
+
+
+async def test_since_too_far_back_is_refused_without_blaming_the_source(
+    store: PaperStore,
+) -> None:
+    server = Server()
+    with pytest.raises(SourceError, match="more than 60 days back"):
+        await sources(server).refresh(store, NOW, since=date(2026, 1, 1))
+    assert server.requests == [] and store.source_states() == []
+
+
+async def test_since_fetches_every_day_up_to_today(store: PaperStore) -> None:
+    server = Server()
+    server.daily({})
+    report = await sources(server).refresh(store, NOW, source="hf", since=date(2026, 6, 9))
+    assert report.failed == []
+    assert sorted(r.url.params["date"] for r in server.requests) == [
+        "2026-06-09",
+        "2026-06-10",
+        "2026-06-11",
+        "2026-06-12",
+    ]

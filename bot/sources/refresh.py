@@ -86,11 +86,6 @@ def _days(today: date, day: date | None, since: date | None, back: int) -> list[
     first = since if since is not None else today - timedelta(days=back)
     if first > today:
         return []
-    if (today - first).days > MAX_DAYS:
-        raise SourceError(
-            f"--since {first} is more than {MAX_DAYS} days back; use `paperboy import` for a "
-            "backfill"
-        )
     return [today - timedelta(days=n) for n in range((today - first).days + 1)]
 
 
@@ -161,6 +156,13 @@ class Sources:
         """Fetch each enabled source (or just `source`) and merge it into the store."""
         if source is not None and source not in SOURCES:
             raise SourceError(f"unknown source {source!r}: use one of {', '.join(SOURCES)}")
+        today = now.astimezone(UTC).date()
+        if since is not None and (today - since).days > MAX_DAYS:
+            # A request we will not make, not a failure of the source: nothing is recorded.
+            raise SourceError(
+                f"--since {since} is more than {MAX_DAYS} days back; use `paperboy import` "
+                "(a snapshot) for a backfill that large"
+            )
         report = RefreshReport()
         cfg = self.settings.sources
         wanted = [
