@@ -153,41 +153,43 @@ def card_embed(card: PaperCard, number: int | None, colour: int) -> discord.Embe
         parts.append(clip("Topics: " + escape(", ".join(card.matched_topics)), 300))
     parts.append(_links(card))
     embed = discord.Embed(
-        title=clip(prefix + neutralise(card.title), TITLE_MAX),
+        title=clip(prefix + neutralise(_title(card)), TITLE_MAX),
         url=card.url,
-        description=clip("\n".join(p for p in parts if p), 1800),
+        description=clip("\n".join(p for p in parts if p.strip()), 1800),
         colour=colour,
     )
     return embed
 
 
+def _title(card: PaperCard) -> str:
+    # Discord trims whitespace and rejects an empty title field; a paper always has its id.
+    return " ".join(card.title.split()) or f"arXiv:{card.id}"
+
+
+def _field(embed: discord.Embed, name: str, value: str, *, inline: bool = True) -> None:
+    """Add a field only when it has something to show (Discord rejects blank values)."""
+    value = clip(value.strip(), FIELD_VALUE_MAX)
+    if value:
+        embed.add_field(name=name, value=value, inline=inline)
+
+
 def paper_embed(card: PaperCard) -> discord.Embed:
     """One paper in detail: the abstract, authors, dates, counts and links."""
+    abstract = escape(card.abstract.strip())
     embed = discord.Embed(
-        title=clip(neutralise(card.title), TITLE_MAX),
+        title=clip(neutralise(_title(card)), TITLE_MAX),
         url=card.url,
-        description=clip(escape(card.abstract), DESCRIPTION_MAX) if card.abstract else None,
+        description=clip(abstract, DESCRIPTION_MAX) if abstract else None,
         colour=COLOURS[ReplyKind.PAPER],
     )
-    if card.authors:
-        embed.add_field(
-            name="Authors",
-            value=clip(escape(card.short_authors(12)), FIELD_VALUE_MAX),
-            inline=False,
-        )
-    if card.summary:
-        embed.add_field(
-            name="In one line", value=clip(escape(card.summary), FIELD_VALUE_MAX), inline=False
-        )
+    _field(embed, "Authors", escape(card.short_authors(12)), inline=False)
+    _field(embed, "In one line", escape(card.summary), inline=False)
     if card.published:
-        embed.add_field(name="Published", value=card.published.isoformat())
+        _field(embed, "Published", card.published.isoformat())
     if card.upvotes:
-        embed.add_field(name="Upvotes", value=f"▲ {card.upvotes}")
-    if card.categories:
-        embed.add_field(
-            name="Categories", value=clip(escape(" ".join(card.categories)), FIELD_VALUE_MAX)
-        )
-    embed.add_field(name="Links", value=clip(_links(card), FIELD_VALUE_MAX), inline=False)
+        _field(embed, "Upvotes", f"▲ {card.upvotes}")
+    _field(embed, "Categories", escape(" ".join(c for c in card.categories if c.strip())))
+    _field(embed, "Links", _links(card), inline=False)
     embed.set_footer(text=f"arXiv:{card.id}")
     return _fit(embed)
 
@@ -195,8 +197,10 @@ def paper_embed(card: PaperCard) -> discord.Embed:
 def _notice_embeds(reply: Reply) -> list[discord.Embed]:
     """Info, help, status, errors and empty results: a title and text, split if long."""
     colour = COLOURS[reply.kind]
-    title = neutralise(reply.title)
-    text = neutralise(reply.text)
+    title = neutralise(" ".join(reply.title.split()))
+    text = neutralise(reply.text.strip())
+    if not title and not text:
+        title = "Nothing to show."
     if len(title) > TITLE_MAX:  # keep every word: the rest of the title opens the text
         text = f"…{title[TITLE_MAX - 1:]}\n{text}".strip()
         title = title[: TITLE_MAX - 1] + "…"
@@ -224,15 +228,16 @@ def _footer_text(reply: Reply) -> str:
     bits = []
     if reply.more:
         bits.append(f"+{reply.more} more")
-    if reply.footer:
-        bits.append(neutralise(reply.footer))
+    if reply.footer.strip():
+        bits.append(neutralise(reply.footer.strip()))
     return clip(" · ".join(bits), FOOTER_MAX)
 
 
 def _header(reply: Reply) -> str:
-    lines = [f"**{neutralise(reply.title)}**"] if reply.title else []
-    if reply.text:
-        lines.append(neutralise(reply.text))
+    title = " ".join(reply.title.split())
+    lines = [f"**{neutralise(title)}**"] if title else []
+    if reply.text.strip():
+        lines.append(neutralise(reply.text.strip()))
     return clip("\n".join(lines), CONTENT_MAX)
 
 
@@ -272,8 +277,9 @@ def render(reply: Reply) -> list[dict[str, Any]]:
         if n == 1 and header:
             message["content"] = header
         elif n > 1:
-            title = clip(neutralise(reply.title), 200)
-            message["content"] = f"**{title}** (continued, {n}/{total})"
+            title = clip(neutralise(" ".join(reply.title.split())), 200)
+            marker = f"(continued, {n}/{total})"
+            message["content"] = f"**{title}** {marker}" if title else marker
         messages.append(message)
     return messages
 
@@ -570,6 +576,8 @@ class DiscordAdapter:
         if not self.client.is_closed():
             await self.client.close()
         if self._task is not None:
+            # close() ends the gateway loop; cancel covers a connect still waiting to retry.
+            self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         self.finished.set()
 
