@@ -8,11 +8,11 @@ import asyncio
 import json
 import os
 import re
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from unittest.mock import AsyncMock, MagicMock, create_autospec
+from unittest.mock import AsyncMock, create_autospec
 
 import aiohttp
 import discord
@@ -35,6 +35,7 @@ from bot.errors import DeliveryError
 from bot.index import PaperIndex
 from bot.messages import ChannelRef, PaperCard, Reply, ReplyKind
 from bot.models import PaperIn
+from bot.ports import Outbox
 from bot.service import BotService
 from bot.store import PaperStore
 from tests.adapters.discord_limits import assert_within_limits, message_text
@@ -117,6 +118,16 @@ async def adapter(service: BotService, channel: Any) -> Any:
 
     adapter = DiscordAdapter(service, token=None, channel_getter=getter)
     adapter.channel_ids = got  # type: ignore[attr-defined]
+    yield adapter
+    await adapter.stop()
+
+
+@pytest.fixture
+async def poster(channel: Any) -> Any:
+    """An adapter for posting only (no store behind it): the send tests."""
+    adapter = DiscordAdapter(
+        create_autospec(BotService, instance=True), token=None, channel_getter=lambda _id: channel
+    )
     yield adapter
     await adapter.stop()
 
@@ -267,6 +278,13 @@ def test_intents_are_minimal_and_shards_switch_to_autosharded() -> None:
     assert isinstance(sharded, discord.AutoShardedClient) and sharded.shard_count == 4
 
 
+async def test_digests_go_through_a_partial_messageable_without_a_guild_cache() -> None:
+    adapter = DiscordAdapter(create_autospec(BotService, instance=True), token=None)
+    target = adapter.channel_getter(CHANNEL)
+    assert isinstance(target, discord.PartialMessageable) and target.id == CHANNEL
+    assert not adapter.client.guilds  # nothing cached, nothing needed
+
+
 # ----------------------------------------------------------------------- commands
 
 
@@ -407,20 +425,19 @@ def digest(n: int = 3) -> Reply:
 
 
 async def test_send_posts_through_rest_with_a_deterministic_nonce(
-    adapter: DiscordAdapter, channel: Any
+    poster: DiscordAdapter, channel: Any
 ) -> None:
-    ref = await adapter.send(ChannelRef.parse(KEY), digest(), idempotency_key="d42")
+    ref = await poster.send(ChannelRef.parse(KEY), digest(), idempotency_key="d42")
     assert ref == "900"
-    assert adapter.channel_ids == [CHANNEL]  # type: ignore[attr-defined]
     [message] = sent(channel.send)
     assert message["nonce"] == "d42"
     assert [e.title for e in message["embeds"]] == ["1. Paper 0", "2. Paper 1", "3. Paper 2"]
 
 
 async def test_a_long_digest_posts_several_messages_each_with_its_own_nonce(
-    adapter: DiscordAdapter, channel: Any
+    poster: DiscordAdapter, channel: Any
 ) -> None:
-    ref = await adapter.send(ChannelRef.parse(KEY), digest(25), idempotency_key="d42")
+    ref = await poster.send(ChannelRef.parse(KEY), digest(25), idempotency_key="d42")
     messages = sent(channel.send)
     assert len(messages) == 3 and ref == "900,901,902"
     nonces = [m["nonce"] for m in messages]
@@ -455,11 +472,11 @@ def _http_error(cls: type[discord.HTTPException], status: int, code: int, **head
     ],
 )
 async def test_send_failures_map_to_delivery_errors(
-    adapter: DiscordAdapter, channel: Any, error: BaseException, expected: dict[str, Any]
+    poster: DiscordAdapter, channel: Any, error: BaseException, expected: dict[str, Any]
 ) -> None:
     channel.send.side_effect = error
     with pytest.raises(DeliveryError) as caught:
-        await adapter.send(ChannelRef.parse(KEY), digest(), idempotency_key="k")
+        await poster.send(ChannelRef.parse(KEY), digest(), idempotency_key="k")
     got = caught.value
     assert got.gone is expected.get("gone", False)
     assert got.ambiguous is expected.get("ambiguous", False)
@@ -467,7 +484,7 @@ async def test_send_failures_map_to_delivery_errors(
 
 
 async def test_a_failure_after_part_of_a_digest_was_posted_is_ambiguous(
-    adapter: DiscordAdapter, channel: Any
+    poster: DiscordAdapter, channel: Any
 ) -> None:
     replies = iter([SimpleNamespace(id=1), discord.RateLimited(60.0)])
 
@@ -479,7 +496,7 @@ async def test_a_failure_after_part_of_a_digest_was_posted_is_ambiguous(
 
     channel.send.side_effect = send
     with pytest.raises(DeliveryError) as caught:
-        await adapter.send(ChannelRef.parse(KEY), digest(25), idempotency_key="k")
+        await poster.send(ChannelRef.parse(KEY), digest(25), idempotency_key="k")
     assert caught.value.ambiguous and "1" in str(caught.value)
 
 
@@ -500,14 +517,51 @@ async def test_removed_from_a_server_pauses_its_channels_only(adapter: DiscordAd
 # --------------------------------------------------------------------- end to end
 
 
-async def test_subscribe_then_the_digest_reaches_the_channel_once(
+def next_digest(service: BotService) -> Any:
+    channel = service.store.channel(KEY)
+    assert channel is not None and channel.next_digest_at is not None
+    return channel.next_digest_at.replace(tzinfo=channel.next_digest_at.tzinfo or UTC)
+
+
+async def test_subscribe_then_one_digest_reaches_the_channel_once(
+    adapter: DiscordAdapter, channel: Any
+) -> None:
+    inter = interaction()
+    await invoke(adapter, "subscribe", inter, query="dpo")
+    sent(inter.response.send_message)
+    service = adapter.service
+    outbox = Outbox({"discord": adapter})
+    slot = next_digest(service)
+
+    await service.deliver_due(outbox, slot)
+    [message] = sent(channel.send)
+    assert adapter.channel_ids == [CHANNEL]  # type: ignore[attr-defined]
+    nonce = message["nonce"]
+    assert isinstance(nonce, str) and 0 < len(nonce) <= 25
+    shown = message_text(message)
+    assert "Direct Preference Optimization" in shown
+    assert "https://arxiv.org/abs/2305.18290" in shown
+
+    await service.deliver_due(outbox, slot)  # a second tick (or a second instance)
+    await service.deliver_due(outbox, slot + timedelta(minutes=1))
+    assert channel.send.await_count == 1
+
+
+async def test_a_channel_the_bot_lost_access_to_is_paused_and_status_says_so(
     adapter: DiscordAdapter, channel: Any
 ) -> None:
     await invoke(adapter, "subscribe", interaction(), query="dpo")
+    channel.send.side_effect = _http_error(discord.Forbidden, 403, 50001)
     service = adapter.service
-    outbox = MagicMock()
-    outbox.send = adapter.send
-    ref = await adapter.send(ChannelRef.parse(KEY), digest(2), idempotency_key="run1")
-    [message] = sent(channel.send)
-    assert ref == "900" and message["nonce"] == "run1"
-    assert service is adapter.service
+    slot = next_digest(service)
+    await service.deliver_due(Outbox({"discord": adapter}), slot)
+    assert channel.send.await_count == 1
+    stored = service.store.channel(KEY)
+    assert stored is not None and stored.paused_reason
+
+    inter = interaction()
+    await invoke(adapter, "status", inter)
+    [message] = sent(inter.response.send_message)
+    assert "paused" in message_text(message)
+    await service.deliver_due(Outbox({"discord": adapter}), slot + timedelta(days=1))
+    assert channel.send.await_count == 1  # no more 403s for a paused channel
