@@ -56,13 +56,17 @@ from bot.search import (
 logger = logging.getLogger(__name__)
 
 # Bump when the schema or the analysers change: an index of another version is rebuilt.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATE_FILE = "paperboy-index.json"
 
 # Field boosts: a word in the title counts most, then keywords, abstract, authors.
 BOOSTS = {"title": 3.0, "keywords": 2.0, "abstract": 1.0, "authors": 0.6}
 TEXT_FIELDS = ("title", "keywords", "abstract")
-RERANK_DEPTH = 100  # BM25 hits re-ranked with upvotes and recency
+FULL = tuple((name, BOOSTS[name]) for name in TEXT_FIELDS)
+# `head` holds the title (twice, so it outweighs keywords) and the keywords: a small field.
+HEAD = (("head", 1.0),)
+RERANK_DEPTH = 60  # BM25 hits re-ranked with upvotes and recency
+HEAD_ENOUGH = 20  # head-tier hits that make the full-text tier unnecessary
 MAX_EXPANSIONS = 3  # acronym expansions per word
 WRITER_HEAP = 128_000_000
 COMMIT_EVERY = 50_000  # documents queued before a commit even if nobody reads
@@ -96,7 +100,7 @@ def _analyzers() -> dict[str, Any]:
 def _schema() -> Any:
     sb = SchemaBuilder()
     sb.add_text_field("id", stored=True, tokenizer_name=_CODE, index_option="basic")
-    for name in TEXT_FIELDS:
+    for name in (*TEXT_FIELDS, "head"):
         sb.add_text_field(name, tokenizer_name=_EN, index_option="position")
     sb.add_text_field("authors", tokenizer_name=_NAME, index_option="position")
     sb.add_text_field("categories", tokenizer_name=_CODE, index_option="basic")
@@ -222,8 +226,11 @@ class PaperIndex:
         doc = Document()
         doc.add_text("id", row["id"])
         doc.add_text("title", row["title"])
+        doc.add_text("head", row["title"])
+        doc.add_text("head", row["title"])
         for keyword in row.get("ai_keywords") or ():
             doc.add_text("keywords", keyword)
+            doc.add_text("head", keyword)
         if row.get("abstract"):
             doc.add_text("abstract", row["abstract"])
         for author in row.get("authors") or ():
@@ -295,7 +302,17 @@ class PaperIndex:
             ).hits
             return [(self._id(searcher, addr), float(key)) for key, addr in hits]
         depth = max(RERANK_DEPTH, limit * 2)
-        hits = searcher.search(compiled, depth, count=False).hits
+        # Two tiers. Conjunctions of common words cannot be pruned (tantivy has block-max
+        # WAND for disjunctions only), and intersecting dense abstract postings at 1M papers
+        # costs tens of ms. Papers with every word in the title or keywords are the best
+        # answers anyway, and that field is small: when it has enough hits, they are the
+        # result; otherwise (rare words, names, small stores) the full-text query runs.
+        hits = []
+        head = self.compile(query, aliases, fields=HEAD)
+        if head is not None:
+            hits = searcher.search(head, depth, count=False).hits
+        if len(hits) < max(HEAD_ENOUGH, limit):
+            hits = searcher.search(compiled, depth, count=False).hits
         if not hits:
             return []
         addrs = [addr for _, addr in hits]
@@ -328,14 +345,26 @@ class PaperIndex:
 
     # ---------------------------------------------------------------- compiling
 
-    def compile(self, query: Query, aliases: Mapping[str, Sequence[str]]) -> Any | None:
-        """The tantivy query for `query`, or None when it cannot match anything."""
-        compiler = _Compiler(self.schema, self._analyzers, aliases)
+    def compile(
+        self,
+        query: Query,
+        aliases: Mapping[str, Sequence[str]],
+        fields: tuple[tuple[str, float], ...] = FULL,
+    ) -> Any | None:
+        """The tantivy query for `query`, or None when it cannot match anything.
+
+        Words and phrases are looked up in `fields` (with their boosts; authors too when
+        searching the full text); exclusions always look everywhere.
+        """
+        full = _Compiler(self.schema, self._analyzers, aliases, FULL)
+        compiler = (
+            full if fields == FULL else _Compiler(self.schema, self._analyzers, aliases, fields)
+        )
         must: list[Any] = []
         must_not: list[Any] = []
         for clause in query.clauses:
             if isinstance(clause, Not):
-                negated = compiler.node(clause.node)
+                negated = full.node(clause.node)
                 if negated is not None:
                     must_not.append(negated)
                 continue
@@ -382,9 +411,14 @@ class _Compiler:
     """AST -> tantivy query objects. Words are analysed with the index's own analysers."""
 
     def __init__(
-        self, schema: Any, analyzers: dict[str, Any], aliases: Mapping[str, Sequence[str]]
+        self,
+        schema: Any,
+        analyzers: dict[str, Any],
+        aliases: Mapping[str, Sequence[str]],
+        fields: tuple[tuple[str, float], ...],
     ) -> None:
         self.schema = schema
+        self.text_fields = fields
         self.en = analyzers[_EN]
         self.name = analyzers[_NAME]
         self.aliases = aliases
@@ -405,9 +439,10 @@ class _Compiler:
         if isinstance(node, AllOf):
             must = []
             must_not = []
+            full = _Compiler(self.schema, {_EN: self.en, _NAME: self.name}, self.aliases, FULL)
             for part in node.parts:
                 if isinstance(part, Not):
-                    q = self.node(part.node)
+                    q = full.node(part.node)
                     if q is not None:
                         must_not.append(q)
                     continue
@@ -439,9 +474,10 @@ class _Compiler:
 
     def fields(self, tokens: list[str], name_tokens: list[str]) -> list[Any]:
         clauses = []
-        for field in TEXT_FIELDS:
-            clauses.append(TQuery.boost_query(self.field_text(field, tokens), BOOSTS[field]))
-        if name_tokens:
+        for field, boost in self.text_fields:
+            query = self.field_text(field, tokens)
+            clauses.append(query if boost == 1.0 else TQuery.boost_query(query, boost))
+        if name_tokens and self.text_fields == FULL:
             clauses.append(
                 TQuery.boost_query(self.field_text("authors", name_tokens), BOOSTS["authors"])
             )

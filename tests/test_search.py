@@ -455,3 +455,21 @@ def test_daily_date_counts_when_there_is_no_publication_date(store: PaperStore) 
         NOW,
     )
     assert ids(store, "okapi since:7d") == ["2606.07007"]
+
+
+def test_many_title_matches_still_honour_exclusions_and_filters(store: PaperStore) -> None:
+    # Enough papers with the words in their titles that the title/keyword tier answers.
+    many = [
+        paper(
+            f"2601.{i:05d}",
+            f"Zebra stripes study {i}",
+            abstract="About camouflage." if i % 2 else "About heat and flies.",
+            upvotes=i,
+        )
+        for i in range(40)
+    ]
+    store.upsert_many(many, NOW)
+    found = ids(store, "zebra stripes -camouflage upvotes:>=10", limit=50)
+    assert found and all(int(pid[-2:]) % 2 == 0 and int(pid[-2:]) >= 10 for pid in found)
+    assert len(found) == 15
+    assert ids(store, "zebra", limit=3) == ["2601.00039", "2601.00038", "2601.00037"]
