@@ -50,6 +50,9 @@ COMMAND_DESCRIPTION_MAX = 100
 CHOICE_MAX = 25
 NONCE_MAX = 25
 
+# Discord drops an interaction not answered within 3 s (D-INT-1): a store answer normally takes
+# milliseconds; one that takes longer than this is deferred and followed up instead.
+ACK_BUDGET = 2.0
 # An interaction token lasts 15 minutes (D-INT-2); buttons on an answer stop a little earlier.
 VIEW_TIMEOUT = 14 * 60
 # discord.py sleeps on a 429 before retrying; above this wait it raises `RateLimited` instead,
@@ -547,6 +550,7 @@ class DiscordAdapter:
         self.channel_getter: ChannelGetter = channel_getter or self.client.get_partial_messageable
         self.client.event(self.on_guild_remove)
         self.finished = asyncio.Event()
+        self.ack_budget = ACK_BUDGET
         self._task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -592,13 +596,26 @@ class DiscordAdapter:
             build_text(name, options),
             manage_permission=self.settings.manage_permission,
         )
+        # If we must defer, the ephemeral choice is fixed then (D-INT-2): channel changes and
+        # paper details are public, everything else private, as their replies are.
+        spec = COMMANDS.get(name)
+        private = not (name == "paper" or (spec is not None and spec.manages_channel))
         if self.service.needs_network(inv):
-            # Ack now (the user sees "thinking"); the ephemeral choice is fixed at defer time.
-            await interaction.response.defer(ephemeral=name == "search", thinking=True)
+            # Ack now (the user sees "thinking"), then answer within the token's 15 minutes.
+            await interaction.response.defer(ephemeral=private, thinking=True)
             reply = await self.service.handle(inv)
-            await self._followups(interaction, reply, ephemeral=name == "search")
+            await self._followups(interaction, reply, ephemeral=private)
             return
-        reply = await self.service.handle(inv)
+        task = asyncio.ensure_future(self.service.handle(inv))
+        try:
+            reply = await asyncio.wait_for(asyncio.shield(task), self.ack_budget)
+        except TimeoutError:
+            # Slower than expected (a busy database, a digest post waiting on a rate limit):
+            # ack before Discord's 3 s run out, then follow up.
+            await interaction.response.defer(ephemeral=private, thinking=True)
+            reply = await task
+            await self._followups(interaction, reply, ephemeral=private)
+            return
         messages = render(reply)
         view = self._view_for(reply, messages)
         for n, message in enumerate(messages, 1):

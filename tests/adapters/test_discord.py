@@ -340,6 +340,33 @@ async def test_a_lookup_that_needs_the_network_defers_first_then_follows_up(
     assert "A paper fetched on demand" in message_text(message)
 
 
+class SlowService:
+    """A core whose answer is held until the test releases it."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    def needs_network(self, inv: Any) -> bool:
+        return False
+
+    async def handle(self, inv: Any) -> Reply:
+        await self.release.wait()
+        return info("Done after all", "It took a while.")
+
+
+async def test_an_answer_slower_than_the_ack_budget_is_deferred_then_followed_up() -> None:
+    slow = SlowService()
+    adapter = DiscordAdapter(slow, token=None)  # type: ignore[arg-type]
+    adapter.ack_budget = 0.01  # the real budget is 2 s of Discord's 3
+    inter = interaction()
+    inter.response.defer.side_effect = lambda **kw: slow.release.set()  # answer after the ack
+    await invoke(adapter, "status", inter)
+    inter.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)
+    inter.response.send_message.assert_not_awaited()
+    [message] = sent(inter.followup.send)
+    assert message["ephemeral"] is True and "Done after all" in message_text(message)
+
+
 async def test_subscribe_needs_manage_channels(adapter: DiscordAdapter) -> None:
     inter = interaction(manage=False)
     await invoke(adapter, "subscribe", inter, query="dpo")
