@@ -260,7 +260,7 @@ def render(reply: Reply, *, source_text: str | None = None, actions: bool = True
         for n, card in enumerate(reply.cards[1:], 2):
             units.append([paper_section(card, n, abstract_button=True, index=n)])
     else:
-        title = reply.title
+        title = reply.title if reply.title.strip() else ""
         if reply.kind is ReplyKind.ERROR:
             # A section, not a header: errors stay small and the warning sign leads.
             head.append(section(":warning: *" + fit(title, 500) + "*"))
@@ -280,7 +280,7 @@ def render(reply: Reply, *, source_text: str | None = None, actions: bool = True
     closing = []
     if reply.more:
         closing.append(f"+{reply.more} more")
-    if reply.footer:
+    if reply.footer.strip():
         closing.append(fit(reply.footer, 1_500))
     if closing:
         tail.append(context(" · ".join(closing)))

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
-from aiohttp import web
+from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
 
@@ -60,6 +60,9 @@ class FakeSlackApi:
         self.root = ""
         self._ts = itertools.count(1)
         self._server: TestServer | None = None
+        # Socket Mode: the WebSocket `apps.connections.open` hands out, and what came back.
+        self.sockets: list[web.WebSocketResponse] = []
+        self.socket_acks: list[dict[str, Any]] = []
 
     # ---------------------------------------------------------------- control
 
@@ -93,6 +96,7 @@ class FakeSlackApi:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response_url)
+        app.router.add_get("/link", self._socket)
         self._server = TestServer(app, host="127.0.0.1", port=0)
         await self._server.start_server()
         self.root = str(self._server.make_url("")).rstrip("/")
@@ -163,6 +167,10 @@ class FakeSlackApi:
                 "enterprise": None,
                 "is_enterprise_install": False,
             }
+        if method == "apps.connections.open":
+            if not (call.token or "").startswith("xapp-"):
+                return {"ok": False, "error": "not_allowed_token_type"}
+            return {"ok": True, "url": self.root.replace("http://", "ws://") + "/link"}
         if method == "chat.postMessage":
             return {
                 "ok": True,
@@ -171,6 +179,31 @@ class FakeSlackApi:
                 "message": {"text": call.body.get("text")},
             }
         return {"ok": True}
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": 1,
+                            "connection_info": {"app_id": "A0PAPERBOY"}})
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                self.socket_acks.append(json.loads(message.data))
+        return ws
+
+    async def socket_send(self, envelope: dict[str, Any]) -> dict[str, Any]:
+        """Push one envelope down the Socket Mode connection; return the app's ack to it."""
+        for _ in range(300):
+            if self.sockets:
+                break
+            await asyncio.sleep(0.01)
+        await self.sockets[-1].send_json(envelope)
+        for _ in range(300):
+            for ack in self.socket_acks:
+                if ack.get("envelope_id") == envelope["envelope_id"]:
+                    return ack
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"no ack for envelope {envelope['envelope_id']}")
 
     async def _response_url(self, request: web.Request) -> web.Response:
         body = await self._read(request)

@@ -597,3 +597,25 @@ def test_the_manifest_matches_what_the_adapter_needs() -> None:
     assert "socket_mode_enabled: true" in lines
     assert "is_enabled: true" in lines  # interactivity: the buttons
     assert "/slack/oauth_redirect" in manifest and "/slack/events" in manifest
+
+
+async def test_socket_mode_connects_and_acks_envelopes_with_the_answer(
+    service: BotService, slack_api: FakeSlackApi
+) -> None:
+    adapter = SlackAdapter(service, settings(slack_api))
+    await adapter.start()
+    try:
+        [opened] = slack_api.calls_to("apps.connections.open")
+        assert opened.token == "xapp-test"
+        payload = load("slash_command.json", RESPONSE_URL=slack_api.response_url())
+        payload["text"] = "subscribe dpo"
+        ack = await slack_api.socket_send({
+            "envelope_id": "env-1", "type": "slash_commands", "payload": payload,
+            "accepts_response_payload": True,
+        })
+        assert_valid_blocks(ack["payload"])
+        assert ack["payload"]["response_type"] == "in_channel"
+        assert "Subscribed this channel to dpo" in shown(ack["payload"])
+        assert [s.query for s in service.store.subscriptions("slack:T0001:C0001")] == ["dpo"]
+    finally:
+        await adapter.stop()
