@@ -378,7 +378,8 @@ def _digest_preview(ctx: Context) -> Reply:
             "previews its digest.",
         )
     ledger = ctx.ledger or Ledger(ctx.store.engine)
-    plan = digests.plan_for(channel, subs, digests.due_slot(channel, ctx.now) or ctx.now)
+    slot = digests.due_slot(channel, ctx.now) or ctx.now
+    plan = digests.plan_for(channel, [s.query for s in subs], slot)
     delivered = ledger.delivered([key]).get(key, set())
     selection = digests.select_one(ctx.store, plan, ctx.now, delivered)
     reply = digests.digest_reply(

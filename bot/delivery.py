@@ -30,19 +30,20 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TypeVar
 
 from sqlalchemy import Engine, and_, bindparam, func, select, update
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from bot import digest
 from bot.db import insert_ignore, writer
 from bot.errors import DeliveryError
-from bot.messages import ChannelRef, Reply, ReplyKind
-from bot.models import Channel, Delivery, DigestRun, Subscription
+from bot.messages import ChannelRef, Reply
+from bot.models import Channel, Delivery, DigestRun, SourceState, Subscription
 from bot.ports import Outbox
 from bot.store import PaperStore
 
@@ -67,11 +68,12 @@ class Outgoing:
 
     run_id: int | None
     channel_key: str
-    reply: Reply
+    reply: Reply | None  # None: built by `make_reply` right before the post
     paper_ids: list[str]
     idempotency_key: str
     lease: datetime  # the claimed_at of the claims, for the compare-and-set before posting
     retry: bool = False
+    make_reply: Callable[[], Reply] | None = None
 
 
 @dataclass(slots=True)
@@ -177,14 +179,19 @@ class Ledger:
                 for key, _slot, pids in runs:
                     if key in got:
                         owned[key] = (got[key], [p for p in pids if p in won[key]])
-                if scheduled and owned:
-                    session.execute(
-                        update(_CHANNEL)
-                        .where(_CHANNEL.c.key == bindparam("b_key"))
-                        .values(last_digest_at=bindparam("b_slot")),
-                        [{"b_key": key, "b_slot": slot} for key, slot, _ in runs if key in owned],
-                    )
-            moves = [{"b_key": key, "b_next": nxt} for key, nxt in advance]
+            nexts = dict(advance)
+            if scheduled and owned:
+                # Owned runs: the next window starts at this slot, and the schedule moves on.
+                session.execute(
+                    update(_CHANNEL)
+                    .where(_CHANNEL.c.key == bindparam("b_key"))
+                    .values(last_digest_at=bindparam("b_slot"), next_digest_at=bindparam("b_next")),
+                    [{"b_key": key, "b_slot": slot, "b_next": nexts.pop(key, None)}
+                     for key, slot, _ in runs if key in owned],
+                )
+            # Slots owned elsewhere (their owner sets the same value) and channels without
+            # topics: only the schedule moves on.
+            moves = [{"b_key": key, "b_next": nxt} for key, nxt in nexts.items()]
             if moves:
                 session.execute(
                     update(_CHANNEL)
@@ -326,7 +333,7 @@ class Ledger:
             Outgoing(
                 run_id=run_id,
                 channel_key=key,
-                reply=Reply(kind=ReplyKind.DIGEST, title=""),  # built by the caller
+                reply=None,  # built by `deliver_due` from the store
                 paper_ids=[pid for _, pid in sorted(items)],
                 idempotency_key=idem or f"pb-retry-{items[0][0]}",
                 lease=now,
@@ -359,27 +366,32 @@ class Ledger:
 
 
 def due_channels(store: PaperStore, now: datetime) -> list[Channel]:
-    stmt = select(Channel).where(
-        col(Channel.schedule) != "off",
-        col(Channel.paused_reason).is_(None),
-        col(Channel.next_digest_at).is_not(None),
-        col(Channel.next_digest_at) <= now,
+    """Channels whose slot has come (rows made into detached models: cheaper than an ORM
+    load for thousands of channels)."""
+    stmt = select(_CHANNEL).where(
+        _CHANNEL.c.schedule != "off",
+        _CHANNEL.c.paused_reason.is_(None),
+        _CHANNEL.c.next_digest_at.is_not(None),
+        _CHANNEL.c.next_digest_at <= now,
     )
     with Session(store.engine) as session:
-        return list(session.scalars(stmt).all())
+        rows = session.execute(stmt).mappings().all()
+    return [Channel(**row) for row in rows]
 
 
-def subscriptions_of(store: PaperStore, keys: Sequence[str]) -> dict[str, list[Subscription]]:
-    out: dict[str, list[Subscription]] = defaultdict(list)
+def topics_of(store: PaperStore, keys: Sequence[str]) -> dict[str, list[str]]:
+    """channel -> its topics as typed, in the order they were added."""
+    table = Subscription.__table__  # type: ignore[attr-defined]
+    out: dict[str, list[str]] = defaultdict(list)
     for chunk in _chunks(list(keys), 5_000):
         stmt = (
-            select(Subscription)
-            .where(col(Subscription.channel_key).in_(chunk))
-            .order_by(col(Subscription.id))
+            select(table.c.channel_key, table.c.query)
+            .where(table.c.channel_key.in_(chunk))
+            .order_by(table.c.id)
         )
         with Session(store.engine) as session:
-            for sub in session.scalars(stmt).all():
-                out[sub.channel_key].append(sub)
+            for key, query in session.execute(stmt):
+                out[key].append(query)
     return out
 
 
@@ -391,7 +403,7 @@ def open_due(store: PaperStore, ledger: Ledger, now: datetime) -> tuple[list[Out
     channels = due_channels(store, now)
     if not channels:
         return [], 0
-    subs = subscriptions_of(store, [c.key for c in channels])
+    subs = topics_of(store, [c.key for c in channels])
     plans: list[digest.Plan] = []
     slots: dict[str, datetime] = {}
     advance: list[tuple[str, datetime | None]] = []
@@ -415,6 +427,7 @@ def open_due(store: PaperStore, ledger: Ledger, now: datetime) -> tuple[list[Out
             continue
         run_id, won = owned[plan.channel_key]
         selection = selections[plan.channel_key]
+        channel = by_key[plan.channel_key]
         lost = len(selection.picks) - len(won)
         if lost:  # claimed meanwhile by a manual `digest post`: not posted twice
             keep = set(won)
@@ -423,17 +436,28 @@ def open_due(store: PaperStore, ledger: Ledger, now: datetime) -> tuple[list[Out
             if not won:
                 ledger.finish_run(run_id, "done", 0, now)
                 continue
-        reply = digest.digest_reply(
-            by_key[plan.channel_key], selection, now, states, topics=plan.topics
-        )
-        if reply is None:  # quiet channel, nothing new
+        if not won and channel.quiet:  # nothing new, and the channel asked for silence
             ledger.finish_run(run_id, "empty", 0, now)
             continue
         outgoing.append(
-            Outgoing(run_id, plan.channel_key, replace_meta(reply, run_id), won,
-                     digest_key(run_id), now)
+            Outgoing(run_id, plan.channel_key, None, won, digest_key(run_id), now,
+                     make_reply=partial(_reply_of, channel, selection, now, states,
+                                        plan.topics, run_id))
         )
     return outgoing, len(plans) - len(owned)
+
+
+def _reply_of(
+    channel: Channel,
+    selection: digest.Selection,
+    now: datetime,
+    states: Sequence[SourceState],
+    topics: Sequence[str],
+    run_id: int,
+) -> Reply:
+    reply = digest.digest_reply(replace_quiet(channel), selection, now, states, topics=topics)
+    assert reply is not None
+    return replace_meta(reply, run_id)
 
 
 def open_now(
@@ -447,7 +471,7 @@ def open_now(
     if channel is None or not subs:
         return None
     slot = now
-    plan = digest.plan_for(channel, subs, digest.due_slot(channel, now) or now)
+    plan = digest.plan_for(channel, [s.query for s in subs], digest.due_slot(channel, now) or now)
     delivered = ledger.delivered([channel_key])
     selection = digest.select_many(store, [plan], now, delivered)[channel_key]
     owned = ledger.open_runs([(channel_key, slot, selection.paper_ids)], now, scheduled=False)
@@ -501,7 +525,7 @@ async def deliver_due(
     await asyncio.to_thread(ledger.recover_stale, now)
     retries = await asyncio.to_thread(ledger.take_retries, now)
     for out in retries:
-        out.reply = await asyncio.to_thread(retry_reply, store, out, now)
+        out.make_reply = partial(retry_reply, store, out, now)
     report.retried = len(retries)
     outgoing, report.skipped = await asyncio.to_thread(open_due, store, ledger, now)
     report.digests = len(outgoing)
@@ -537,6 +561,9 @@ async def post_one(
     report: DeliveryReport,
 ) -> None:
     """Steps 3-4 for one post."""
+    if out.reply is None:
+        assert out.make_reply is not None
+        out.reply = await asyncio.to_thread(out.make_reply)
     papers = out.paper_ids
     if papers and not out.retry:
         papers = await asyncio.to_thread(ledger.begin_attempt, out)

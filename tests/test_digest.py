@@ -154,11 +154,11 @@ def test_first_digest_looks_back_one_period_at_most_a_week(engine: Engine) -> No
     setup_channel(store, KEY, ["dpo"], SLOT - timedelta(minutes=5), schedule="daily")
     channel = store.channel(KEY)
     assert channel is not None
-    assert digest.window_start(channel, [], SLOT) == SLOT - timedelta(days=1)
+    assert digest.window_start(channel, SLOT) == SLOT - timedelta(days=1)
     weekly = channel.model_copy(update={"schedule": "weekly:wed"})
-    assert digest.window_start(weekly, [], SLOT) == SLOT - timedelta(days=7)
+    assert digest.window_start(weekly, SLOT) == SLOT - timedelta(days=7)
     later = channel.model_copy(update={"last_digest_at": SLOT - timedelta(days=3)})
-    assert digest.window_start(later, [], SLOT) == SLOT - timedelta(days=3)
+    assert digest.window_start(later, SLOT) == SLOT - timedelta(days=3)
 
 
 # ------------------------------------------------------------------------ commands
