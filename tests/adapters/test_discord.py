@@ -340,6 +340,16 @@ async def test_a_lookup_that_needs_the_network_defers_first_then_follows_up(
     assert "A paper fetched on demand" in message_text(message)
 
 
+async def test_an_unexpected_error_still_gets_a_private_answer(adapter: DiscordAdapter) -> None:
+    inter = interaction()
+    inter.response.is_done.return_value = False
+    error = discord.app_commands.AppCommandError("boom")
+    await adapter.tree.on_error(inter, error)
+    [message] = [c.kwargs for c in inter.response.send_message.await_args_list]
+    assert message["ephemeral"] is True
+    assert message["allowed_mentions"].to_dict() == {"parse": []}
+
+
 class SlowService:
     """A core whose answer is held until the test releases it."""
 
