@@ -64,6 +64,7 @@ SCOPES = ["commands", "chat:write", "chat:write.public"]
 EVENTS_PATH = "/slack/events"
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
+HEALTH_PATH = "/healthz"
 LOOKING = "Looking that up…"
 # Slack: about one message per second per channel (S-OUT-1).
 POST_INTERVAL = 1.0
@@ -379,6 +380,8 @@ class SlackAdapter:
     def web_app(self) -> web.Application:
         """The aiohttp application of HTTP mode: events/commands/actions, and OAuth pages."""
         app = web.Application(client_max_size=1024 * 1024)
+        # For load balancers: unsigned, says nothing but "up".
+        app.router.add_get(HEALTH_PATH, _health)
         if self.settings.slack.mode == "http":
             app.router.add_post(EVENTS_PATH, self._http_events)
         if self.oauth:
@@ -650,6 +653,10 @@ class SlackAdapter:
 
 
 # ------------------------------------------------------------------------ helpers
+
+
+async def _health(_request: web.Request) -> web.Response:
+    return web.Response(text="ok")
 
 
 def _action_value(body: Mapping[str, Any]) -> str:

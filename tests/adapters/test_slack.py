@@ -342,6 +342,8 @@ async def test_http_mode_answers_signed_commands_and_rejects_the_rest(
         async with http.post(url, data=body, headers=signed(body)) as response:
             assert response.status == 200
             ack = await response.json()
+        async with http.get(url.replace("/slack/events", "/healthz")) as health:
+            assert health.status == 200
     assert_valid_blocks(ack)
     assert ack["response_type"] == "in_channel"
     assert [s.query for s in service.store.subscriptions("slack:T0001:C0001")] == ["dpo"]
