@@ -621,3 +621,25 @@ async def test_socket_mode_connects_and_acks_envelopes_with_the_answer(
         assert [s.query for s in service.store.subscriptions("slack:T0001:C0001")] == ["dpo"]
     finally:
         await adapter.stop()
+
+
+async def test_revoked_bot_token_pauses_only_that_workspaces_channels(
+    adapter: SlackAdapter, slack_api: FakeSlackApi, service: BotService
+) -> None:
+    service.store.ensure_channel("slack:T0001:C0001", NOW)
+    service.store.ensure_channel("slack:T0002:C0001", NOW)
+    event = load("app_uninstalled.json")
+    event.update(team_id="T0001", event={"type": "tokens_revoked",
+                                         "tokens": {"bot": ["UBOTT0001"]}})
+    event["authorizations"][0]["team_id"] = "T0001"
+    response = await adapter.app.async_dispatch(AsyncBoltRequest(mode="socket_mode", body=event))
+    assert response.status == 200
+    for _ in range(200):  # events are acked first, handled after
+        mine = service.store.channel("slack:T0001:C0001")
+        if mine is not None and mine.paused_reason:
+            break
+        await asyncio.sleep(0.01)
+    mine = service.store.channel("slack:T0001:C0001")
+    other = service.store.channel("slack:T0002:C0001")
+    assert mine is not None and mine.paused_reason and "revoked" in mine.paused_reason
+    assert other is not None and other.paused_reason is None
