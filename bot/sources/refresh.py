@@ -184,7 +184,8 @@ class Sources:
                 store.record_source_failure(name, now, str(exc))
                 continue
             result.fetched = len(papers)
-            upserted = store.upsert_many(papers, now)
+            # The write runs off the event loop: a large backfill must not stall chat replies.
+            upserted = await asyncio.to_thread(store.upsert_many, papers, now)
             result.added, result.updated = upserted.added, upserted.updated
             newest = max((p.published_at for p in papers if p.published_at), default=None)
             store.record_source_success(name, now, added=len(upserted.added), newest=newest)
