@@ -365,18 +365,18 @@ class Ledger:
 # ------------------------------------------------------------------------ the tick
 
 
-def due_channels(store: PaperStore, now: datetime) -> list[Channel]:
-    """Channels whose slot has come (rows made into detached models: cheaper than an ORM
-    load for thousands of channels)."""
-    stmt = select(_CHANNEL).where(
+def due_channels(store: PaperStore, now: datetime) -> list[digest.DueChannel]:
+    """Channels whose slot has come, as plain rows (an ORM load of thousands is slow)."""
+    fields = digest.DueChannel.FIELDS
+    stmt = select(*(_CHANNEL.c[name] for name in fields)).where(
         _CHANNEL.c.schedule != "off",
         _CHANNEL.c.paused_reason.is_(None),
         _CHANNEL.c.next_digest_at.is_not(None),
         _CHANNEL.c.next_digest_at <= now,
     )
     with Session(store.engine) as session:
-        rows = session.execute(stmt).mappings().all()
-    return [Channel(**row) for row in rows]
+        rows = session.execute(stmt).all()
+    return [digest.DueChannel(*row) for row in rows]
 
 
 def topics_of(store: PaperStore, keys: Sequence[str]) -> dict[str, list[str]]:
@@ -432,7 +432,7 @@ def open_due(store: PaperStore, ledger: Ledger, now: datetime) -> tuple[list[Out
         if lost:  # claimed meanwhile by a manual `digest post`: not posted twice
             keep = set(won)
             selection = replace(selection, picks=[p for p in selection.picks
-                                                  if p.paper.id in keep])
+                                                  if p.id in keep])
             if not won:
                 ledger.finish_run(run_id, "done", 0, now)
                 continue
@@ -448,14 +448,14 @@ def open_due(store: PaperStore, ledger: Ledger, now: datetime) -> tuple[list[Out
 
 
 def _reply_of(
-    channel: Channel,
+    channel: digest.ChannelSettings,
     selection: digest.Selection,
     now: datetime,
     states: Sequence[SourceState],
     topics: Sequence[str],
     run_id: int,
 ) -> Reply:
-    reply = digest.digest_reply(replace_quiet(channel), selection, now, states, topics=topics)
+    reply = digest.digest_reply(channel, selection, now, states, topics=topics, quiet=False)
     assert reply is not None
     return replace_meta(reply, run_id)
 
@@ -479,9 +479,9 @@ def open_now(
         return None
     run_id, won = owned[channel_key]
     keep = set(won)
-    selection = replace(selection, picks=[p for p in selection.picks if p.paper.id in keep])
+    selection = replace(selection, picks=[p for p in selection.picks if p.id in keep])
     reply = digest.digest_reply(
-        replace_quiet(channel), selection, now, store.source_states(), topics=plan.topics
+        channel, selection, now, store.source_states(), topics=plan.topics, quiet=False
     )
     assert reply is not None
     return Outgoing(run_id, channel_key, replace_meta(reply, run_id), won, digest_key(run_id), now)
@@ -497,22 +497,17 @@ def retry_reply(store: PaperStore, out: Outgoing, now: datetime) -> Reply:
     since = min((digest.aware(p.first_seen_at) or now for p in papers), default=now)
     plan = digest.Plan(out.channel_key, topics, since, max_papers=len(papers) or 1)
     picked = digest.select_many(store, [plan], now, {})[out.channel_key]
-    by_id = {p.paper.id: p for p in picked.picks}
+    by_id = {p.id: p for p in picked.picks}
     picks = [by_id.get(p.id) or digest.Pick(p, (), 0.0) for p in papers]
     selection = digest.Selection(out.channel_key, since, picks, 0)
     assert channel is not None
-    reply = digest.digest_reply(replace_quiet(channel), selection, now, topics=topics)
+    reply = digest.digest_reply(channel, selection, now, topics=topics, quiet=False)
     assert reply is not None
     return replace_meta(reply, out.run_id)
 
 
 def replace_meta(reply: Reply, run_id: int | None) -> Reply:
     return replace(reply, meta={**reply.meta, "digest_run": str(run_id or "")})
-
-
-def replace_quiet(channel: Channel) -> Channel:
-    """A copy that is not quiet: a digest asked for, or a retry, always has something."""
-    return channel.model_copy(update={"quiet": False})
 
 
 async def deliver_due(

@@ -24,6 +24,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -35,7 +36,7 @@ from bot.cards import to_card
 from bot.errors import QueryError
 from bot.index import PaperIndex, paper_time
 from bot.messages import Reply, ReplyKind
-from bot.models import Channel, Paper, SourceState
+from bot.models import Paper, SourceState
 from bot.schedules import Schedule
 from bot.store import PaperStore
 
@@ -48,6 +49,52 @@ FIRST_WINDOW = timedelta(days=7)  # a channel's first digest looks back at most 
 SMALL_INDEX_MAX = 50_000
 _ET = ZoneInfo("America/New_York")  # arXiv announces at 20:00 Eastern, Sunday to Thursday
 _SOURCE_NAMES = {"hf": "Hugging Face", "arxiv": "arXiv"}
+
+
+class ChannelSettings(Protocol):
+    """What digests read of a channel: a `bot.models.Channel`, or a `DueChannel` row."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def schedule(self) -> str: ...
+    @property
+    def digest_time(self) -> str: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def max_papers(self) -> int: ...
+    @property
+    def min_upvotes(self) -> int: ...
+    @property
+    def quiet(self) -> bool: ...
+    @property
+    def paused_reason(self) -> str | None: ...
+    @property
+    def next_digest_at(self) -> datetime | None: ...
+    @property
+    def last_digest_at(self) -> datetime | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DueChannel:
+    """A channel's digest settings as a plain row (thousands are read per tick)."""
+
+    key: str
+    schedule: str
+    digest_time: str
+    timezone: str
+    max_papers: int
+    min_upvotes: int
+    quiet: bool
+    paused_reason: str | None
+    next_digest_at: datetime | None
+    last_digest_at: datetime | None
+
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "key", "schedule", "digest_time", "timezone", "max_papers", "min_upvotes", "quiet",
+        "paused_reason", "next_digest_at", "last_digest_at",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +113,11 @@ class Pick:
     paper: Paper
     topics: tuple[str, ...]
     relevance: float
+    id: str = ""  # the paper's id (read once: ORM attribute access is slow in bulk)
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", self.paper.id)
 
 
 @dataclass(slots=True)
@@ -79,17 +131,17 @@ class Selection:
 
     @property
     def paper_ids(self) -> list[str]:
-        return [p.paper.id for p in self.picks]
+        return [p.id for p in self.picks]
 
 
 # ------------------------------------------------------------------------------ schedule
 
 
-def schedule_of(channel: Channel) -> Schedule:
+def schedule_of(channel: ChannelSettings) -> Schedule:
     return Schedule.from_stored(channel.schedule, channel.digest_time, channel.timezone)
 
 
-def is_due(channel: Channel, now: datetime) -> bool:
+def is_due(channel: ChannelSettings, now: datetime) -> bool:
     """A channel with digests on, not paused, whose next slot has come."""
     if channel.schedule == "off" or channel.paused_reason:
         return False
@@ -97,7 +149,7 @@ def is_due(channel: Channel, now: datetime) -> bool:
     return nxt is not None and nxt <= now
 
 
-def due_slot(channel: Channel, now: datetime) -> datetime | None:
+def due_slot(channel: ChannelSettings, now: datetime) -> datetime | None:
     """The slot a due channel builds now: the LATEST slot that has passed.
 
     After downtime several slots have passed; building only the latest one (its window starting
@@ -106,7 +158,7 @@ def due_slot(channel: Channel, now: datetime) -> datetime | None:
     return schedule_of(channel).previous_slot(now)
 
 
-def window_start(channel: Channel, slot: datetime) -> datetime:
+def window_start(channel: ChannelSettings, slot: datetime) -> datetime:
     """Candidates are papers first seen since this: the previous digest, else one schedule
     period before the slot (at most FIRST_WINDOW), so a first digest is not empty just
     because the topic was added a minute before the slot."""
@@ -119,7 +171,7 @@ def window_start(channel: Channel, slot: datetime) -> datetime:
     return max(start, floor)
 
 
-def plan_for(channel: Channel, topics: Sequence[str], slot: datetime) -> Plan:
+def plan_for(channel: ChannelSettings, topics: Sequence[str], slot: datetime) -> Plan:
     return Plan(
         channel_key=channel.key,
         topics=tuple(topics),
@@ -316,7 +368,7 @@ def _fan_out(
             continue
         taken.add(pid)
         topics = tuple(label for label, hits in labels if pid in hits)
-        picks.append(Pick(papers[pid], topics, -key[0]))
+        picks.append(Pick(papers[pid], topics, -key[0], pid))
     union: set[str] = set()
     for _label, hits in labels:
         union.update(hits)
@@ -334,21 +386,23 @@ def _fan_out(
 
 
 def digest_reply(
-    channel: Channel,
+    channel: ChannelSettings,
     selection: Selection,
     now: datetime,
     states: Sequence[SourceState] = (),
     *,
     topics: Sequence[str] = (),
     preview: bool = False,
+    quiet: bool | None = None,
 ) -> Reply | None:
-    """The digest as a Reply; None for an empty digest in a quiet channel."""
+    """The digest as a Reply; None for an empty digest in a quiet channel (`quiet` overrides
+    the channel's setting: a digest someone asked for always answers)."""
     zone = channel.timezone or "UTC"
     since = _local(selection.since, zone)
     cards = tuple(to_card(p.paper, p.relevance, p.topics) for p in selection.picks)
     prefix = "Preview: " if preview else ""
     if not cards:
-        if channel.quiet and not preview:
+        if (channel.quiet if quiet is None else quiet) and not preview:
             return None
         what = ", ".join(topic_label(t) for t in topics) or "this channel's topics"
         note = source_note(states, selection.since, now)

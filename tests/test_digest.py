@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from bot import cli, digest
 from bot.config import Settings
 from bot.messages import ChannelRef, Invocation, ReplyKind, UserRef
-from bot.models import SourceState
+from bot.models import Channel, SourceState
 from bot.runtime import open_store
 from bot.service import BotService
 from bot.store import PaperStore
@@ -201,7 +201,7 @@ def test_demo_shows_a_digest_of_the_demo_papers(capsys: pytest.CaptureFixture[st
     assert "topics: dpo" in out
 
 
-def _channel(store: PaperStore) -> digest.Channel:
+def _channel(store: PaperStore) -> Channel:
     channel, _ = store.ensure_channel(KEY, LAST)
     return channel
 
