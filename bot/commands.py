@@ -525,8 +525,9 @@ COMMANDS: dict[str, CommandSpec] = {
         ),
         CommandSpec(
             "subscribe",
-            "Add a topic to this channel's digest.",
-            "subscribe <query> | subscribe --hf-top",
+            "Add a topic to this channel's digest (`--hf-top`: the top of each day's Hugging "
+            "Face list, no search).",
+            "subscribe <query>",
             ("subscribe dpo", 'subscribe "diffusion model" cat:cs.CV', "subscribe --hf-top"),
             do_subscribe,
             (Option("query", "A search whose new papers go into the digest", True, rest=True),),
