@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
 
-from sqlalchemy import Engine, and_, bindparam, func, select, update
+from sqlalchemy import Engine, and_, bindparam, false, func, or_, select, update
 from sqlmodel import Session
 
 from bot import digest
@@ -122,13 +122,33 @@ class Ledger:
             ).first()
         return got is not None
 
-    def delivered(self, channel_keys: Sequence[str]) -> dict[str, set[str]]:
-        """Papers already in the ledger (any status) per channel: never selected again."""
+    def delivered(
+        self, channel_keys: Sequence[str], since: datetime | None = None
+    ) -> dict[str, set[str]]:
+        """Papers already in the ledger (any status) per channel: never selected again.
+
+        With `since` only claims made since then are read: a paper first seen after `since`
+        cannot have been claimed before it (and the unique constraint still refuses any
+        older duplicate at claim time).
+        """
         out: dict[str, set[str]] = defaultdict(set)
-        for chunk in _chunks(list(channel_keys), 5_000):
+        wanted = set(channel_keys)
+        if since is not None and len(wanted) > 1_000:
+            # Many channels: every recent claim at once (indexed), filtered here.
+            stmt = select(_DELIVERY.c.channel_key, _DELIVERY.c.paper_id).where(
+                _DELIVERY.c.claimed_at >= since
+            )
+            with Session(self.engine) as session:
+                for key, pid in session.execute(stmt):
+                    if key in wanted:
+                        out[key].add(pid)
+            return out
+        for chunk in _chunks(sorted(wanted), 1_000):
             stmt = select(_DELIVERY.c.channel_key, _DELIVERY.c.paper_id).where(
                 _DELIVERY.c.channel_key.in_(chunk)
             )
+            if since is not None:
+                stmt = stmt.where(_DELIVERY.c.claimed_at >= since)
             with Session(self.engine) as session:
                 for key, pid in session.execute(stmt):
                     out[key].add(pid)
@@ -288,23 +308,31 @@ class Ledger:
             logger.warning("delivery of %s to %s is UNKNOWN (owner died mid-post)", pid, key)
         return len(unknown), len(queued)
 
-    def take_retries(self, now: datetime, limit: int = 2_000) -> list[Outgoing]:
+    def take_retries(
+        self, now: datetime, platforms: Iterable[str] | None = None, limit: int = 2_000
+    ) -> list[Outgoing]:
         """Failed papers whose wait is over, taken atomically (SKIP LOCKED on PostgreSQL, a
-        conditional UPDATE everywhere) and grouped back into their digests."""
+        conditional UPDATE everywhere) and grouped back into their digests. `platforms`:
+        only channels this instance can post to."""
+        stmt = (
+            select(_DELIVERY.c.id)
+            .join(_CHANNEL, _CHANNEL.c.key == _DELIVERY.c.channel_key)
+            .where(
+                _DELIVERY.c.status == FAILED,
+                _DELIVERY.c.retry_at.is_not(None),
+                _DELIVERY.c.retry_at <= now,
+                _CHANNEL.c.paused_reason.is_(None),
+            )
+            .order_by(_DELIVERY.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=_DELIVERY)
+        )
+        if platforms is not None:
+            stmt = stmt.where(
+                or_(*(_DELIVERY.c.channel_key.startswith(f"{p}:") for p in platforms), false())
+            )
         with Session(self._writer) as session, session.begin():
-            ids = session.execute(
-                select(_DELIVERY.c.id)
-                .join(_CHANNEL, _CHANNEL.c.key == _DELIVERY.c.channel_key)
-                .where(
-                    _DELIVERY.c.status == FAILED,
-                    _DELIVERY.c.retry_at.is_not(None),
-                    _DELIVERY.c.retry_at <= now,
-                    _CHANNEL.c.paused_reason.is_(None),
-                )
-                .order_by(_DELIVERY.c.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True, of=_DELIVERY)
-            ).scalars().all()
+            ids = session.execute(stmt).scalars().all()
             if not ids:
                 return []
             rows = session.execute(
@@ -395,12 +423,22 @@ def topics_of(store: PaperStore, keys: Sequence[str]) -> dict[str, list[str]]:
     return out
 
 
-def open_due(store: PaperStore, ledger: Ledger, now: datetime) -> tuple[list[Outgoing], int]:
+def open_due(
+    store: PaperStore,
+    ledger: Ledger,
+    now: datetime,
+    platforms: Iterable[str] | None = None,
+) -> tuple[list[Outgoing], int]:
     """Select, rank and claim every due channel's digest (blocking; run it in a thread).
 
-    Returns the posts this instance owns and how many due slots another owner had.
+    `platforms`: only channels this instance can post to (an instance without the Discord
+    adapter leaves Discord channels to one that has it). Returns the posts this instance owns
+    and how many due slots another owner had.
     """
     channels = due_channels(store, now)
+    if platforms is not None:
+        allowed = set(platforms)
+        channels = [c for c in channels if c.key.split(":", 1)[0] in allowed]
     if not channels:
         return [], 0
     subs = topics_of(store, [c.key for c in channels])
@@ -415,7 +453,8 @@ def open_due(store: PaperStore, ledger: Ledger, now: datetime) -> tuple[list[Out
             continue  # no topics: nothing to build, the schedule just moves on
         slots[channel.key] = slot
         plans.append(digest.plan_for(channel, subs[channel.key], slot))
-    delivered = ledger.delivered([p.channel_key for p in plans])
+    since = min((p.since for p in plans), default=now)
+    delivered = ledger.delivered([p.channel_key for p in plans], since)
     selections = digest.select_many(store, plans, now, delivered)
     runs = [(p.channel_key, slots[p.channel_key], selections[p.channel_key].paper_ids)
             for p in plans]
@@ -518,11 +557,12 @@ async def deliver_due(
     answering commands)."""
     report = DeliveryReport()
     await asyncio.to_thread(ledger.recover_stale, now)
-    retries = await asyncio.to_thread(ledger.take_retries, now)
+    platforms = sorted(outbox.adapters)
+    retries = await asyncio.to_thread(ledger.take_retries, now, platforms)
     for out in retries:
         out.make_reply = partial(retry_reply, store, out, now)
     report.retried = len(retries)
-    outgoing, report.skipped = await asyncio.to_thread(open_due, store, ledger, now)
+    outgoing, report.skipped = await asyncio.to_thread(open_due, store, ledger, now, platforms)
     report.digests = len(outgoing)
     await post_all(store, ledger, outbox, [*retries, *outgoing], now, report)
     if report.digests or report.retried or report.skipped:

@@ -106,6 +106,9 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("channel_key", "paper_id"),
         Index("ix_delivery_status", "status"),
+        # Digests read only recent claims (a paper new since a window cannot have been
+        # claimed before it): the ledger grows by every paper posted, for years.
+        Index("ix_delivery_claimed_at", "claimed_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

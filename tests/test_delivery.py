@@ -410,3 +410,39 @@ def test_instances_starting_together_on_a_fresh_postgresql_create_the_schema_onc
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
+
+
+async def test_an_instance_without_the_platform_leaves_its_channels_to_others(
+    engine: Engine,
+) -> None:
+    svc = service(engine, Clock(DAY0))
+    setup_channel(svc.store, "discord:G1:42", ["dpo"], DAY0)
+    svc.store.upsert_many([paper("2606.00001", "DPO one")], DAY0)
+    slack_only = FakeAdapter("slack")
+    report = await svc.deliver_due(Outbox({"slack": slack_only}), SLOT + timedelta(seconds=5))
+    assert report.digests == 0 and runs(engine) == 0  # not claimed, not failed
+    discord = FakeAdapter("discord")
+    other = service(engine, Clock(DAY0))
+    await other.deliver_due(Outbox({"discord": discord}), SLOT + timedelta(seconds=6))
+    assert discord.papers_to("discord:G1:42") == ["2606.00001"]
+
+
+async def test_claims_of_a_dead_owner_that_never_posted_are_posted_later(
+    engine: Engine,
+) -> None:
+    from bot.delivery import open_due
+
+    svc = service(engine, Clock(DAY0))
+    setup_channel(svc.store, CHAN, ["dpo"], DAY0)
+    svc.store.upsert_many([paper("2606.00001", "DPO one")], DAY0)
+    # An instance claims (committed) and dies before its attempt: nothing was posted.
+    outgoing, _ = open_due(svc.store, svc.ledger, SLOT + timedelta(seconds=5))
+    assert [o.paper_ids for o in outgoing] == [["2606.00001"]]
+    assert statuses(engine) == {"2606.00001": "claimed"}
+    adapter = FakeAdapter()
+    outbox = Outbox({"slack": adapter})
+    await svc.deliver_due(outbox, SLOT + timedelta(minutes=1))  # the owner may be alive
+    assert adapter.attempts == []
+    await svc.deliver_due(outbox, SLOT + STALE_AFTER + timedelta(minutes=1))
+    assert adapter.papers_to(CHAN) == ["2606.00001"]
+    assert statuses(engine) == {"2606.00001": "sent"}
