@@ -189,12 +189,19 @@ class Ledger:
                     if key in got
                     for pid in pids
                 ]
+                # Insert-if-absent in bulk (a plain executemany: cheaper than RETURNING row
+                # by row); the claims won are the rows that carry our fresh run ids.
                 won: dict[str, set[str]] = defaultdict(set)
-                for chunk in _chunks(claims, 5_000):
-                    stmt = insert_ignore(self.engine, _DELIVERY).returning(
-                        _DELIVERY.c.channel_key, _DELIVERY.c.paper_id
+                if claims:
+                    session.execute(insert_ignore(self.engine, _DELIVERY), claims)
+                for chunk in _chunks(list(got.values()), 1_000):
+                    mine = session.execute(
+                        select(_DELIVERY.c.channel_key, _DELIVERY.c.paper_id).where(
+                            _DELIVERY.c.claimed_at == now,  # indexed: this tick's claims
+                            _DELIVERY.c.digest_run_id.in_(chunk),
+                        )
                     )
-                    for key, pid in session.execute(stmt, chunk):
+                    for key, pid in mine:
                         won[key].add(pid)
                 for key, _slot, pids in runs:
                     if key in got:
