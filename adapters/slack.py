@@ -448,7 +448,12 @@ class SlackAdapter:
             await self._respond(respond, reply, source_text=inv.text)
             return
         reply = await self.service.handle(inv)
-        messages = render(reply, source_text=inv.text)
+        try:
+            messages = render(reply, source_text=inv.text)
+        except Exception:  # a rendering bug must still answer within 3 s
+            logger.exception("could not render the answer to %r", inv.text)
+            await _ack_reply(ack, error("Sorry, something went wrong on my side."))
+            return
         first, rest = messages[0], messages[1:]
         await ack(
             text=first["text"], blocks=first["blocks"], response_type=response_type(reply)
