@@ -25,6 +25,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiohttp
@@ -50,6 +51,7 @@ from adapters.slack_render import (
     Message,
     render,
 )
+from bot.commands import parse_text
 from bot.config import Settings
 from bot.errors import ConfigError, DeliveryError
 from bot.messages import ChannelRef, Invocation, Reply, UserRef, error
@@ -88,6 +90,9 @@ GONE_ERRORS = frozenset(
 CONTINUATION_RETRIES = 2
 MAX_INLINE_WAIT = 30.0
 RESPONSE_URL_USES = 5  # Slack allows five uses of a response_url (S-IN-4)
+# Commands that only read the store: answered on worker threads (see `SlackAdapter._answer`).
+STORE_READS = frozenset({"search", "paper", "top", "list", "status", "help"})
+READ_THREADS = 4
 
 Sleep = Callable[[float], Awaitable[None]]
 Monotonic = Callable[[], float]
@@ -260,8 +265,11 @@ class SlackAdapter:
         sleep: Sleep = asyncio.sleep,
         monotonic: Monotonic = time.monotonic,
         signature_clock: Any = None,
+        offload_reads: bool = True,
     ) -> None:
         self.service = service
+        self.offload_reads = offload_reads
+        self._readers: ThreadPoolExecutor | None = None
         self.settings = settings
         self.secrets = settings.secrets
         self.api_base_url = settings.slack.api_base_url
@@ -360,6 +368,9 @@ class SlackAdapter:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
+        if self._readers is not None:
+            readers, self._readers = self._readers, None
+            readers.shutdown(wait=False, cancel_futures=True)
         clients, self._post_clients = self._post_clients, {}
         for client in clients.values():
             if client.session is not None and not client.session.closed:
@@ -447,7 +458,7 @@ class SlackAdapter:
             reply = await self.service.handle(inv)
             await self._respond(respond, reply, source_text=inv.text)
             return
-        reply = await self.service.handle(inv)
+        reply = await self._answer(inv)
         try:
             messages = render(reply, source_text=inv.text)
         except Exception:  # a rendering bug must still answer within 3 s
@@ -465,6 +476,22 @@ class SlackAdapter:
                 response_type=response_type(reply),
                 replace_original=False,
             )
+
+    async def _answer(self, inv: Invocation) -> Reply:
+        """The core's answer to a command that needs no network.
+
+        Commands that only read the store run on worker threads, each in its own short event
+        loop: a slow search (a common word in a million papers) then never stalls the loop
+        that acks every other request and keeps the Socket Mode connection alive, and
+        searches use the CPUs the index releases the GIL on. Commands that write or post stay
+        on the loop (they may use loop-bound clients).
+        """
+        if not self.offload_reads or parse_text(inv.text)[0] not in STORE_READS:
+            return await self.service.handle(inv)
+        if self._readers is None:
+            self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="slack-read")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, _handle_in_thread, self.service, inv)
 
     async def _respond(
         self, respond: Any, reply: Reply, *, source_text: str | None, actions: bool = True,
@@ -485,7 +512,7 @@ class SlackAdapter:
         await ack()
         text = _action_value(body)
         inv = action_invocation(body, text)
-        reply = await self.service.handle(inv)
+        reply = await self._answer(inv)
         shared = Reply(
             kind=reply.kind,
             title=reply.title,
@@ -511,7 +538,7 @@ class SlackAdapter:
         """"Abstract": the paper in detail, shown only to whoever clicked."""
         await ack()
         inv = action_invocation(body, _action_value(body))
-        reply = await self.service.handle(inv)
+        reply = await self._answer(inv)
         await self._respond(respond, reply, source_text=None, kind="ephemeral")
 
     async def _on_app_uninstalled(self, context: Any) -> None:
@@ -658,6 +685,10 @@ class SlackAdapter:
 
 
 # ------------------------------------------------------------------------ helpers
+
+
+def _handle_in_thread(service: BotService, inv: Invocation) -> Reply:
+    return asyncio.run(service.handle(inv))
 
 
 async def _health(_request: web.Request) -> web.Response:
