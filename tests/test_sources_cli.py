@@ -170,3 +170,63 @@ def test_import_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     store = store_of(cfg)
     assert store.count() == 3
     store.engine.dispose()
+
+
+class Truncating(BaseHTTPRequestHandler):
+    """Promises a long body, sends a few bytes and hangs up (a reset mid-response)."""
+
+    healthy_after = 1_000  # requests before it starts answering properly
+    calls = 0
+
+    def do_GET(self) -> None:  # noqa: N802
+        type(self).calls += 1
+        body = b'[{"paper": {"id": "2606.00001", "title": "Whole", "upvotes": 1}}]'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if self.calls <= self.healthy_after:
+            self.send_header("Content-Length", "5000")
+            self.end_headers()
+            self.wfile.write(body[:20])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def truncating() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Truncating)
+    Truncating.calls = 0
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_connection_cut_mid_body_is_retried(
+    tmp_path: Path, truncating: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = config(tmp_path, truncating)
+    Truncating.healthy_after = 1  # the first answer is cut, the retry is whole
+    assert main(["--config", cfg, "fetch", "--source", "hf", "--date", "2026-06-12"]) == 0
+    assert "hf: 1 fetched, 1 added" in capsys.readouterr().out
+
+
+def test_connection_always_cut_leaves_the_store_unchanged(
+    tmp_path: Path, truncating: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = config(tmp_path, truncating)
+    Truncating.healthy_after = 1_000
+    assert main(["--config", cfg, "fetch", "--source", "hf", "--date", "2026-06-12"]) == 1
+    assert "hf: FAILED: hf: connection failed" in capsys.readouterr().out
+    store = store_of(cfg)
+    assert store.count() == 0
+    (state,) = store.source_states()
+    assert state.source == "hf" and state.consecutive_failures == 1
+    store.engine.dispose()
