@@ -525,8 +525,8 @@ COMMANDS: dict[str, CommandSpec] = {
         ),
         CommandSpec(
             "subscribe",
-            "Add a topic to this channel's digest (`--hf-top`: the top of each day's Hugging "
-            "Face list, no search).",
+            "Add a topic to this channel's digest (or --hf-top: each day's top Hugging Face "
+            "papers).",
             "subscribe <query>",
             ("subscribe dpo", 'subscribe "diffusion model" cat:cs.CV', "subscribe --hf-top"),
             do_subscribe,
@@ -569,8 +569,8 @@ COMMANDS: dict[str, CommandSpec] = {
         ),
         CommandSpec(
             "digest",
-            "Preview this channel's next digest now (nothing is posted or marked delivered); "
-            "`post` posts it now; `quiet on` skips digests with nothing new.",
+            "Preview this channel's next digest; `post` posts it now, `quiet on` skips empty "
+            "digests.",
             "digest [post | quiet on|off]",
             ("digest", "digest post", "digest quiet on"),
             do_digest,
