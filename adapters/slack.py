@@ -265,7 +265,7 @@ class SlackAdapter:
         sleep: Sleep = asyncio.sleep,
         monotonic: Monotonic = time.monotonic,
         signature_clock: Any = None,
-        offload_reads: bool = True,
+        offload_reads: bool = False,
     ) -> None:
         self.service = service
         self.offload_reads = offload_reads
@@ -480,11 +480,11 @@ class SlackAdapter:
     async def _answer(self, inv: Invocation) -> Reply:
         """The core's answer to a command that needs no network.
 
-        Commands that only read the store run on worker threads, each in its own short event
-        loop: a slow search (a common word in a million papers) then never stalls the loop
-        that acks every other request and keeps the Socket Mode connection alive, and
-        searches use the CPUs the index releases the GIL on. Commands that write or post stay
-        on the loop (they may use loop-bound clients).
+        With `offload_reads`, commands that only read the store run on worker threads, each in
+        its own short event loop, so a slow search never stalls the loop. Off by default: on
+        1M papers (bench/slack_http.py) it gave no throughput (the search holds the GIL) and
+        a worse p99 (the loop thread competes with the readers for the GIL). Commands that
+        write or post always stay on the loop (they may use loop-bound clients).
         """
         if not self.offload_reads or parse_text(inv.text)[0] not in STORE_READS:
             return await self.service.handle(inv)
