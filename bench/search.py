@@ -183,6 +183,12 @@ class Corpus:
                 words = self.vocab[abs_ids[k]].tolist()
                 title = " ".join(self.vocab[title_ids[k]].tolist()).capitalize()
                 p = int(phrase[k])
+                keywords = self.vocab[kw_ids[k]].tolist()
+                if p < 3 * len(PHRASES) and k % 3 == 0:
+                    # As on Hugging Face: a paper about DPO often says so in its title
+                    # ("Mitigating Hallucinations ... via DPO") and in its AI keywords.
+                    title += f" via {PHRASES[p % len(PHRASES)][1]}"
+                    keywords.append(PHRASES[p % len(PHRASES)][0].lower())
                 if p < len(PHRASES):  # an acronym defined the way abstracts do it
                     long, short = PHRASES[p]
                     words[20:20] = [f"{long} ({short})"]
@@ -207,7 +213,7 @@ class Corpus:
                     categories=sorted({CATEGORIES[c] for c in cats[k]}),
                     published_at=start + timedelta(seconds=float(when[k]) * span),
                     upvotes=int(upvotes[k]),
-                    ai_keywords=self.vocab[kw_ids[k]].tolist(),
+                    ai_keywords=keywords,
                 )
 
 
@@ -219,13 +225,20 @@ def percentiles(samples_ms: list[float]) -> tuple[float, float, float]:
     return float(q[0]), float(q[1]), float(q[2])
 
 
-def timed(fn: Callable[[], object], repeat: int = REPEAT) -> list[float]:
+def timed(
+    fn: Callable[[], object], repeat: int = REPEAT, cpu: list[float] | None = None
+) -> list[float]:
+    """Wall-clock ms per run; `cpu` collects this process's CPU ms per run, a figure that
+    other load on a shared machine inflates much less than wall time."""
     fn()  # warm-up
     out = []
     for _ in range(repeat):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         fn()
         out.append((time.perf_counter() - t0) * 1000)
+        if cpu is not None:
+            cpu.append((time.process_time() - c0) * 1000)
     return out
 
 
@@ -364,7 +377,8 @@ def build_store(store: PaperStore, corpus: Corpus, n: int) -> None:
     added = 0
     papers = corpus.papers()
     while True:
-        chunk = list(itertools.islice(papers, 20_000))
+        # Big calls, as `paperboy import` streams a snapshot through one upsert_many.
+        chunk = list(itertools.islice(papers, 100_000))
         if not chunk:
             break
         t0, c0 = time.perf_counter(), time.process_time()

@@ -69,7 +69,7 @@ RERANK_DEPTH = 60  # BM25 hits re-ranked with upvotes and recency
 HEAD_ENOUGH = 20  # head-tier hits that make the full-text tier unnecessary
 MAX_EXPANSIONS = 3  # acronym expansions per word
 WRITER_HEAP = 128_000_000
-COMMIT_EVERY = 50_000  # documents queued before a commit even if nobody reads
+COMMIT_EVERY = 100_000  # documents queued before a commit even if nobody reads
 WRITER_THREADS = 0  # 0: tantivy picks (one per core)
 
 _EN = "pb_en"
