@@ -67,6 +67,9 @@ class Scheduler:
             timezone="UTC",
         )
         self.scheduler.add_listener(self._on_trouble, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+        # APScheduler logs every run at INFO (one line per tick); trouble is logged by
+        # `_on_trouble` and the jobs themselves.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
         tick = settings.digest.tick_seconds
         self.scheduler.add_job(
             self.tick,
@@ -123,6 +126,10 @@ class Scheduler:
     async def tick(self) -> None:
         try:
             await self.service.deliver_due(self.outbox)
+        except asyncio.CancelledError:
+            # Shutting down mid-tick: every step so far is in the ledger; the next start (or
+            # another instance) carries on from there.
+            logger.info("digest tick stopped by shutdown")
         except Exception:
             # Logged here and the next tick tries again: the ledger keeps every step.
             logger.exception("digest tick failed")
@@ -131,6 +138,8 @@ class Scheduler:
         assert self.refresh_fn is not None
         try:
             await self.refresh_fn(self.service.clock())
+        except asyncio.CancelledError:
+            logger.info("refresh stopped by shutdown")
         except Exception:
             logger.exception("refresh failed")
 
