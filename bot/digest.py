@@ -45,6 +45,9 @@ logger = logging.getLogger(__name__)
 HF_TOP = "--hf-top"  # a flag, so it can never be read as a search word
 HF_TOP_LABEL = "Hugging Face top papers"
 FIRST_WINDOW = timedelta(days=7)  # a channel's first digest looks back at most this far
+# No digest looks back further than this: a channel whose digests were off for months gets
+# the last two weeks, not months of papers (a weekly digest plus a week of downtime fits).
+MAX_WINDOW = timedelta(days=14)
 # Above this many new papers the in-memory index costs more than asking the store's index.
 SMALL_INDEX_MAX = 50_000
 _ET = ZoneInfo("America/New_York")  # arXiv announces at 20:00 Eastern, Sunday to Thursday
@@ -159,12 +162,12 @@ def due_slot(channel: ChannelSettings, now: datetime) -> datetime | None:
 
 
 def window_start(channel: ChannelSettings, slot: datetime) -> datetime:
-    """Candidates are papers first seen since this: the previous digest, else one schedule
-    period before the slot (at most FIRST_WINDOW), so a first digest is not empty just
-    because the topic was added a minute before the slot."""
+    """Candidates are papers first seen since this: the previous digest (at most MAX_WINDOW
+    back), else one schedule period before the slot (at most FIRST_WINDOW), so a first
+    digest is not empty just because the topic was added a minute before the slot."""
     last = aware(channel.last_digest_at)
     if last is not None:
-        return last
+        return max(last, slot - MAX_WINDOW)
     before = schedule_of(channel).previous_slot(slot - timedelta(microseconds=1))
     floor = slot - FIRST_WINDOW
     start = before if before is not None else floor

@@ -149,7 +149,7 @@ def test_an_empty_digest_is_one_line_naming_the_sources(engine: Engine) -> None:
     assert digest.digest_reply(quiet, digest.Selection(KEY, since), now, topics=("dpo",)) is None
 
 
-def test_first_digest_looks_back_one_period_at_most_a_week(engine: Engine) -> None:
+def test_windows_first_digest_one_period_later_ones_since_the_last(engine: Engine) -> None:
     store = PaperStore(engine)
     setup_channel(store, KEY, ["dpo"], SLOT - timedelta(minutes=5), schedule="daily")
     channel = store.channel(KEY)
@@ -159,6 +159,9 @@ def test_first_digest_looks_back_one_period_at_most_a_week(engine: Engine) -> No
     assert digest.window_start(weekly, SLOT) == SLOT - timedelta(days=7)
     later = channel.model_copy(update={"last_digest_at": SLOT - timedelta(days=3)})
     assert digest.window_start(later, SLOT) == SLOT - timedelta(days=3)
+    # Digests off for months: the next one covers two weeks, not months.
+    dormant = channel.model_copy(update={"last_digest_at": SLOT - timedelta(days=120)})
+    assert digest.window_start(dormant, SLOT) == SLOT - digest.MAX_WINDOW
 
 
 # ------------------------------------------------------------------------ commands
