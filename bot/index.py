@@ -272,6 +272,12 @@ class PaperIndex:
 
     # ------------------------------------------------------------------ reading
 
+    def probe(self) -> None:
+        """Read one document: raises if the index files are unreadable."""
+        searcher = self._index.searcher()
+        for _, addr in searcher.search(TQuery.all_query(), 1, count=False).hits:
+            searcher.doc(addr)
+
     def doc_count(self) -> int:
         self.flush()
         return int(self._index.searcher().num_docs)
@@ -561,8 +567,12 @@ def open_index(path: Path | str | None) -> PaperIndex:
         logger.warning("search index at %s is unusable or outdated; rebuilding it", path)
         shutil.rmtree(path, ignore_errors=True)
     try:
-        return PaperIndex(path)
-    except (ValueError, OSError) as exc:
+        index = PaperIndex(path)
+        index.probe()
+        return index
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: B036 - tantivy reports broken files as Rust panics
         logger.warning("could not open the search index at %s (%s); rebuilding it", path, exc)
         shutil.rmtree(path, ignore_errors=True)
         return PaperIndex(path)

@@ -177,3 +177,17 @@ def test_an_index_another_process_writes_is_searched_not_updated(
     assert reader.index is not None and reader.index.cursor() == (NOW, "2601.00001")
     assert owner.sync_index() == 1
     assert {pid for pid, _ in found(owner, "walrus")} == {"2601.00001", "2601.00002"}
+
+
+def test_index_with_broken_segment_files_is_rebuilt(sqlite_engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "index"
+    index = open_index(path)
+    PaperStore(sqlite_engine, index=index).upsert_many([paper("2601.00001", "Walrus")], NOW)
+    index.close()
+    for file in path.iterdir():
+        if file.suffix in (".idx", ".pos", ".term", ".store", ".fast", ".fieldnorm"):
+            file.write_bytes(b"garbage")
+
+    store = PaperStore(sqlite_engine, index=open_index(path))
+    assert store.sync_index() == 1
+    assert found(store, "walrus") == [("2601.00001", 0)]
