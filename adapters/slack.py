@@ -482,9 +482,9 @@ class SlackAdapter:
 
         With `offload_reads`, commands that only read the store run on worker threads, each in
         its own short event loop, so a slow search never stalls the loop. Off by default: on
-        1M papers (bench/slack_http.py) it gave no throughput (the search holds the GIL) and
-        a worse p99 (the loop thread competes with the readers for the GIL). Commands that
-        write or post always stay on the loop (they may use loop-bound clients).
+        1M papers (bench/slack_http.py, 2 CPUs) it gave about 10% more throughput and no
+        better p99, for one more moving part. Commands that write or post always stay on the
+        loop (they may use loop-bound clients).
         """
         if not self.offload_reads or parse_text(inv.text)[0] not in STORE_READS:
             return await self.service.handle(inv)
