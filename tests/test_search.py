@@ -473,3 +473,26 @@ def test_many_title_matches_still_honour_exclusions_and_filters(store: PaperStor
     assert found and all(int(pid[-2:]) % 2 == 0 and int(pid[-2:]) >= 10 for pid in found)
     assert len(found) == 15
     assert ids(store, "zebra", limit=3) == ["2601.00039", "2601.00038", "2601.00037"]
+
+
+def test_sort_shortcut_gives_the_same_answer(
+    corpus: PaperStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.index
+
+    monkeypatch.setattr(bot.index, "SORT_HEAD", 1)  # look among the single top paper first
+    assert ids(corpus, "model sort:top", limit=1) == ["2406.04004"]  # is the top paper
+    assert ids(corpus, "model sort:new", limit=1) == ["2605.02002"]  # newest is no match
+    assert ids(corpus, "model sort:top") == ["2406.04004", "2305.18290", "2605.02002", "2604.05005"]
+
+
+def test_phrase_keeps_the_gap_of_a_left_out_function_word(store: PaperStore) -> None:
+    store.upsert_many(
+        [
+            paper("2601.00001", "Reinforcement learning from human feedback at scale"),
+            paper("2601.00002", "Reinforcement learning human feedback"),
+            paper("2601.00003", "Human feedback from reinforcement learning"),
+        ],
+        NOW,
+    )
+    assert ids(store, '"reinforcement learning from human feedback"') == ["2601.00001"]
