@@ -113,7 +113,11 @@ def _schema() -> Any:
 
 
 class PaperIndex:
-    """A tantivy index of papers in `path` (a directory), or in memory when `path` is None."""
+    """A tantivy index of papers in `path` (a directory), or in memory when `path` is None.
+
+    An index directory that is corrupt or of another schema version is recreated empty
+    (with a warning); `store.sync_index()` then refills it from the store.
+    """
 
     def __init__(self, path: Path | str | None) -> None:
         self.path = Path(path) if path is not None else None
@@ -127,10 +131,27 @@ class PaperIndex:
         self._generation = 0  # bumped on every commit
         self._bars: dict[str, tuple[int, int | None]] = {}
         if self.path is None:
+            self._open(None)
+            return
+        if self.path.exists() and not _usable(self.path):
+            logger.warning("search index at %s is outdated or not ours; rebuilding it", self.path)
+            shutil.rmtree(self.path, ignore_errors=True)
+        try:
+            self._open(self.path)
+            self.probe()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: B036 - tantivy reports broken files as Rust panics
+            logger.warning("search index at %s is unreadable (%s); rebuilding it", self.path, exc)
+            shutil.rmtree(self.path, ignore_errors=True)
+            self._open(self.path)
+
+    def _open(self, path: Path | None) -> None:
+        if path is None:
             self._index = tantivy.Index(self.schema)
         else:
-            self.path.mkdir(parents=True, exist_ok=True)
-            self._index = tantivy.Index(self.schema, path=str(self.path), reuse=True)
+            path.mkdir(parents=True, exist_ok=True)
+            self._index = tantivy.Index(self.schema, path=str(path), reuse=True)
             self._cursor = self._read_cursor()
         for name, analyzer in self._analyzers.items():
             self._index.register_tokenizer(name, analyzer)
@@ -604,24 +625,9 @@ def _seconds(when: datetime) -> int:
 
 
 def open_index(path: Path | str | None) -> PaperIndex:
-    """Open the index at `path`, recreating it empty when it is missing, corrupt or of another
-    schema version. The caller then runs `store.sync_index()` to fill or catch it up."""
-    if path is None:
-        return PaperIndex(None)
-    path = Path(path)
-    if path.exists() and not _usable(path):
-        logger.warning("search index at %s is unusable or outdated; rebuilding it", path)
-        shutil.rmtree(path, ignore_errors=True)
-    try:
-        index = PaperIndex(path)
-        index.probe()
-        return index
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:  # noqa: B036 - tantivy reports broken files as Rust panics
-        logger.warning("could not open the search index at %s (%s); rebuilding it", path, exc)
-        shutil.rmtree(path, ignore_errors=True)
-        return PaperIndex(path)
+    """Open the index at `path` (None: in memory), recreating it empty when it is missing,
+    corrupt or of another schema version. The caller then runs `store.sync_index()`."""
+    return PaperIndex(path)
 
 
 def _usable(path: Path) -> bool:

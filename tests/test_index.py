@@ -191,3 +191,15 @@ def test_index_with_broken_segment_files_is_rebuilt(sqlite_engine: Engine, tmp_p
     store = PaperStore(sqlite_engine, index=open_index(path))
     assert store.sync_index() == 1
     assert found(store, "walrus") == [("2601.00001", 0)]
+
+
+def test_runtime_style_construction_also_rebuilds(sqlite_engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "index"
+    index = PaperIndex(path)
+    PaperStore(sqlite_engine, index=index).upsert_many([paper("2601.00001", "Walrus")], NOW)
+    index.close()
+    (path / "meta.json").write_text("{ not json")
+
+    store = PaperStore(sqlite_engine, index=PaperIndex(path))
+    assert store.sync_index() == 1
+    assert found(store, "walrus") == [("2601.00001", 0)]
