@@ -18,6 +18,7 @@ Not a test: it prints figures and never fails on them.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import itertools
 import os
@@ -38,12 +39,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot import search  # noqa: E402
-from bot.cards import to_card  # noqa: E402
+from bot.config import Settings  # noqa: E402
 from bot.db import make_engine  # noqa: E402
 from bot.index import open_index  # noqa: E402
-from bot.messages import Reply, ReplyKind  # noqa: E402
+from bot.messages import ChannelRef, Invocation, Reply, ReplyKind, UserRef  # noqa: E402
 from bot.models import PaperIn  # noqa: E402
+from bot.service import BotService  # noqa: E402
 from bot.store import PaperStore  # noqa: E402
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -256,22 +257,15 @@ def disk_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
 
 
-def whole_path(store: PaperStore, text: str, with_count: bool) -> Reply:
-    """What `/papers <text>` does (bot/commands.py do_search), minus the remote fallback."""
-    query = search.parse_query(text, NOW)
-    hits = search.search_papers(store, query, LIMIT + 1, NOW)
-    shown = hits[:LIMIT]
-    total = len(shown)
-    if with_count and len(hits) > LIMIT:
-        total = search.count_matches(store, query)
-    return Reply(
-        kind=ReplyKind.RESULTS,
-        title=f"Papers for {text}",
-        cards=tuple(to_card(h.paper, h.score) for h in shown),
-        more=max(total - len(shown), 0),
-        footer=search.describe(query),
-        query=text,
-    )
+_LOOP = asyncio.new_event_loop()
+_SETTINGS = Settings.load(None, {})
+
+
+def whole_path(store: PaperStore, text: str) -> Reply:
+    """What `/papers <text>` does: BotService.handle (parse, index, rows, cards, Reply)."""
+    service = BotService(_SETTINGS, store, clock=lambda: NOW)
+    inv = Invocation(text, ChannelRef("bench", "w", "c"), UserRef("bench", "u"))
+    return _LOOP.run_until_complete(service.handle(inv))
 
 
 # ------------------------------------------------------------------------- baselines
@@ -400,30 +394,23 @@ def measure(
 ) -> None:
     rows = []
     all_path: list[float] = []
-    all_count: list[float] = []
     path_cpu: list[float] = []
     for q in QUERIES:
-        samples = timed(lambda q=q: whole_path(store, q.text, with_count=False), cpu=path_cpu)
-        counted = timed(lambda q=q: whole_path(store, q.text, with_count=True))
+        samples = timed(lambda q=q: whole_path(store, q.text), cpu=path_cpu)
         all_path += samples
-        all_count += counted
-        reply = whole_path(store, q.text, with_count=False)
-        rows.append((q, statistics.median(samples), statistics.median(counted), len(reply.cards)))
-    print(f"{'query':<18} {'text':<30} {'p50 ms':>8} {'+count':>8} {'hits':>5}")
-    for q, med, cmed, hits in rows:
-        print(f"{q.name:<18} {q.text:<30} {med:8.2f} {cmed:8.2f} {hits:5d}")
+        reply = whole_path(store, q.text)
+        assert reply.kind is ReplyKind.RESULTS, (q.text, reply.title)
+        rows.append((q, statistics.median(samples), len(reply.cards)))
+    print(f"{'query':<18} {'text':<30} {'p50 ms':>8} {'hits':>5}")
+    for q, med, hits in rows:
+        print(f"{q.name:<18} {q.text:<30} {med:8.2f} {hits:5d}")
     p50, p95, p99 = percentiles(all_path)
-    c50, c95, c99 = percentiles(all_count)
     u50, u95, u99 = percentiles(path_cpu)
     print(
         f"WHOLE PATH (parse, index, rows, cards, Reply): p50 {p50:.2f} ms  p95 {p95:.2f} ms  "
         f"p99 {p99:.2f} ms  ({len(all_path)} runs)"
     )
     print(f"  CPU time of the same runs: p50 {u50:.2f} ms  p95 {u95:.2f} ms  p99 {u99:.2f} ms")
-    print(
-        f"  + exact match count (commands.do_search '+N more'): p50 {c50:.2f} ms  "
-        f"p95 {c95:.2f} ms  p99 {c99:.2f} ms"
-    )
     print(f"RSS after queries: {rss_mb():,.0f} MB (peak {peak_rss_mb():,.0f} MB)", flush=True)
 
     if with_baselines:

@@ -9,6 +9,7 @@ import logging
 import sys
 import tempfile
 from collections.abc import Sequence
+from contextlib import closing
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
@@ -187,12 +188,8 @@ def cmd_digest(settings: Settings, args: argparse.Namespace) -> int:
         print(render(reply))
         return 1 if reply.is_error else 0
 
-    try:
+    with closing(store):
         return asyncio.run(go())
-    finally:
-        if store.index is not None:
-            store.index.close()
-        store.engine.dispose()
 
 
 def cmd_check_config(settings: Settings, _args: argparse.Namespace) -> int:
@@ -211,7 +208,6 @@ def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
     from bot import search
     from bot.runtime import open_store
 
-    store = open_store(settings)
     now = datetime.now(UTC)
     text = " ".join(args.query)
     try:
@@ -219,7 +215,8 @@ def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
     except QueryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    hits = search.search_papers(store, query, args.limit, now) if not query.is_empty() else []
+    with closing(open_store(settings)) as store:
+        hits = search.search_papers(store, query, args.limit, now) if not query.is_empty() else []
     if args.json:
         rows = [
             {
@@ -247,8 +244,10 @@ def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_reindex(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.runtime import open_store
 
-    store = open_store(settings)
-    count = store.sync_index(rebuild=True)
+    with closing(open_store(settings)) as store:
+        count = store.sync_index(rebuild=True)
+        if store.index is not None:
+            store.index.optimize()
     print(f"search index rebuilt: {count:,} papers")
     return 0
 
@@ -273,12 +272,8 @@ def cmd_fetch(settings: Settings, args: argparse.Namespace) -> int:
                 store, datetime.now(UTC), source=args.source, day=args.date, since=args.since
             )
 
-    try:
+    with closing(store):
         report = asyncio.run(fetch())
-    finally:
-        if store.index is not None:
-            store.index.close()
-        store.engine.dispose()
     print(report.summary())
     return 1 if report.failed else 0
 
@@ -288,15 +283,10 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     from bot.runtime import open_store
     from bot.sources import ProgressBar, import_snapshot
 
-    store = open_store(settings)
-    try:
+    with closing(open_store(settings)) as store:
         report = import_snapshot(
             store, args.file, datetime.now(UTC), limit=args.limit, progress=ProgressBar()
         )
-    finally:
-        if store.index is not None:
-            store.index.close()
-        store.engine.dispose()
     print(report.summary())
     return 0
 
@@ -328,7 +318,7 @@ async def _demo(settings: Settings, lines: list[str]) -> int:
             print(f"paperboy demo: {store.count()} papers about alignment, offline.")
             await console.repl()
     finally:
-        store.engine.dispose()
+        store.close()
     return 0
 
 

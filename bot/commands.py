@@ -141,13 +141,16 @@ async def do_search(ctx: Context, text: str) -> Reply:
             ephemeral=True,
             query=text,
         )
-    total = search.count_matches(ctx.store, query) if len(hits) > limit else len(shown)
+    # Counting every match of a common word costs more than the search itself (it cannot be
+    # pruned), so a search only says whether there is more, not how much.
+    narrow = " · more match: add words or filters to narrow" if len(hits) > limit else ""
     return Reply(
         kind=ReplyKind.RESULTS,
         title=f"Papers for {text}",
         cards=tuple(to_card(hit.paper, hit.score) for hit in shown),
-        more=max(total - len(shown), 0),
-        footer=f"{search.describe(query)} · `/papers subscribe {text}` to get new ones daily",
+        footer=(
+            f"{search.describe(query)}{narrow} · `/papers subscribe {text}` to get new ones daily"
+        ),
         ephemeral=True,
         query=text,
     )

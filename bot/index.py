@@ -163,7 +163,7 @@ class PaperIndex:
         """Replace the documents of these papers (by id). `papers` are `Paper`s or store rows.
 
         The commit is deferred to `flush()` (the store calls it at the end of each
-        `upsert_many` / `sync_index`), to the next read (`search`, `count`, `doc_count`), or to
+        `upsert_many` / `sync_index`), to the next read (`search`, `doc_count`), or to
         every `COMMIT_EVERY` documents: a bulk import commits a few times instead of once per
         2,000-paper batch. The cursor file only moves on commit, so a crash before it costs a
         catch-up, never a lost paper.
@@ -391,15 +391,6 @@ class PaperIndex:
                 bar = int(hits[-1][0])
         self._bars[field] = (self._generation, bar)
         return bar
-
-    def count(self, query: Query, aliases: Mapping[str, Sequence[str]]) -> int:
-        """Every paper matching `query` (no pruning: slower than `search` on common words)."""
-        compiled = self.compile(query, aliases)
-        if compiled is None:
-            return 0
-        self.flush()
-        result: Any = self._index.searcher().search(compiled, 1, count=True)
-        return int(result.count or 0)
 
     @staticmethod
     def _id(searcher: Any, addr: Any) -> str:

@@ -98,7 +98,7 @@ async def run(settings: Settings) -> None:
             with contextlib.suppress(Exception):
                 await adapter.stop()
         await close_sources()
-        store.engine.dispose()
+        store.close()
 
 
 def _refresh_job(

@@ -475,13 +475,6 @@ def search_papers(store: PaperStore, query: Query, limit: int, now: datetime) ->
     return [Hit(papers[pid], score) for pid, score in ranked if pid in papers]
 
 
-def count_matches(store: PaperStore, query: Query) -> int:
-    """How many papers match (all of them, not just the first page)."""
-    if query.is_empty():
-        return 0
-    return _index_of(store).count(query, store.aliases())
-
-
 def _index_of(store: PaperStore) -> PaperIndex:
     if store.index is None:
         from bot.index import PaperIndex

@@ -51,6 +51,12 @@ class PaperStore:
         self.index = index
         self._aliases: dict[str, list[str]] | None = None
 
+    def close(self) -> None:
+        """Release the index's writer lock and the database connections."""
+        if self.index is not None:
+            self.index.close()
+        self.engine.dispose()
+
     # ----------------------------------------------------------------- papers
 
     def upsert_many(self, papers: Iterable[PaperIn], now: datetime) -> UpsertResult:
