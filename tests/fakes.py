@@ -97,14 +97,19 @@ class FakeAdapter:
 
     def papers_to(self, channel: str) -> list[str]:
         """Every paper posted to `channel`, in order, duplicates kept."""
-        return [pid for post in self.delivered if post.channel == channel
-                for pid in post.paper_ids]
+        return [pid for post in self.delivered if post.channel == channel for pid in post.paper_ids]
 
     def _record(self, post: Post) -> None:
         if self.record is None:
             return
-        line = json.dumps({"channel": post.channel, "papers": post.paper_ids,
-                           "key": post.idempotency_key, "title": post.reply.title})
+        line = json.dumps(
+            {
+                "channel": post.channel,
+                "papers": post.paper_ids,
+                "key": post.idempotency_key,
+                "title": post.reply.title,
+            }
+        )
         with self.record.open("a", encoding="utf-8") as fh:
             fh.write(line + "\n")
             fh.flush()
@@ -155,34 +160,15 @@ def _crash(url: str, record: str, now_text: str) -> None:
     raise SystemExit("the adapter should have killed this process")
 
 
-
-
 # ------------------------------------------------------------------- builders
 
 
-def paper(
-    pid: str,
-    title: str,
-    *,
-    abstract: str = "",
-    upvotes: int | None = None,
-    hf_day: Any = None,
-    published: datetime | None = None,
-) -> Any:
-    """A hand-made `PaperIn` (source "test")."""
+def paper(pid: str, title: str, abstract: str = "", **fields: Any) -> Any:
+    """A hand-made `PaperIn`; `fields` are PaperIn's own (source defaults to "hf")."""
     from bot.models import PaperIn
 
-    return PaperIn(
-        id=pid,
-        title=title,
-        source="test",
-        abstract=abstract,
-        authors=["Ada Lovelace"],
-        categories=["cs.CL"],
-        upvotes=upvotes,
-        hf_daily_date=hf_day,
-        published_at=published,
-    )
+    fields.setdefault("source", "hf")
+    return PaperIn(id=pid, title=title, abstract=abstract, **fields)
 
 
 def setup_channel(
@@ -204,8 +190,12 @@ def setup_channel(
         store.subscribe(key, topic, now)
     plan = Schedule.from_stored(schedule, at, timezone)
     store.update_channel(
-        key, schedule=schedule, digest_time=at, timezone=timezone,
-        next_digest_at=plan.next_slot(now), **values,
+        key,
+        schedule=schedule,
+        digest_time=at,
+        timezone=timezone,
+        next_digest_at=plan.next_slot(now),
+        **values,
     )
 
 

@@ -17,14 +17,12 @@ from bot.models import PaperIn
 from bot.service import BotService
 from bot.store import PaperStore
 from tests.conftest import NOW
+from tests.fakes import paper
 
 CHAN = ChannelRef("slack", "T1", "C1")
 OTHER = ChannelRef("slack", "T1", "C2")
 OTHER_TEAM = ChannelRef("slack", "T2", "C1")
 
-
-def paper(pid: str, title: str, abstract: str = "", **kw: object) -> PaperIn:
-    return PaperIn(id=pid, title=title, source="hf", abstract=abstract, **kw)  # type: ignore[arg-type]
 
 
 PAPERS = [

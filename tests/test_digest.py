@@ -36,8 +36,11 @@ def ids(selection: digest.Selection) -> list[str]:
 
 def test_candidates_are_new_matching_and_undelivered(engine: Engine) -> None:
     store = PaperStore(engine)
-    old = paper("2606.00009", "DPO from last week",
-                abstract="We study Direct Preference Optimization (DPO) again.")
+    old = paper(
+        "2606.00009",
+        "DPO from last week",
+        abstract="We study Direct Preference Optimization (DPO) again.",
+    )
     store.upsert_many([old], LAST - timedelta(days=6))
     store.upsert_many(
         [
@@ -63,14 +66,26 @@ def test_ranked_by_relevance_then_upvotes_then_recency(engine: Engine) -> None:
     t = LAST + timedelta(hours=1)
     store.upsert_many(
         [
-            paper("2606.00001", "Sparse attention kernels", upvotes=50,
-                  abstract="We also touch on diffusion briefly."),
+            paper(
+                "2606.00001",
+                "Sparse attention kernels",
+                upvotes=50,
+                abstract="We also touch on diffusion briefly.",
+            ),
             paper("2606.00002", "Diffusion models for audio", upvotes=3),
             paper("2606.00003", "Diffusion models for video", upvotes=30),
-            paper("2606.00004", "Diffusion models for text", upvotes=30,
-                  published=datetime(2026, 6, 16, tzinfo=UTC)),
-            paper("2606.00005", "Diffusion models for text", upvotes=30,
-                  published=datetime(2026, 6, 1, tzinfo=UTC)),
+            paper(
+                "2606.00004",
+                "Diffusion models for text",
+                upvotes=30,
+                published_at=datetime(2026, 6, 16, tzinfo=UTC),
+            ),
+            paper(
+                "2606.00005",
+                "Diffusion models for text",
+                upvotes=30,
+                published_at=datetime(2026, 6, 1, tzinfo=UTC),
+            ),
         ],
         t,
     )
@@ -106,15 +121,15 @@ def test_hf_top_follows_the_daily_list_by_upvotes(engine: Engine) -> None:
     known = paper("2605.00001", "An older paper", upvotes=90)
     store.upsert_many([known], LAST - timedelta(days=30))
     store.upsert_many(
-        [paper("2605.00001", "An older paper", upvotes=90, hf_day=SLOT.date())],
+        [paper("2605.00001", "An older paper", upvotes=90, hf_daily_date=SLOT.date())],
         SLOT - timedelta(hours=1),
     )
     store.upsert_many(
         [
-            paper("2606.00001", "Trending one", upvotes=10, hf_day=SLOT.date()),
-            paper("2606.00002", "Trending two", upvotes=50, hf_day=SLOT.date()),
+            paper("2606.00001", "Trending one", upvotes=10, hf_daily_date=SLOT.date()),
+            paper("2606.00002", "Trending two", upvotes=50, hf_daily_date=SLOT.date()),
             paper("2606.00003", "Not on the list", upvotes=99),
-            paper("2605.00009", "Last week's list", upvotes=70, hf_day=date(2026, 6, 10)),
+            paper("2605.00009", "Last week's list", upvotes=70, hf_daily_date=date(2026, 6, 10)),
         ],
         LAST + timedelta(hours=1),
     )
@@ -130,7 +145,9 @@ def test_an_empty_digest_is_one_line_naming_the_sources(engine: Engine) -> None:
     since = datetime(2026, 6, 20, 1, 0, tzinfo=UTC)
     now = datetime(2026, 6, 21, 16, 0, tzinfo=UTC)
     failing = SourceState(
-        source="hf", consecutive_failures=3, last_error="HTTP 503",
+        source="hf",
+        consecutive_failures=3,
+        last_error="HTTP 503",
         last_success_at=datetime(2026, 6, 20, 6, 0, tzinfo=UTC),
     )
     reply = digest.digest_reply(
@@ -141,9 +158,7 @@ def test_an_empty_digest_is_one_line_naming_the_sources(engine: Engine) -> None:
     assert reply.title.startswith("No new papers on dpo since")
     assert "Hugging Face is failing (3x: HTTP 503" in reply.title
     assert "arXiv announced no new papers" in reply.title
-    weekday = digest.digest_reply(
-        channel, digest.Selection(KEY, LAST), SLOT, [], topics=("dpo",)
-    )
+    weekday = digest.digest_reply(channel, digest.Selection(KEY, LAST), SLOT, [], topics=("dpo",))
     assert weekday is not None and "arXiv" not in weekday.title
     quiet = channel.model_copy(update={"quiet": True})
     assert digest.digest_reply(quiet, digest.Selection(KEY, since), now, topics=("dpo",)) is None
@@ -182,7 +197,8 @@ async def test_digest_command_preview_quiet_and_hf_top(engine: Engine) -> None:
     assert "Subscribed this channel to --hf-top" in first and "Digests come" in first
     assert "--hf-top (Hugging Face top papers)" in await say("list")
     store.upsert_many(
-        [paper("2606.00001", "Trending", upvotes=10, hf_day=SLOT.date())], SLOT + timedelta(hours=1)
+        [paper("2606.00001", "Trending", upvotes=10, hf_daily_date=SLOT.date())],
+        SLOT + timedelta(hours=1),
     )
     preview = await say("digest")
     assert preview.startswith("Preview: 1 new paper on your topics")

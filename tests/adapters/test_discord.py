@@ -40,15 +40,13 @@ from bot.service import BotService
 from bot.store import PaperStore
 from tests.adapters.discord_limits import assert_within_limits, message_text
 from tests.conftest import NOW
+from tests.fakes import paper
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "discord_commands.json"
 GUILD, CHANNEL, USER = 111111111111111111, 222222222222222222, 333333333333333333
 KEY = f"discord:{GUILD}:{CHANNEL}"
 NAME = re.compile(r"^[-_\w]{1,32}$")
 
-
-def paper(pid: str, title: str, abstract: str, **kw: Any) -> PaperIn:
-    return PaperIn(id=pid, title=title, source="hf", abstract=abstract, **kw)
 
 
 PAPERS = [

@@ -30,6 +30,7 @@ from bot.service import BotService
 from bot.store import PaperStore
 from tests.adapters.fake_slack import FakeSlackApi, Scripted, assert_valid_blocks, slack_api
 from tests.conftest import FIXTURES, NOW
+from tests.fakes import paper
 
 __all__ = ["slack_api"]  # the fixture, imported for pytest
 
@@ -37,9 +38,6 @@ SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 NASTY = "<!channel> <@U123> <https://evil|click>"
 SLACK_FIXTURES = FIXTURES / "slack"
 
-
-def paper(pid: str, title: str, abstract: str, **kw: Any) -> PaperIn:
-    return PaperIn(id=pid, title=title, source="hf", abstract=abstract, **kw)
 
 
 PAPERS = [
