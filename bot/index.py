@@ -409,24 +409,11 @@ class PaperIndex:
         Words and phrases are looked up in `fields` (with their boosts; authors too when
         searching the full text); exclusions always look everywhere.
         """
-        full = _Compiler(self.schema, self._analyzers, aliases, FULL)
-        compiler = (
-            full if fields == FULL else _Compiler(self.schema, self._analyzers, aliases, fields)
-        )
-        must: list[Any] = []
-        must_not: list[Any] = []
-        for clause in query.clauses:
-            if isinstance(clause, Not):
-                negated = full.node(clause.node)
-                if negated is not None:
-                    must_not.append(negated)
-                continue
-            compiled = compiler.node(clause)
-            if compiled is None:
-                # A clause that cannot match (only stop-characters, say) matches nothing:
-                # all words must match, so the whole query does not.
-                return None
-            must.append(compiled)
+        compiler = _Compiler(self.schema, self._analyzers, aliases, fields)
+        compiled = compiler.parts(query.clauses)
+        if compiled is None:
+            return None
+        must, must_not = compiled
         filters = self._filters(query)
         if not must and not filters:
             must.append(TQuery.all_query())
@@ -490,19 +477,10 @@ class _Compiler:
             options = [q for q in (self.node(o) for o in node.options) if q is not None]
             return _should(options)
         if isinstance(node, AllOf):
-            must = []
-            must_not = []
-            full = _Compiler(self.schema, {_EN: self.en, _NAME: self.name}, self.aliases, FULL)
-            for part in node.parts:
-                if isinstance(part, Not):
-                    q = full.node(part.node)
-                    if q is not None:
-                        must_not.append(q)
-                    continue
-                q = self.node(part)
-                if q is None:
-                    return None
-                must.append(q)
+            compiled = self.parts(node.parts)
+            if compiled is None:
+                return None
+            must, must_not = compiled
             if not must:
                 must.append(TQuery.all_query())
             if len(must) == 1 and not must_not:
@@ -511,6 +489,28 @@ class _Compiler:
                 [(Occur.Must, q) for q in must] + [(Occur.MustNot, q) for q in must_not]
             )
         return None
+
+    def parts(self, parts: Sequence[Node]) -> tuple[list[Any], list[Any]] | None:
+        """(must, must_not) for parts that must all match; negated parts are looked up in
+        every field. None when a part cannot match (only stop-characters, say): all parts
+        must match, so the whole cannot either."""
+        full = self
+        if self.text_fields != FULL:
+            analyzers = {_EN: self.en, _NAME: self.name}
+            full = _Compiler(self.schema, analyzers, self.aliases, FULL)
+        must: list[Any] = []
+        must_not: list[Any] = []
+        for part in parts:
+            if isinstance(part, Not):
+                negated = full.node(part.node)
+                if negated is not None:
+                    must_not.append(negated)
+                continue
+            compiled = self.node(part)
+            if compiled is None:
+                return None
+            must.append(compiled)
+        return must, must_not
 
     def text(self, text: str, *, expand: bool) -> Any | None:
         """A word or phrase in any text field (boosted per field), or any of its aliases."""
