@@ -1,8 +1,9 @@
 """APScheduler 3.x drives two clocks in this process, and nothing else.
 
 - `refresh`: fetch new papers from the sources every `[refresh] interval_minutes`.
-- `digest-tick`: every `[digest] tick_seconds`, `BotService.deliver_due(outbox, now)`: build,
-  claim and post every channel whose slot has come, retry what waited long enough.
+- `digest-tick`: every `[digest] tick_seconds`, catch this process's search index up with the
+  shared store, then `BotService.deliver_due(outbox, now)`: build, claim and post every channel
+  whose slot has come, retry what waited long enough.
 
 Schedules live in our own tables (`Channel.next_digest_at`), not in APScheduler's job store:
 a job store cannot be shared between processes and deletes rows it cannot unpickle
@@ -23,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent  # type: ignore[import-untyped]
@@ -39,6 +40,9 @@ logger = logging.getLogger(__name__)
 
 REFRESH_JOB = "refresh"
 TICK_JOB = "digest-tick"
+
+# How far back each tick looks again for papers other instances stored (see sync_index).
+INDEX_OVERLAP = timedelta(minutes=2)
 
 Refresh = Callable[[datetime], Awaitable[Any]]
 
@@ -125,6 +129,9 @@ class Scheduler:
 
     async def tick(self) -> None:
         try:
+            # Papers other instances stored (shared PostgreSQL) reach this instance's own
+            # search index here; in a thread, since a large catch-up must not stall the acks.
+            await asyncio.to_thread(self.service.store.sync_index, overlap=INDEX_OVERLAP)
             await self.service.deliver_due(self.outbox)
         except asyncio.CancelledError:
             # Shutting down mid-tick: every step so far is in the ledger; the next start (or

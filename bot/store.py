@@ -11,7 +11,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, select, update
@@ -196,13 +196,20 @@ class PaperStore:
             self._aliases = table
         return self._aliases
 
-    def sync_index(self, *, rebuild: bool = False) -> int:
-        """Bring the index up to the store: everything if `rebuild`, else what changed."""
+    def sync_index(self, *, rebuild: bool = False, overlap: timedelta = timedelta(0)) -> int:
+        """Bring the index up to the store: everything if `rebuild`, else what changed.
+
+        `overlap` looks again at papers changed shortly before the cursor: another instance's
+        batch stamped `updated_at` when it began but became visible when it committed, maybe
+        after this index had moved past that time. Re-applying a paper is harmless.
+        """
         if self.index is None:
             return 0
         if rebuild:
             self.index.clear()
         cursor, after = self.index.cursor()
+        if cursor is not None and overlap:
+            cursor, after = cursor - overlap, ""
         done = 0
         while True:
             rows = self.changed_since(cursor, after)

@@ -203,3 +203,26 @@ def test_runtime_style_construction_also_rebuilds(sqlite_engine: Engine, tmp_pat
     store = PaperStore(sqlite_engine, index=PaperIndex(path))
     assert store.sync_index() == 1
     assert found(store, "walrus") == [("2601.00001", 0)]
+
+
+def test_each_instance_index_follows_the_shared_store(pg_engine: Engine, tmp_path: Path) -> None:
+    # Two instances on one PostgreSQL, each with its own index in its own data directory.
+    a = PaperStore(pg_engine, index=open_index(tmp_path / "a"))
+    b = PaperStore(pg_engine, index=open_index(tmp_path / "b"))
+    a.upsert_many([paper("2601.00001", "Walrus")], NOW)
+    assert found(b, "walrus") == []  # not yet: b has not looked at the store
+    b.sync_index(overlap=timedelta(minutes=2))
+    assert found(b, "walrus") == [("2601.00001", 0)]
+
+    # b moves its own cursor on; then a batch a stamped earlier becomes visible (a long
+    # transaction committing late). The overlap still picks it up; without it, it is lost.
+    b.upsert_many([paper("2601.00002", "Seal")], NOW + timedelta(minutes=10))
+    PaperStore(pg_engine).upsert_many(
+        [paper("2601.00003", "Walrus late")], NOW + timedelta(minutes=9)
+    )
+    assert b.sync_index() == 0
+    assert found(b, "walrus") == [("2601.00001", 0)]
+    b.sync_index(overlap=timedelta(minutes=2))
+    assert {pid for pid, _ in found(b, "walrus")} == {"2601.00001", "2601.00003"}
+    for store in (a, b):
+        store.close()

@@ -119,3 +119,25 @@ async def test_refresh_job_calls_the_sources_with_the_service_clock(
     sched = make(sqlite_engine, counting, refresh=counting.refresh)
     await sched.refresh()
     assert counting.refreshes == [NOW]
+
+
+async def test_a_tick_brings_papers_another_instance_stored_into_this_index(
+    sqlite_engine: Engine, tmp_path: Any
+) -> None:
+    from bot.index import open_index
+    from bot.search import parse_query, search_papers
+    from tests.fakes import paper
+
+    counting = Counting()
+    sched = make(sqlite_engine, counting)
+    sched.service.store = PaperStore(sqlite_engine, index=open_index(tmp_path / "index"))
+    PaperStore(sqlite_engine).upsert_many([paper("2601.00001", "Walrus tuning")], NOW)
+
+    def hits() -> list[str]:
+        found = search_papers(sched.service.store, parse_query("walrus", NOW), 5, NOW)
+        return [h.paper.id for h in found]
+
+    assert hits() == []
+    await sched.tick()
+    assert hits() == ["2601.00001"] and counting.ticks == 1
+    sched.service.store.close()
