@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
@@ -21,7 +22,9 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = _sqlite_engine(url)
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        engine = create_engine(
+            url, pool_pre_ping=True, pool_size=5, max_overflow=5, json_serializer=_json
+        )
     if engine.dialect.name == "postgresql":
         # Several instances start at once: without a lock two of them both see a table
         # missing and the second CREATE TABLE fails. The lock is released at commit.
@@ -42,6 +45,7 @@ def _sqlite_engine(url: str) -> Engine:
         url,
         connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
         poolclass=StaticPool if memory else None,
+        json_serializer=_json,
     )
 
     @event.listens_for(engine, "connect")
@@ -66,6 +70,12 @@ def _sqlite_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _json(value: Any) -> str:
+    # The JSON columns (authors, categories, ...) are serialised for every paper written: the
+    # bulk import's hottest conversion, several times faster with orjson than with json.
+    return orjson.dumps(value).decode()
 
 
 def writer(engine: Engine) -> Engine:
