@@ -600,13 +600,7 @@ class DiscordAdapter:
         # paper details are public, everything else private, as their replies are.
         spec = COMMANDS.get(name)
         private = not (name == "paper" or (spec is not None and spec.manages_channel))
-        if self.service.needs_network(inv):
-            # Ack now (the user sees "thinking"), then answer within the token's 15 minutes.
-            await interaction.response.defer(ephemeral=private, thinking=True)
-            reply = await self.service.handle(inv)
-            await self._followups(interaction, reply, ephemeral=private)
-            return
-        task = asyncio.ensure_future(self.service.handle(inv))
+        task = asyncio.ensure_future(self.service.handle(inv, offline=True))
         try:
             reply = await asyncio.wait_for(asyncio.shield(task), self.ack_budget)
         except TimeoutError:
@@ -614,6 +608,14 @@ class DiscordAdapter:
             # ack before Discord's 3 s run out, then follow up.
             await interaction.response.defer(ephemeral=private, thinking=True)
             reply = await task
+            if reply.needs_network:
+                reply = await self.service.handle(inv)
+            await self._followups(interaction, reply, ephemeral=private)
+            return
+        if reply.needs_network:
+            # Ack now (the user sees "thinking"), then answer within the token's 15 minutes.
+            await interaction.response.defer(ephemeral=private, thinking=True)
+            reply = await self.service.handle(inv)
             await self._followups(interaction, reply, ephemeral=private)
             return
         messages = render(reply)

@@ -25,7 +25,6 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiohttp
@@ -51,7 +50,6 @@ from adapters.slack_render import (
     Message,
     render,
 )
-from bot.commands import parse_text
 from bot.config import Settings
 from bot.errors import ConfigError, DeliveryError
 from bot.messages import ChannelRef, Invocation, Reply, UserRef, error
@@ -90,9 +88,6 @@ GONE_ERRORS = frozenset(
 CONTINUATION_RETRIES = 2
 MAX_INLINE_WAIT = 30.0
 RESPONSE_URL_USES = 5  # Slack allows five uses of a response_url (S-IN-4)
-# Commands that only read the store: answered on worker threads (see `SlackAdapter._answer`).
-STORE_READS = frozenset({"search", "paper", "top", "list", "status", "help"})
-READ_THREADS = 4
 
 Sleep = Callable[[float], Awaitable[None]]
 Monotonic = Callable[[], float]
@@ -265,11 +260,8 @@ class SlackAdapter:
         sleep: Sleep = asyncio.sleep,
         monotonic: Monotonic = time.monotonic,
         signature_clock: Any = None,
-        offload_reads: bool = False,
     ) -> None:
         self.service = service
-        self.offload_reads = offload_reads
-        self._readers: ThreadPoolExecutor | None = None
         self.settings = settings
         self.secrets = settings.secrets
         self.api_base_url = settings.slack.api_base_url
@@ -368,9 +360,6 @@ class SlackAdapter:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
-        if self._readers is not None:
-            readers, self._readers = self._readers, None
-            readers.shutdown(wait=False, cancel_futures=True)
         clients, self._post_clients = self._post_clients, {}
         for client in clients.values():
             if client.session is not None and not client.session.closed:
@@ -448,17 +437,16 @@ class SlackAdapter:
         "Looking that up…" and the answer later through the response_url."""
         try:
             inv = to_invocation(body)
-            slow = self.service.needs_network(inv)
         except Exception:
             logger.exception("could not read a slash command")
             await _ack_reply(ack, error("Sorry, I could not read that command."))
             return
-        if slow:
+        reply = await self.service.handle(inv, offline=True)
+        if reply.needs_network:
             await ack(text=LOOKING, response_type="ephemeral")
             reply = await self.service.handle(inv)
             await self._respond(respond, reply, source_text=inv.text)
             return
-        reply = await self._answer(inv)
         try:
             messages = render(reply, source_text=inv.text)
         except Exception:  # a rendering bug must still answer within 3 s
@@ -476,22 +464,6 @@ class SlackAdapter:
                 response_type=response_type(reply),
                 replace_original=False,
             )
-
-    async def _answer(self, inv: Invocation) -> Reply:
-        """The core's answer to a command that needs no network.
-
-        With `offload_reads`, commands that only read the store run on worker threads, each in
-        its own short event loop, so a slow search never stalls the loop. Off by default: on
-        1M papers (bench/slack_http.py, 2 CPUs) it gave about 10% more throughput and no
-        better p99, for one more moving part. Commands that write or post always stay on the
-        loop (they may use loop-bound clients).
-        """
-        if not self.offload_reads or parse_text(inv.text)[0] not in STORE_READS:
-            return await self.service.handle(inv)
-        if self._readers is None:
-            self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="slack-read")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, _handle_in_thread, self.service, inv)
 
     async def _respond(
         self, respond: Any, reply: Reply, *, source_text: str | None, actions: bool = True,
@@ -512,7 +484,7 @@ class SlackAdapter:
         await ack()
         text = _action_value(body)
         inv = action_invocation(body, text)
-        reply = await self._answer(inv)
+        reply = await self.service.handle(inv)
         shared = Reply(
             kind=reply.kind,
             title=reply.title,
@@ -538,7 +510,7 @@ class SlackAdapter:
         """"Abstract": the paper in detail, shown only to whoever clicked."""
         await ack()
         inv = action_invocation(body, _action_value(body))
-        reply = await self._answer(inv)
+        reply = await self.service.handle(inv)
         await self._respond(respond, reply, source_text=None, kind="ephemeral")
 
     async def _on_app_uninstalled(self, context: Any) -> None:
@@ -685,10 +657,6 @@ class SlackAdapter:
 
 
 # ------------------------------------------------------------------------ helpers
-
-
-def _handle_in_thread(service: BotService, inv: Invocation) -> Reply:
-    return asyncio.run(service.handle(inv))
 
 
 async def _health(_request: web.Request) -> web.Response:

@@ -5,9 +5,8 @@ generator) is served by `SlackAdapter` in HTTP mode on loopback. A second proces
 slash-command requests, 50 in flight at a time, with the query mix of `bench/search.py`, and
 measures each request from send to the full ack body (Slack's 3 s deadline; budget p99 300 ms).
 
-Same run, same process layout, two comparisons: `threads`, the same adapter answering
-store-only commands on reader threads (`offload_reads=True`), and `baseline`, an adapter
-whose core answers a fixed one-line reply without touching the store: the floor of aiohttp +
+Same run, same process layout, a comparison: `baseline`, an adapter whose core answers a
+fixed one-line reply without touching the store: the floor of aiohttp +
 signature check + bolt + our rendering, so the difference is what the search costs under
 concurrency.
 
@@ -86,11 +85,8 @@ def open_or_build(n: int, workdir: Path) -> tuple[PaperStore, float]:
 class FixedService(BotService):
     """The baseline core: one fixed line, no store."""
 
-    async def handle(self, inv: Invocation) -> Reply:
+    async def handle(self, inv: Invocation, *, offline: bool = False) -> Reply:
         return info("ok", f"you typed {inv.text}")
-
-    def needs_network(self, inv: Invocation) -> bool:
-        return False
 
 
 async def fake_web_api() -> tuple[web.AppRunner, str]:
@@ -196,11 +192,9 @@ async def serve(store: PaperStore, total: int) -> dict[str, Any]:
     settings = http_settings(api)
     service = BotService(settings, store, clock=lambda: NOW)
     real = SlackAdapter(service, settings)
-    threads = SlackAdapter(service, settings, offload_reads=True)
     floor = SlackAdapter(FixedService(settings, store, clock=lambda: NOW), settings)
     ports = {
         "paperboy": await real.serve_http("127.0.0.1", 0),
-        "threads": await threads.serve_http("127.0.0.1", 0),
         "baseline": await floor.serve_http("127.0.0.1", 0),
     }
     ctx = mp.get_context("spawn")
@@ -210,7 +204,7 @@ async def serve(store: PaperStore, total: int) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     results: dict[str, Any] = await loop.run_in_executor(None, receive.recv)
     await loop.run_in_executor(None, client.join)
-    for adapter in (real, threads, floor):
+    for adapter in (real, floor):
         await adapter.stop()
     await runner.cleanup()
     return results
@@ -244,7 +238,7 @@ def main() -> None:
           f"client in a second process; {len(QUERIES)}-query mix of bench/search.py")
     print(f"{'server':<10} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} "
           f"{'req/s':>8} {'burst-50 p99':>13} {'failed':>7}")
-    for name in ("paperboy", "threads", "baseline"):
+    for name in ("paperboy", "baseline"):
         r = results[name]
         s = r["samples"]
         print(f"{name:<10} {statistics.median(s):8.1f} {pct(s, 95):8.1f} {pct(s, 99):8.1f} "

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot import digest as digests, search
+from bot.aliases import normalize_topic
 from bot.cards import to_card
 from bot.config import Settings
 from bot.delivery import DeliveryReport, Ledger, open_now, post_one
@@ -41,6 +42,7 @@ class Context:
     settings: Settings
     now: datetime
     remote: PaperLookup | None = None
+    offline: bool = False  # answer from the store only; say so if the answer needs `remote`
     outbox: Outbox | None = None  # where `digest post` posts (None: no running adapters)
     ledger: Ledger | None = None
 
@@ -130,7 +132,9 @@ async def do_search(ctx: Context, text: str) -> Reply:
         )
     limit = ctx.settings.search.results
     hits = search.search_papers(ctx.store, query, limit + 1, ctx.now)
-    if ctx.remote is not None and _wants_remote(query, hits, limit):
+    if ctx.remote is not None and len(hits) < limit and query.plain_text():
+        if ctx.offline:
+            return _lookup_pending()
         hits = await _with_remote_hits(ctx, query, hits, limit + 1)
     shown = hits[:limit]
     if not shown:
@@ -156,19 +160,8 @@ async def do_search(ctx: Context, text: str) -> Reply:
     )
 
 
-def _wants_remote(query: search.Query, hits: list[search.Hit], limit: int) -> bool:
-    return len(hits) < limit and bool(query.plain_text())
-
-
-def wants_remote_search(store: PaperStore, text: str, limit: int, now: datetime) -> bool:
-    """Whether a search would ask the remote sources (too few local hits)."""
-    try:
-        query = search.parse_query(text, now)
-    except QueryError:
-        return False
-    if query.is_empty():
-        return False
-    return _wants_remote(query, search.search_papers(store, query, limit, now), limit)
+def _lookup_pending() -> Reply:
+    return Reply(kind=ReplyKind.INFO, title="Looking that up…", ephemeral=True, needs_network=True)
 
 
 async def _with_remote_hits(
@@ -195,6 +188,8 @@ async def do_paper(ctx: Context, text: str) -> Reply:
         )
     paper = ctx.store.get(parsed.key)
     if paper is None and ctx.remote is not None:
+        if ctx.offline:
+            return _lookup_pending()
         try:
             fetched = await ctx.remote.lookup_paper(parsed.key)
         except SourceError as exc:
@@ -287,7 +282,7 @@ async def do_unsubscribe(ctx: Context, text: str) -> Reply:
         if 1 <= n <= len(subs):
             chosen = subs[n - 1]
     else:
-        wanted = " ".join(target.lower().split())
+        wanted = normalize_topic(target)
         chosen = next((s for s in subs if s.normalized == wanted), None)
     if chosen is None or chosen.id is None:
         listing = _topic_lines(subs) or "This channel follows no topics."

@@ -115,6 +115,9 @@ class Reply:
     ephemeral: bool = False
     # For a search: the query, so adapters can offer "Subscribe this channel" / "Share".
     query: str | None = None
+    # Answered offline (`BotService.handle(..., offline=True)`) but the answer needs a remote
+    # lookup: the adapter acks the platform now and asks again without `offline`.
+    needs_network: bool = False
     meta: dict[str, str] = field(default_factory=dict)
 
     @property

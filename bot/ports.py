@@ -47,7 +47,7 @@ class Outbox:
 class PaperLookup(Protocol):
     """Remote paper sources asked on demand (a paper not in the store, too few local hits).
 
-    Both calls use the network: adapters ack the platform first (`BotService.needs_network`).
+    Both calls use the network: adapters ack the platform first (`Reply.needs_network`).
     They raise `SourceError` when the source fails.
     """
 

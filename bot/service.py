@@ -6,10 +6,9 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from bot.commands import COMMANDS, PAPER, SEARCH, Context, parse_text, wants_remote_search
+from bot.commands import COMMANDS, Context, parse_text
 from bot.config import Settings
 from bot.delivery import DeliveryReport, Ledger, deliver_due
-from bot.ids import parse_arxiv_id
 from bot.messages import Invocation, Reply, error
 from bot.ports import Outbox, PaperLookup
 from bot.store import PaperStore
@@ -40,9 +39,15 @@ class BotService:
         self.outbox: Outbox | None = None
         self.ledger = Ledger(store.engine)
 
-    async def handle(self, inv: Invocation) -> Reply:
+    async def handle(self, inv: Invocation, *, offline: bool = False) -> Reply:
         """Answer one `/papers ...` command. User mistakes and our own failures both come
-        back as a short, helpful Reply; nothing raises to the adapter."""
+        back as a short, helpful Reply; nothing raises to the adapter.
+
+        `offline`: answer from the store only. When the answer needs a remote lookup (a paper
+        not in the store, a search with too few local hits), the reply says so
+        (`needs_network`) at once: the adapter acks the platform, then asks again without
+        `offline`. Adapters ask offline first, so the usual answer costs one search.
+        """
         name, args = parse_text(inv.text)
         spec = COMMANDS[name]
         if spec.manages_channel and not inv.can_manage:
@@ -51,7 +56,14 @@ class BotService:
                 "Ask a channel manager, or see `/papers list` for what is set up.",
             )
         ctx = Context(
-            inv, self.store, self.settings, self.clock(), self.remote, self.outbox, self.ledger
+            inv,
+            self.store,
+            self.settings,
+            self.clock(),
+            self.remote,
+            offline,
+            self.outbox,
+            self.ledger,
         )
         try:
             return await spec.handler(ctx, args)
@@ -61,22 +73,6 @@ class BotService:
                 "Sorry, something went wrong on my side.",
                 "It has been logged. Try again in a moment, or `/papers help`.",
             )
-
-    def needs_network(self, inv: Invocation) -> bool:
-        """Whether answering may take a network round trip, so the adapter should ack first.
-
-        True for a paper that is not in the store, and for a search with fewer local hits than
-        a page: both are looked up remotely. Everything else answers from the store.
-        """
-        if self.remote is None:
-            return False
-        name, args = parse_text(inv.text)
-        if name == PAPER:
-            parsed = parse_arxiv_id(args)
-            return parsed is not None and self.store.get(parsed.key) is None
-        if name == SEARCH:
-            return wants_remote_search(self.store, args, self.settings.search.results, self.clock())
-        return False
 
     async def deliver_due(self, outbox: Outbox, now: datetime | None = None) -> DeliveryReport:
         """One digest tick (the scheduler calls it): see `bot.delivery.deliver_due`."""

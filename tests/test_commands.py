@@ -174,11 +174,25 @@ async def test_unknown_paper_without_remote_says_not_in_store(service: BotServic
 async def test_unknown_paper_is_fetched_stored_and_shown(service: BotService) -> None:
     service.remote = FakeRemote({"2501.99999": paper("2501.99999", "A fetched paper")})
     inv = Invocation("2501.99999", CHAN, UserRef("slack", "U1"))
-    assert service.needs_network(inv)
+    pending = await service.handle(inv, offline=True)
+    assert pending.needs_network and service.remote.lookups == []  # type: ignore[attr-defined]
     reply = await service.handle(inv)
     assert reply.kind is ReplyKind.PAPER and reply.cards[0].title == "A fetched paper"
     assert service.store.get("2501.99999") is not None
-    assert not service.needs_network(inv)  # stored now
+    stored = await service.handle(inv, offline=True)  # stored now: answered offline
+    assert not stored.needs_network and stored.cards[0].title == "A fetched paper"
+
+
+async def test_search_with_too_few_local_hits_asks_the_remote_sources(service: BotService) -> None:
+    service.remote = FakeRemote({"2501.88888": paper("2501.88888", "Walrus tuning at scale")})
+    inv = Invocation("walrus", CHAN, UserRef("slack", "U1"))
+    assert (await service.handle(inv, offline=True)).needs_network
+    reply = await service.handle(inv)
+    assert [c.id for c in reply.cards] == ["2501.88888"]
+    # A search the store answers in full never waits for the network.
+    many = Invocation("preference", CHAN, UserRef("slack", "U1"))
+    service.settings.search.results = 2
+    assert not (await service.handle(many, offline=True)).needs_network
 
 
 async def test_failing_remote_lookup_is_explained(service: BotService) -> None:

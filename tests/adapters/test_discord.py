@@ -354,10 +354,7 @@ class SlowService:
     def __init__(self) -> None:
         self.release = asyncio.Event()
 
-    def needs_network(self, inv: Any) -> bool:
-        return False
-
-    async def handle(self, inv: Any) -> Reply:
+    async def handle(self, inv: Any, *, offline: bool = False) -> Reply:
         await self.release.wait()
         return info("Done after all", "It took a while.")
 

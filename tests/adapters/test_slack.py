@@ -641,21 +641,3 @@ async def test_revoked_bot_token_pauses_only_that_workspaces_channels(
     other = service.store.channel("slack:T0002:C0001")
     assert mine is not None and mine.paused_reason and "revoked" in mine.paused_reason
     assert other is not None and other.paused_reason is None
-
-
-async def test_reads_answered_on_reader_threads_are_the_same_answers(
-    service: BotService, slack_api: FakeSlackApi
-) -> None:
-    threaded = SlackAdapter(service, settings(slack_api), offload_reads=True)
-    plain = SlackAdapter(service, settings(slack_api))
-    try:
-        for text in ("dpo", "2305.18290", "top week", "list", "help"):
-            _, a = await command(threaded, slack_api, text)
-            _, b = await command(plain, slack_api, text)
-            assert a == b, text
-        # Writes stay on the loop and work as before.
-        _, ack = await command(threaded, slack_api, "subscribe dpo")
-        assert "Subscribed this channel to dpo" in shown(ack)
-    finally:
-        await threaded.stop()
-        await plain.stop()
