@@ -74,36 +74,36 @@ class Scheduler:
         # APScheduler logs every run at INFO (one line per tick); trouble is logged by
         # `_on_trouble` and the jobs themselves.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
-        tick = settings.digest.tick_seconds
+        self._every(settings.digest.tick_seconds, self.tick, TICK_JOB, "digest tick")
+        if refresh is not None:
+            every = settings.refresh.interval_minutes * 60
+            self._every(every, self.refresh, REFRESH_JOB, "refresh sources", first_refresh)
+
+    def _every(
+        self,
+        seconds: int,
+        job: Callable[[], Awaitable[None]],
+        job_id: str,
+        name: str,
+        first_run: datetime | None = None,
+    ) -> None:
+        extra = {} if first_run is None else {"next_run_time": first_run}
         self.scheduler.add_job(
-            self.tick,
-            IntervalTrigger(seconds=tick, timezone="UTC"),
-            id=TICK_JOB,
-            name="digest tick",
+            job,
+            IntervalTrigger(seconds=seconds, timezone="UTC"),
+            id=job_id,
+            name=name,
             replace_existing=True,
             coalesce=True,
             max_instances=1,
             # On purpose: with coalesce the run still due is at most one interval late, so a
-            # grace of one interval means a late tick (loop busy, laptop asleep) runs ONCE and
-            # is never dropped as "missed" (the library default is 1 s, A-3). A tick is safe
-            # however late it runs: it reads what is due from our tables.
-            misfire_grace_time=tick,
+            # grace of one interval means a late run (loop busy, laptop asleep) happens ONCE
+            # and is never dropped as "missed" (the library default is 1 s, A-3). Both jobs
+            # are safe however late they run: the tick reads what is due from our tables, and
+            # one late refresh beats none.
+            misfire_grace_time=seconds,
+            **extra,
         )
-        if refresh is not None:
-            every = settings.refresh.interval_minutes * 60
-            self.scheduler.add_job(
-                self.refresh,
-                IntervalTrigger(seconds=every, timezone="UTC"),
-                id=REFRESH_JOB,
-                name="refresh sources",
-                replace_existing=True,
-                coalesce=True,
-                max_instances=1,
-                # Same reasoning as the tick: one late refresh beats none, and coalesce keeps
-                # it to one after a long sleep.
-                misfire_grace_time=every,
-                next_run_time=first_refresh,
-            )
 
     # ---------------------------------------------------------------- lifecycle
 
