@@ -426,6 +426,12 @@ async def do_status(ctx: Context, _text: str) -> Reply:
                 f" since {state.last_error_at:%Y-%m-%d %H:%M} UTC" if state.last_error_at else ""
             )
             bits.append(f"FAILING{since} ({state.consecutive_failures}x): {state.last_error}")
+        if state.items_skipped:
+            n = state.items_skipped
+            bits.append(
+                f"{n} item{'s' if n != 1 else ''} skipped in the last fetch (bad data; "
+                f"the rest was stored): {state.skipped_note or 'see the log'}"
+            )
         lines.append(" · ".join(bits))
     channel = ctx.store.channel(ctx.inv.channel.key)
     if channel is not None and channel.paused_reason:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
@@ -25,15 +25,62 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(
             url, pool_pre_ping=True, pool_size=5, max_overflow=5, json_serializer=_json
         )
+        if engine.dialect.name == "postgresql":
+            event.listen(engine, "connect", _utc_session)
     if engine.dialect.name == "postgresql":
         # Several instances start at once: without a lock two of them both see a table
         # missing and the second CREATE TABLE fails. The lock is released at commit.
         with engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
             SQLModel.metadata.create_all(conn)
+            _add_missing_columns(conn)
     else:
-        SQLModel.metadata.create_all(engine)
+        with engine.begin() as conn:
+            SQLModel.metadata.create_all(conn)
+            _add_missing_columns(conn)
     return engine
+
+
+def _add_missing_columns(conn: Any) -> None:
+    """A store made by an older version lacks columns added since (create_all only creates
+    missing tables): add them. Only columns that are nullable or have a scalar default are
+    ever added to a table, so this is all an upgrade needs."""
+    inspector = inspect(conn)
+    for table in SQLModel.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            kind = column.type.compile(dialect=conn.dialect)
+            default = getattr(column.default, "arg", None)
+            clause = ""
+            if isinstance(default, bool):
+                clause = f" DEFAULT {'TRUE' if default else 'FALSE'}"
+            elif isinstance(default, int | float):
+                clause = f" DEFAULT {default}"
+            conn.execute(
+                text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{clause}')
+            )
+
+
+def _utc_session(dbapi_conn: Any, _record: Any) -> None:
+    """Every PostgreSQL session runs in UTC, whatever PGTZ, the role or the server say.
+
+    The columns are `timestamp without time zone` holding UTC. psycopg sends an aware datetime
+    as `timestamptz`, and PostgreSQL turns that into a `timestamp` (and compares the two)
+    through the session's TimeZone: in America/New_York a slot of 05:30Z would be stored as
+    00:30 and a second instance in UTC would own that slot again.
+    """
+    autocommit = dbapi_conn.autocommit
+    dbapi_conn.autocommit = True
+    try:
+        cur = dbapi_conn.cursor()
+        cur.execute("SET TIME ZONE 'UTC'")
+        cur.close()
+    finally:
+        dbapi_conn.autocommit = autocommit
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -136,6 +136,9 @@ class SourceState(SQLModel, table=True):
     cursor: str | None = None
     papers_added: int = 0
     newest_paper_at: datetime | None = None
+    # Records the last fetch could not store (bad data: see bot.paper_in) and which.
+    items_skipped: int = 0
+    skipped_note: str | None = None
 
 
 @dataclass(slots=True)

@@ -15,11 +15,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
 from sqlmodel import Session, col
 
 from bot.aliases import mine_aliases, normalize_topic
 from bot.db import upsert_stmt, writer
 from bot.models import Alias, Channel, Paper, PaperIn, SourceState, Subscription
+from bot.paper_in import Rejected, clean_paper
 
 if TYPE_CHECKING:
     from bot.index import PaperIndex
@@ -36,11 +38,13 @@ class UpsertResult:
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: int = 0
+    skipped: list[Rejected] = field(default_factory=list)  # records the store could not take
 
     def __iadd__(self, other: UpsertResult) -> UpsertResult:
         self.added += other.added
         self.updated += other.updated
         self.unchanged += other.unchanged
+        self.skipped += other.skipped
         return self
 
 
@@ -62,19 +66,48 @@ class PaperStore:
     def upsert_many(self, papers: Iterable[PaperIn], now: datetime) -> UpsertResult:
         """Insert or merge papers, one transaction per batch; the index follows each batch.
 
-        A batch either commits whole or leaves the store as it was.
+        Every paper passes `clean_paper` first; one the store still cannot take is left out
+        and reported in `skipped` (with its id and why), and the rest are stored.
         """
         result = UpsertResult()
         batch: list[PaperIn] = []
         for paper in papers:
-            batch.append(paper)
+            cleaned = clean_paper(paper)
+            if isinstance(cleaned, Rejected):
+                _log_rejected(cleaned, paper.source)
+                result.skipped.append(cleaned)
+                continue
+            batch.append(cleaned)
             if len(batch) >= BATCH:
-                result += self._upsert_batch(batch, now)
+                result += self._upsert_isolated(batch, now)
                 batch = []
         if batch:
-            result += self._upsert_batch(batch, now)
+            result += self._upsert_isolated(batch, now)
         if self.index is not None:
             self.index.flush()  # one index commit per call, not per batch (bulk imports)
+        return result
+
+    def _upsert_isolated(self, batch: Sequence[PaperIn], now: datetime) -> UpsertResult:
+        """One batch in one transaction; if the database refuses it, paper by paper, so one
+        bad record costs only itself. A lost connection or a lock timeout is not a bad
+        record: it is raised (the caller keeps its place and tries again later)."""
+        try:
+            return self._upsert_batch(batch, now)
+        except _INFRA:
+            raise
+        except _RECORD_ERRORS as exc:
+            if len(batch) == 1:
+                return _skipped_one(batch[0], exc)
+            logger.warning("a batch of %d papers failed (%s); storing them one by one",
+                           len(batch), _short(exc))
+        result = UpsertResult()
+        for paper in batch:
+            try:
+                result += self._upsert_batch([paper], now)
+            except _INFRA:
+                raise
+            except _RECORD_ERRORS as exc:
+                result += _skipped_one(paper, exc)
         return result
 
     def _upsert_batch(self, batch: Sequence[PaperIn], now: datetime) -> UpsertResult:
@@ -343,11 +376,25 @@ class PaperStore:
             session.add(state)
 
     def record_source_success(
-        self, name: str, now: datetime, added: int = 0, newest: datetime | None = None
+        self,
+        name: str,
+        now: datetime,
+        added: int = 0,
+        newest: datetime | None = None,
+        skipped: Sequence[str] | None = None,
     ) -> None:
-        """A fetch of `name` succeeded: failures reset, counts and newest paper kept."""
+        """A fetch of `name` succeeded: failures reset, counts and newest paper kept.
+
+        `skipped`: the records of this fetch the store refused ("id: why"); `None` leaves
+        the last count as it was (an import's later chunks keep what an earlier one found).
+        """
+        extra: dict[str, Any] = {}
+        if skipped is not None:
+            extra["items_skipped"] = len(skipped)
+            extra["skipped_note"] = "; ".join(skipped[:5])[:1000] or None
         self._update_source(
             name,
+            **extra,
             last_success_at=now,
             consecutive_failures=0,
             papers_added=lambda s: (s.papers_added or 0) + added,
@@ -368,6 +415,27 @@ class PaperStore:
     def set_source_cursor(self, name: str, cursor: str | None) -> None:
         """Where a resumable job (a snapshot import) got to; None when it finished."""
         self._update_source(name, cursor=cursor)
+
+
+# What one record can make the database (or the driver, before it) refuse: a value out of
+# range, too long, with a byte the encoding refuses. Anything else is not the record's fault.
+_RECORD_ERRORS = (DBAPIError, StatementError, ValueError, TypeError, OverflowError)
+_INFRA = (OperationalError, InterfaceError)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return " ".join(text.split())[:200]
+
+
+def _log_rejected(rejected: Rejected, source: str) -> None:
+    logger.warning("%s: skipped paper %s: %s", source, rejected.shown, rejected.reason)
+
+
+def _skipped_one(paper: PaperIn, exc: BaseException) -> UpsertResult:
+    rejected = Rejected(paper.id, f"the database refused it: {_short(exc)}")
+    _log_rejected(rejected, paper.source)
+    return UpsertResult(skipped=[rejected])
 
 
 def _one(row: Any) -> Any:

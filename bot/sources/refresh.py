@@ -48,15 +48,19 @@ class SourceReport:
     fetched: int = 0
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "id: why", records the store refused
     error: str | None = None
 
     def line(self) -> str:
         if self.error:
             return f"{self.source}: FAILED: {self.error}"
-        return (
+        text = (
             f"{self.source}: {self.fetched} fetched, {len(self.added)} added, "
             f"{len(self.updated)} updated"
         )
+        if self.skipped:
+            text += f", {len(self.skipped)} skipped ({'; '.join(self.skipped[:3])})"
+        return text
 
 
 @dataclass
@@ -187,8 +191,15 @@ class Sources:
             # The write runs off the event loop: a large backfill must not stall chat replies.
             upserted = await asyncio.to_thread(store.upsert_many, papers, now)
             result.added, result.updated = upserted.added, upserted.updated
-            newest = max((p.published_at for p in papers if p.published_at), default=None)
-            store.record_source_success(name, now, added=len(upserted.added), newest=newest)
+            result.skipped = [f"{r.shown}: {r.reason}" for r in upserted.skipped]
+            stored = set(upserted.added) | set(upserted.updated)
+            newest = max(
+                (p.published_at for p in papers if p.published_at and p.id in stored),
+                default=None,
+            )
+            store.record_source_success(
+                name, now, added=len(upserted.added), newest=newest, skipped=result.skipped
+            )
             logger.info("refresh: %s", result.line())
         return report
 

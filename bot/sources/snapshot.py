@@ -21,8 +21,9 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 SOURCE = "arxiv"
 CHUNK = 10_000  # lines per committed step (the cursor moves after each)
+SHOW_LINES = 20  # skipped line numbers printed in the summary
+KEEP_LINES = 10_000  # skipped line numbers kept in the report (a broken file has millions)
 
 # orjson parses these lines ~3x faster than json (the whole parse ~1.35x; bench/ingest.py).
 _loads: Callable[[bytes | str], Any] = orjson.loads
@@ -132,6 +135,15 @@ def iter_snapshot_lines(
 def _iter_file(
     file: IO[bytes], start: int, limit: int | None, reject: Reject = _log_skip
 ) -> Iterator[tuple[int, PaperIn | None]]:
+    for offset, _number, paper in _iter_numbered(file, start, 0, limit, reject):
+        yield offset, paper
+
+
+def _iter_numbered(
+    file: IO[bytes], start: int, first: int, limit: int | None, reject: Reject = _log_skip
+) -> Iterator[tuple[int, int, PaperIn | None]]:
+    """(byte offset after the line, its 1-based line number, paper or None); `first` is the
+    number of lines before byte `start`."""
     file.seek(start)
     offset = start
     count = 0
@@ -147,7 +159,12 @@ def _iter_file(
             # so a later import picks it up once it is complete.
             reject(f"last line is incomplete at byte {offset - len(line)}")
             return
-        yield offset, parse_snapshot_line(line, reject)
+        number = first + count
+        yield offset, number, parse_snapshot_line(line, partial(_at_line, reject, number))
+
+
+def _at_line(reject: Reject, number: int, reason: str, item: Any = None) -> None:
+    reject(f"line {number}: {reason}", item)
 
 
 def _truncated(line: bytes) -> bool:
@@ -163,7 +180,8 @@ class ImportReport:
     path: str
     lines: int = 0  # lines read in this run
     papers: int = 0  # lines that gave a paper
-    skipped: int = 0  # malformed lines
+    skipped: int = 0  # lines that gave no paper, or a paper the store refused
+    skipped_lines: list[int] = field(default_factory=list)  # their line numbers (first ones)
     added: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -175,11 +193,22 @@ class ImportReport:
         rate = self.lines / self.seconds if self.seconds else 0.0
         resumed = f", resumed at byte {self.resumed_from:,}" if self.resumed_from else ""
         done = "" if self.finished else " (stopped early; run again to continue)"
-        return (
+        text = (
             f"{self.path}: {self.lines:,} lines, {self.added:,} added, {self.updated:,} updated, "
             f"{self.unchanged:,} unchanged, {self.skipped:,} skipped in {self.seconds:.1f} s "
             f"({rate:,.0f} lines/s){resumed}{done}"
         )
+        if self.skipped_lines:
+            shown = ", ".join(str(n) for n in self.skipped_lines[:SHOW_LINES])
+            more = self.skipped - min(len(self.skipped_lines), SHOW_LINES)
+            text += f"\nskipped lines: {shown}" + (f" and {more:,} more" if more > 0 else "")
+            text += " (the log says why)"
+        return text
+
+    def skip_line(self, number: int) -> None:
+        self.skipped += 1
+        if len(self.skipped_lines) < KEEP_LINES:
+            self.skipped_lines.append(number)
 
 
 Progress = Callable[[int, int, ImportReport], None]  # (bytes done, bytes total, report)
@@ -211,10 +240,12 @@ def import_snapshot(
         raise SourceError(f"snapshot: {file_path} does not exist or is not a file")
     size = file_path.stat().st_size
     name = cursor_name(file_path)
-    start = _resume_offset(store, name, size)
+    start, first_line = _resume_offset(store, name, size)
+    line_no = first_line
     report = ImportReport(path=str(file_path), resumed_from=start)
     began = clock()
     batch: list[PaperIn] = []
+    lines_of: dict[str, int] = {}  # paper id -> its (last) line number in this batch
     offset = start
 
     def commit(offset: int) -> None:
@@ -222,9 +253,17 @@ def import_snapshot(
         report.added += len(result.added)
         report.updated += len(result.updated)
         report.unchanged += result.unchanged
-        store.set_source_cursor(name, json.dumps({"offset": offset, "size": size}))
+        refused = sorted(lines_of.get(r.id, 0) for r in result.skipped)
+        for number in refused:
+            report.skip_line(number)
+        report.papers -= len(refused)
+        # The cursor moves past refused lines too: a resume never retries a bad line forever.
+        store.set_source_cursor(
+            name, json.dumps({"offset": offset, "size": size, "line": line_no})
+        )
         store.record_source_success(name, now, added=len(result.added))
         batch.clear()
+        lines_of.clear()
         if progress is not None:
             report.seconds = clock() - began
             progress(offset, size, report)
@@ -232,20 +271,22 @@ def import_snapshot(
     lines_in_batch = 0
     rejects = SkipLog("snapshot")
     with open(file_path, "rb") as file:
-        for offset, paper in _iter_file(file, start, limit, rejects):
+        for offset, line_no, paper in _iter_numbered(file, start, first_line, limit, rejects):
             report.lines += 1
             lines_in_batch += 1
             if paper is None:
-                report.skipped += 1
+                report.skip_line(line_no)
             else:
                 report.papers += 1
                 batch.append(paper)
+                lines_of[paper.id] = line_no
             if lines_in_batch >= chunk:
                 commit(offset)
                 lines_in_batch = 0
     if lines_in_batch:
         commit(offset)
     report.finished = offset >= size
+    report.skipped_lines.sort()  # store refusals are found after the batch's parse skips
     if store.index is not None:
         store.index.flush()  # the index defers commits; make the import searchable now
     if report.finished:
@@ -254,17 +295,19 @@ def import_snapshot(
     return report
 
 
-def _resume_offset(store: PaperStore, name: str, size: int) -> int:
+def _resume_offset(store: PaperStore, name: str, size: int) -> tuple[int, int]:
+    """(byte offset, lines before it) where the last run stopped; (0, 0) to start over."""
     state = store.source_state(name)
     if state is None or not state.cursor:
-        return 0
+        return 0, 0
     try:
         cursor = json.loads(state.cursor)
         offset = int(cursor["offset"])
-    except (ValueError, KeyError, TypeError):
-        return 0
+        lines = int(cursor.get("line") or 0)  # absent in cursors of older versions
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return 0, 0
     # A file that shrank is a different file: start over (idempotent anyway).
-    return offset if 0 < offset <= size else 0
+    return (offset, max(lines, 0)) if 0 < offset <= size else (0, 0)
 
 
 class ProgressBar:

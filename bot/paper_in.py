@@ -1,0 +1,152 @@
+"""The one gate every paper passes before the store: `clean_paper(PaperIn) -> PaperIn | Rejected`.
+
+Every source (HF, arXiv, the snapshot import, on-demand lookups, demo data) hands the store a
+`bot.models.PaperIn`; `PaperStore.upsert_many` runs each through `clean_paper` first, so the
+rules live here once and hold for SQLite and PostgreSQL alike:
+
+- Text: NUL and other control characters (C0 except tab/newline, DEL, C1) and lone UTF-16
+  surrogates are removed. PostgreSQL refuses NUL in text and psycopg cannot encode a surrogate;
+  SQLite stores both, so without this the same record would be fine on one database and break
+  a whole batch on the other.
+- Lengths: every string and list is cut to a bound of our own (below). PostgreSQL's VARCHAR(n)
+  raises on an over-long value while SQLite ignores n, so the bound is enforced here, the same
+  on both.
+- Numbers: counts are clamped into 0..2**31-1 (an INTEGER on PostgreSQL; SQLite raises past
+  2**63). A version outside 1..MAX_VERSION is dropped (unknown), not clamped: the store keeps
+  the highest version ever seen, so a clamped absurd value would hide every real one later.
+- Ids: the store's key (arXiv id without version) must look like one and fit its column
+  (64 characters); otherwise the record is rejected: there is no safe way to shorten a key.
+
+A rejected record is reported back (`Rejected(id, reason)`) so the caller can log it and count
+it; the rest of the batch is stored.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from bot.ids import ARXIV_ID_RE
+from bot.models import PaperIn
+
+INT_MAX = 2**31 - 1  # PostgreSQL INTEGER
+MAX_VERSION = 10_000  # arXiv asks authors to replace at most weekly: real versions are small
+MAX_ID = 64  # Paper.id column
+
+MAX_TITLE = 1_000
+MAX_ABSTRACT = 20_000
+MAX_AUTHORS = 5_000  # collaboration papers list ~3,000 names
+MAX_NAME = 300
+MAX_CATEGORIES = 50
+MAX_CATEGORY = 64
+MAX_URL = 2_000
+MAX_ORG = 300
+MAX_SUMMARY = 5_000
+MAX_KEYWORDS = 50
+MAX_KEYWORD = 100
+
+# C0 controls except \t \n \r, DEL, C1 controls, and UTF-16 surrogates.
+_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record the store cannot take, and why (for the log and the skip count)."""
+
+    id: str  # as the source gave it (the caller's key to the record)
+    reason: str
+
+    @property
+    def shown(self) -> str:
+        """The id as it may be printed: safe characters, at most 80 of them."""
+        return clean_text(self.id, 80)
+
+
+def clean_text(value: Any, limit: int) -> str:
+    """A safe string: control characters and surrogates removed, at most `limit` characters."""
+    if not isinstance(value, str):
+        return ""
+    if _BAD.search(value):
+        # Paper text is whitespace-collapsed by the parsers; removing a character must not
+        # leave a double space behind.
+        value = " ".join(_BAD.sub("", value).split())
+    if len(value) > limit:
+        value = value[:limit].rstrip()
+    return value
+
+
+def _opt_text(value: Any, limit: int) -> str | None:
+    text = clean_text(value, limit)
+    return text or None
+
+
+def _texts(values: Any, count: int, limit: int) -> list[str]:
+    if not isinstance(values, list):
+        return []
+    out: list[str] = []
+    for value in values[:count]:
+        text = clean_text(value, limit)
+        if text:
+            out.append(text)
+    return out
+
+
+def clamp_count(value: Any) -> int | None:
+    """A count that fits the column: 0..INT_MAX; None when not a number at all."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return None
+        value = INT_MAX if value >= INT_MAX else int(value) if value > 0 else 0
+    return min(max(value, 0), INT_MAX)
+
+
+def _version(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 1 <= value <= MAX_VERSION else None
+
+
+def _datetime(value: Any) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def clean_paper(paper: PaperIn) -> PaperIn | Rejected:
+    """`paper` with every field made safe for the store, or why it cannot be stored."""
+    raw_id = paper.id if isinstance(paper.id, str) else repr(paper.id)
+    if len(raw_id) > MAX_ID:
+        return Rejected(raw_id, f"id is {len(raw_id)} characters (at most {MAX_ID} fit)")
+    match = ARXIV_ID_RE.match(raw_id)
+    if match is None or match.group("v"):
+        return Rejected(raw_id, "id is not an arXiv id without version")
+    pid = raw_id
+    title = clean_text(paper.title, MAX_TITLE)
+    if not title:
+        return Rejected(raw_id, "no title")
+    daily = paper.hf_daily_date
+    if isinstance(daily, datetime) or not isinstance(daily, date):
+        daily = daily.date() if isinstance(daily, datetime) else None
+    return replace(
+        paper,
+        id=pid,
+        title=title,
+        version=_version(paper.version),
+        abstract=clean_text(paper.abstract, MAX_ABSTRACT),
+        authors=_texts(paper.authors, MAX_AUTHORS, MAX_NAME),
+        categories=_texts(paper.categories, MAX_CATEGORIES, MAX_CATEGORY),
+        published_at=_datetime(paper.published_at),
+        hf_daily_date=daily,
+        upvotes=clamp_count(paper.upvotes),
+        comments=clamp_count(paper.comments),
+        github_repo=_opt_text(paper.github_repo, MAX_URL),
+        github_stars=clamp_count(paper.github_stars),
+        project_page=_opt_text(paper.project_page, MAX_URL),
+        organization=_opt_text(paper.organization, MAX_ORG),
+        ai_summary=_opt_text(paper.ai_summary, MAX_SUMMARY),
+        ai_keywords=_texts(paper.ai_keywords, MAX_KEYWORDS, MAX_KEYWORD),
+    )

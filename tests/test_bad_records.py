@@ -1,0 +1,279 @@
+"""One bad record never stops a source: through the refresh path and `paperboy import`, on
+SQLite and on the real PostgreSQL.
+
+The records are what hostile or broken upstream data looks like: a NUL byte (PostgreSQL refuses
+it in text), `upvotes: 1e20` (past any integer column), `v99999999999999999999`, a 90-character
+old-style id (past the id column on PostgreSQL; SQLite would take it), lone surrogates and
+megabyte strings. What a user sees is checked: the store's contents, the `/papers status` text,
+the refresh summary and the import's output.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+import bot.store as store_module
+from bot.cli import main
+from bot.config import Settings
+from bot.index import open_index
+from bot.messages import ChannelRef, Invocation, UserRef
+from bot.models import PaperIn
+from bot.paper_in import INT_MAX, MAX_ABSTRACT, MAX_TITLE
+from bot.search import parse_query, search_papers
+from bot.service import BotService
+from bot.sources.refresh import Sources
+from bot.sources.snapshot import import_snapshot
+from bot.store import PaperStore
+from tests.conftest import FIXTURES
+
+NOW = datetime(2026, 6, 12, 12, 0, tzinfo=UTC)
+LONG_ID = "a" * 82 + "/9901001"  # matches the old-style id pattern; 90 characters
+FEED = (FIXTURES / "sources" / "arxiv_rss.xml").read_bytes()
+
+
+@pytest.fixture
+def any_store(engine: Engine, tmp_path: Path) -> Iterator[PaperStore]:
+    index = open_index(tmp_path / "index")
+    yield PaperStore(engine, index=index)
+    index.close()
+
+
+def hf_item(pid: str, title: str, **paper: Any) -> dict[str, Any]:
+    return {
+        "paper": {
+            "id": pid,
+            "authors": [{"name": "Ada Lovelace"}],
+            "publishedAt": "2026-06-10T00:00:00.000Z",
+            "submittedOnDailyAt": "2026-06-12T00:00:00.000Z",
+            "title": title,
+            "summary": f"Abstract of {title}, long enough to be the whole abstract.",
+            "upvotes": 3,
+            **paper,
+        },
+        "numComments": 0,
+    }
+
+
+def hostile_day() -> bytes:
+    items = [
+        hf_item("2606.00101", "A perfectly ordinary paper"),
+        hf_item("2606.00102", "Nul\x00 in the title", summary="abs\x00tract",
+                authors=[{"name": "Bob\x00 Smith"}]),
+        hf_item("2606.00103", "Upvotes past any column", upvotes=1e20, githubStars=10**30),
+        hf_item(LONG_ID, "An id longer than the id column"),
+        hf_item("2606.00104", "Huge " + "x" * 200_000, summary="y" * 2_000_000),
+        hf_item("2606.00105", "Lone surrogate \ud800 here", ai_summary="tl;dr \udfff"),
+        hf_item("2606.00106", "Control\x07 characters\x1b[31m"),
+        hf_item("2606.00107v99999999999999999999", "An absurd version"),
+    ]
+    body = json.dumps(items)  # ensure_ascii: the NUL and surrogates go out as \\u escapes
+    return body.replace('"upvotes": 1e+20', '"upvotes": 1e20').encode()
+
+
+def sources_for(hf_body: bytes) -> Sources:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "hf.test":
+            page = request.url.params.get("p", "0")
+            return httpx.Response(200, content=hf_body if page == "0" else b"[]")
+        if request.url.host == "rss.test":
+            return httpx.Response(200, content=FEED)
+        return httpx.Response(404)
+
+    settings = Settings.model_validate(
+        {
+            "sources": {
+                "huggingface": {"base_url": "http://hf.test", "refresh_days": 0},
+                "arxiv": {"api_url": "http://export.test/api/query",
+                          "feed_url": "http://rss.test/atom", "categories": ["cs.CL", "cs.LG"]},
+                "retries": 1,
+            }
+        }
+    )
+
+    async def no_sleep(_s: float) -> None:
+        return None
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return Sources(settings, client, sleep=no_sleep, clock=lambda: 0.0, rng=lambda: 0.0)
+
+
+async def status_text(store: PaperStore) -> str:
+    service = BotService(Settings.load(None, {}), store, clock=lambda: NOW)
+    reply = await service.handle(
+        Invocation("status", ChannelRef("slack", "T1", "C1"), UserRef("slack", "U1"))
+    )
+    return f"{reply.title}\n{reply.text}"
+
+
+async def test_refresh_stores_the_good_and_the_cleaned_and_skips_only_the_unstorable(
+    any_store: PaperStore,
+) -> None:
+    report = await sources_for(hostile_day()).refresh(any_store, NOW)
+
+    hf = report.sources["hf"]
+    assert hf.error is None and report.failed == []
+    assert "1 skipped" in hf.line() and LONG_ID[:40] in hf.line()
+    # Cleaned, not dropped: every other record is in the store with safe values.
+    assert any_store.get(LONG_ID) is None
+    nul = any_store.get("2606.00102")
+    assert nul is not None
+    assert (nul.title, nul.abstract, nul.authors) == ("Nul in the title", "abstract",
+                                                       ["Bob Smith"])
+    big = any_store.get("2606.00103")
+    assert big is not None and big.upvotes == INT_MAX and big.github_stars == INT_MAX
+    huge = any_store.get("2606.00104")
+    assert huge is not None
+    assert len(huge.title) == MAX_TITLE and len(huge.abstract) == MAX_ABSTRACT
+    surrogate = any_store.get("2606.00105")
+    assert surrogate is not None
+    assert surrogate.title == "Lone surrogate here" and surrogate.ai_summary == "tl;dr"
+    control = any_store.get("2606.00106")
+    assert control is not None and control.title == "Control characters[31m"
+    absurd = any_store.get("2606.00107")
+    assert absurd is not None and absurd.version is None  # unknown, not a clamped lie
+    # Searchable like any other paper.
+    hits = search_papers(any_store, parse_query('"Nul in the title"', NOW), 5, NOW)
+    assert [h.paper.id for h in hits] == ["2606.00102"]
+
+    # The other source still ran.
+    arxiv = report.sources["arxiv"]
+    assert arxiv.error is None and arxiv.added
+
+    text = await status_text(any_store)
+    hf_line = next(line for line in text.splitlines() if line.startswith("hf"))
+    assert "1 item skipped in the last fetch" in hf_line and LONG_ID[:40] in hf_line
+    assert "FAILING" not in text
+    arxiv_line = next(line for line in text.splitlines() if line.startswith("arxiv"))
+    assert "skipped" not in arxiv_line
+
+    # A clean fetch afterwards clears the note.
+    await sources_for(json.dumps([hf_item("2606.00101", "A perfectly ordinary paper")])
+                      .encode()).refresh(any_store, NOW, source="hf")
+    assert "skipped" not in await status_text(any_store)
+
+
+async def test_a_record_the_database_refuses_costs_only_itself(
+    any_store: PaperStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the cleaning gate the database itself refuses the bad record (NUL on
+    PostgreSQL, an integer past 2**63 on SQLite): the batch is retried paper by paper."""
+    monkeypatch.setattr(store_module, "clean_paper", lambda paper: paper)
+    bad = PaperIn(id="2606.00999", title="Refused\x00", source="hf", upvotes=10**20)
+    good = [PaperIn(id=f"2606.{n:05d}", title=f"Good paper {n}", source="hf")
+            for n in range(5)]
+    result = any_store.upsert_many([good[0], good[1], bad, *good[2:]], NOW)
+    assert sorted(result.added) == sorted(p.id for p in good)
+    assert [r.id for r in result.skipped] == ["2606.00999"]
+    assert "the database refused it" in result.skipped[0].reason
+    assert any_store.count() == 5 and any_store.get("2606.00999") is None
+
+
+# ------------------------------------------------------------------ import
+
+
+def snapshot_line(pid: str, title: str, **extra: Any) -> str:
+    record = {
+        "id": pid,
+        "authors": "A. Author",
+        "title": title,
+        "categories": "cs.CL",
+        "abstract": "An abstract.",
+        "versions": [{"version": "v1", "created": "Mon, 2 Apr 2007 19:18:42 GMT"}],
+        "update_date": "2008-11-26",
+        "authors_parsed": [["Author", "A.", ""]],
+        **extra,
+    }
+    return json.dumps(record)
+
+
+def hostile_snapshot(path: Path) -> Path:
+    lines = [
+        snapshot_line("0704.0001", "First good paper"),  # 1
+        snapshot_line(LONG_ID, "An id longer than the column"),  # 2: refused by the store
+        "{not json",  # 3: refused by the parser
+        "",  # 4: blank, not a record
+        snapshot_line("0704.0002", "Nul\x00 title", abstract="a\x00b"),  # 5: cleaned
+        snapshot_line("0704.0003", "Absurd version",
+                      versions=[{"version": "v1", "created": "Mon, 2 Apr 2007 19:18:42 GMT"},
+                                {"version": "v99999999999999999999", "created": "x"}]),  # 6
+        snapshot_line("0704.0004", "Last good paper"),  # 7
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_import_skips_bad_lines_by_number_and_resumes_past_them(
+    any_store: PaperStore, tmp_path: Path
+) -> None:
+    path = hostile_snapshot(tmp_path / "snap.jsonl")
+    first = import_snapshot(any_store, path, NOW, chunk=2, limit=3)
+    assert first.skipped_lines == [2, 3] and not first.finished
+    assert "skipped lines: 2, 3" in first.summary()
+    # The resume starts after line 3 and never retries lines 2-3, and numbers stay absolute.
+    second = import_snapshot(any_store, path, NOW, chunk=2)
+    assert second.finished and second.skipped_lines == []
+    assert second.added == 3
+    assert {p.id for p in any_store.get_many(["0704.0001", "0704.0002", "0704.0003",
+                                              "0704.0004"])} == {
+        "0704.0001", "0704.0002", "0704.0003", "0704.0004"}
+    nul = any_store.get("0704.0002")
+    assert nul is not None and (nul.title, nul.abstract) == ("Nul title", "ab")
+    absurd = any_store.get("0704.0003")
+    assert absurd is not None and absurd.version is None  # unknown, not a clamped lie
+
+
+def test_import_reports_skipped_lines_in_one_run(any_store: PaperStore, tmp_path: Path) -> None:
+    path = hostile_snapshot(tmp_path / "snap.jsonl")
+    report = import_snapshot(any_store, path, NOW, chunk=100)
+    assert report.finished and report.skipped == 2 and report.skipped_lines == [2, 3]
+    assert report.added == 4 and any_store.count() == 4
+
+
+@pytest.mark.postgres
+def test_paperboy_import_on_postgresql_prints_the_skipped_lines(
+    pg_engine: Engine, pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The whole CLI, against PostgreSQL: a NUL byte and a 90-character id in the file."""
+    cfg = tmp_path / "paperboy.toml"
+    cfg.write_text(f'[storage]\ndata_dir = "{tmp_path / "data"}"\n'
+                   f'[database]\nurl = "{pg_url}"\n', encoding="utf-8")
+    path = hostile_snapshot(tmp_path / "snap.jsonl")
+    assert main(["--config", str(cfg), "import", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "4 added" in out and "2 skipped" in out
+    assert "skipped lines: 2, 3 (the log says why)" in out
+    store = PaperStore(pg_engine)
+    paper = store.get("0704.0002")
+    assert paper is not None and paper.title == "Nul title"
+    assert store.get(LONG_ID) is None
+
+
+def test_a_store_made_before_the_skip_columns_gets_them(tmp_path: Path) -> None:
+    """Upgrading keeps the old database: the columns added since are added at start."""
+    from sqlalchemy import create_engine, text
+
+    from bot.db import make_engine
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = create_engine(url)
+    with old.begin() as conn:
+        conn.execute(text(
+            "CREATE TABLE source_state (source VARCHAR(64) PRIMARY KEY, last_success_at DATETIME,"
+            " last_error_at DATETIME, last_error VARCHAR, consecutive_failures INTEGER NOT NULL,"
+            " cursor VARCHAR, papers_added INTEGER NOT NULL, newest_paper_at DATETIME)"))
+        conn.execute(text("INSERT INTO source_state VALUES ('hf', NULL, NULL, NULL, 0, NULL, 7,"
+                          " NULL)"))
+    old.dispose()
+    store = PaperStore(make_engine(url))
+    store.record_source_success("hf", NOW, skipped=["x: bad"])
+    (state,) = store.source_states()
+    assert (state.papers_added, state.items_skipped, state.skipped_note) == (7, 1, "x: bad")
+    store.engine.dispose()
