@@ -68,10 +68,10 @@ def _add_missing_columns(conn: Any) -> None:
 def _utc_session(dbapi_conn: Any, _record: Any) -> None:
     """Every PostgreSQL session runs in UTC, whatever PGTZ, the role or the server say.
 
-    The columns are `timestamp without time zone` holding UTC. psycopg sends an aware datetime
-    as `timestamptz`, and PostgreSQL turns that into a `timestamp` (and compares the two)
-    through the session's TimeZone: in America/New_York a slot of 05:30Z would be stored as
-    00:30 and a second instance in UTC would own that slot again.
+    The columns are `timestamptz`: instants are stored right in any zone as long as they are
+    bound aware. But the session's TimeZone still decides how values come back (an aware
+    datetime in New York time, printed by `/papers status` as if it were UTC) and how any
+    `timestamp` cast or date arithmetic in SQL reads a wall clock. One zone everywhere.
     """
     autocommit = dbapi_conn.autocommit
     dbapi_conn.autocommit = True

@@ -32,7 +32,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TypeVar
 
@@ -197,8 +197,8 @@ class Ledger:
         instance_id: str,
     ) -> dict[str, int]:
         rows = [
-            {"channel_key": key, "slot": slot, "status": "building",
-             "instance_id": instance_id, "created_at": now, "papers": 0}
+            {"channel_key": key, "slot": _aware(slot), "status": "building",
+             "instance_id": instance_id, "created_at": _aware(now), "papers": 0}
             for key, slot, _ in runs
         ]
         stmt = insert_ignore(self.engine, _RUN).returning(_RUN.c.id, _RUN.c.channel_key)
@@ -238,8 +238,9 @@ class Ledger:
     ) -> None:
         """Owned scheduled runs: the next window starts at their slot; every due channel's
         schedule moves on (slots owned elsewhere get the value their owner sets)."""
-        with_slot = [{"b_key": k, "b_slot": s, "b_next": n} for k, s, n in moved if s]
-        only_next = [{"b_key": k, "b_next": n} for k, s, n in moved if not s]
+        with_slot = [{"b_key": k, "b_slot": _aware(s), "b_next": _aware(n)}
+                     for k, s, n in moved if s]
+        only_next = [{"b_key": k, "b_next": _aware(n)} for k, s, n in moved if not s]
         if with_slot:
             session.execute(
                 update(_CHANNEL)
@@ -427,6 +428,13 @@ class Ledger:
 
 # PostgreSQL: one statement per step over arrays (`unnest`), one round trip for 100,000
 # claims, where an executemany would send one statement per row.
+#
+# Times: the columns are `timestamptz`, and every value is bound UTC-aware and cast to
+# `timestamptz[]`. A cast to `timestamp[]` (as before) drops the offset and reads the wall clock
+# in the session's TimeZone (PGTZ, a role's setting): in America/New_York a 05:30Z slot was
+# stored as another instant and an instance in UTC owned the same slot again. (bot.db also
+# puts every session in UTC, so values read back print as UTC.)
+_NOW = "CAST(:now AS timestamptz)"
 
 
 def _pg_insert_runs(
@@ -438,12 +446,12 @@ def _pg_insert_runs(
     rows = session.execute(
         text(
             "INSERT INTO digest_run (channel_key, slot, status, instance_id, created_at, papers)"
-            " SELECT u.k, u.s, 'building', :inst, :now, 0"
-            " FROM unnest(CAST(:keys AS varchar[]), CAST(:slots AS timestamp[])) AS u(k, s)"
+            " SELECT u.k, u.s, 'building', :inst, " + _NOW + ", 0"
+            " FROM unnest(CAST(:keys AS varchar[]), CAST(:slots AS timestamptz[])) AS u(k, s)"
             " ON CONFLICT DO NOTHING RETURNING id, channel_key"
         ),
-        {"inst": instance_id, "now": now, "keys": [r[0] for r in runs],
-         "slots": [r[1] for r in runs]},
+        {"inst": instance_id, "now": _aware(now), "keys": [r[0] for r in runs],
+         "slots": [_aware(r[1]) for r in runs]},
     )
     return {key: run_id for run_id, key in rows}
 
@@ -462,12 +470,12 @@ def _pg_claim(
             "INSERT INTO delivery"
             " (channel_key, paper_id, digest_run_id, status, attempts, claimed_at,"
             " idempotency_key)"
-            " SELECT u.k, u.p, u.r, :claimed, 0, :now, :prefix || u.r"
+            " SELECT u.k, u.p, u.r, :claimed, 0, " + _NOW + ", :prefix || u.r"
             " FROM unnest(CAST(:keys AS varchar[]), CAST(:pids AS varchar[]),"
             " CAST(:runs AS integer[])) AS u(k, p, r)"
             " ON CONFLICT DO NOTHING RETURNING channel_key, paper_id"
         ),
-        {"claimed": CLAIMED, "now": now, "prefix": digest_key(0)[:-1],
+        {"claimed": CLAIMED, "now": _aware(now), "prefix": digest_key(0)[:-1],
          "keys": [c[0] for c in claims], "pids": [c[1] for c in claims],
          "runs": [c[2] for c in claims]},
     )
@@ -484,12 +492,12 @@ def _pg_advance(
             "UPDATE channel SET"
             " last_digest_at = CASE WHEN u.s IS NULL THEN channel.last_digest_at ELSE u.s END,"
             " next_digest_at = u.n"
-            " FROM unnest(CAST(:keys AS varchar[]), CAST(:slots AS timestamp[]),"
-            " CAST(:nexts AS timestamp[])) AS u(k, s, n)"
+            " FROM unnest(CAST(:keys AS varchar[]), CAST(:slots AS timestamptz[]),"
+            " CAST(:nexts AS timestamptz[])) AS u(k, s, n)"
             " WHERE channel.key = u.k"
         ),
-        {"keys": [m[0] for m in moved], "slots": [m[1] for m in moved],
-         "nexts": [m[2] for m in moved]},
+        {"keys": [m[0] for m in moved], "slots": [_aware(m[1]) for m in moved],
+         "nexts": [_aware(m[2]) for m in moved]},
     )
 
 
@@ -788,6 +796,13 @@ def _attempts(ledger: Ledger, key: str, papers: Sequence[str]) -> int:
             )
         ).scalar_one()
     return int(value or 0)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """UTC-aware, for binding: a naive value here is UTC (SQLite hands back naive ones)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _chunks(items: list[T], size: int) -> Iterable[list[T]]:
