@@ -568,6 +568,16 @@ class DiscordAdapter:
             raise ConfigError(f"DISCORD_TOKEN was rejected by Discord: {exc}") from None
         self._task = asyncio.create_task(self._connect(), name="discord-gateway")
 
+    async def open_for_posting(self) -> None:
+        """Ready to post without the gateway (`paperboy digest --channel`): posts are REST
+        calls, which need only the login; a running bot keeps its own gateway session."""
+        if not self.token:
+            raise ConfigError("DISCORD_TOKEN is not set")
+        try:
+            await self.client.login(self.token)
+        except discord.LoginFailure as exc:
+            raise ConfigError(f"DISCORD_TOKEN was rejected by Discord: {exc}") from None
+
     async def _connect(self) -> None:
         try:
             await self.client.connect(reconnect=True)

@@ -353,6 +353,10 @@ class SlackAdapter:
             await self._socket.connect_async()
             logger.info("Slack Socket Mode connected")
 
+    async def open_for_posting(self) -> None:
+        """Ready to post without the inbound side (`paperboy digest --channel`): posts only
+        need the Web API client, made on the first post; no port, no Socket Mode."""
+
     async def stop(self) -> None:
         if self._socket is not None:
             socket, self._socket = self._socket, None

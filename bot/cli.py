@@ -13,11 +13,15 @@ from contextlib import closing
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
 from bot.errors import BotError, ConfigError, QueryError
 from bot.models import PaperIn
+
+if TYPE_CHECKING:
+    from bot.messages import ChannelRef
+    from bot.store import PaperStore
 
 logger = logging.getLogger(__name__)
 
@@ -151,45 +155,53 @@ def cmd_discord_sync(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_digest(settings: Settings, args: argparse.Namespace) -> int:
     """`/papers digest` (preview) or `/papers digest post` for one channel, from the shell."""
-    from adapters.console import render
-    from bot.messages import ChannelRef, Invocation, UserRef
-    from bot.ports import Outbox
-    from bot.runtime import build_adapters, build_service, open_store
+    from bot.messages import ChannelRef
+    from bot.runtime import open_store
 
     try:
         channel = ChannelRef.parse(args.channel)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    store = open_store(settings)
+    with closing(open_store(settings)) as store:
+        code, text = asyncio.run(digest_once(settings, store, channel, dry_run=args.dry_run))
+    print(text, file=sys.stderr if code == 2 else sys.stdout)
+    return code
+
+
+async def digest_once(
+    settings: Settings, store: PaperStore, channel: ChannelRef, *, dry_run: bool
+) -> tuple[int, str]:
+    """One digest for `channel`: (exit code, what to print).
+
+    Posting opens only what a post needs (Slack: the Web API client; Discord: a REST login),
+    never the platform's inbound side: a running `paperboy run` on this host already holds
+    the HTTP port or the Socket Mode connection.
+    """
+    from adapters.console import render
+    from bot.messages import Invocation, UserRef
+    from bot.ports import Outbox
+    from bot.runtime import build_adapters, build_service
+
     service = build_service(settings, store)
     operator = UserRef("cli", "operator")
-
-    async def go() -> int:
-        if args.dry_run:
-            reply = await service.handle(Invocation("digest", channel, operator))
-            print(render(reply))
-            return 1 if reply.is_error else 0
-        adapters = build_adapters(settings, service)
-        adapter = adapters.get(channel.platform)
-        if adapter is None:
-            print(f"error: no {channel.platform} adapter is configured "
-                  "(set its token; see `paperboy check-config`)", file=sys.stderr)
-            return 2
-        started = channel.platform != "console"  # the console posts by printing
-        if started:
-            await adapter.start()
-        try:
-            service.outbox = Outbox({channel.platform: adapter})
-            reply = await service.handle(Invocation("digest post", channel, operator))
-        finally:
-            if started:
-                await adapter.stop()
-        print(render(reply))
-        return 1 if reply.is_error else 0
-
-    with closing(store):
-        return asyncio.run(go())
+    if dry_run:
+        reply = await service.handle(Invocation("digest", channel, operator))
+        return (1 if reply.is_error else 0), render(reply)
+    adapters = build_adapters(settings, service)
+    adapter = adapters.get(channel.platform)
+    if adapter is None:
+        return 2, (f"error: no {channel.platform} adapter is configured "
+                   "(set its token; see `paperboy check-config`)")
+    open_posting = getattr(adapter, "open_for_posting", None)
+    try:
+        if open_posting is not None:
+            await open_posting()
+        service.outbox = Outbox({channel.platform: adapter})
+        reply = await service.handle(Invocation("digest post", channel, operator))
+    finally:
+        await adapter.stop()
+    return (1 if reply.is_error else 0), render(reply)
 
 
 def cmd_check_config(settings: Settings, _args: argparse.Namespace) -> int:
@@ -245,7 +257,18 @@ def cmd_reindex(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.runtime import open_store
 
     with closing(open_store(settings)) as store:
-        count = store.sync_index(rebuild=True)
+        try:
+            count = store.sync_index(rebuild=True)
+        except ValueError as exc:
+            if "LockBusy" not in str(exc):
+                raise
+            # tantivy allows one writer per index directory; a running bot holds it.
+            print(
+                f"error: the search index in {settings.data_dir} is in use by another paperboy "
+                "process (`paperboy run`?): stop it and run `paperboy reindex` again",
+                file=sys.stderr,
+            )
+            return 1
         if store.index is not None:
             store.index.optimize()
     print(f"search index rebuilt: {count:,} papers")

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 MAX_INPUT = 2_000  # longer text is cut: Slack allows 4,000 characters after the command
 TOP_PERIODS = {"day": 1, "week": 7, "month": 30}
+MAX_TOPIC_CHARS = 500  # Subscription.normalized holds 500 (a topic is one search, not a page)
 
 
 @dataclass
@@ -240,6 +241,14 @@ async def do_top(ctx: Context, text: str) -> Reply:
 async def do_subscribe(ctx: Context, text: str) -> Reply:
     if not text.strip():
         return error("Subscribe to what?", "Give a topic, for example `/papers subscribe dpo`.")
+    length = len(" ".join(text.split()))
+    if length > MAX_TOPIC_CHARS:
+        # Checked before anything is written, the same on both databases (PostgreSQL refused
+        # it only after the channel row existed; SQLite took any length).
+        return error(
+            f"That topic is too long ({length} characters; at most {MAX_TOPIC_CHARS}).",
+            "Subscribe to a shorter search, for example `/papers subscribe dpo`.",
+        )
     if digests.is_hf_top(text):
         text = digests.HF_TOP  # no search: the top of each day's Hugging Face list
     else:

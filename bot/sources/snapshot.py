@@ -47,14 +47,18 @@ _loads: Callable[[bytes | str], Any] = orjson.loads
 
 
 def _name(parts: Any) -> str:
-    """`[last, first, suffix]` -> `first last suffix`."""
+    """`[last, first, suffix]` -> `first last suffix`.
+
+    Some records carry a 4th item, the affiliation (`["Tolstoy", "V. N.", "", "INP, Moscow
+    State University"]`): it is not part of the name and is left out.
+    """
     try:
-        last, first, suffix = parts
+        last, first, suffix = parts if len(parts) == 3 else parts[:3]
         name = f"{first} {last} {suffix}" if suffix else f"{first} {last}"
-    except (TypeError, ValueError):  # not a 3-item list: join what strings there are
+    except (TypeError, ValueError):  # fewer than 3 items or not a list: join what strings there are
         if not isinstance(parts, list):
             return ""
-        name = " ".join(p for p in parts[1:2] + parts[:1] + parts[2:] if isinstance(p, str))
+        name = " ".join(p for p in parts[1:2] + parts[:1] if isinstance(p, str))
     if not isinstance(name, str) or "  " in name or name[:1] == " " or name[-1:] == " ":
         name = " ".join(str(name).split())
     return name
