@@ -16,6 +16,7 @@ import inspect
 import logging
 import zoneinfo
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -27,6 +28,7 @@ from bot.commands import COMMANDS, CommandSpec, build_text
 from bot.config import DiscordSettings
 from bot.errors import ConfigError, DeliveryError
 from bot.messages import ChannelRef, Invocation, PaperCard, Reply, ReplyKind, UserRef
+from bot.ports import RESEND, UNCONFIRMED, Reconciled
 from bot.service import BotService
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,9 @@ FOOTER_MAX = 2048
 COMMAND_DESCRIPTION_MAX = 100
 CHOICE_MAX = 25
 NONCE_MAX = 25
+# Discord dedupes a nonce "in the past few minutes" (the exact window is not documented):
+# resend an unknown post only well inside it. Ticks are 30 s apart by default.
+NONCE_WINDOW = timedelta(minutes=2)
 
 # Discord drops an interaction not answered within 3 s (D-INT-1): a store answer normally takes
 # milliseconds; one that takes longer than this is deferred and followed up instead.
@@ -683,6 +688,29 @@ class DiscordAdapter:
                 raise delivery_error(exc, posted=posted) from exc
             posted.append(str(sent.id))
         return ",".join(posted)
+
+    async def reconcile(
+        self,
+        channel: ChannelRef,
+        idempotency_key: str,
+        *,
+        posted_at: datetime,
+        now: datetime,
+        attempts: int,
+    ) -> Reconciled:
+        """An unknown post is settled by posting it again with the same nonces: inside
+        Discord's dedupe window (`enforce_nonce`, "a few minutes") a message that landed comes
+        back instead of a new one (wave2.md DN-2). Fetched messages carry no nonce (DN-4), so
+        past the window, or after one resend, nothing can be checked safely."""
+        if attempts > 1:
+            return Reconciled(UNCONFIRMED, note="already resent once with the same nonce")
+        if now - posted_at > NONCE_WINDOW:
+            return Reconciled(
+                UNCONFIRMED,
+                note=f"more than {NONCE_WINDOW.seconds // 60} minutes since the post: Discord "
+                "no longer dedupes a resend",
+            )
+        return Reconciled(RESEND, note="resending with the same nonce")
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         """Kicked or banned from a server: pause its channels' digests (they would only 403)."""

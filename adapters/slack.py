@@ -25,6 +25,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -53,6 +54,7 @@ from adapters.slack_render import (
 from bot.config import Settings
 from bot.errors import ConfigError, DeliveryError
 from bot.messages import ChannelRef, Invocation, Reply, UserRef, error
+from bot.ports import ABSENT, FOUND, LATER, UNCONFIRMED, Reconciled
 from bot.service import BotService
 
 logger = logging.getLogger(__name__)
@@ -60,7 +62,9 @@ logger = logging.getLogger(__name__)
 PLATFORM = "slack"
 # chat:write.public lets digests reach public channels the bot was never invited to (slash
 # commands work there, so people subscribe there); private channels need `/invite @paperboy`.
-SCOPES = ["commands", "chat:write", "chat:write.public"]
+# *:history: reading a channel's recent messages to settle a digest post whose outcome was
+# unknown (did the message with our metadata land?).
+SCOPES = ["commands", "chat:write", "chat:write.public", "channels:history", "groups:history"]
 EVENTS_PATH = "/slack/events"
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
@@ -86,6 +90,12 @@ GONE_ERRORS = frozenset(
 # A continuation message hit by a 429 waits and tries again (a clear rejection is safe to
 # resend), at most this often and this long.
 CONTINUATION_RETRIES = 2
+# conversations.history for non-Marketplace apps: 1 request per minute, at most 15 messages
+# (wave2.md SH-2). One check per workspace per interval; the rest wait for a later tick.
+HISTORY_INTERVAL = 60.0
+HISTORY_LIMIT = 15
+HISTORY_SLACK = 120  # seconds before the claim the post may carry (clocks differ)
+DIGEST_EVENT = "paperboy_digest"
 MAX_INLINE_WAIT = 30.0
 RESPONSE_URL_USES = 5  # Slack allows five uses of a response_url (S-IN-4)
 
@@ -271,6 +281,7 @@ class SlackAdapter:
         self._last_post: dict[str, float] = {}
         self._channel_locks: dict[str, asyncio.Lock] = {}
         self._post_clients: dict[str, AsyncWebClient] = {}
+        self._history_at: dict[str, float] = {}  # team -> monotonic time of the last check
         self._runner: web.AppRunner | None = None
         self._socket: Any = None
         self.http_port: int | None = None
@@ -559,7 +570,7 @@ class SlackAdapter:
         client = self._post_client(token)
         messages = render(reply, actions=False)
         metadata = {
-            "event_type": "paperboy_digest",
+            "event_type": DIGEST_EVENT,
             "event_payload": {"idempotency_key": idempotency_key, "channel": channel.key},
         }
         async with self._channel_lock(channel.key):
@@ -567,6 +578,60 @@ class SlackAdapter:
             for n, message in enumerate(messages[1:], 2):
                 await self._post_continuation(client, channel, message, first, metadata, n)
         return f"{channel.channel}:{first}"
+
+    async def reconcile(
+        self,
+        channel: ChannelRef,
+        idempotency_key: str,
+        *,
+        posted_at: datetime,
+        now: datetime,
+        attempts: int,
+    ) -> Reconciled:
+        """Did the digest post carrying `idempotency_key` in its metadata land? Reads the
+        channel's history since shortly before the post (wave2.md SH-1..SH-3)."""
+        team = channel.workspace
+        last = self._history_at.get(team)
+        if last is not None and self._monotonic() - last < HISTORY_INTERVAL:
+            return Reconciled(LATER, note="one history check per minute per workspace")
+        try:
+            client = self._post_client(await self._bot_token(team))
+        except DeliveryError as exc:
+            return Reconciled(LATER, note=str(exc))
+        self._history_at[team] = self._monotonic()
+        oldest = posted_at.timestamp() - HISTORY_SLACK
+        try:
+            response = await client.conversations_history(
+                channel=channel.channel,
+                oldest=f"{oldest:.6f}",
+                inclusive=True,
+                include_all_metadata=True,
+                limit=HISTORY_LIMIT,
+            )
+        except SlackApiError as exc:
+            data = getattr(exc.response, "data", None)
+            code = str(data.get("error", "")) if isinstance(data, dict) else ""
+            status = int(getattr(exc.response, "status_code", 0) or 0)
+            if status == 429 or status >= 500:
+                return Reconciled(LATER, note=f"Slack answered {status}")
+            # missing_scope (an install from before the *:history scopes), not_in_channel...
+            return Reconciled(UNCONFIRMED, note=f"cannot read the channel's history: {code}")
+        except Exception as exc:
+            return Reconciled(LATER, note=f"could not reach Slack: {exc!r}")
+        messages = response.get("messages") or []
+        for message in messages:
+            meta = message.get("metadata") or {}
+            payload = meta.get("event_payload") or {}
+            if (meta.get("event_type") == DIGEST_EVENT
+                    and payload.get("idempotency_key") == idempotency_key):
+                return Reconciled(FOUND, ref=f"{channel.channel}:{message['ts']}")
+        if response.get("has_more"):
+            return Reconciled(
+                UNCONFIRMED,
+                note=f"not among the newest {len(messages)} messages since the post, and "
+                "Slack lets this app read no further back",
+            )
+        return Reconciled(ABSENT, note=f"{len(messages)} messages since the post, none of ours")
 
     async def _post_continuation(
         self,

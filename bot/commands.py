@@ -320,6 +320,9 @@ async def do_list(ctx: Context, _text: str) -> Reply:
         lines.append(
             f"Digests are paused: {channel.paused_reason}. Setting a schedule resumes them."
         )
+    unknown = (ctx.ledger or Ledger(ctx.store.engine)).unknown_summary(ctx.inv.channel.key)
+    if unknown.papers:
+        lines.append(unknown.line(here=True))
     return info("This channel's topics", "\n".join(lines))
 
 
@@ -348,19 +351,32 @@ async def do_schedule(ctx: Context, text: str) -> Reply:
     )
 
 
-DIGEST_USAGE = "`/papers digest` (preview), `/papers digest post`, `/papers digest quiet on|off`"
+DIGEST_USAGE = (
+    "`/papers digest` (preview), `/papers digest post`, `/papers digest quiet on|off`, "
+    "`/papers digest resend` (posts whose outcome is unknown)"
+)
 
 
 async def do_digest(ctx: Context, text: str) -> Reply:
     words = text.lower().split()
     if not words:
         return _digest_preview(ctx)
-    if words not in (["post"], ["quiet", "on"], ["quiet", "off"]):
+    if words not in (["post"], ["quiet", "on"], ["quiet", "off"], ["resend"]):
         return error(f"`digest {text}` is not something I can do.", f"Try {DIGEST_USAGE}.")
     if not ctx.inv.can_manage:
         return error(
             "Only people who can manage this channel may post digests or change quiet mode.",
             "`/papers digest` shows a preview to anyone.",
+        )
+    if words[0] == "resend":
+        ledger = ctx.ledger or Ledger(ctx.store.engine)
+        n = ledger.requeue_unknown(ctx.inv.channel.key, ctx.now)
+        if not n:
+            return info("No post here has an unknown outcome.", "Nothing to resend.")
+        return info(
+            f"{n} paper{'s' if n != 1 else ''} whose post had an unknown outcome will be "
+            "posted again with the next digest tick.",
+            "Only do this if the digest is missing from the channel.",
         )
     if words[0] == "quiet":
         _channel(ctx)
@@ -445,6 +461,13 @@ async def do_status(ctx: Context, _text: str) -> Reply:
     channel = ctx.store.channel(ctx.inv.channel.key)
     if channel is not None and channel.paused_reason:
         lines.append(f"Digests in this channel are paused: {channel.paused_reason}")
+    ledger = ctx.ledger or Ledger(ctx.store.engine)
+    unknown = ledger.unknown_summary()
+    if unknown.papers:
+        here = ledger.unknown_summary(ctx.inv.channel.key)
+        lines.append(unknown.line())
+        if here.papers:
+            lines.append(f"In this channel: {here.line(here=True)}")
     return info("paperboy status", "\n".join(lines))
 
 

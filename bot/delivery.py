@@ -12,7 +12,11 @@ DESIGN.md (Delivery) and platforms.md R-3, on SQLite and on PostgreSQL alike:
 4. The post: success -> `sent` + message reference. `DeliveryError(retry_after=...)` or
    another clear rejection -> `failed` with `retry_at`; a later tick re-posts those papers
    honouring the wait. `DeliveryError(ambiguous=True)` (or anything unexpected) -> `unknown`,
-   never re-posted. `DeliveryError(gone=True)` -> `failed` for good, and the channel is paused
+   never re-posted blindly: `reconcile_unknown` asks the platform (Slack: the channel's
+   history for the post's metadata; Discord: a resend with the same nonce inside its dedupe
+   window), else the row stays `unknown` for an operator (`/papers status`, `/papers digest
+   resend`). On an `unknown` row `retry_at` is when to check it; NULL once nobody can.
+   `DeliveryError(gone=True)` -> `failed` for good, and the channel is paused
    (`Channel.paused_reason`, shown by `/papers list` and `/papers status`).
 5. Recovery: a claim older than `STALE_AFTER` is an owner that died. If it had started its
    attempt the post may have been written: `unknown`. If not, nothing was sent: it is queued
@@ -44,13 +48,15 @@ from bot.db import insert_ignore, writer
 from bot.errors import DeliveryError
 from bot.messages import ChannelRef, Reply
 from bot.models import Channel, Delivery, DigestRun, SourceState, Subscription
-from bot.ports import Outbox
+from bot.ports import ABSENT, FOUND, LATER, RESEND, Outbox, Reconciled
 from bot.store import PaperStore
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 STALE_AFTER = timedelta(minutes=10)  # no single post takes this long: the owner died
+CHECK_LEASE = timedelta(minutes=5)  # an unknown post being checked by one instance
+CHECK_AGAIN = timedelta(minutes=2)  # a check that could not run now (Slack's history: 1/min)
 MAX_ATTEMPTS = 8  # then a rejected digest stays `failed` for an operator to look at
 DEFAULT_RETRY = timedelta(minutes=5)  # a clear rejection without Retry-After
 POST_CONCURRENCY = 8  # posts in flight per tick (adapters pace each channel themselves)
@@ -86,6 +92,8 @@ class DeliveryReport:
     retried: int = 0  # posts of papers whose earlier post was rejected
     failed: int = 0  # papers left `failed` (retried later unless final)
     unknown: int = 0  # papers whose post may or may not have happened
+    confirmed: int = 0  # unknown papers found posted after all
+    reposted: int = 0  # unknown papers found missing, queued again (or resent)
     paused: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -93,8 +101,45 @@ class DeliveryReport:
             f"{self.digests} digests, {self.messages} messages, {self.papers_sent} papers sent, "
             f"{self.empty} empty, {self.skipped} owned elsewhere, {self.retried} retries, "
             f"{self.failed} failed, {self.unknown} unknown"
+            + (f", {self.confirmed} confirmed" if self.confirmed else "")
+            + (f", {self.reposted} re-posted" if self.reposted else "")
             + (f", paused: {', '.join(self.paused)}" if self.paused else "")
         )
+
+
+@dataclass(slots=True)
+class UnknownPost:
+    """One post whose outcome is unknown, as the ledger holds it (its papers' rows)."""
+
+    channel_key: str
+    run_id: int | None
+    idempotency_key: str
+    paper_ids: list[str]
+    posted_at: datetime  # the claim's time: the post was made right after it
+    attempts: int
+
+
+@dataclass(slots=True)
+class UnknownSummary:
+    papers: int = 0
+    posts: int = 0
+    checking: int = 0  # papers still to be checked with the platform
+    channels: list[str] = field(default_factory=list)
+
+    def line(self, here: bool = False) -> str:
+        """What `/papers status` and `/papers list` say (empty when nothing is unknown)."""
+        if not self.papers:
+            return ""
+        where = "here" if here else f"in {len(self.channels)} channel(s)"
+        s = "s" if self.papers != 1 else ""
+        text = (f"{self.papers} paper{s} in {self.posts} digest post(s) {where} have an unknown "
+                "outcome (the platform did not answer; the post may or may not be there).")
+        if self.checking:
+            text += f" {self.checking} are still being checked with the platform."
+        if self.papers > self.checking:
+            text += (" Look in the channel: if the digest is missing, `/papers digest resend` "
+                     "there posts those papers again; if it is there, nothing to do.")
+        return text
 
 
 def digest_key(run_id: int) -> str:
@@ -331,6 +376,7 @@ class Ledger:
                     status=UNKNOWN,
                     error="the process stopped while posting: the post may exist; "
                     "not re-posted",
+                    retry_at=now,  # checked with the platform by `reconcile_unknown`
                 )
                 .returning(_DELIVERY.c.channel_key, _DELIVERY.c.paper_id)
             ).all()
@@ -405,6 +451,134 @@ class Ledger:
             )
             for (key, run_id, idem), items in groups.items()
         ]
+
+    # ------------------------------------------------------------- unknown outcomes
+
+    def take_unknown(
+        self, now: datetime, platforms: Iterable[str] | None = None, limit: int = 200
+    ) -> list[UnknownPost]:
+        """Unknown posts due for a check, taken for CHECK_LEASE (another instance does not
+        check them meanwhile; if this one dies, they come due again)."""
+        stmt = (
+            select(_DELIVERY.c.id)
+            .join(_CHANNEL, _CHANNEL.c.key == _DELIVERY.c.channel_key)
+            .where(
+                _DELIVERY.c.status == UNKNOWN,
+                _DELIVERY.c.retry_at.is_not(None),
+                _DELIVERY.c.retry_at <= now,
+                _CHANNEL.c.paused_reason.is_(None),
+            )
+            .order_by(_DELIVERY.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=_DELIVERY)
+        )
+        if platforms is not None:
+            stmt = stmt.where(
+                or_(*(_DELIVERY.c.channel_key.startswith(f"{p}:") for p in platforms), false())
+            )
+        with Session(self._writer) as session, session.begin():
+            ids = session.execute(stmt).scalars().all()
+            if not ids:
+                return []
+            rows = session.execute(
+                update(_DELIVERY)
+                .where(_DELIVERY.c.id.in_(list(ids)), _DELIVERY.c.status == UNKNOWN)
+                .values(retry_at=now + CHECK_LEASE)
+                .returning(
+                    _DELIVERY.c.id,
+                    _DELIVERY.c.channel_key,
+                    _DELIVERY.c.paper_id,
+                    _DELIVERY.c.digest_run_id,
+                    _DELIVERY.c.idempotency_key,
+                    _DELIVERY.c.claimed_at,
+                    _DELIVERY.c.attempts,
+                )
+            ).all()
+        groups: dict[tuple[str, int | None, str], UnknownPost] = {}
+        for row_id, key, pid, run_id, idem, claimed_at, attempts in sorted(rows):
+            idem = idem or f"pb-retry-{row_id}"
+            post = groups.get((key, run_id, idem))
+            if post is None:
+                post = groups[(key, run_id, idem)] = UnknownPost(
+                    key, run_id, idem, [], _aware(claimed_at) or now, attempts or 0
+                )
+            post.paper_ids.append(pid)
+            post.attempts = max(post.attempts, attempts or 0)
+        return list(groups.values())
+
+    def settle_unknown(
+        self, post: UnknownPost, result: Reconciled, now: datetime
+    ) -> list[str]:
+        """Apply what the platform said about an unknown post; returns the papers changed
+        (for RESEND: the papers now claimed again for the resend)."""
+        values: dict[str, object]
+        if result.state == FOUND:
+            values = {"status": SENT, "message_ref": result.ref, "sent_at": now,
+                      "error": None, "retry_at": None}
+        elif result.state == ABSENT:
+            values = {"status": FAILED, "retry_at": now,
+                      "error": f"not found in the channel ({result.note}): posted again"}
+        elif result.state == RESEND:
+            values = {"status": CLAIMED, "claimed_at": now, "retry_at": None,
+                      "attempts": _DELIVERY.c.attempts + 1}
+        elif result.state == LATER:
+            values = {"retry_at": now + CHECK_AGAIN}
+        else:
+            values = {"retry_at": None,
+                      "error": f"outcome unknown, could not be checked: {result.note}"[:500]}
+        with Session(self._writer) as session, session.begin():
+            got = session.execute(
+                update(_DELIVERY)
+                .where(
+                    _DELIVERY.c.channel_key == post.channel_key,
+                    _DELIVERY.c.paper_id.in_(post.paper_ids),
+                    _DELIVERY.c.status == UNKNOWN,
+                )
+                .values(**values)
+                .returning(_DELIVERY.c.paper_id)
+            ).scalars().all()
+        if result.state == FOUND and got:
+            self.finish_run(post.run_id, "done", len(got), now)
+        return [p for p in post.paper_ids if p in set(got)]
+
+    def requeue_unknown(self, channel_key: str, now: datetime) -> int:
+        """An operator's call (`/papers digest resend`): this channel's unknown papers are
+        posted again on the next tick. Returns how many."""
+        with Session(self._writer) as session, session.begin():
+            got = session.execute(
+                update(_DELIVERY)
+                .where(_DELIVERY.c.channel_key == channel_key, _DELIVERY.c.status == UNKNOWN)
+                .values(status=FAILED, retry_at=now,
+                        error="outcome was unknown; posted again on an operator's request")
+                .returning(_DELIVERY.c.id)
+            ).all()
+        return len(got)
+
+    def unknown_summary(self, channel_key: str | None = None) -> UnknownSummary:
+        """Unknown deliveries (all channels, or one): papers, posts, still being checked."""
+        stmt = select(
+            _DELIVERY.c.channel_key,
+            _DELIVERY.c.idempotency_key,
+            _DELIVERY.c.retry_at.is_not(None),
+            func.count(),
+        ).where(_DELIVERY.c.status == UNKNOWN).group_by(
+            _DELIVERY.c.channel_key, _DELIVERY.c.idempotency_key,
+            _DELIVERY.c.retry_at.is_not(None),
+        )
+        if channel_key is not None:
+            stmt = stmt.where(_DELIVERY.c.channel_key == channel_key)
+        summary = UnknownSummary()
+        posts: set[tuple[str, str | None]] = set()
+        channels: set[str] = set()
+        with Session(self.engine) as session:
+            for key, idem, checking, n in session.execute(stmt).all():
+                summary.papers += int(n)
+                if checking:
+                    summary.checking += int(n)
+                posts.add((key, idem))
+                channels.add(key)
+        summary.posts, summary.channels = len(posts), sorted(channels)
+        return summary
 
     # ------------------------------------------------------------------- reading
 
@@ -669,6 +843,7 @@ async def deliver_due(
     report = DeliveryReport()
     await asyncio.to_thread(ledger.recover_stale, now)
     platforms = sorted(outbox.adapters)
+    await reconcile_unknown(store, ledger, outbox, now, report)
     retries = await asyncio.to_thread(ledger.take_retries, now, platforms)
     for out in retries:
         out.make_reply = partial(retry_reply, store, out, now)
@@ -676,9 +851,42 @@ async def deliver_due(
     outgoing, report.skipped = await asyncio.to_thread(open_due, store, ledger, now, platforms)
     report.digests = len(outgoing)
     await post_all(store, ledger, outbox, [*retries, *outgoing], now, report)
-    if report.digests or report.retried or report.skipped:
+    if report.digests or report.retried or report.skipped or report.confirmed or report.reposted:
         logger.info("digest tick: %s", report.summary())
     return report
+
+
+async def reconcile_unknown(
+    store: PaperStore, ledger: Ledger, outbox: Outbox, now: datetime, report: DeliveryReport
+) -> None:
+    """Ask the platform about posts whose outcome is unknown (platforms.md R-3): found ->
+    `sent`; certainly missing -> queued again (this tick's retries post it); a platform that
+    dedupes a resend (Discord's nonce) -> resent now with the same key; otherwise the row
+    waits for an operator, and `/papers status` says so."""
+    posts = await asyncio.to_thread(ledger.take_unknown, now, sorted(outbox.adapters))
+    for post in posts:
+        channel = ChannelRef.parse(post.channel_key)
+        try:
+            result = await outbox.reconcile(
+                channel, post.idempotency_key, posted_at=post.posted_at, now=now,
+                attempts=post.attempts,
+            )
+        except Exception as exc:  # an adapter bug must not stop the tick
+            logger.exception("checking an unknown post to %s failed", post.channel_key)
+            result = Reconciled(LATER, note=repr(exc))
+        papers = await asyncio.to_thread(ledger.settle_unknown, post, result, now)
+        logger.info("unknown post %s to %s: %s %s", post.idempotency_key, post.channel_key,
+                    result.state, result.note)
+        if result.state == FOUND:
+            report.confirmed += len(papers)
+        elif result.state == ABSENT:
+            report.reposted += len(papers)
+        elif result.state == RESEND and papers:
+            out = Outgoing(post.run_id, post.channel_key, None, papers, post.idempotency_key,
+                           now, retry=True)
+            out.make_reply = partial(retry_reply, store, out, now)
+            report.reposted += len(papers)
+            await post_one(store, ledger, outbox, out, now, report)
 
 
 async def post_all(
@@ -732,7 +940,8 @@ async def post_one(
     except Exception as exc:  # an adapter bug: we cannot know whether it posted
         logger.exception("posting to %s raised; marking its papers unknown", out.channel_key)
         await asyncio.to_thread(
-            ledger.mark, out.channel_key, papers, UNKNOWN, now, error=f"adapter error: {exc!r}"
+            ledger.mark, out.channel_key, papers, UNKNOWN, now, error=f"adapter error: {exc!r}",
+            retry_at=now,
         )
         report.unknown += len(papers)
         return
@@ -763,7 +972,7 @@ def _failed(
         report.failed += len(papers)
         return
     if exc.ambiguous:
-        ledger.mark(key, papers, UNKNOWN, now, error=f"ambiguous: {exc}")
+        ledger.mark(key, papers, UNKNOWN, now, error=f"ambiguous: {exc}", retry_at=now)
         ledger.finish_run(out.run_id, "unknown", 0, now)
         logger.warning("post to %s is UNKNOWN (%s); its %d papers are not re-posted",
                        key, exc, len(papers))

@@ -4,6 +4,8 @@ remote paper lookups."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from bot.errors import DeliveryError
@@ -30,6 +32,21 @@ class Adapter(Protocol):
     async def send(self, channel: ChannelRef, reply: Reply, *, idempotency_key: str) -> str: ...
 
 
+# What a platform can tell about a post whose outcome is unknown (`Adapter.reconcile`, optional):
+FOUND = "found"  # the post is there: `ref` is its message reference
+ABSENT = "absent"  # certainly not there: post it again
+RESEND = "resend"  # post it again with the same idempotency key: the platform dedupes it
+LATER = "later"  # cannot check now (rate limit, outage): ask again later
+UNCONFIRMED = "unconfirmed"  # cannot be known: an operator decides
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciled:
+    state: str
+    ref: str | None = None
+    note: str = ""
+
+
 class Outbox:
     """Routes a post to the adapter of the channel's platform."""
 
@@ -42,6 +59,29 @@ class Outbox:
             # Not ambiguous: nothing was sent. The platform may come up on another instance.
             raise DeliveryError(f"no {channel.platform} adapter is running", retry_after=60)
         return await adapter.send(channel, reply, idempotency_key=idempotency_key)
+
+    async def reconcile(
+        self,
+        channel: ChannelRef,
+        idempotency_key: str,
+        *,
+        posted_at: datetime,
+        now: datetime,
+        attempts: int,
+    ) -> Reconciled:
+        """Ask the channel's platform whether an unknown post landed. An adapter may offer
+        `reconcile(channel, idempotency_key, posted_at=, now=, attempts=) -> Reconciled`
+        (Slack: the channel's history; Discord: a resend with the same nonce)."""
+        adapter = self.adapters.get(channel.platform)
+        if adapter is None:
+            return Reconciled(LATER, note=f"no {channel.platform} adapter is running here")
+        check = getattr(adapter, "reconcile", None)
+        if check is None:
+            return Reconciled(UNCONFIRMED, note=f"{channel.platform} posts cannot be checked")
+        result: Reconciled = await check(
+            channel, idempotency_key, posted_at=posted_at, now=now, attempts=attempts
+        )
+        return result
 
 
 class PaperLookup(Protocol):

@@ -48,6 +48,7 @@ class Scripted:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     drop: bool = False
+    landed: bool = True  # with drop, for chat.postMessage: the message was posted anyway
 
 
 class FakeSlackApi:
@@ -60,6 +61,9 @@ class FakeSlackApi:
         self.root = ""
         self._ts = itertools.count(1)
         self._server: TestServer | None = None
+        # What each channel shows (chat.postMessage that Slack took), oldest first; read back
+        # by conversations.history.
+        self.channel_messages: dict[str, list[dict[str, Any]]] = {}
         # Socket Mode: the WebSocket `apps.connections.open` hands out, and what came back.
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_acks: list[dict[str, Any]] = []
@@ -95,6 +99,7 @@ class FakeSlackApi:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)  # slack_sdk reads history with GET
         app.router.add_post("/response/{name}", self._response_url)
         app.router.add_get("/link", self._socket)
         self._server = TestServer(app, host="127.0.0.1", port=0)
@@ -107,6 +112,8 @@ class FakeSlackApi:
             await self._server.close()
 
     async def _read(self, request: web.Request) -> dict[str, Any]:
+        if request.method == "GET":
+            return dict(request.query)
         raw = await request.read()
         if request.content_type == "application/json":
             return json.loads(raw or b"{}")  # type: ignore[no-any-return]
@@ -128,6 +135,8 @@ class FakeSlackApi:
                 await asyncio.sleep(answer.delay)
             if answer.drop:
                 # The request was read in full; the connection dies before any answer.
+                if method == "chat.postMessage" and answer.landed:
+                    self._keep(call.body)
                 assert request.transport is not None
                 request.transport.abort()
                 return web.Response()
@@ -172,13 +181,32 @@ class FakeSlackApi:
                 return {"ok": False, "error": "not_allowed_token_type"}
             return {"ok": True, "url": self.root.replace("http://", "ws://") + "/link"}
         if method == "chat.postMessage":
+            kept = self._keep(call.body)
             return {
                 "ok": True,
                 "channel": call.body.get("channel"),
-                "ts": f"1700000000.{next(self._ts):06d}",
+                "ts": kept["ts"],
                 "message": {"text": call.body.get("text")},
             }
+        if method == "conversations.history":
+            # Parents only, newest first, `limit` of them (replies live in threads: ST-4).
+            shown = [m for m in self.channel_messages.get(str(call.body.get("channel")), [])
+                     if m.get("thread_ts") in (None, m["ts"])]
+            limit = int(call.body.get("limit", 100))
+            page = list(reversed(shown))[:limit]
+            metadata = str(call.body.get("include_all_metadata")).lower() in ("1", "true")
+            messages = [{k: v for k, v in m.items() if k != "metadata" or metadata}
+                        for m in page]
+            return {"ok": True, "messages": messages, "has_more": len(shown) > limit}
         return {"ok": True}
+
+    def _keep(self, body: dict[str, Any]) -> dict[str, Any]:
+        message = {"type": "message", "ts": f"1700000000.{next(self._ts):06d}",
+                   "text": body.get("text"), "metadata": body.get("metadata")}
+        if body.get("thread_ts"):
+            message["thread_ts"] = body["thread_ts"]
+        self.channel_messages.setdefault(str(body.get("channel")), []).append(message)
+        return message
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
