@@ -24,7 +24,7 @@ it; the rest of the batch is stored.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -49,6 +49,16 @@ MAX_KEYWORD = 100
 
 # C0 controls except \t \n \r, DEL, C1 controls, and UTF-16 surrogates.
 _BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_ASCII_BAD = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+
+
+def _has_bad(value: str) -> bool:
+    """Whether `value` holds a character `clean_text` removes. Most text is ASCII: deleting
+    the control bytes from its encoding is several times faster than a regex search."""
+    if value.isascii():
+        raw = value.encode("ascii")
+        return len(raw.translate(None, _ASCII_BAD)) != len(raw)
+    return _BAD.search(value) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +78,7 @@ def clean_text(value: Any, limit: int) -> str:
     """A safe string: control characters and surrogates removed, at most `limit` characters."""
     if not isinstance(value, str):
         return ""
-    if _BAD.search(value):
+    if _has_bad(value):
         # Paper text is whitespace-collapsed by the parsers; removing a character must not
         # leave a double space behind.
         value = " ".join(_BAD.sub("", value).split())
@@ -85,6 +95,13 @@ def _opt_text(value: Any, limit: int) -> str | None:
 def _texts(values: Any, count: int, limit: int) -> list[str]:
     if not isinstance(values, list):
         return []
+    if not values:
+        return values
+    # The usual list (a few clean names) is checked in one pass and kept as it is.
+    if len(values) <= count and all(type(v) is str for v in values):
+        joined = "".join(values)
+        if not _has_bad(joined) and max(map(len, values)) <= limit and "" not in values:
+            return values
     out: list[str] = []
     for value in values[:count]:
         text = clean_text(value, limit)
@@ -113,40 +130,51 @@ def _version(value: Any) -> int | None:
 def _datetime(value: Any) -> datetime | None:
     if not isinstance(value, datetime):
         return None
+    if value.tzinfo is UTC:
+        return value
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def clean_paper(paper: PaperIn) -> PaperIn | Rejected:
-    """`paper` with every field made safe for the store, or why it cannot be stored."""
+    """`paper` with every field made safe for the store (changed in place: sources hand over
+    fresh records), or why it cannot be stored. Runs for every imported paper: the usual
+    clean record costs a few checks per field."""
     raw_id = paper.id if isinstance(paper.id, str) else repr(paper.id)
     if len(raw_id) > MAX_ID:
         return Rejected(raw_id, f"id is {len(raw_id)} characters (at most {MAX_ID} fit)")
     match = ARXIV_ID_RE.match(raw_id)
     if match is None or match.group("v"):
         return Rejected(raw_id, "id is not an arXiv id without version")
-    pid = raw_id
     title = clean_text(paper.title, MAX_TITLE)
     if not title:
         return Rejected(raw_id, "no title")
+    paper.title = title
+    paper.abstract = clean_text(paper.abstract, MAX_ABSTRACT)
+    paper.authors = _texts(paper.authors, MAX_AUTHORS, MAX_NAME)
+    paper.categories = _texts(paper.categories, MAX_CATEGORIES, MAX_CATEGORY)
+    if paper.version is not None:
+        paper.version = _version(paper.version)
+    if paper.published_at is not None:
+        paper.published_at = _datetime(paper.published_at)
     daily = paper.hf_daily_date
-    if isinstance(daily, datetime) or not isinstance(daily, date):
-        daily = daily.date() if isinstance(daily, datetime) else None
-    return replace(
-        paper,
-        id=pid,
-        title=title,
-        version=_version(paper.version),
-        abstract=clean_text(paper.abstract, MAX_ABSTRACT),
-        authors=_texts(paper.authors, MAX_AUTHORS, MAX_NAME),
-        categories=_texts(paper.categories, MAX_CATEGORIES, MAX_CATEGORY),
-        published_at=_datetime(paper.published_at),
-        hf_daily_date=daily,
-        upvotes=clamp_count(paper.upvotes),
-        comments=clamp_count(paper.comments),
-        github_repo=_opt_text(paper.github_repo, MAX_URL),
-        github_stars=clamp_count(paper.github_stars),
-        project_page=_opt_text(paper.project_page, MAX_URL),
-        organization=_opt_text(paper.organization, MAX_ORG),
-        ai_summary=_opt_text(paper.ai_summary, MAX_SUMMARY),
-        ai_keywords=_texts(paper.ai_keywords, MAX_KEYWORDS, MAX_KEYWORD),
-    )
+    if daily is not None and (isinstance(daily, datetime) or not isinstance(daily, date)):
+        paper.hf_daily_date = daily.date() if isinstance(daily, datetime) else None
+    for name in ("upvotes", "comments", "github_stars"):
+        value = getattr(paper, name)
+        if value is not None and not (type(value) is int and 0 <= value <= INT_MAX):
+            setattr(paper, name, clamp_count(value))
+    for name, limit in _OPTIONAL_TEXT:
+        value = getattr(paper, name)
+        if value is not None:
+            setattr(paper, name, _opt_text(value, limit))
+    if paper.ai_keywords:
+        paper.ai_keywords = _texts(paper.ai_keywords, MAX_KEYWORDS, MAX_KEYWORD)
+    return paper
+
+
+_OPTIONAL_TEXT = (
+    ("github_repo", MAX_URL),
+    ("project_page", MAX_URL),
+    ("organization", MAX_ORG),
+    ("ai_summary", MAX_SUMMARY),
+)

@@ -382,15 +382,17 @@ class PaperStore:
         added: int = 0,
         newest: datetime | None = None,
         skipped: Sequence[str] | None = None,
+        skipped_count: int | None = None,
     ) -> None:
         """A fetch of `name` succeeded: failures reset, counts and newest paper kept.
 
         `skipped`: the records of this fetch the store refused ("id: why"); `None` leaves
         the last count as it was (an import's later chunks keep what an earlier one found).
+        `skipped_count`: the total when `skipped` lists only the first few.
         """
         extra: dict[str, Any] = {}
         if skipped is not None:
-            extra["items_skipped"] = len(skipped)
+            extra["items_skipped"] = len(skipped) if skipped_count is None else skipped_count
             extra["skipped_note"] = "; ".join(skipped[:5])[:1000] or None
         self._update_source(
             name,

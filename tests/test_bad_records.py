@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, strategies as st
 from sqlalchemy import Engine
 
 import bot.store as store_module
@@ -230,11 +231,16 @@ def test_import_skips_bad_lines_by_number_and_resumes_past_them(
     assert absurd is not None and absurd.version is None  # unknown, not a clamped lie
 
 
-def test_import_reports_skipped_lines_in_one_run(any_store: PaperStore, tmp_path: Path) -> None:
+async def test_import_reports_skipped_lines_in_one_run(
+    any_store: PaperStore, tmp_path: Path
+) -> None:
     path = hostile_snapshot(tmp_path / "snap.jsonl")
     report = import_snapshot(any_store, path, NOW, chunk=100)
     assert report.finished and report.skipped == 2 and report.skipped_lines == [2, 3]
     assert report.added == 4 and any_store.count() == 4
+    text = await status_text(any_store)
+    line = next(row for row in text.splitlines() if row.startswith("snapshot:"))
+    assert "2 items skipped in the last fetch" in line and "line 2; line 3" in line
 
 
 @pytest.mark.postgres
@@ -277,3 +283,12 @@ def test_a_store_made_before_the_skip_columns_gets_them(tmp_path: Path) -> None:
     (state,) = store.source_states()
     assert (state.papers_added, state.items_skipped, state.skipped_note) == (7, 1, "x: bad")
     store.engine.dispose()
+
+
+@given(st.text(alphabet=st.characters(exclude_categories=())))  # surrogates too
+def test_the_ascii_fast_path_finds_what_the_regex_finds(text: str) -> None:
+    from bot.paper_in import _BAD, _has_bad, clean_text
+
+    assert _has_bad(text) == (_BAD.search(text) is not None)
+    cleaned = clean_text(text, 10_000)
+    assert not _has_bad(cleaned) and "\x00" not in cleaned

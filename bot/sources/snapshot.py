@@ -291,6 +291,11 @@ def import_snapshot(
         commit(offset)
     report.finished = offset >= size
     report.skipped_lines.sort()  # store refusals are found after the batch's parse skips
+    # `/papers status` shows the import's state like a source's: how many lines it skipped.
+    store.record_source_success(
+        name, now, skipped=[f"line {n}" for n in report.skipped_lines[:5]],
+        skipped_count=report.skipped,
+    )
     if store.index is not None:
         store.index.flush()  # the index defers commits; make the import searchable now
     if report.finished:
