@@ -54,6 +54,7 @@ NONCE_MAX = 25
 # Discord dedupes a nonce "in the past few minutes" (the exact window is not documented):
 # resend an unknown post only well inside it. Ticks are 30 s apart by default.
 NONCE_WINDOW = timedelta(minutes=2)
+UNKNOWN_MESSAGE = 10008  # Discord's error code
 
 # Discord drops an interaction not answered within 3 s (D-INT-1): a store answer normally takes
 # milliseconds; one that takes longer than this is deferred and followed up instead.
@@ -492,6 +493,10 @@ def delivery_error(exc: BaseException, *, posted: Sequence[str] = ()) -> Deliver
     of a split digest were posted is ambiguous too: resending would repeat those parts.
     """
     where = f" after posting {len(posted)} part(s): {', '.join(posted)}" if posted else ""
+    if isinstance(exc, discord.NotFound) and exc.code == UNKNOWN_MESSAGE:
+        # A resend whose nonce matched a message someone deleted meanwhile (wave2.md DN-3):
+        # the channel is fine; that digest was removed on purpose, so it is not posted again.
+        return DeliveryError(f"the digest message was deleted in the channel{where}", final=True)
     if isinstance(exc, discord.Forbidden | discord.NotFound):
         return DeliveryError(
             f"Discord refused the post ({exc.status} {exc.code}: {exc.text}){where}", gone=True

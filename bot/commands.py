@@ -606,12 +606,12 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec(
             "digest",
             "Preview this channel's next digest; `post` posts it now, `quiet on` skips empty "
-            "digests.",
-            "digest [post | quiet on|off]",
+            "digests, `resend` posts again papers whose post had an unknown outcome.",
+            "digest [post | resend | quiet on|off]",
             ("digest", "digest post", "digest quiet on"),
             do_digest,
-            (Option("action", "Post it now, or quiet on/off",
-                    choices=("post", "quiet on", "quiet off")),),
+            (Option("action", "Post it now, resend unknown posts, or quiet on/off",
+                    choices=("post", "resend", "quiet on", "quiet off")),),
         ),
         CommandSpec(
             "status",

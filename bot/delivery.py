@@ -982,7 +982,7 @@ def _failed(
         timedelta(seconds=exc.retry_after) if exc.retry_after is not None else DEFAULT_RETRY
     )
     attempts = _attempts(ledger, key, papers)
-    final = attempts >= MAX_ATTEMPTS
+    final = attempts >= MAX_ATTEMPTS or exc.final
     ledger.mark(key, papers, FAILED, now, error=str(exc)[:500],
                 retry_at=None if final else now + wait)
     if not papers:

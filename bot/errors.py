@@ -25,7 +25,8 @@ class DeliveryError(BotError):
     `ambiguous` means the platform may have accepted the post (timeout after the request was
     written, 5xx): it is never resent blindly. `retry_after` is the platform's wait, in
     seconds, for a clear rejection that may be retried (429). `gone` means the bot cannot post
-    to that channel any more (removed, channel deleted, uninstalled).
+    to that channel any more (removed, channel deleted, uninstalled). `final` is a clear
+    rejection that must not be retried (the message a resend matched was deleted by someone).
     """
 
     def __init__(
@@ -35,8 +36,10 @@ class DeliveryError(BotError):
         ambiguous: bool = False,
         retry_after: float | None = None,
         gone: bool = False,
+        final: bool = False,
     ) -> None:
         super().__init__(message)
         self.ambiguous = ambiguous
         self.retry_after = retry_after
         self.gone = gone
+        self.final = final

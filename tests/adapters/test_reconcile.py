@@ -13,7 +13,6 @@ from types import SimpleNamespace
 from typing import Any
 from unittest.mock import create_autospec
 
-import aiohttp
 import discord
 import pytest
 
@@ -219,6 +218,19 @@ async def test_discord_unknown_post_past_the_nonce_window_is_left_to_the_operato
     assert "have an unknown outcome" in text and "`/papers digest resend`" in text
 
 
-def test_aiohttp_is_what_discord_times_out_with() -> None:
-    # The fake's TimeoutError is what discord.py surfaces from aiohttp on a lost answer.
-    assert issubclass(aiohttp.ServerTimeoutError, TimeoutError)
+async def test_discord_resend_of_a_deleted_message_is_final_and_pauses_nothing(
+    discord_side: tuple[BotService, Outbox, NonceChannel],
+) -> None:
+    service, outbox, channel = discord_side
+    await service.deliver_due(outbox, TICK)
+    response = SimpleNamespace(status=404, reason="Not Found", headers={})
+    channel.mock.send.side_effect = discord.NotFound(
+        response, {"code": 10008, "message": "Unknown Message"})
+    await service.deliver_due(outbox, TICK + timedelta(seconds=30))
+    assert service.ledger.statuses(DKEY) == {"2606.00001": "failed"}
+    channel_row = service.store.channel(DKEY)
+    assert channel_row is not None and channel_row.paused_reason is None
+    for later in (timedelta(minutes=10), timedelta(hours=3)):
+        await service.deliver_due(outbox, TICK + later)
+    assert channel.mock.send.call_count == 2  # the lost first post and the one resend
+
