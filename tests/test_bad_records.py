@@ -292,3 +292,26 @@ def test_the_ascii_fast_path_finds_what_the_regex_finds(text: str) -> None:
     assert _has_bad(text) == (_BAD.search(text) is not None)
     cleaned = clean_text(text, 10_000)
     assert not _has_bad(cleaned) and "\x00" not in cleaned
+
+
+async def test_a_database_failure_storing_one_source_still_lets_the_other_run(
+    any_store: PaperStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    real = any_store.upsert_many
+    calls: list[str] = []
+
+    def flaky(papers: list[PaperIn], now: datetime) -> Any:
+        calls.append(papers[0].source)
+        if papers[0].source == "hf":
+            raise OperationalError("INSERT", {}, Exception("the database went away"))
+        return real(papers, now)
+
+    monkeypatch.setattr(any_store, "upsert_many", flaky)
+    report = await sources_for(hostile_day()).refresh(any_store, NOW)
+    assert calls == ["hf", "arxiv"]
+    assert "could not store its papers" in (report.sources["hf"].error or "")
+    assert report.sources["arxiv"].error is None and report.sources["arxiv"].added
+    text = await status_text(any_store)
+    assert "FAILING" in next(row for row in text.splitlines() if row.startswith("hf"))

@@ -189,12 +189,18 @@ class Sources:
                 continue
             result.fetched = len(papers)
             # The write runs off the event loop: a large backfill must not stall chat replies.
-            upserted = await asyncio.to_thread(store.upsert_many, papers, now)
+            try:
+                upserted = await asyncio.to_thread(store.upsert_many, papers, now)
+            except Exception as exc:  # the database, not a record (those are skipped)
+                result.error = f"could not store its papers: {exc}"[:500]
+                logger.exception("refresh of %s: storing failed", name)
+                store.record_source_failure(name, now, result.error)
+                continue  # the other source still runs
             result.added, result.updated = upserted.added, upserted.updated
             result.skipped = [f"{r.shown}: {r.reason}" for r in upserted.skipped]
-            stored = set(upserted.added) | set(upserted.updated)
+            refused = {r.id for r in upserted.skipped}
             newest = max(
-                (p.published_at for p in papers if p.published_at and p.id in stored),
+                (p.published_at for p in papers if p.published_at and p.id not in refused),
                 default=None,
             )
             store.record_source_success(
