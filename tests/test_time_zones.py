@@ -64,6 +64,28 @@ def test_sessions_in_other_zones_are_still_utc(zoned: list[Engine], pg_url: str)
 
 
 @pytest.mark.postgres
+def test_pgtz_in_the_environment_does_not_reach_our_sessions(
+    pg_engine: Engine, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PGTZ", "America/New_York")  # libpq sends it when connecting
+    raw = create_engine(pg_url)
+    with raw.connect() as conn:
+        assert conn.execute(text("SHOW timezone")).scalar_one() == "America/New_York"
+    raw.dispose()
+    ours = make_engine(pg_url)
+    store = PaperStore(ours)
+    setup_channel(store, CHAN, ["dpo"], DAY0, at="05:30")
+    owned = Ledger(ours).open_runs([(CHAN, SLOT, ["2606.00001"])], SLOT,
+                                   advance=[(CHAN, SLOT + timedelta(days=1))])
+    assert list(owned) == [CHAN]
+    channel = store.channel(CHAN)
+    assert channel is not None and channel.last_digest_at == SLOT
+    with ours.connect() as conn:
+        assert conn.execute(text("SELECT slot FROM digest_run")).scalar_one() == SLOT
+    ours.dispose()
+
+
+@pytest.mark.postgres
 async def test_two_instances_in_different_zones_fire_the_same_slot_once(
     zoned: list[Engine],
 ) -> None:

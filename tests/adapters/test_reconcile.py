@@ -7,18 +7,21 @@ dedupes on the nonce the way Discord does with `enforce_nonce`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from unittest.mock import create_autospec
 
 import discord
 import pytest
+from sqlalchemy import Engine
 
 from adapters.discord import DiscordAdapter
 from adapters.slack import SlackAdapter
 from bot.config import Settings
+from bot.index import open_index
 from bot.messages import ChannelRef, Invocation, UserRef
 from bot.ports import Outbox
 from bot.service import BotService
@@ -34,6 +37,15 @@ KEY = "slack:T0001:C0001"
 SLOT = datetime(2026, 6, 16, 9, 0, tzinfo=NOW.tzinfo)
 TICK = SLOT + timedelta(seconds=30)
 TITLE = "Direct preference optimization at scale"
+
+
+@pytest.fixture
+def store(engine: Engine, tmp_path: Path) -> Iterator[PaperStore]:
+    """Every test here on SQLite and on the real PostgreSQL: the ledger's reconciliation SQL
+    (take, settle, resend, summary) runs on both."""
+    index = open_index(tmp_path / "index")
+    yield PaperStore(engine, index=index)
+    index.close()
 
 
 def seed(store: PaperStore, key: str) -> None:
