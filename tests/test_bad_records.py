@@ -315,3 +315,24 @@ async def test_a_database_failure_storing_one_source_still_lets_the_other_run(
     assert report.sources["arxiv"].error is None and report.sources["arxiv"].added
     text = await status_text(any_store)
     assert "FAILING" in next(row for row in text.splitlines() if row.startswith("hf"))
+
+
+@pytest.mark.postgres
+def test_a_postgresql_store_made_before_the_skip_columns_gets_them(
+    pg_engine: Engine, pg_url: str
+) -> None:
+    from sqlalchemy import text
+
+    from bot.db import make_engine
+
+    with pg_engine.begin() as conn:
+        conn.execute(text("ALTER TABLE source_state DROP COLUMN items_skipped,"
+                          " DROP COLUMN skipped_note"))
+        conn.execute(text("INSERT INTO source_state (source, consecutive_failures,"
+                          " papers_added) VALUES ('hf', 0, 7)"))
+    upgraded = make_engine(pg_url)
+    store = PaperStore(upgraded)
+    store.record_source_success("hf", NOW, skipped=["x: bad"])
+    (state,) = store.source_states()
+    assert (state.papers_added, state.items_skipped, state.skipped_note) == (7, 1, "x: bad")
+    upgraded.dispose()
