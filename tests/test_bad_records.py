@@ -74,6 +74,8 @@ def hostile_day() -> bytes:
         hf_item("2606.00105", "Lone surrogate \ud800 here", ai_summary="tl;dr \udfff"),
         hf_item("2606.00106", "Control\x07 characters\x1b[31m"),
         hf_item("2606.00107v99999999999999999999", "An absurd version"),
+        hf_item("2606.00\x00108", "A NUL inside the id: no arXiv id at all"),
+        hf_item("2606.00109", "Withdrawn on purpose", withdrawnAt="2026-06-11T00:00:00Z"),
     ]
     body = json.dumps(items)  # ensure_ascii: the NUL and surrogates go out as \\u escapes
     return body.replace('"upvotes": 1e+20', '"upvotes": 1e20').encode()
@@ -121,7 +123,9 @@ async def test_refresh_stores_the_good_and_the_cleaned_and_skips_only_the_unstor
 
     hf = report.sources["hf"]
     assert hf.error is None and report.failed == []
-    assert "1 skipped" in hf.line() and LONG_ID[:40] in hf.line()
+    # Two skipped: the id too long for the column, and the id the parser could not read (the
+    # withdrawn paper is left out on purpose and not counted).
+    assert "2 skipped" in hf.line() and LONG_ID[:40] in hf.line()
     # Cleaned, not dropped: every other record is in the store with safe values.
     assert any_store.get(LONG_ID) is None
     nul = any_store.get("2606.00102")
@@ -150,15 +154,18 @@ async def test_refresh_stores_the_good_and_the_cleaned_and_skips_only_the_unstor
 
     text = await status_text(any_store)
     hf_line = next(line for line in text.splitlines() if line.startswith("hf"))
-    assert "1 item skipped in the last fetch" in hf_line and LONG_ID[:40] in hf_line
+    assert "2 items skipped in the last fetch" in hf_line and LONG_ID[:40] in hf_line
+    assert "no arXiv id" in hf_line and "withdrawn" not in hf_line.lower()
     assert "FAILING" not in text
+    # The feed fixture has one item without an id: counted too, and arXiv is not failing.
     arxiv_line = next(line for line in text.splitlines() if line.startswith("arxiv"))
-    assert "skipped" not in arxiv_line
+    assert "1 item skipped in the last fetch" in arxiv_line and "FAILING" not in arxiv_line
 
     # A clean fetch afterwards clears the note.
     await sources_for(json.dumps([hf_item("2606.00101", "A perfectly ordinary paper")])
                       .encode()).refresh(any_store, NOW, source="hf")
-    assert "skipped" not in await status_text(any_store)
+    text = await status_text(any_store)
+    assert "skipped" not in next(line for line in text.splitlines() if line.startswith("hf"))
 
 
 async def test_a_record_the_database_refuses_costs_only_itself(

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -42,12 +45,34 @@ def collapse(text: Any) -> str:
     return flat
 
 
-def skip(source: str, reason: str, item: Any = None) -> None:
-    """Log why one item of a body was left out (the rest of the body is still used)."""
+# While a refresh fetches one source, the items its parsers had to leave out (bad data, not
+# a withdrawn paper) are collected here, so the source's state can count them.
+_COUNTED: ContextVar[list[str] | None] = ContextVar("paperboy_skipped_items", default=None)
+
+
+def skip(source: str, reason: str, item: Any = None, *, bad: bool = True) -> None:
+    """Log why one item of a body was left out (the rest of the body is still used).
+
+    `bad=False` for an item left out on purpose (a withdrawn paper): it is not counted."""
     hint = ""
     if item is not None:
         hint = " " + repr(item)[:120]
     logger.warning("%s: skipped an item: %s%s", source, reason, hint)
+    bucket = _COUNTED.get()
+    if bad and bucket is not None:
+        bucket.append(reason[:200])
+
+
+@contextmanager
+def counting_skips() -> Iterator[list[str]]:
+    """Collect the reasons of the items parsers skip inside this block (this task and the
+    threads it starts with `asyncio.to_thread`, which copy the context)."""
+    bucket: list[str] = []
+    token = _COUNTED.set(bucket)
+    try:
+        yield bucket
+    finally:
+        _COUNTED.reset(token)
 
 
 class SkipLog:

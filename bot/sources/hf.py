@@ -96,7 +96,7 @@ def paper_from_hf(
         skip(SOURCE, f"no arXiv id ({paper.get('id')!r})")
         return None
     if paper.get("withdrawnAt"):
-        skip(SOURCE, f"{ident.key} is withdrawn")
+        skip(SOURCE, f"{ident.key} is withdrawn", bad=False)
         return None
     title = collapse(paper.get("title")) or collapse(item.get("title"))
     if not title:

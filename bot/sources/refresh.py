@@ -30,6 +30,7 @@ from bot.errors import SourceError
 from bot.ids import is_new_style, parse_arxiv_id
 from bot.models import PaperIn
 from bot.sources.arxiv import ADD_TYPES, UPDATE_TYPES, Arxiv
+from bot.sources.common import counting_skips
 from bot.sources.hf import HuggingFace
 from bot.sources.http import Clock, Http, Sleep, Throttle
 from bot.store import PaperStore
@@ -178,10 +179,11 @@ class Sources:
             result = SourceReport(name)
             report.sources[name] = result
             try:
-                if name == HF:
-                    papers = await self._fetch_hf(now, day, since)
-                else:
-                    papers = await self._fetch_arxiv(store, now, day, since)
+                with counting_skips() as unreadable:
+                    if name == HF:
+                        papers = await self._fetch_hf(now, day, since)
+                    else:
+                        papers = await self._fetch_arxiv(store, now, day, since)
             except SourceError as exc:
                 result.error = str(exc)
                 logger.warning("refresh of %s failed: %s", name, exc)
@@ -197,7 +199,10 @@ class Sources:
                 store.record_source_failure(name, now, result.error)
                 continue  # the other source still runs
             result.added, result.updated = upserted.added, upserted.updated
-            result.skipped = [f"{r.shown}: {r.reason}" for r in upserted.skipped]
+            result.skipped = [
+                *(f"{r.shown}: {r.reason}" for r in upserted.skipped),
+                *unreadable,  # items the parser could not read at all
+            ]
             refused = {r.id for r in upserted.skipped}
             newest = max(
                 (p.published_at for p in papers if p.published_at and p.id not in refused),
