@@ -462,7 +462,9 @@ async def do_status(ctx: Context, _text: str) -> Reply:
     if channel is not None and channel.paused_reason:
         lines.append(f"Digests in this channel are paused: {channel.paused_reason}")
     ledger = ctx.ledger or Ledger(ctx.store.engine)
-    unknown = ledger.unknown_summary()
+    # Only this workspace's (or Discord server's) channels: another team's are not ours to see.
+    here_ref = ctx.inv.channel
+    unknown = ledger.unknown_summary(prefix=f"{here_ref.platform}:{here_ref.workspace}:")
     if unknown.papers:
         here = ledger.unknown_summary(ctx.inv.channel.key)
         lines.append(unknown.line())

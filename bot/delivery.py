@@ -554,8 +554,11 @@ class Ledger:
             ).all()
         return len(got)
 
-    def unknown_summary(self, channel_key: str | None = None) -> UnknownSummary:
-        """Unknown deliveries (all channels, or one): papers, posts, still being checked."""
+    def unknown_summary(
+        self, channel_key: str | None = None, *, prefix: str | None = None
+    ) -> UnknownSummary:
+        """Unknown deliveries (one channel, the channels whose key starts with `prefix` (a
+        workspace), or all): papers, posts, still being checked."""
         stmt = select(
             _DELIVERY.c.channel_key,
             _DELIVERY.c.idempotency_key,
@@ -567,6 +570,8 @@ class Ledger:
         )
         if channel_key is not None:
             stmt = stmt.where(_DELIVERY.c.channel_key == channel_key)
+        if prefix is not None:
+            stmt = stmt.where(_DELIVERY.c.channel_key.startswith(prefix, autoescape=True))
         summary = UnknownSummary()
         posts: set[tuple[str, str | None]] = set()
         channels: set[str] = set()

@@ -137,6 +137,8 @@ async def test_slack_history_out_of_reach_leaves_it_to_the_operator(
     assert "1 paper in 1 digest post(s) in 1 channel(s) have an unknown outcome" in status
     assert "In this channel:" in status and "`/papers digest resend`" in status
     assert "have an unknown outcome" in await ask(service, "list")
+    # Another workspace on the same bot sees nothing of it.
+    assert "unknown outcome" not in await ask(service, "status", "slack:T0002:C0009")
     # Not asked again every tick: it waits for the operator.
     await service.deliver_due(outbox, TICK + timedelta(minutes=10))
     assert len(slack_api.calls_to("conversations.history")) == 1
