@@ -343,3 +343,18 @@ def test_a_postgresql_store_made_before_the_skip_columns_gets_them(
     (state,) = store.source_states()
     assert (state.papers_added, state.items_skipped, state.skipped_note) == (7, 1, "x: bad")
     upgraded.dispose()
+
+
+async def test_an_unforeseen_parser_error_fails_that_source_only(
+    any_store: PaperStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = sources_for(hostile_day())
+
+    async def broken(*_a: Any) -> list[PaperIn]:
+        raise KeyError("paper")
+
+    monkeypatch.setattr(src, "_fetch_hf", broken)
+    report = await src.refresh(any_store, NOW)
+    assert "unexpected error reading the source: KeyError('paper')" in (
+        report.sources["hf"].error or "")
+    assert report.sources["arxiv"].error is None and report.sources["arxiv"].added

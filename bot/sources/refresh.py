@@ -189,6 +189,11 @@ class Sources:
                 logger.warning("refresh of %s failed: %s", name, exc)
                 store.record_source_failure(name, now, str(exc))
                 continue
+            except Exception as exc:  # a parser bug on data we did not foresee
+                result.error = f"unexpected error reading the source: {exc!r}"[:500]
+                logger.exception("refresh of %s failed unexpectedly", name)
+                store.record_source_failure(name, now, result.error)
+                continue  # the other source still runs
             result.fetched = len(papers)
             # The write runs off the event loop: a large backfill must not stall chat replies.
             try:
