@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 # Fields where a newer value from any source replaces the old one (counts that grow).
 _COUNTS = ("upvotes", "comments", "github_stars")
 BATCH = 2_000
+LOG_SKIPS = 20  # refused papers logged one by one per call; the rest are counted
 
 
 @dataclass
@@ -71,11 +72,14 @@ class PaperStore:
         """
         result = UpsertResult()
         batch: list[PaperIn] = []
+        refused = 0
         for paper in papers:
             cleaned = clean_paper(paper)
             if isinstance(cleaned, Rejected):
-                _log_rejected(cleaned, paper.source)
                 result.skipped.append(cleaned)
+                refused += 1
+                if refused <= LOG_SKIPS:  # a broken file has millions
+                    _log_rejected(cleaned, paper.source)
                 continue
             batch.append(cleaned)
             if len(batch) >= BATCH:
@@ -83,6 +87,8 @@ class PaperStore:
                 batch = []
         if batch:
             result += self._upsert_isolated(batch, now)
+        if refused > LOG_SKIPS:
+            logger.warning("%d more papers skipped without a log line each", refused - LOG_SKIPS)
         if self.index is not None:
             self.index.flush()  # one index commit per call, not per batch (bulk imports)
         return result
