@@ -539,7 +539,8 @@ class Ledger:
             ).scalars().all()
         if result.state == FOUND and got:
             self.finish_run(post.run_id, "done", len(got), now)
-        return [p for p in post.paper_ids if p in set(got)]
+        changed = set(got)
+        return [p for p in post.paper_ids if p in changed]
 
     def requeue_unknown(self, channel_key: str, now: datetime) -> int:
         """An operator's call (`/papers digest resend`): this channel's unknown papers are
