@@ -1,13 +1,18 @@
-"""Acronym aliases mined from text: "Direct Preference Optimization (DPO)" -> dpo.
+"""Acronyms and their expansions, both ways: "Direct Preference Optimization (DPO)" <-> dpo.
 
-Mined at ingest into the `Alias` table, so a search for `dpo` also finds papers that only
-spell the phrase out (and the other way round).
+Two sources, merged into one `AliasTable` that the index compiler uses: a curated list of the
+common acronyms of machine learning and NLP shipped in bot/data/acronyms.txt (so `dpo` works
+on a store that never spelled it out), and pairs mined at ingest into the `Alias` table
+(`mine_aliases`), which add the acronyms of a store's own fields.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
 # "Words Words Words (ACR)" or "(ACRs)"; the acronym has 2-10 letters/digits, mostly capitals.
 _PAREN_RE = re.compile(r"\(([A-Z][A-Za-z0-9-]{1,9}?)s?\)")
@@ -77,3 +82,74 @@ def unique(values: Iterable[str]) -> list[str]:
     for value in values:
         seen.setdefault(value, None)
     return list(seen)
+
+
+# ------------------------------------------------------------------ the alias table
+
+Tokens = tuple[str, ...]
+MAX_FORMS = 4  # other forms tried per form: the curated ones first, then the most mined
+
+
+@dataclass(frozen=True, slots=True)
+class AliasTable:
+    """Every known form of an acronym, as analysed token sequences, mapped to its other forms.
+
+    `("dpo",)` -> `(("direct", "prefer", "optim"),)` and back; keys are what the index's own
+    analyser makes of the text, so plurals ("LLMs") and hyphens ("KV-cache") need no entry.
+    """
+
+    forms: Mapping[Tokens, tuple[Tokens, ...]]
+    longest: int  # tokens in the longest form (how far a query is scanned for one)
+
+    def others(self, tokens: Sequence[str]) -> tuple[Tokens, ...]:
+        return self.forms.get(tuple(tokens), ())
+
+
+@cache
+def curated_aliases() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(acronym, expansions) from bot/data/acronyms.txt, in file order."""
+    text = resources.files("bot").joinpath("data/acronyms.txt").read_text(encoding="utf-8")
+    out = []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        acronym, eq, rest = line.partition("=")
+        expansions = tuple(e.strip().lower() for e in rest.split("|") if e.strip())
+        if eq and acronym.strip() and expansions:
+            out.append((acronym.strip().lower(), expansions))
+    return tuple(out)
+
+
+def build_alias_table(
+    mined: Mapping[str, Sequence[str]], analyze: Callable[[str], list[str]]
+) -> AliasTable:
+    """The curated list merged with the aliases mined from the store (`PaperStore.aliases`:
+    acronym -> expansions and expansion -> acronyms). Forms of one acronym form a group; each
+    form maps to the group's other forms, curated first."""
+    groups: dict[Tokens, list[Tokens]] = {}  # acronym tokens -> its forms, acronym first
+
+    def add(acronym: str, expansion: str) -> None:
+        short, long = tuple(analyze(acronym)), tuple(analyze(expansion))
+        if not short or not long or short == long:
+            return
+        group = groups.setdefault(short, [short])
+        if long not in group:
+            group.append(long)
+
+    for acronym, expansions in curated_aliases():
+        for expansion in expansions:
+            add(acronym, expansion)
+    for key, values in mined.items():
+        for value in values:
+            # The store lists each pair both ways; the acronym is the one-word side.
+            short, long = (key, value) if len(key.split()) <= len(value.split()) else (value, key)
+            if len(short.split()) == 1 and len(long.split()) > 1:
+                add(short, long)
+    forms: dict[Tokens, list[Tokens]] = {}
+    for group in groups.values():
+        for form in group:
+            slot = forms.setdefault(form, [])
+            for other in group:
+                if other != form and other not in slot:
+                    slot.append(other)
+    table = {form: tuple(others[:MAX_FORMS]) for form, others in forms.items()}
+    return AliasTable(table, max((len(f) for f in table), default=1))

@@ -235,6 +235,7 @@ def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
                 "id": hit.paper.id,
                 "title": hit.paper.title,
                 "score": round(hit.score, 4),
+                "partial": hit.partial,  # matches some of the words: ranked after the rest
                 "authors": hit.paper.authors,
                 "published": hit.paper.published_at.date().isoformat()
                 if hit.paper.published_at
@@ -249,6 +250,8 @@ def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
     if not hits:
         print("no papers match")
     for n, hit in enumerate(hits, 1):
+        if hit.partial and (n == 1 or not hits[n - 2].partial):
+            print("-- also papers matching some of your words:")
         print(f"{n:>2}. {hit.paper.title}  [{hit.paper.id}]  score {hit.score:.3f}")
     return 0
 

@@ -133,7 +133,8 @@ async def do_search(ctx: Context, text: str) -> Reply:
         )
     limit = ctx.settings.search.results
     hits = search.search_papers(ctx.store, query, limit + 1, ctx.now)
-    if ctx.remote is not None and len(hits) < limit and query.plain_text():
+    full_matches = sum(1 for hit in hits if not hit.partial)
+    if ctx.remote is not None and full_matches < limit and query.plain_text():
         if ctx.offline:
             return _lookup_pending()
         hits = await _with_remote_hits(ctx, query, hits, limit + 1)
@@ -148,7 +149,13 @@ async def do_search(ctx: Context, text: str) -> Reply:
         )
     # Counting every match of a common word costs more than the search itself (it cannot be
     # pruned), so a search only says whether there is more, not how much.
-    narrow = " · more match: add words or filters to narrow" if len(hits) > limit else ""
+    more = len(hits) > limit and not hits[limit].partial
+    narrow = " · more match: add words or filters to narrow" if more else ""
+    some = sum(1 for hit in shown if hit.partial)
+    if some == len(shown):
+        narrow = " · no paper matches all your words; these match some of them"
+    elif some:
+        narrow = f" · also papers matching some of your words (the last {some})"
     return Reply(
         kind=ReplyKind.RESULTS,
         title=f"Papers for {text}",

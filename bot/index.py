@@ -15,13 +15,15 @@ and `sort:new|top` read fast fields.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 import logging
 import math
 import os
 import shutil
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ from tantivy import (
     Tokenizer,
 )
 
+from bot.aliases import AliasTable, Tokens, build_alias_table
 from bot.models import Paper
 from bot.search import (
     AllOf,
@@ -64,11 +67,14 @@ BOOSTS = {"title": 3.0, "keywords": 2.0, "abstract": 1.0, "authors": 0.6}
 TEXT_FIELDS = ("title", "keywords", "abstract")
 FULL = tuple((name, BOOSTS[name]) for name in TEXT_FIELDS)
 # `head` holds the title (twice, so it outweighs keywords) and the keywords: a small field.
-HEAD = (("head", 1.0),)
 RERANK_DEPTH = 60  # BM25 hits re-ranked with upvotes and recency
-HEAD_ENOUGH = 20  # head-tier hits that make the full-text tier unnecessary
 SORT_HEAD = 2_000  # sort:new|top look among this many newest / most upvoted papers first
-MAX_EXPANSIONS = 3  # acronym expansions per word
+MAX_EXPANSIONS = 4  # alias forms tried per word
+ALIAS_SLOP = 1  # an expansion matches as a phrase, with this many words in between at most
+ALIAS_TIE = 0.2  # DisMax: the best form of a word counts, the others a little
+# Phrase evidence for a run of words (field, slop, boost): together in the title counts most.
+PROXIMITY = (("title", 1, 3.0), ("keywords", 1, 2.0), ("abstract", 3, 1.0))
+MAX_RELAX_WORDS = 6  # more words than this: no "most of the words" fallback
 WRITER_HEAP = 128_000_000
 COMMIT_EVERY = 100_000  # documents queued before a commit even if nobody reads
 WRITER_THREADS = 0  # 0: tantivy picks (one per core)
@@ -130,6 +136,7 @@ class PaperIndex:
         self._pending_ids: set[str] = set()
         self._generation = 0  # bumped on every commit
         self._bars: dict[str, tuple[int, int | None]] = {}
+        self._alias_table: tuple[Mapping[str, Sequence[str]], AliasTable] | None = None
         if self.path is None:
             self._open(None)
             return
@@ -347,18 +354,36 @@ class PaperIndex:
                     compiled, limit, count=False, order_by_field=field, order=Order.Desc
                 ).hits
             return [(self._id(searcher, addr), float(key)) for key, addr in hits]
+        return self._ranked(searcher, compiled, limit, now)
+
+    def search_relaxed(
+        self,
+        query: Query,
+        aliases: Mapping[str, Sequence[str]],
+        limit: int,
+        now: datetime,
+        exclude: Set[str] = frozenset(),
+    ) -> list[tuple[str, float]]:
+        """Papers that match most, not all, of the query's words, best first, leaving out
+        `exclude` (the strict matches, which always rank above these)."""
+        if limit <= 0 or query.is_empty() or query.sort is not Sort.RELEVANCE:
+            return []
+        compiled = self.compile_relaxed(query, aliases)
+        if compiled is None:
+            return []
+        if self._pending:
+            self.flush()
+        searcher = self._index.searcher()
+        ranked = self._ranked(searcher, compiled, limit + len(exclude), now)
+        return [(pid, score) for pid, score in ranked if pid not in exclude][:limit]
+
+    def _ranked(
+        self, searcher: Any, compiled: Any, limit: int, now: datetime
+    ) -> list[tuple[str, float]]:
+        """Top BM25 hits (exact: every matching paper competes), re-ranked with upvotes and
+        recency."""
         depth = max(RERANK_DEPTH, limit * 2)
-        # Two tiers. Conjunctions of common words cannot be pruned (tantivy has block-max
-        # WAND for disjunctions only), and intersecting dense abstract postings at 1M papers
-        # costs tens of ms. Papers with every word in the title or keywords are the best
-        # answers anyway, and that field is small: when it has enough hits, they are the
-        # result; otherwise (rare words, names, small stores) the full-text query runs.
-        hits = []
-        head = self.compile(query, aliases, fields=HEAD)
-        if head is not None:
-            hits = searcher.search(head, depth, count=False).hits
-        if len(hits) < max(HEAD_ENOUGH, limit):
-            hits = searcher.search(compiled, depth, count=False).hits
+        hits = searcher.search(compiled, depth, count=False).hits
         if not hits:
             return []
         addrs = [addr for _, addr in hits]
@@ -398,31 +423,43 @@ class PaperIndex:
 
     # ---------------------------------------------------------------- compiling
 
-    def compile(
-        self,
-        query: Query,
-        aliases: Mapping[str, Sequence[str]],
-        fields: tuple[tuple[str, float], ...] = FULL,
-    ) -> Any | None:
-        """The tantivy query for `query`, or None when it cannot match anything.
-
-        Words and phrases are looked up in `fields` (with their boosts; authors too when
-        searching the full text); exclusions always look everywhere.
-        """
-        compiler = _Compiler(self.schema, self._analyzers, aliases, fields)
-        compiled = compiler.parts(query.clauses)
-        if compiled is None:
+    def compile(self, query: Query, aliases: Mapping[str, Sequence[str]]) -> Any | None:
+        """The tantivy query for `query`, or None when it cannot match anything."""
+        parts = self._compiler(aliases).parts(query.clauses)
+        if parts is None:
             return None
-        must, must_not = compiled
-        filters = self._filters(query)
-        if not must and not filters:
-            must.append(TQuery.all_query())
-        if len(must) == 1 and not filters and not must_not:
-            return must[0]  # keep a bare disjunction of terms: tantivy prunes it with WAND
-        subqueries = [(Occur.Must, q) for q in must]
-        subqueries += [(Occur.Must, q) for q in filters]
-        subqueries += [(Occur.MustNot, q) for q in must_not]
-        return TQuery.boolean_query(subqueries)
+        must = parts.must + self._filters(query)
+        if len(must) == 1 and not parts.must_not and not parts.should:
+            return must[0]
+        return _conjunction(must, parts.must_not, parts.should)
+
+    def compile_relaxed(self, query: Query, aliases: Mapping[str, Sequence[str]]) -> Any | None:
+        """Papers matching most of the query's typed words (and every other part: author:,
+        cat:, phrases, filters), or None when there is nothing to relax."""
+        parts = self._compiler(aliases).parts(query.clauses)
+        if parts is None:
+            return None
+        words = parts.words
+        n = len(words)
+        if n < 2 or n > MAX_RELAX_WORDS:
+            return None
+        need = 1 if n == 2 else n // 2 + 1
+        combos = [
+            TQuery.boolean_query([(Occur.Must, q) for q in combo])
+            for combo in itertools.combinations(words, need)
+        ]
+        relaxed = combos[0] if len(combos) == 1 else _should(combos)
+        must = [relaxed, *parts.fixed, *self._filters(query)]
+        return _conjunction(must, parts.must_not, parts.should)
+
+    def _compiler(self, aliases: Mapping[str, Sequence[str]]) -> _Compiler:
+        # The store hands out the same mapping until it mines new aliases: build the table
+        # (curated list + mined pairs, analysed) once per mapping, not once per search.
+        cached = self._alias_table
+        if cached is None or cached[0] is not aliases:
+            cached = (aliases, build_alias_table(aliases, self._analyzers[_EN].analyze))
+            self._alias_table = cached
+        return _Compiler(self.schema, self._analyzers, cached[1])
 
     def _filters(self, query: Query) -> list[Any]:
         out = []
@@ -448,14 +485,22 @@ class PaperIndex:
 
 
 class _Compiler:
-    """AST -> tantivy query objects. Words are analysed with the index's own analysers."""
+    """AST -> tantivy query objects. Words are analysed with the index's own analysers.
+
+    Consecutive words form a *run* ("vision language models"). Each word must match, in any
+    text field, either as typed or in one of its alias forms: an acronym finds its expansion
+    as a phrase (a small slop, never loose words), an expansion typed as words finds its
+    acronym (`DisMax`, so a paper with both forms is not counted twice). A run of several
+    words also adds optional phrase clauses (title, keywords, abstract): papers where the
+    words stand together, in the title first, score above papers where they are scattered.
+    """
 
     def __init__(
         self,
         schema: Any,
         analyzers: dict[str, Any],
-        aliases: Mapping[str, Sequence[str]],
-        fields: tuple[tuple[str, float], ...],
+        aliases: AliasTable,
+        fields: tuple[tuple[str, float], ...] = FULL,
     ) -> None:
         self.schema = schema
         self.text_fields = fields
@@ -465,9 +510,9 @@ class _Compiler:
 
     def node(self, node: Node) -> Any | None:
         if isinstance(node, Word):
-            return self.text(node.text, expand=True)
+            return self.word(node.text)
         if isinstance(node, Phrase):
-            return self.text(node.text, expand=True)
+            return self.word(node.text, slop=0)  # "quoted": other forms exact too
         if isinstance(node, Author):
             tokens = self.name.analyze(node.name)
             return self.field_text("authors", tokens) if tokens else None
@@ -480,55 +525,114 @@ class _Compiler:
             compiled = self.parts(node.parts)
             if compiled is None:
                 return None
-            must, must_not = compiled
-            if not must:
-                must.append(TQuery.all_query())
-            if len(must) == 1 and not must_not:
-                return must[0]
-            return TQuery.boolean_query(
-                [(Occur.Must, q) for q in must] + [(Occur.MustNot, q) for q in must_not]
-            )
+            return _conjunction(compiled.must, compiled.must_not, compiled.should)
         return None
 
-    def parts(self, parts: Sequence[Node]) -> tuple[list[Any], list[Any]] | None:
-        """(must, must_not) for parts that must all match; negated parts are looked up in
-        every field. None when a part cannot match (only stop-characters, say): all parts
-        must match, so the whole cannot either."""
-        full = self
-        if self.text_fields != FULL:
-            analyzers = {_EN: self.en, _NAME: self.name}
-            full = _Compiler(self.schema, analyzers, self.aliases, FULL)
-        must: list[Any] = []
-        must_not: list[Any] = []
+    def parts(self, parts: Sequence[Node]) -> _Parts | None:
+        """The clauses of parts that must all match. Negated parts are looked up in every
+        field. None when a part cannot match (only stop-characters, say): all parts must
+        match, so the whole cannot either."""
+        out = _Parts()
+        run: list[str] = []
+
+        def end_run() -> bool:
+            if run:
+                units = self.run(run)
+                if units is None:
+                    return False
+                out.must.extend(units)
+                out.words.extend(self.loose_words(run))
+                out.should.extend(self.proximity(run))
+                run.clear()
+            return True
+
         for part in parts:
+            if isinstance(part, Word):
+                run.append(part.text)
+                continue
+            if not end_run():
+                return None
             if isinstance(part, Not):
-                negated = full.node(part.node)
+                negated = self.node(part.node)
                 if negated is not None:
-                    must_not.append(negated)
+                    out.must_not.append(negated)
                 continue
             compiled = self.node(part)
             if compiled is None:
                 return None
-            must.append(compiled)
-        return must, must_not
-
-    def text(self, text: str, *, expand: bool) -> Any | None:
-        """A word or phrase in any text field (boosted per field), or any of its aliases."""
-        tokens = self.en.analyze(text)
-        if not tokens:
+            out.must.append(compiled)
+            out.fixed.append(compiled)
+        if not end_run():
             return None
-        clauses = self.fields(tokens, self.name.analyze(text))
-        if expand:
-            for other in list(self.aliases.get(text.lower(), ()))[:MAX_EXPANSIONS]:
-                alt = self.text(other, expand=False)
-                if alt is not None:
-                    clauses.append(alt)
-        return _should(clauses)
+        return out
 
-    def fields(self, tokens: list[str], name_tokens: list[str]) -> list[Any]:
+    # -------------------------------------------------------------- words and runs
+
+    def run(self, words: Sequence[str]) -> list[Any] | None:
+        """One required clause per word, or per group of words that spells an acronym out.
+
+        Function words ("of", "for") are not required when the run has other words: nearly
+        every paper has them, so they cost a dense intersection and tell nothing; they still
+        count as gaps in the proximity phrases."""
+        tokens = [self.en.analyze(w) for w in words]
+        if not all(tokens):
+            return None
+        needed = [not _is_function(t) for t in tokens]
+        if not any(needed):
+            needed = [True] * len(tokens)
+        units: list[Any] = []
+        i = 0
+        while i < len(words):
+            span = self._alias_span(tokens, i)
+            if span > 1:
+                typed = [
+                    self.word_tokens(tokens[k], words[k]) for k in range(i, i + span) if needed[k]
+                ]
+                flat = tuple(t for part in tokens[i : i + span] for t in part)
+                alternatives = [_all(typed)]
+                alternatives += [self.form(o) for o in self.aliases.others(flat)]
+                units.append(_best(alternatives))
+                i += span
+            else:
+                if needed[i]:
+                    units.append(self.word_tokens(tokens[i], words[i]))
+                i += 1
+        return units
+
+    def loose_words(self, words: Sequence[str]) -> list[Any]:
+        """The run's words one by one, function words left out (what relaxation drops)."""
+        kept = [w for w in words if not _is_function(self.en.analyze(w))]
+        return [q for q in (self.word(w) for w in kept) if q is not None]
+
+    def _alias_span(self, tokens: Sequence[list[str]], start: int) -> int:
+        """How many words from `start` spell one alias form together (0 or 1: none)."""
+        longest = self.aliases.longest
+        for end in range(len(tokens), start + 1, -1):
+            flat = tuple(t for part in tokens[start:end] for t in part)
+            if len(flat) <= longest and self.aliases.others(flat):
+                return end - start
+        return 0
+
+    def word(self, text: str, slop: int = ALIAS_SLOP) -> Any | None:
+        tokens = self.en.analyze(text)
+        return self.word_tokens(tokens, text, slop) if tokens else None
+
+    def word_tokens(self, tokens: list[str], text: str, slop: int = ALIAS_SLOP) -> Any:
+        """A word (or a quoted phrase) as typed, in any field, or in any of its alias forms
+        (those with at most `slop` words in between)."""
+        typed = self.fields(tokens, self.name.analyze(text), slop=0)
+        alternatives = [_should(typed)]
+        alternatives += [self.form(other, slop) for other in _variants(tokens, self.aliases)]
+        return _best(alternatives)
+
+    def form(self, tokens: Sequence[str], slop: int = ALIAS_SLOP) -> Any:
+        """Another form of what was typed (an acronym, an expansion): text fields only."""
+        return _should(self.fields(list(tokens), [], slop=slop))
+
+    def fields(self, tokens: list[str], name_tokens: list[str], slop: int) -> list[Any]:
         clauses = []
         for field, boost in self.text_fields:
-            query = self.field_text(field, tokens)
+            query = self.field_text(field, tokens, slop)
             clauses.append(query if boost == 1.0 else TQuery.boost_query(query, boost))
         if name_tokens and self.text_fields == FULL:
             clauses.append(
@@ -536,17 +640,121 @@ class _Compiler:
             )
         return clauses
 
-    def field_text(self, field: str, tokens: list[str]) -> Any:
+    def field_text(self, field: str, tokens: list[str], slop: int = 0) -> Any:
         if len(tokens) == 1:
-            return TQuery.term_query(self.schema, field, tokens[0])
-        # Function words in a longer phrase are left out, keeping their positions: "learning
-        # from human feedback" still needs the gap, but never intersects the postings of
-        # "from", which nearly every paper has.
-        kept = [(i, t) for i, t in enumerate(tokens) if t not in _FUNCTION_WORDS]
-        if len(kept) < 2 or len(tokens) < 3:
-            kept = list(enumerate(tokens))
-        words: list[str | tuple[int, str]] = list(kept)
-        return TQuery.phrase_query(self.schema, field, words)
+            plural = _plural_variant(tokens[0]) if field != "authors" else None
+            term = TQuery.term_query(self.schema, field, tokens[0])
+            if plural is None:
+                return term
+            return _should([term, TQuery.term_query(self.schema, field, plural)])
+        return TQuery.phrase_query(self.schema, field, _phrase_words(tokens), slop)
+
+    def proximity(self, words: Sequence[str]) -> list[Any]:
+        """Optional clauses that reward the run's words standing together (or a paper
+        using an acronym the words spell out: the same evidence, in one word)."""
+        tokens = [t for w in words for t in self.en.analyze(w)]
+        if len([t for t in tokens if t not in _FUNCTION_WORDS]) < 2:
+            return []
+        out = []
+        for field, slop, boost in PROXIMITY:
+            query = TQuery.phrase_query(self.schema, field, _phrase_words(tokens), slop)
+            out.append(TQuery.boost_query(query, boost))
+        analysed = [self.en.analyze(w) for w in words]
+        i = 0
+        while i < len(words):
+            span = self._alias_span(analysed, i)
+            if span > 1:
+                flat = tuple(t for part in analysed[i : i + span] for t in part)
+                out += [self.form(o) for o in self.aliases.others(flat) if len(o) == 1]
+            i += max(span, 1)
+        return out
+
+
+@dataclasses.dataclass
+class _Parts:
+    """Compiled parts of a query or ( group ) that must all match."""
+
+    must: list[Any] = dataclasses.field(default_factory=list)  # every required clause
+    words: list[Any] = dataclasses.field(default_factory=list)  # the typed words, one clause each
+    # required and not a typed word (author:, cat:, "phrases", groups): never relaxed
+    fixed: list[Any] = dataclasses.field(default_factory=list)
+    must_not: list[Any] = dataclasses.field(default_factory=list)
+    should: list[Any] = dataclasses.field(default_factory=list)  # scoring only (proximity)
+
+
+def _phrase_words(tokens: Sequence[str]) -> list[str | tuple[int, str]]:
+    # Function words in a longer phrase are left out, keeping their positions: "learning
+    # from human feedback" still needs the gap, but never intersects the postings of
+    # "from", which nearly every paper has.
+    kept = [(i, t) for i, t in enumerate(tokens) if t not in _FUNCTION_WORDS]
+    if len(kept) < 2 or len(tokens) < 3:
+        kept = list(enumerate(tokens))
+    return list(kept)
+
+
+def _variants(tokens: Sequence[str], aliases: AliasTable) -> list[Tokens]:
+    """`tokens` with one alias form replaced by another: kv -> key value, kv cache ->
+    key value cache (a hyphenated word), llms -> large language model."""
+    out: list[Tokens] = []
+    n = len(tokens)
+    for start in range(n):
+        for end in range(min(n, start + aliases.longest), start, -1):
+            part = tuple(tokens[start:end])
+            others = aliases.others(part) or aliases.others(_singular(part))
+            if others:
+                out += [(*tokens[:start], *o, *tokens[end:]) for o in others]
+                break
+    return out[:MAX_EXPANSIONS]
+
+
+_VOWELS = frozenset("aeiouy")
+
+
+def _plural_variant(token: str) -> str | None:
+    """The stemmer leaves "llms" and "vlms" alone (no vowel); the other number of such an
+    acronym-like token is matched too."""
+    if len(token) < 2 or any(c in _VOWELS for c in token[:-1]) or not token.isalnum():
+        return None
+    if token.endswith("s") and len(token) >= 3:
+        return token[:-1]
+    return token + "s"
+
+
+def _singular(tokens: Tokens) -> Tokens:
+    if len(tokens) == 1:
+        other = _plural_variant(tokens[0])
+        if other is not None and tokens[0].endswith("s"):
+            return (other,)
+    return tokens
+
+
+def _is_function(tokens: Sequence[str]) -> bool:
+    return all(t in _FUNCTION_WORDS for t in tokens)
+
+
+def _all(clauses: list[Any]) -> Any:
+    if len(clauses) == 1:
+        return clauses[0]
+    return TQuery.boolean_query([(Occur.Must, q) for q in clauses])
+
+
+def _best(alternatives: list[Any]) -> Any:
+    """The best-scoring of several forms of one thing (plus a little for the others)."""
+    if len(alternatives) == 1:
+        return alternatives[0]
+    return TQuery.disjunction_max_query(alternatives, tie_breaker=ALIAS_TIE)
+
+
+def _conjunction(must: list[Any], must_not: list[Any], should: list[Any]) -> Any:
+    if not must:
+        must = [TQuery.all_query()]
+    if len(must) == 1 and not must_not and not should:
+        return must[0]
+    return TQuery.boolean_query(
+        [(Occur.Must, q) for q in must]
+        + [(Occur.MustNot, q) for q in must_not]
+        + [(Occur.Should, q) for q in should]
+    )
 
 
 _FUNCTION_WORDS = frozenset(

@@ -170,6 +170,7 @@ class Query:
 class Hit:
     paper: Paper
     score: float
+    partial: bool = False  # matches most of the words, not all (ranked below every full match)
 
 
 # ------------------------------------------------------------------------------- lexer
@@ -461,18 +462,30 @@ def parse_upvotes(value: str) -> Upvotes:
 # ----------------------------------------------------------------------- the search path
 
 
+RELAX_BELOW = 10  # fewer full matches than this: fill up with papers matching most words
+
+
 def search_papers(store: PaperStore, query: Query, limit: int, now: datetime) -> list[Hit]:
     """The whole search: index -> ids and scores -> rows from the store, in ranked order.
 
-    An empty query finds nothing. A store without an index gets an in-memory one, built from
-    the store (fine for the small stores of tests and scripts; `runtime` opens a real one).
+    When fewer than `RELAX_BELOW` papers match every word, papers matching most of the words
+    fill the rest (`Hit.partial`), ranked below every full match. An empty query finds
+    nothing. A store without an index gets an in-memory one, built from the store (fine for
+    the small stores of tests and scripts; `runtime` opens a real one).
     """
     if query.is_empty() or limit <= 0:
         return []
     index = _index_of(store)
-    ranked = index.search(query, store.aliases(), limit, now)
-    papers = {p.id: p for p in store.get_many([pid for pid, _ in ranked])}
-    return [Hit(papers[pid], score) for pid, score in ranked if pid in papers]
+    aliases = store.aliases()
+    ranked = index.search(query, aliases, limit, now)
+    partial: list[tuple[str, float]] = []
+    if len(ranked) < min(limit, RELAX_BELOW):
+        strict = {pid for pid, _ in ranked}
+        partial = index.search_relaxed(query, aliases, limit - len(ranked), now, strict)
+    papers = {p.id: p for p in store.get_many([pid for pid, _ in ranked + partial])}
+    hits = [Hit(papers[pid], score) for pid, score in ranked if pid in papers]
+    hits += [Hit(papers[pid], score, partial=True) for pid, score in partial if pid in papers]
+    return hits
 
 
 def _index_of(store: PaperStore) -> PaperIndex:

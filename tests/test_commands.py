@@ -144,6 +144,17 @@ async def test_search_with_no_match_says_so(service: BotService) -> None:
     assert "No papers match" in reply.title
 
 
+async def test_search_says_when_it_adds_papers_matching_some_words(service: BotService) -> None:
+    reply = await ask(service, "diffusion proteins lattice")  # no paper has all three
+    assert [c.id for c in reply.cards] == ["2402.00002"]
+    assert "no paper matches all your words" in reply.footer
+    reply = await ask(service, "preference optimization reward")
+    assert [c.id for c in reply.cards][0] == "2305.18290"  # all three words: first
+    assert "also papers matching some of your words (the last 1)" in reply.footer
+    reply = await ask(service, "dpo")
+    assert "some of your words" not in reply.footer
+
+
 async def test_bad_query_gets_a_clear_error(service: BotService) -> None:
     reply = await ask(service, "dpo since:someday")
     assert reply.kind is ReplyKind.ERROR

@@ -111,7 +111,9 @@ def corpus(store: PaperStore) -> PaperStore:
 
 
 def ids(store: PaperStore, text: str, limit: int = 10) -> list[str]:
-    return [h.paper.id for h in search_papers(store, parse_query(text, NOW), limit, NOW)]
+    """The papers matching every word (the "also matching some words" tail left out)."""
+    hits = search_papers(store, parse_query(text, NOW), limit, NOW)
+    return [h.paper.id for h in hits if not h.partial]
 
 
 # --------------------------------------------------------------------------- parser

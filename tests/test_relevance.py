@@ -1,0 +1,213 @@
+"""Search quality as a user notices it: acronyms both ways, plurals and hyphens, words standing
+together ranked first, a "most of your words" tail, no tier hiding an abstract match, and the
+judged set (bench/relevance/) held above the floor it reached.
+
+The judged set runs over the real captures in ../shared/fixtures where that folder exists (CI
+always has it) and, everywhere, over the bundled demo set alone. Both are fixed corpora with
+fixed judgments: the figures are deterministic, not timings.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bench.relevance.corpus import SHARED_FIXTURES, load_corpus, load_judgments
+from bench.relevance.evaluate import evaluate, mean
+from bot.search import Hit, parse_query, search_papers
+from bot.store import PaperStore
+from tests.fakes import paper
+
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+
+# Reached on the judged set (54 queries over the captures and the demo set); a change that
+# lowers them fails here. FTS5 bm25 scores 0.875 on the same set.
+FLOOR_MEAN = 0.94
+FLOOR_EACH = 0.50
+FLOOR_DEMO_MEAN = 0.90
+
+
+def search(store: PaperStore, text: str, limit: int = 10) -> list[Hit]:
+    return search_papers(store, parse_query(text, NOW), limit, NOW)
+
+
+def full(store: PaperStore, text: str) -> list[str]:
+    return [h.paper.id for h in search(store, text) if not h.partial]
+
+
+# ----------------------------------------------------------------------- acronyms
+
+
+def test_an_acronym_finds_papers_that_only_spell_it_out(store: PaperStore) -> None:
+    # No paper says "(DPO)", so nothing was mined: the shipped list knows it.
+    store.upsert_many(
+        [
+            paper("2601.00001", "Direct Preference Optimization: your model is a reward model"),
+            paper("2601.00002", "Preference data for direct optimization of rankers"),
+        ],
+        NOW,
+    )
+    assert store.aliases() == {}
+    assert full(store, "dpo") == ["2601.00001"]  # the phrase, never the loose words
+
+
+def test_spelled_out_words_find_the_acronym_and_its_plural(store: PaperStore) -> None:
+    store.upsert_many(
+        [
+            paper("2601.00011", "Hallucination in VLMs"),
+            paper("2601.00012", "A VLM for charts"),
+            paper("2601.00013", "Mixture of Experts at scale"),
+            paper("2601.00014", "Sparse MoE routing"),
+            paper("2601.00015", "Vision transformers for language grounding"),
+        ],
+        NOW,
+    )
+    assert set(full(store, "vision language models")) == {"2601.00011", "2601.00012"}
+    assert set(full(store, "mixture of experts")) == {"2601.00013", "2601.00014"}
+    assert set(full(store, "vlms")) == {"2601.00011", "2601.00012"}
+    assert set(full(store, "moe")) == {"2601.00013", "2601.00014"}
+
+
+def test_llm_and_llms_and_large_language_models_are_one_thing(store: PaperStore) -> None:
+    store.upsert_many(
+        [
+            paper("2601.00021", "LLMs as judges"),
+            paper("2601.00022", "An LLM for proofs"),
+            paper("2601.00023", "Large language models can plan"),
+            paper("2601.00024", "Large models of language change"),  # scattered: not it
+        ],
+        NOW,
+    )
+    expected = {"2601.00021", "2601.00022", "2601.00023"}
+    assert set(full(store, "llm")) == expected
+    assert set(full(store, "LLMs")) == expected
+    assert set(full(store, "large language models")) >= expected
+
+
+def test_kv_cache_in_every_spelling(store: PaperStore) -> None:
+    store.upsert_many(
+        [
+            paper("2601.00031", "KV-cache compression for long contexts"),
+            paper("2601.00032", "Paging the key-value cache"),
+            paper("2601.00033", "A KV cache eviction policy"),
+            paper("2601.00034", "Cache-friendly key sorting"),
+        ],
+        NOW,
+    )
+    expected = {"2601.00031", "2601.00032", "2601.00033"}
+    for text in ("kv cache", "KV-cache", "key-value cache", "key value cache"):
+        assert set(full(store, text)) == expected, text
+
+
+def test_mined_aliases_still_work_beside_the_shipped_list(store: PaperStore) -> None:
+    store.upsert_many(
+        [
+            paper(
+                "2601.00041",
+                "Zebra routing",
+                "We propose Quantized Zebra Routing (QZR), a router.",
+            ),
+            paper("2601.00042", "Quantized zebra routing revisited"),
+        ],
+        NOW,
+    )
+    assert set(full(store, "qzr")) == {"2601.00041", "2601.00042"}
+
+
+# ------------------------------------------------------------------ proximity
+
+
+def test_words_together_in_the_title_rank_above_scattered_words(store: PaperStore) -> None:
+    store.upsert_many(
+        [
+            paper(
+                "2601.00051",
+                "A multi-agent framework for multimodal medical reasoning in Indic languages",
+                "Models are evaluated on reasoning in each language, at scale.",
+            ),
+            paper("2601.00052", "Reward shaping for agents", "Language models rank them."),
+            paper("2601.00053", "Small language models as routers", "We study routing."),
+        ],
+        NOW,
+    )
+    # together in the title, then together in the abstract, then scattered
+    assert full(store, "language models") == ["2601.00053", "2601.00052", "2601.00051"]
+
+
+# ------------------------------------------------------------------ relaxation
+
+
+def test_few_full_matches_are_followed_by_papers_matching_most_words(store: PaperStore) -> None:
+    store.upsert_many(
+        [
+            paper("2601.00061", "Diffusion distillation in two steps"),
+            paper("2601.00062", "Distilled diffusion samplers"),
+            paper("2601.00063", "Diffusion models for audio"),
+            paper("2601.00064", "Graph neural networks"),
+        ],
+        NOW,
+    )
+    hits = search(store, "diffusion distillation")
+    full_ids = [h.paper.id for h in hits if not h.partial]
+    partial_ids = [h.paper.id for h in hits if h.partial]
+    assert set(full_ids) == {"2601.00061", "2601.00062"}  # "distilled" is "distillation"
+    assert partial_ids == ["2601.00063"]
+    assert hits[-1].partial and not any(h.partial for h in hits[: len(full_ids)])
+
+
+def test_relaxation_never_drops_a_filter_or_an_author(store: PaperStore) -> None:
+    store.upsert_many(
+        [
+            paper("2601.00071", "Testing deep models", categories=["cs.SE"]),
+            paper("2601.00072", "Deep testing of compilers", categories=["cs.LG"]),
+            paper("2601.00073", "Neural nets", categories=["cs.LG"], authors=["Ada Lovelace"]),
+        ],
+        NOW,
+    )
+    hits = search(store, "deep testing cat:cs.LG")
+    assert [h.paper.id for h in hits] == ["2601.00072"]
+    assert search(store, "compilers nets author:lovelace")[0].paper.id == "2601.00073"
+    assert all(h.paper.id == "2601.00073" for h in search(store, "compilers nets author:lovelace"))
+
+
+# ------------------------------------------------------------------- exact top-k
+
+
+def test_an_abstract_match_is_not_hidden_by_many_title_matches(store: PaperStore) -> None:
+    # Many titles carry the words once; one paper is all about them in its abstract and is
+    # far more popular. Every matching paper competes: no title-only tier hides it.
+    papers = [paper(f"2601.{i:05d}", f"Reward model number {i}") for i in range(100, 160)]
+    papers.append(
+        paper(
+            "2601.00099",
+            "What we learned",
+            "Our reward model beats every reward model; reward model training, reward model "
+            "data and reward model evaluation.",
+            upvotes=500,
+        )
+    )
+    store.upsert_many(papers, NOW)
+    assert "2601.00099" in full(store, "reward model")[:10]
+
+
+# -------------------------------------------------------------------- judged set
+
+
+def test_judged_set_on_the_demo_papers_stays_above_its_floor() -> None:
+    papers = load_corpus(fixtures=None)
+    present = {p.id for p in papers}
+    judgments = [j for j in load_judgments() if present & set(j["grades"])]
+    assert len(judgments) >= 10
+    results = evaluate(papers, judgments, systems=("paperboy",))
+    assert mean([r.ndcg["paperboy"] for r in results]) >= FLOOR_DEMO_MEAN
+
+
+@pytest.mark.skipif(not SHARED_FIXTURES.is_dir(), reason=f"{SHARED_FIXTURES} is absent")
+def test_judged_set_beats_fts5_and_stays_above_its_floor() -> None:
+    results = evaluate(load_corpus(), load_judgments(), systems=("paperboy", "fts5"))
+    ours = [r.ndcg["paperboy"] for r in results]
+    assert len(results) >= 40
+    assert mean(ours) >= FLOOR_MEAN
+    assert mean(ours) >= mean([r.ndcg["fts5"] for r in results]) + 0.05
+    assert min(ours) >= FLOOR_EACH, min(results, key=lambda r: r.ndcg["paperboy"]).query
