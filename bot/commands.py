@@ -485,8 +485,19 @@ async def do_help(ctx: Context, text: str) -> Reply:
     if wanted and wanted in _BY_NAME:
         spec = COMMANDS[_BY_NAME[wanted]]
         examples = "\n".join(f"`/papers {e}`" for e in spec.examples)
-        return info(f"/papers {spec.usage}", f"{spec.summary}\n{examples}")
+        more = f"\n{SEARCH_EXPLAINED}" if spec.name == SEARCH else ""
+        return info(f"/papers {spec.usage}", f"{spec.summary}\n{examples}{more}")
     return info("paperboy: research papers in chat", help_text())
+
+
+SEARCH_EXPLAINED = (
+    "How search finds papers: acronyms work both ways (`llm` also finds \"large language "
+    "models\", `vision language models` also finds \"VLMs\"), plurals and hyphens too "
+    "(`kv cache` finds \"KV-cache\" and \"key-value cache\"). Papers where your words "
+    "stand together, in the title first, come before papers where they are scattered. When "
+    "few papers have all your words, the list goes on with papers that have most of them, "
+    "after every full match, and the footer says so."
+)
 
 
 def help_text() -> str:
@@ -495,6 +506,7 @@ def help_text() -> str:
         'Search syntax: words (all must match), "exact phrase", OR, -exclude, author:name, '
         "cat:cs.CL, since:2024-06-01 or since:7d, until:, upvotes:>=10, sort:relevance|new|top."
     )
+    lines.append(SEARCH_EXPLAINED)
     return "\n".join(lines)
 
 

@@ -74,6 +74,8 @@ ALIAS_SLOP = 1  # an expansion matches as a phrase, with this many words in betw
 ALIAS_TIE = 0.2  # DisMax: the best form of a word counts, the others a little
 # Phrase evidence for a run of words (field, slop, boost): together in the title counts most.
 PROXIMITY = (("title", 1, 3.0), ("keywords", 1, 2.0), ("abstract", 3, 1.0))
+POPULARITY = 0.12  # weight of log(1 + upvotes) in the final score
+FRESHNESS = 0.2  # share of the score that decays with age (half-life 180 days)
 MAX_RELAX_WORDS = 6  # more words than this: no "most of the words" fallback
 WRITER_HEAP = 128_000_000
 COMMIT_EVERY = 100_000  # documents queued before a commit even if nobody reads
@@ -655,10 +657,18 @@ class _Compiler:
         tokens = [t for w in words for t in self.en.analyze(w)]
         if len([t for t in tokens if t not in _FUNCTION_WORDS]) < 2:
             return []
+        content = [t for t in tokens if t not in _FUNCTION_WORDS]
+        # The whole run as a phrase, and (for three words or more) each pair of neighbouring
+        # words: "direct preference alignment" is closer to "direct preference
+        # optimization" than a paper with the three words apart.
+        phrases = [_phrase_words(tokens)]
+        if len(content) > 2:
+            phrases += [[a, b] for a, b in itertools.pairwise(content)]
         out = []
-        for field, slop, boost in PROXIMITY:
-            query = TQuery.phrase_query(self.schema, field, _phrase_words(tokens), slop)
-            out.append(TQuery.boost_query(query, boost))
+        for phrase in phrases:
+            for field, slop, boost in PROXIMITY:
+                query = TQuery.phrase_query(self.schema, field, phrase, slop)
+                out.append(TQuery.boost_query(query, boost))
         analysed = [self.en.analyze(w) for w in words]
         i = 0
         while i < len(words):
@@ -773,8 +783,8 @@ def _should(clauses: list[Any]) -> Any | None:
 
 def _blend(bm25: float, upvotes: int, age_days: float) -> float:
     """Relevance first; upvotes (log) and recency (half-life ~6 months) lift it gently."""
-    popularity = 1.0 + 0.12 * math.log1p(max(upvotes, 0))
-    freshness = 0.8 + 0.2 * math.pow(2.0, -max(age_days, 0.0) / 180.0)
+    popularity = 1.0 + POPULARITY * math.log1p(max(upvotes, 0))
+    freshness = 1.0 - FRESHNESS + FRESHNESS * math.pow(2.0, -max(age_days, 0.0) / 180.0)
     return bm25 * popularity * freshness
 
 

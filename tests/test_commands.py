@@ -293,6 +293,10 @@ async def test_help_lists_every_command(service: BotService) -> None:
     assert reply.text == help_text()
     one = await ask(service, "help schedule")
     assert "schedule daily 09:00 Europe/Berlin" in one.text
+    for reply in (await ask(service, "help"), await ask(service, "help search")):
+        assert "acronyms work both ways" in reply.text
+        assert "words stand together" in reply.text
+        assert "papers that have most of them" in reply.text
 
 
 async def test_status_reports_store_size(service: BotService) -> None:
