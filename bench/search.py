@@ -341,8 +341,10 @@ def rank_bm25_baseline(corpus: Corpus) -> tuple[list[float], float]:
 # ------------------------------------------------------------------------------ main
 
 
-def run_size(n: int, workdir: Path, with_baselines: bool, rank_bm25: bool) -> None:
-    print(f"\n=== {n:,} papers ===", flush=True)
+def run_size(
+    n: int, workdir: Path, with_baselines: bool, rank_bm25: bool, cache: bool = True
+) -> None:
+    print(f"\n=== {n:,} papers ({'result cache on' if cache else 'no result cache'}) ===")
     corpus = Corpus(n)
     db_path = workdir / f"store-{n}.db"
     index_path = workdir / f"index-{n}"
@@ -358,6 +360,8 @@ def run_size(n: int, workdir: Path, with_baselines: bool, rank_bm25: bool) -> No
         f"index docs {store.index.doc_count():,}; RSS now {rss_mb():,.0f} MB",
         flush=True,
     )
+    if not cache:
+        store.index.result_cache = 0
     gc.collect()
     measure(store, n, workdir, corpus, with_baselines, rank_bm25)
     store.index.close()
@@ -468,6 +472,11 @@ def main() -> None:
     ap.add_argument("--no-baselines", action="store_true", help="skip FTS5 and rank_bm25")
     ap.add_argument("--workdir", help="where to build (default: a temporary directory)")
     ap.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="turn the index's result cache off: every run computes its answer (cold figures)",
+    )
+    ap.add_argument(
         "--keep",
         action="store_true",
         help="keep the built stores (a later run with the same --workdir reuses them)",
@@ -491,6 +500,7 @@ def main() -> None:
                 workdir,
                 not args.no_baselines,
                 rank_bm25=(n == 100_000 and not args.no_baselines),
+                cache=not args.no_cache,
             )
     finally:
         if not args.keep:

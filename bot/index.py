@@ -23,7 +23,8 @@ import math
 import os
 import shutil
 import threading
-from collections.abc import Mapping, Sequence, Set
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence, Set
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -73,9 +74,10 @@ MAX_EXPANSIONS = 4  # alias forms tried per word
 ALIAS_SLOP = 1  # an expansion matches as a phrase, with this many words in between at most
 ALIAS_TIE = 0.2  # DisMax: the best form of a word counts, the others a little
 # Phrase evidence for a run of words (field, slop, boost): together in the title counts most.
-PROXIMITY = (("title", 1, 3.0), ("keywords", 1, 2.0), ("abstract", 3, 1.0))
+PROXIMITY = (("title", 1, 3.0), ("keywords", 1, 2.0), ("abstract", 0, 1.0))
 POPULARITY = 0.12  # weight of log(1 + upvotes) in the final score
 FRESHNESS = 0.2  # share of the score that decays with age (half-life 180 days)
+RESULT_CACHE = 512  # answers remembered until the next commit (see PaperIndex._cached)
 MAX_RELAX_WORDS = 6  # more words than this: no "most of the words" fallback
 WRITER_HEAP = 128_000_000
 COMMIT_EVERY = 100_000  # documents queued before a commit even if nobody reads
@@ -139,6 +141,10 @@ class PaperIndex:
         self._generation = 0  # bumped on every commit
         self._bars: dict[str, tuple[int, int | None]] = {}
         self._alias_table: tuple[Mapping[str, Sequence[str]], AliasTable] | None = None
+        self.result_cache = RESULT_CACHE  # answers kept (0: none, every search computed)
+        self._results: OrderedDict[tuple[Any, ...], list[tuple[str, float]]] = OrderedDict()
+        self._cache_generation: tuple[int, int] = (-1, 0)
+        self._alias_version = 0
         if self.path is None:
             self._open(None)
             return
@@ -326,6 +332,53 @@ class PaperIndex:
         """Ranked (paper id, score) for `query`, best first, at most `limit`."""
         if limit <= 0 or query.is_empty():
             return []
+        now = _to_hour(now)
+        key = ("all", query, limit, now)
+        return self._cached(key, aliases, lambda: self._search(query, aliases, limit, now))
+
+    def _cached(
+        self,
+        key: tuple[Any, ...],
+        aliases: Mapping[str, Sequence[str]],
+        compute: Callable[[], list[tuple[str, float]]],
+    ) -> list[tuple[str, float]]:
+        """The answer to `key` from the result cache, else computed and remembered.
+
+        Every matching paper competes for the top places, so a search of common words costs
+        a full intersection of long posting lists (tens of ms at 1M papers). Teams repeat
+        their searches (the same topics, the same acronyms), so answers are kept until the
+        next commit changes the index (or the alias table changes). Scores use `now` to the
+        hour, so a cached answer is exactly what a fresh search would give.
+        """
+        if self._pending:
+            self.flush()
+        if self.result_cache <= 0:
+            return compute()
+        self._compiler(aliases)  # (re)builds the alias table if the store's aliases changed
+        state = (self._generation, self._alias_version)
+        with self._lock:
+            if self._cache_generation != state:
+                self._results.clear()
+                self._cache_generation = state
+            found = self._results.get(key)
+            if found is not None:
+                self._results.move_to_end(key)
+                return list(found)
+        result = compute()
+        with self._lock:
+            if self._cache_generation == state:
+                self._results[key] = list(result)
+                while len(self._results) > self.result_cache:
+                    self._results.popitem(last=False)
+        return result
+
+    def _search(
+        self,
+        query: Query,
+        aliases: Mapping[str, Sequence[str]],
+        limit: int,
+        now: datetime,
+    ) -> list[tuple[str, float]]:
         compiled = self.compile(query, aliases)
         if compiled is None:
             return []
@@ -370,14 +423,18 @@ class PaperIndex:
         `exclude` (the strict matches, which always rank above these)."""
         if limit <= 0 or query.is_empty() or query.sort is not Sort.RELEVANCE:
             return []
-        compiled = self.compile_relaxed(query, aliases)
-        if compiled is None:
-            return []
-        if self._pending:
-            self.flush()
-        searcher = self._index.searcher()
-        ranked = self._ranked(searcher, compiled, limit + len(exclude), now)
-        return [(pid, score) for pid, score in ranked if pid not in exclude][:limit]
+        now = _to_hour(now)
+        key = ("most", query, limit, now, frozenset(exclude))
+
+        def compute() -> list[tuple[str, float]]:
+            compiled = self.compile_relaxed(query, aliases)
+            if compiled is None:
+                return []
+            searcher = self._index.searcher()
+            ranked = self._ranked(searcher, compiled, limit + len(exclude), now)
+            return [(pid, score) for pid, score in ranked if pid not in exclude][:limit]
+
+        return self._cached(key, aliases, compute)
 
     def _ranked(
         self, searcher: Any, compiled: Any, limit: int, now: datetime
@@ -461,6 +518,7 @@ class PaperIndex:
         if cached is None or cached[0] is not aliases:
             cached = (aliases, build_alias_table(aliases, self._analyzers[_EN].analyze))
             self._alias_table = cached
+            self._alias_version += 1
         return _Compiler(self.schema, self._analyzers, cached[1])
 
     def _filters(self, query: Query) -> list[Any]:
@@ -779,6 +837,11 @@ def _should(clauses: list[Any]) -> Any | None:
     if len(clauses) == 1:
         return clauses[0]
     return TQuery.boolean_query([(Occur.Should, c) for c in clauses])
+
+
+def _to_hour(now: datetime) -> datetime:
+    """`now` to the hour: recency moves on a scale of months, and cached answers stay exact."""
+    return now.replace(minute=0, second=0, microsecond=0)
 
 
 def _blend(bm25: float, upvotes: int, age_days: float) -> float:

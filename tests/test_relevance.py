@@ -211,3 +211,34 @@ def test_judged_set_beats_fts5_and_stays_above_its_floor() -> None:
     assert mean(ours) >= FLOOR_MEAN
     assert mean(ours) >= mean([r.ndcg["fts5"] for r in results]) + 0.05
     assert min(ours) >= FLOOR_EACH, min(results, key=lambda r: r.ndcg["paperboy"]).query
+
+
+# ---------------------------------------------------------------- result cache
+
+
+def test_a_repeated_search_sees_papers_stored_in_between(store: PaperStore) -> None:
+    store.upsert_many([paper("2601.00081", "Reward models for agents")], NOW)
+    assert full(store, "reward models") == ["2601.00081"]
+    assert full(store, "reward models") == ["2601.00081"]  # answered again (cached)
+    store.upsert_many([paper("2601.00082", "Reward models, calibrated", upvotes=90)], NOW)
+    assert set(full(store, "reward models")) == {"2601.00081", "2601.00082"}
+
+
+def test_a_newly_mined_acronym_applies_to_the_next_search(store: PaperStore) -> None:
+    store.upsert_many([paper("2601.00091", "Walrus boosting for trees")], NOW)
+    assert full(store, "wbt") == []
+    store.upsert_many(
+        [paper("2601.00092", "Tree ensembles", "We use Walrus Boosting for Trees (WBT).")], NOW
+    )
+    assert set(full(store, "wbt")) == {"2601.00091", "2601.00092"}
+
+
+def test_cached_and_computed_answers_are_the_same(store: PaperStore) -> None:
+    store.upsert_many(load_corpus(fixtures=None), NOW)
+    assert store.index is not None
+    texts = ["alignment", "large language models", "dpo", "reward model safety"]
+    cached = [[(h.paper.id, h.score, h.partial) for h in search(store, t)] for t in texts]
+    again = [[(h.paper.id, h.score, h.partial) for h in search(store, t)] for t in texts]
+    store.index.result_cache = 0
+    computed = [[(h.paper.id, h.score, h.partial) for h in search(store, t)] for t in texts]
+    assert cached == again == computed
