@@ -77,6 +77,7 @@ ALIAS_TIE = 0.2  # DisMax: the best form of a word counts, the others a little
 PROXIMITY = (("title", 1, 3.0), ("keywords", 1, 2.0), ("abstract", 0, 1.0))
 POPULARITY = 0.12  # weight of log(1 + upvotes) in the final score
 FRESHNESS = 0.2  # share of the score that decays with age (half-life 180 days)
+PROXIMITY_MAX_DF = 100_000  # abstract proximity skipped when every word is this common
 RESULT_CACHE = 512  # answers remembered until the next commit (see PaperIndex._cached)
 MAX_RELAX_WORDS = 6  # more words than this: no "most of the words" fallback
 WRITER_HEAP = 128_000_000
@@ -519,7 +520,9 @@ class PaperIndex:
             cached = (aliases, build_alias_table(aliases, self._analyzers[_EN].analyze))
             self._alias_table = cached
             self._alias_version += 1
-        return _Compiler(self.schema, self._analyzers, cached[1])
+        return _Compiler(
+            self.schema, self._analyzers, cached[1], doc_freq=self._index.searcher().doc_freq
+        )
 
     def _filters(self, query: Query) -> list[Any]:
         out = []
@@ -561,12 +564,14 @@ class _Compiler:
         analyzers: dict[str, Any],
         aliases: AliasTable,
         fields: tuple[tuple[str, float], ...] = FULL,
+        doc_freq: Callable[[str, str], int] | None = None,
     ) -> None:
         self.schema = schema
         self.text_fields = fields
         self.en = analyzers[_EN]
         self.name = analyzers[_NAME]
         self.aliases = aliases
+        self.doc_freq = doc_freq
 
     def node(self, node: Node) -> Any | None:
         if isinstance(node, Word):
@@ -725,6 +730,8 @@ class _Compiler:
         out = []
         for phrase in phrases:
             for field, slop, boost in PROXIMITY:
+                if self._too_common(field, phrase):
+                    continue
                 query = TQuery.phrase_query(self.schema, field, phrase, slop)
                 out.append(TQuery.boost_query(query, boost))
         analysed = [self.en.analyze(w) for w in words]
@@ -736,6 +743,16 @@ class _Compiler:
                 out += [self.form(o) for o in self.aliases.others(flat) if len(o) == 1]
             i += max(span, 1)
         return out
+
+    def _too_common(self, field: str, phrase: Sequence[str | tuple[int, str]]) -> bool:
+        """Is every word of this proximity phrase in more than `PROXIMITY_MAX_DF` papers'
+        `field`? Then checking positions means reading them for most of the index (tens of
+        ms at 1M papers) to reorder papers that all have the words anyway: left out. Rarer
+        words, and every title and keyword phrase, keep their proximity evidence."""
+        if self.doc_freq is None or field in ("title", "keywords"):
+            return False
+        words = [w if isinstance(w, str) else w[1] for w in phrase]
+        return all(self.doc_freq(field, w) > PROXIMITY_MAX_DF for w in words)
 
 
 @dataclasses.dataclass
