@@ -21,11 +21,12 @@ from tests.fakes import paper
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 
-# Reached on the judged set (54 queries over the captures and the demo set); a change that
-# lowers them fails here. FTS5 bm25 scores 0.875 on the same set.
-FLOOR_MEAN = 0.94
-FLOOR_EACH = 0.50
-FLOOR_DEMO_MEAN = 0.90
+# Just below what the judged set reached (54 queries over the captures and the demo set:
+# mean nDCG@5 0.958, lowest 0.583; FTS5 bm25 0.882 in the same run; the 16 queries with
+# demo papers over the demo set alone: 0.940, FTS5 0.815). A change that lowers them fails.
+FLOOR_MEAN = 0.95
+FLOOR_EACH = 0.55
+FLOOR_DEMO_MEAN = 0.93
 
 
 def search(store: PaperStore, text: str, limit: int = 10) -> list[Hit]:
@@ -199,8 +200,10 @@ def test_judged_set_on_the_demo_papers_stays_above_its_floor() -> None:
     present = {p.id for p in papers}
     judgments = [j for j in load_judgments() if present & set(j["grades"])]
     assert len(judgments) >= 10
-    results = evaluate(papers, judgments, systems=("paperboy",))
-    assert mean([r.ndcg["paperboy"] for r in results]) >= FLOOR_DEMO_MEAN
+    results = evaluate(papers, judgments, systems=("paperboy", "fts5"))
+    ours = mean([r.ndcg["paperboy"] for r in results])
+    assert ours >= FLOOR_DEMO_MEAN
+    assert ours >= mean([r.ndcg["fts5"] for r in results]) + 0.05
 
 
 @pytest.mark.skipif(not SHARED_FIXTURES.is_dir(), reason=f"{SHARED_FIXTURES} is absent")
