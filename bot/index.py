@@ -440,8 +440,11 @@ class PaperIndex:
     def _ranked(
         self, searcher: Any, compiled: Any, limit: int, now: datetime
     ) -> list[tuple[str, float]]:
-        """Top BM25 hits (exact: every matching paper competes), re-ranked with upvotes and
-        recency."""
+        """The top `RERANK_DEPTH` BM25 hits, re-ranked with upvotes and recency.
+
+        Every matching paper competes for those places (no title-only tier). The lift only
+        reorders them: proving that no paper further down could climb in would mean going
+        thousands deep for common words (measured: 3.3 -> 51 ms CPU for `model` at 100k)."""
         depth = max(RERANK_DEPTH, limit * 2)
         hits = searcher.search(compiled, depth, count=False).hits
         if not hits:
