@@ -658,7 +658,7 @@ class _Compiler:
                 ]
                 flat = tuple(t for part in tokens[i : i + span] for t in part)
                 alternatives = [_all(typed)]
-                alternatives += [self.form(o) for o in self.aliases.others(flat)]
+                alternatives += [self.form(o) for o in _distinct(self.aliases.others(flat))]
                 units.append(_best(alternatives))
                 i += span
             else:
@@ -792,10 +792,23 @@ def _variants(tokens: Sequence[str], aliases: AliasTable) -> list[Tokens]:
             if others:
                 out += [(*tokens[:start], *o, *tokens[end:]) for o in others]
                 break
-    return out[:MAX_EXPANSIONS]
+    return _distinct(out)[:MAX_EXPANSIONS]
 
 
 _VOWELS = frozenset("aeiouy")
+
+
+def _distinct(forms: Sequence[Tokens]) -> list[Tokens]:
+    """Forms that compile to different queries: "reinforcement learning from / with human
+    feedback" are one phrase once function words are gaps, and cost as much twice."""
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for form in forms:
+        key = tuple(_phrase_words(form)) if len(form) > 1 else tuple(form)
+        if key not in seen:
+            seen.add(key)
+            out.append(form)
+    return out
 
 
 def _plural_variant(token: str) -> str | None:
