@@ -6,10 +6,12 @@ It is the default platform when no token is configured, and what `paperboy demo`
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import textwrap
 from typing import TextIO
 
+from bot.links import safe_url
 from bot.messages import ChannelRef, Invocation, Reply, ReplyKind, UserRef
 from bot.service import BotService
 
@@ -58,18 +60,23 @@ def render(reply: Reply) -> str:
         text = card.abstract if detail else card.blurb(240)
         if text:
             out.extend(_wrap(text, "   "))
-        links = [card.url]
-        if card.hf_url:
-            links.append(card.hf_url)
-        if card.github_repo:
-            links.append(card.github_repo)
-        out.append("   " + "  ".join(links))
+        links = [safe_url(u) for u in (card.url, card.hf_url, card.github_repo)]
+        out.append("   " + "  ".join(u for u in links if u))
     if reply.more:
         out.append(f"\n+{reply.more} more")
     if reply.footer:
         out.append("")
         out.extend(_wrap(reply.footer, ""))
-    return "\n".join(out)
+    return printable("\n".join(out))
+
+
+# C0 and C1 control characters except newline and tab: paper text with ESC sequences could
+# otherwise recolour, move the cursor or retitle the user's terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    return _CONTROL.sub("", text)
 
 
 def _wrap(text: str, indent: str) -> list[str]:

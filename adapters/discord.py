@@ -14,6 +14,7 @@ import base64
 import hashlib
 import inspect
 import logging
+import re
 import zoneinfo
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from discord import app_commands
 from bot.commands import COMMANDS, CommandSpec, build_text
 from bot.config import DiscordSettings
 from bot.errors import ConfigError, DeliveryError
+from bot.links import safe_url
 from bot.messages import ChannelRef, Invocation, PaperCard, Reply, ReplyKind, UserRef
 from bot.ports import RESEND, UNCONFIRMED, Reconciled
 from bot.service import BotService
@@ -86,13 +88,29 @@ def no_mentions() -> discord.AllowedMentions:
 
 def neutralise(text: str) -> str:
     """Break `@everyone`, `@here`, `<@id>` and `<@&id>` (defence in depth behind
-    `allowed_mentions`, which already stops every ping)."""
-    return discord.utils.escape_mentions(text)
+    `allowed_mentions`, which already stops every ping), and `[label](url)` masked links (a
+    zero-width space after `]`), in our own texts that quote what a user typed."""
+    return discord.utils.escape_mentions(text).replace("](", "]\u200b(")
+
+
+# Discord hides a backslash before any ASCII punctuation, so escaping is invisible. These are
+# the characters that start or end formatting, links (`[..](..)`, `<url>`), mentions, custom
+# emoji and timestamps (`<...>`), spoilers and quotes anywhere in a line.
+_MARKDOWN_CHARS = re.compile(r"([\\*_~`|<>\[\]()])")
+# Headings (`#`), subtext (`-#`), lists (`-`, `*`, `+`) and quotes only start a line.
+_LINE_START = re.compile(r"^(\s*)([#>+-])", re.MULTILINE)
+# C0/C1 controls other than newline and tab (and bidi overrides that reorder what is read).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def escape(text: str) -> str:
-    """Paper text (titles, authors, abstracts) as literal text: no markdown, no mentions."""
-    return neutralise(discord.utils.escape_markdown(text, as_needed=False))
+    """Paper text (titles, authors, abstracts) as literal text: no markdown, no links, no
+    mentions. discord.py's `escape_markdown` leaves URLs and `[..](..)` alone, so a masked link
+    in an abstract would still be a link: every formatting character is escaped instead."""
+    text = _CONTROL.sub("", text)
+    text = _MARKDOWN_CHARS.sub(r"\\\1", text)
+    text = _LINE_START.sub(r"\1\\\2", text)
+    return neutralise(text)
 
 
 def clip(text: str, limit: int, placeholder: str = "…") -> str:
@@ -140,14 +158,21 @@ def _meta(card: PaperCard, authors: int = 3) -> str:
 
 
 def _links(card: PaperCard) -> str:
-    links = [f"[arXiv]({card.url})"]
-    if card.hf_url:
-        links.append(f"[Hugging Face]({card.hf_url})")
-    if card.github_repo:
-        stars = f" ★ {card.github_stars:,}" if card.github_stars else ""
-        links.append(f"[GitHub{stars}]({card.github_repo})")
-    if card.project_page:
-        links.append(f"[Project page]({card.project_page})")
+    """Markdown links with our own labels; a URL the shared validator rejects is left out
+    (Hugging Face's `github_repo`/`project_page` are free text, and `[..](url)` would show
+    whatever label and target they carry)."""
+    stars = f" ★ {card.github_stars:,}" if card.github_stars else ""
+    candidates = (
+        ("arXiv", card.url),
+        ("Hugging Face", card.hf_url),
+        (f"GitHub{stars}", card.github_repo),
+        ("Project page", card.project_page),
+    )
+    links = []
+    for label, url in candidates:
+        checked = safe_url(url)
+        if checked:
+            links.append(f"[{label}]({checked})")
     return " · ".join(links)
 
 
@@ -163,7 +188,7 @@ def card_embed(card: PaperCard, number: int | None, colour: int) -> discord.Embe
     parts.append(_links(card))
     embed = discord.Embed(
         title=clip(prefix + neutralise(_title(card)), TITLE_MAX),
-        url=card.url,
+        url=safe_url(card.url),
         description=clip("\n".join(p for p in parts if p.strip()), 1800),
         colour=colour,
     )
@@ -187,7 +212,7 @@ def paper_embed(card: PaperCard) -> discord.Embed:
     abstract = escape(card.abstract.strip())
     embed = discord.Embed(
         title=clip(neutralise(_title(card)), TITLE_MAX),
-        url=card.url,
+        url=safe_url(card.url),
         description=clip(abstract, DESCRIPTION_MAX) if abstract else None,
         colour=COLOURS[ReplyKind.PAPER],
     )

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.links import safe_url as checked_url
 from bot.messages import PaperCard, Reply, ReplyKind, shorten
 
 MAX_BLOCKS = 50
@@ -40,8 +41,6 @@ ACTION_ABSTRACT = "paperboy_abstract"  # suffixed with the card's number: unique
 
 Block = dict[str, Any]
 Message = dict[str, Any]
-
-_URL_OK = re.compile(r"^https?://[^\s<>|]+$", re.IGNORECASE)
 
 
 # ------------------------------------------------------------------------------ text
@@ -93,13 +92,9 @@ def split_text(text: str, limit: int) -> list[str]:
 
 
 def safe_url(url: str | None) -> str | None:
-    """`url` if it is a plain http(s) URL we can put inside `<url|label>`, else None."""
-    if not url:
-        return None
-    url = url.strip()
-    if len(url) > 2_000 or not _URL_OK.match(url):
-        return None
-    return url.replace("&", "&amp;")
+    """`url`, checked by the shared validator (`bot.links`), escaped for `<url|label>`."""
+    checked = checked_url(url)
+    return checked.replace("&", "&amp;") if checked else None
 
 
 def link(url: str | None, label: str, limit: int = 500) -> str:
