@@ -74,7 +74,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="search the configured store")
     p.add_argument("query", nargs="+")
-    p.add_argument("--limit", type=int, default=10)
+    p.add_argument(
+        "--limit", type=_result_limit, default=10, metavar="N", help="results to show (1-100)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON: id, title, score, ...")
     p.set_defaults(func=cmd_search)
 
@@ -214,6 +216,19 @@ def cmd_check_config(settings: Settings, _args: argparse.Namespace) -> int:
     print(f"  database: {_redact(settings.database_url)}")
     print(f"  data directory: {settings.data_dir}")
     return 0
+
+
+def _result_limit(text: str) -> int:
+    """`--limit` of `paperboy search`: a whole number within the search's result limit."""
+    from bot.search import MAX_RESULTS
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number, e.g. 20") from None
+    if not 1 <= value <= MAX_RESULTS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_RESULTS}, e.g. 20")
+    return value
 
 
 def cmd_search(settings: Settings, args: argparse.Namespace) -> int:

@@ -143,7 +143,9 @@ async def do_search(ctx: Context, text: str) -> Reply:
         return Reply(
             kind=ReplyKind.RESULTS,
             title=f"No papers match {text}.",
-            text="Try fewer or broader words, or drop a filter.",
+            text="Try fewer or broader words, or drop a filter."
+            # A cut query says so: the words past the limit were not searched.
+            + (f" Searched: {search.describe(query)}." if query.truncated else ""),
             ephemeral=True,
             query=text,
         )

@@ -35,6 +35,10 @@ MAX_TERMS = 32  # words, phrases, authors and categories together
 MAX_WORD_CHARS = 64
 MAX_DEPTH = 4  # nested ( groups )
 MAX_UPVOTES = 10**9
+# Calendar dates in since:/until: (arXiv starts in 1991; far-future years overflow datetime).
+MIN_YEAR = 1900
+MAX_YEAR = 2999
+MAX_RESULTS = 100  # results one search returns (`paperboy search --limit`, the bot's pages)
 
 
 class Sort(StrEnum):
@@ -317,11 +321,14 @@ class _Parser:
 
     def atom(self, tok: _Tok, depth: int) -> Node | None:
         if tok.kind == "lparen":
+            if depth + 1 > MAX_DEPTH:  # checked before recursing: 500 `(` cannot overflow
+                raise QueryError(
+                    f"Groups nest at most {MAX_DEPTH} deep; write fewer `(`, for example "
+                    "`(dpo OR rlhf) alignment`."
+                )
             parts = self.sequence(depth + 1)
             if not parts:
                 return None
-            if depth + 1 > MAX_DEPTH:  # absurd nesting: keep the words, drop the structure
-                return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
             return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
         if tok.kind == "op":
             return self.operator(tok)
@@ -416,6 +423,11 @@ def parse_when(value: str, now: datetime, *, end: bool = False, name: str = "sin
     iso = _ISO.fullmatch(text)
     if iso:
         year, month, day = int(iso.group(1)), iso.group(2), iso.group(3)
+        if not MIN_YEAR <= year <= MAX_YEAR:
+            raise QueryError(
+                f"`{name}:{value}` is out of range: dates go from {MIN_YEAR} to {MAX_YEAR}; "
+                f"{example}."
+            )
         try:
             start = date(year, int(month or 1), int(day or 1))
         except ValueError:
@@ -426,7 +438,7 @@ def parse_when(value: str, now: datetime, *, end: bool = False, name: str = "sin
             elif month:
                 stop = _add_months(start, 1)
             else:
-                stop = date(year + 1, 1, 1) if year < 9999 else date(9999, 12, 31)
+                stop = date(year + 1, 1, 1)
             return datetime.combine(stop, time(), UTC)
         return datetime.combine(start, time(), UTC)
     if not text:
@@ -475,6 +487,8 @@ def search_papers(store: PaperStore, query: Query, limit: int, now: datetime) ->
     """
     if query.is_empty() or limit <= 0:
         return []
+    # tantivy allocates for `limit` hits up front: 10**9 would abort the process.
+    limit = min(limit, MAX_RESULTS)
     index = _index_of(store)
     aliases = store.aliases()
     ranked = index.search(query, aliases, limit, now)
