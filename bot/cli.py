@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
-from bot.errors import BotError, ConfigError, QueryError
+from bot.errors import BotError, ConfigError, IndexDamaged, QueryError
 from bot.models import PaperIn
 
 if TYPE_CHECKING:
@@ -243,7 +243,15 @@ def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     with closing(open_store(settings)) as store:
-        hits = search.search_papers(store, query, args.limit, now) if not query.is_empty() else []
+        try:
+            hits = (
+                search.search_papers(store, query, args.limit, now)
+                if not query.is_empty()
+                else []
+            )
+        except IndexDamaged as exc:
+            print(f"error: {exc}; run `paperboy reindex` to rebuild it", file=sys.stderr)
+            return 1
     if args.json:
         rows = [
             {

@@ -15,6 +15,11 @@ class QueryError(BotError):
     """A search query cannot be understood; the message says why, with an example."""
 
 
+class IndexDamaged(BotError):
+    """The search index files are broken (tantivy panicked or a checksum failed): the index
+    must be rebuilt from the store."""
+
+
 class SourceError(BotError):
     """A paper source failed (network, HTTP status, unparseable body)."""
 

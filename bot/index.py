@@ -23,6 +23,7 @@ import math
 import os
 import shutil
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence, Set
 from datetime import UTC, datetime
@@ -43,6 +44,7 @@ from tantivy import (
 )
 
 from bot.aliases import AliasTable, Tokens, build_alias_table
+from bot.errors import IndexDamaged
 from bot.models import Paper
 from bot.search import (
     AllOf,
@@ -314,10 +316,40 @@ class PaperIndex:
     # ------------------------------------------------------------------ reading
 
     def probe(self) -> None:
-        """Read one document: raises if the index files are unreadable."""
+        """Raise if the index files are unreadable: every segment file's checksum, one stored
+        document, and one real query for its words (term dictionaries and postings of every
+        segment that has them). Garbage inside a postings file passes a document read, and
+        then every search that touches it panics."""
+        if self.path is not None:
+            damaged = damaged_files(self.path)
+            if damaged:
+                raise IndexDamaged(f"checksum mismatch in {', '.join(damaged[:5])}")
         searcher = self._index.searcher()
+        words = []
         for _, addr in searcher.search(TQuery.all_query(), 1, count=False).hits:
-            searcher.doc(addr)
+            pid = str(searcher.doc(addr).get_first("id"))
+            words.append((Occur.Should, TQuery.term_query(self.schema, "id", pid)))
+        # A few common terms per text field (a short prefix keeps the dictionary walk small):
+        # counting their matches decodes their postings in every segment.
+        for name in ("title", "head", "abstract", "authors"):
+            for term, _count in searcher.terms_with_prefix(name, "mo", limit=2):
+                words.append((Occur.Should, TQuery.term_query(self.schema, name, term)))
+        if words:
+            searcher.search(TQuery.boolean_query(words), 10, count=True)
+
+    def recreate(self) -> None:
+        """Throw the index away and start it empty (a damaged index found at run time); the
+        caller refills it with `store.sync_index()`."""
+        with self._lock:
+            self._writer = None
+            self._pending = 0
+            self._pending_ids.clear()
+            self._generation += 1
+            self._bars.clear()
+            self._cursor = (None, "")
+            if self.path is not None:
+                shutil.rmtree(self.path, ignore_errors=True)
+            self._open(self.path)
 
     def doc_count(self) -> int:
         self.flush()
@@ -330,7 +362,26 @@ class PaperIndex:
         limit: int,
         now: datetime,
     ) -> list[tuple[str, float]]:
-        """Ranked (paper id, score) for `query`, best first, at most `limit`."""
+        """Ranked (paper id, score) for `query`, best first, at most `limit`.
+
+        Raises `IndexDamaged` when tantivy panics on broken files (pyo3's `PanicException`
+        derives from BaseException, so `except Exception` above us would miss it)."""
+        try:
+            return self._search(query, aliases, limit, now)
+        except (KeyboardInterrupt, SystemExit, MemoryError):
+            raise
+        except BaseException as exc:  # noqa: B036 - see the docstring
+            if not is_panic(exc):
+                raise
+            raise IndexDamaged(f"search index panicked: {exc}") from None
+
+    def _search(
+        self,
+        query: Query,
+        aliases: Mapping[str, Sequence[str]],
+        limit: int,
+        now: datetime,
+    ) -> list[tuple[str, float]]:
         if limit <= 0 or query.is_empty():
             return []
         now = _to_hour(now)
@@ -927,6 +978,57 @@ def _aware(when: datetime) -> datetime:
 
 def _seconds(when: datetime) -> int:
     return int(_aware(when).timestamp())
+
+
+def is_panic(exc: BaseException) -> bool:
+    """A Rust panic inside tantivy, as pyo3 raises it (`pyo3_runtime.PanicException`)."""
+    return type(exc).__name__ == "PanicException"
+
+
+_FOOTER_MAGIC = 1337  # tantivy's file footer: JSON {"version":..,"crc":..}, u32 length, magic
+_SEGMENT_SUFFIXES = (".idx", ".pos", ".term", ".store", ".fast", ".fieldnorm")
+
+
+def damaged_files(path: Path) -> list[str]:
+    """Segment files of the index at `path` whose CRC32 does not match their footer."""
+    try:
+        managed = json.loads((path / ".managed.json").read_text())
+    except (OSError, ValueError):
+        return []  # no segments written yet (or tantivy's open already failed on it)
+    damaged = []
+    for name in managed if isinstance(managed, list) else ():
+        file = path / str(name)
+        if file.suffix not in _SEGMENT_SUFFIXES or not file.exists():
+            continue
+        if not _crc_ok(file):
+            damaged.append(file.name)
+    return damaged
+
+
+def _crc_ok(file: Path) -> bool:
+    size = file.stat().st_size
+    with file.open("rb") as fh:
+        if size < 8:
+            return False
+        fh.seek(size - 8)
+        length, magic = int.from_bytes(fh.read(4), "little"), int.from_bytes(fh.read(4), "little")
+        if magic != _FOOTER_MAGIC or length > size - 8:
+            return False
+        body = size - 8 - length
+        fh.seek(body)
+        try:
+            expected = json.loads(fh.read(length))["crc"]
+        except (ValueError, KeyError, TypeError):
+            return False
+        fh.seek(0)
+        crc, left = 0, body
+        while left:
+            chunk = fh.read(min(left, 1 << 20))
+            if not chunk:
+                return False
+            crc = zlib.crc32(chunk, crc)
+            left -= len(chunk)
+        return crc == expected
 
 
 def open_index(path: Path | str | None) -> PaperIndex:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from bot.commands import COMMANDS, Context, parse_text
 from bot.config import Settings
 from bot.delivery import DeliveryReport, Ledger, deliver_due
+from bot.errors import IndexDamaged
 from bot.messages import Invocation, Reply, error
 from bot.ports import Outbox, PaperLookup
 from bot.store import PaperStore
@@ -38,6 +40,7 @@ class BotService:
         # Set by the runtime once adapters exist: `/papers digest post` posts through it.
         self.outbox: Outbox | None = None
         self.ledger = Ledger(store.engine)
+        self._rebuild: asyncio.Task[None] | None = None
 
     async def handle(self, inv: Invocation, *, offline: bool = False) -> Reply:
         """Answer one `/papers ...` command. User mistakes and our own failures both come
@@ -67,12 +70,42 @@ class BotService:
         )
         try:
             return await spec.handler(ctx, args)
+        except IndexDamaged as exc:
+            logger.error("search index damaged while answering %r: %s", inv.text, exc)
+            self.rebuild_index_soon()
+            return error(
+                "Search is being repaired.",
+                "The search index was damaged and is being rebuilt from the paper store. "
+                "Try again in a few minutes; `/papers help` still works.",
+            )
         except Exception:
             logger.exception("command %r failed in %s", inv.text, inv.channel.key)
             return error(
                 "Sorry, something went wrong on my side.",
                 "It has been logged. Try again in a moment, or `/papers help`.",
             )
+
+    def rebuild_index_soon(self) -> asyncio.Task[None] | None:
+        """Rebuild the search index from the store in a worker thread, once at a time."""
+        if self._rebuild is not None and not self._rebuild.done():
+            return self._rebuild
+        index = self.store.index
+        if index is None:
+            return None
+
+        def rebuild() -> None:
+            index.recreate()
+            count = self.store.sync_index()
+            logger.warning("search index rebuilt from the store: %d papers", count)
+
+        async def run() -> None:
+            try:
+                await asyncio.to_thread(rebuild)
+            except Exception:
+                logger.exception("rebuilding the search index failed")
+
+        self._rebuild = asyncio.get_running_loop().create_task(run())
+        return self._rebuild
 
     async def deliver_due(self, outbox: Outbox, now: datetime | None = None) -> DeliveryReport:
         """One digest tick (the scheduler calls it): see `bot.delivery.deliver_due`."""
