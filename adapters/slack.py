@@ -20,13 +20,16 @@ another's subscriptions, even for equal channel ids.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs
 
 import aiohttp
 from aiohttp import web
@@ -42,7 +45,8 @@ from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import Engine
+from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, delete, insert
+from sqlalchemy.exc import IntegrityError
 
 from adapters.slack_render import (
     ACTION_ABSTRACT,
@@ -183,6 +187,72 @@ def _retry_after(headers: Mapping[str, Any] | None) -> float:
         return 1.0
 
 
+def request_key(body: str, content_type: str) -> str | None:
+    """What makes a signed request unique, for acting on it once: the event's `event_id`
+    (Slack's retries repeat it), else the `trigger_id` of a slash command or interaction.
+    Raises ValueError for a body that is neither a form nor JSON of the shapes Slack sends."""
+    if content_type.startswith("application/json"):
+        data = json.loads(body)
+        if not isinstance(data, dict):
+            raise ValueError("JSON body is not an object")
+        event_id = data.get("event_id")
+        return f"event:{event_id}" if isinstance(event_id, str) and event_id else None
+    form = parse_qs(body, keep_blank_values=True, strict_parsing=bool(body))
+    if "payload" in form:
+        payload = json.loads(form["payload"][0])
+        if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+            raise ValueError("interaction payload is not an object with a type")
+        trigger = payload.get("trigger_id")
+        return f"trigger:{trigger}" if isinstance(trigger, str) and trigger else None
+    if "command" in form:
+        for field in ("team_id", "channel_id", "user_id"):
+            if not form.get(field, [""])[0]:
+                raise ValueError(f"slash command without {field}")
+        trigger = form.get("trigger_id", [""])[0]
+        return f"trigger:{trigger}" if trigger else None
+    if "ssl_check" in form:
+        return None
+    raise ValueError("neither a slash command, an interaction nor an event")
+
+
+_replay_meta = MetaData()
+SEEN_REQUESTS = Table(
+    "slack_seen_requests",
+    _replay_meta,
+    Column("key", String(255), primary_key=True),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+)
+# Slack's signature is valid for five minutes (S-IN-7): a replay after that is refused by the
+# signature check, so a key needs keeping only that long (plus clock skew).
+SIGNATURE_WINDOW = 300
+REPLAY_WINDOW = timedelta(seconds=SIGNATURE_WINDOW + 60)
+
+
+class ReplayGuard:
+    """Acts-once bookkeeping in the shared database, so it holds across instances: the first
+    instance to insert a request's key acts on it; any other copy finds the key taken."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] | None = None) -> None:
+        self.engine = engine
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._inserts = 0
+        _replay_meta.create_all(engine)
+
+    def first_time(self, key: str) -> bool:
+        now = self._clock()
+        self._inserts += 1
+        if self._inserts % 200 == 1:  # keep the table to the window, cheaply
+            old = SEEN_REQUESTS.c.seen_at < now - REPLAY_WINDOW
+            with self.engine.begin() as conn:
+                conn.execute(delete(SEEN_REQUESTS).where(old))
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(SEEN_REQUESTS).values(key=key[:255], seen_at=now))
+        except IntegrityError:
+            return False
+        return True
+
+
 # ------------------------------------------------------------------------ OAuth storage
 
 
@@ -301,6 +371,7 @@ class SlackAdapter:
         self.installation_store: InstallationStore | None = None
         self.state_store: OAuthStateStore | None = None
         db = engine if engine is not None else service.store.engine
+        self.replays = ReplayGuard(db)
         common: dict[str, Any] = {
             "signing_secret": s.slack_signing_secret or "",
             # Socket Mode requests carry no signature; HTTP requests are verified twice: by
@@ -405,16 +476,55 @@ class SlackAdapter:
         return app
 
     async def _http_events(self, request: web.Request) -> web.Response:
-        raw = await request.read()
+        """Every malformed request gets 400 or 401 before any work, never a 500; a request
+        seen before (a replay inside the signature window, or Slack's own retry) is
+        acknowledged and not acted on again."""
+        try:
+            raw = await request.read()
+        except web.HTTPException as exc:  # e.g. a body over client_max_size: 413
+            return web.json_response({"error": "invalid request"}, status=exc.status)
         # The signature is checked on the raw bytes before anything is parsed (S-IN-7).
-        if self.verifier is None or not self.verifier.is_valid_request(raw, request.headers):
+        if not self._signed(raw, request.headers):
             return web.json_response({"error": "invalid request"}, status=401)
+        try:
+            text = raw.decode("utf-8")
+            key = request_key(text, request.headers.get("Content-Type", ""))
+        except ValueError:
+            return web.json_response({"error": "malformed request"}, status=400)
+        key = key or "sig:" + request.headers.get("X-Slack-Signature", "")
+        if not await asyncio.to_thread(self.replays.first_time, key):
+            logger.info("Slack request %s seen before (replay or retry): not acted on", key)
+            return web.Response(status=200, text="")
         bolt_request = AsyncBoltRequest(
-            body=raw.decode("utf-8", errors="replace"),
-            query=request.query_string,
-            headers=dict(request.headers),
+            body=text, query=request.query_string, headers=dict(request.headers)
         )
-        return _to_aiohttp(await self.app.async_dispatch(bolt_request))
+        try:
+            response = await self.app.async_dispatch(bolt_request)
+        except Exception:
+            logger.exception("Slack request %s could not be handled", key)
+            return web.json_response({"error": "malformed request"}, status=400)
+        if response.status >= 500:
+            return web.json_response({"error": "malformed request"}, status=400)
+        return _to_aiohttp(response)
+
+    def _signed(self, raw: bytes, headers: Mapping[str, str]) -> bool:
+        """Slack's signature over the raw body, with a timestamp that is a number at all
+        (slack_sdk raises on `X-Slack-Request-Timestamp: abc`)."""
+        if self.verifier is None:
+            return False
+        timestamp = headers.get("X-Slack-Request-Timestamp", "")
+        signature = headers.get("X-Slack-Signature", "")
+        if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
+            return False
+        if not signature.isascii() or len(signature) > 200:
+            return False
+        if abs(self.verifier.clock.now() - int(timestamp)) > SIGNATURE_WINDOW:
+            return False
+        # Over the raw bytes (slack_sdk decodes them as UTF-8 first and raises on others).
+        secret = (self.secrets.slack_signing_secret or "").encode()
+        base = b"v0:" + timestamp.encode() + b":" + raw
+        expected = "v0=" + hmac.new(secret, base, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected, signature)
 
     async def _http_install(self, request: web.Request) -> web.Response:
         flow = self.app.oauth_flow
