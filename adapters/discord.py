@@ -25,6 +25,7 @@ import aiohttp
 import discord
 from discord import app_commands
 
+from bot import redact
 from bot.commands import COMMANDS, CommandSpec, build_text
 from bot.config import DiscordSettings
 from bot.errors import ConfigError, DeliveryError
@@ -573,6 +574,8 @@ class DiscordAdapter:
     ) -> None:
         self.service = service
         self.token = token
+        redact.install()
+        redact.add_secrets([token])
         self.settings = settings or DiscordSettings()
         self.client = client or build_client(self.settings)
         self.tree = _Tree(self.client)

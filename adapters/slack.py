@@ -55,7 +55,8 @@ from adapters.slack_render import (
     Message,
     render,
 )
-from bot.config import Settings
+from bot import redact
+from bot.config import Settings, reveal
 from bot.errors import ConfigError, DeliveryError
 from bot.messages import ChannelRef, Invocation, Reply, UserRef, error
 from bot.ports import ABSENT, FOUND, LATER, UNCONFIRMED, Reconciled
@@ -357,15 +358,20 @@ class SlackAdapter:
         self.http_port: int | None = None
 
         s = self.secrets
-        self.oauth = bool(s.slack_client_id and s.slack_client_secret)
-        if not self.oauth and not s.slack_bot_token:
+        bot_token = reveal(s.slack_bot_token)
+        signing_secret = reveal(s.slack_signing_secret)
+        client_secret = reveal(s.slack_client_secret)
+        redact.install()
+        redact.add_secrets([bot_token, signing_secret, client_secret, reveal(s.slack_app_token)])
+        self.oauth = bool(s.slack_client_id and client_secret)
+        if not self.oauth and not bot_token:
             raise ConfigError("Slack needs SLACK_BOT_TOKEN, or SLACK_CLIENT_ID and SECRET")
-        if settings.slack.mode == "http" and not s.slack_signing_secret:
+        if settings.slack.mode == "http" and not signing_secret:
             raise ConfigError("SLACK_SIGNING_SECRET is missing: [slack] mode = \"http\" needs it")
         self.verifier = (
-            SignatureVerifier(s.slack_signing_secret, **({"clock": signature_clock}
-                                                          if signature_clock else {}))
-            if s.slack_signing_secret
+            SignatureVerifier(signing_secret, **({"clock": signature_clock}
+                                                  if signature_clock else {}))
+            if signing_secret
             else None
         )
         self.installation_store: InstallationStore | None = None
@@ -373,14 +379,14 @@ class SlackAdapter:
         db = engine if engine is not None else service.store.engine
         self.replays = ReplayGuard(db)
         common: dict[str, Any] = {
-            "signing_secret": s.slack_signing_secret or "",
+            "signing_secret": signing_secret or "",
             # Socket Mode requests carry no signature; HTTP requests are verified twice: by
             # our server before parsing anything, and by bolt.
-            "request_verification_enabled": bool(s.slack_signing_secret),
+            "request_verification_enabled": bool(signing_secret),
             "logger": logging.getLogger("adapters.slack.bolt"),
         }
         if self.oauth:
-            assert s.slack_client_id and s.slack_client_secret
+            assert s.slack_client_id and client_secret
             self.installation_store = InstallationStore(
                 client_id=s.slack_client_id,
                 engine=db,
@@ -396,7 +402,7 @@ class SlackAdapter:
                 client=AsyncWebClient(base_url=self.api_base_url),
                 oauth_settings=AsyncOAuthSettings(
                     client_id=s.slack_client_id,
-                    client_secret=s.slack_client_secret,
+                    client_secret=client_secret,
                     scopes=SCOPES,
                     installation_store=self.installation_store,
                     state_store=self.state_store,
@@ -408,7 +414,7 @@ class SlackAdapter:
             )
         else:
             self.app = AsyncApp(
-                client=AsyncWebClient(token=s.slack_bot_token, base_url=self.api_base_url),
+                client=AsyncWebClient(token=bot_token, base_url=self.api_base_url),
                 **common,
             )
         self._register()
@@ -429,7 +435,7 @@ class SlackAdapter:
                 raise ConfigError("SLACK_APP_TOKEN is missing: Socket Mode needs it")
             self._socket = AsyncSocketModeHandler(
                 self.app,
-                self.secrets.slack_app_token,
+                reveal(self.secrets.slack_app_token),
                 web_client=AsyncWebClient(base_url=self.api_base_url),
             )
             await self._socket.connect_async()
@@ -521,7 +527,7 @@ class SlackAdapter:
         if abs(self.verifier.clock.now() - int(timestamp)) > SIGNATURE_WINDOW:
             return False
         # Over the raw bytes (slack_sdk decodes them as UTF-8 first and raises on others).
-        secret = (self.secrets.slack_signing_secret or "").encode()
+        secret = (reveal(self.secrets.slack_signing_secret) or "").encode()
         base = b"v0:" + timestamp.encode() + b":" + raw
         expected = "v0=" + hmac.new(secret, base, hashlib.sha256).hexdigest()
         return hmac.compare_digest(expected, signature)
@@ -826,8 +832,9 @@ class SlackAdapter:
 
     async def _bot_token(self, team_id: str) -> str:
         if self.installation_store is None:
-            assert self.secrets.slack_bot_token
-            return self.secrets.slack_bot_token
+            token = reveal(self.secrets.slack_bot_token)
+            assert token
+            return token
         bot = await self.installation_store.async_find_bot(enterprise_id=None, team_id=team_id)
         if bot is None or not bot.bot_token:
             raise DeliveryError(f"paperboy is not installed in Slack workspace {team_id}",

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.config import Settings
+from bot.config import Settings, redact_url, reveal
 from bot.errors import BotError, ConfigError, IndexDamaged, QueryError
 from bot.models import PaperIn
 
@@ -146,7 +146,7 @@ def cmd_discord_sync(settings: Settings, args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps(command_payload(), indent=2, ensure_ascii=False))
         return 0
-    token = settings.secrets.discord_token
+    token = reveal(settings.secrets.discord_token)
     if not token:
         raise ConfigError("DISCORD_TOKEN is not set: `paperboy discord sync` needs the bot token")
     names = asyncio.run(sync_commands(settings.discord, token, guild))
@@ -401,9 +401,4 @@ def _fail_on_problems(settings: Settings) -> None:
 
 
 def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
-    return url
+    return redact_url(url)

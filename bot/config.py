@@ -7,6 +7,7 @@ leak the machine's variables in. Every problem is reported with the exact key th
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,8 +15,16 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
+from bot import redact
 from bot.errors import ConfigError
 
 CONFIG_ENV = "PAPERBOY_CONFIG"
@@ -42,6 +51,10 @@ class StorageSettings(_Section):
 
 class DatabaseSettings(_Section):
     url: str | None = None  # default: sqlite:///<data_dir>/paperboy.db
+
+    def __repr_args__(self) -> Any:
+        # The URL may carry a password: reprs (and so logs and tracebacks) show it redacted.
+        yield "url", redact_url(self.url) if self.url else None
 
     @field_validator("url")
     @classmethod
@@ -116,12 +129,33 @@ class LoggingSettings(_Section):
 
 
 class Secrets(BaseModel):
-    slack_bot_token: str | None = None
-    slack_app_token: str | None = None
-    slack_signing_secret: str | None = None
-    slack_client_id: str | None = None
-    slack_client_secret: str | None = None
-    discord_token: str | None = None
+    """Tokens as `SecretStr`: a repr, a log line or an error message shows `**********`;
+    code that needs the value asks for it with `reveal`."""
+
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_client_id: str | None = None  # public (it is in the install URL)
+    slack_client_secret: SecretStr | None = None
+    discord_token: SecretStr | None = None
+
+
+def reveal(secret: SecretStr | None) -> str | None:
+    """The value of a secret, for the one call that sends it where it belongs."""
+    return secret.get_secret_value() if secret is not None else None
+
+
+_URL_USERINFO = re.compile(r"(?<=://)([^/@:]*):[^/@]*@")
+_URL_SECRET_PARAM = re.compile(
+    r"([?&](?:password|passwd|pwd|pass|secret|token|sslpassword)=)[^&#]*", re.IGNORECASE
+)
+
+
+def redact_url(url: str) -> str:
+    """A database URL safe to print: the password in `user:password@` and in query
+    parameters such as `?password=` replaced by `***`."""
+    url = _URL_USERINFO.sub(lambda m: f"{m.group(1)}:***@", url)
+    return _URL_SECRET_PARAM.sub(lambda m: f"{m.group(1)}***", url)
 
 
 class Settings(_Section):
@@ -169,9 +203,10 @@ class Settings(_Section):
                 )
             if self.slack.mode == "http" and not s.slack_signing_secret:
                 issues.append('SLACK_SIGNING_SECRET is missing: [slack] mode = "http" needs it')
-            if s.slack_bot_token and not s.slack_bot_token.startswith("xoxb-"):
+            bot_token, app_token = reveal(s.slack_bot_token), reveal(s.slack_app_token)
+            if bot_token and not bot_token.startswith("xoxb-"):
                 issues.append("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
-            if s.slack_app_token and not s.slack_app_token.startswith("xapp-"):
+            if app_token and not app_token.startswith("xapp-"):
                 issues.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
             if s.slack_client_id and not s.slack_client_secret:
                 issues.append("SLACK_CLIENT_SECRET is missing: SLACK_CLIENT_ID is set (OAuth)")
@@ -199,9 +234,13 @@ class Settings(_Section):
             raw.setdefault("storage", {})["data_dir"] = env[DATA_DIR_ENV]
         raw["secrets"] = {name: env[var] for name, var in SECRET_ENV.items() if env.get(var)}
         try:
-            return cls.model_validate(raw)
+            settings = cls.model_validate(raw)
         except ValidationError as exc:
             raise ConfigError(_describe(exc)) from None
+        # From here on no log record shows one of these values (libraries log API bodies).
+        redact.install()
+        redact.add_secrets(str(raw["secrets"][name]) for name in raw["secrets"])
+        return settings
 
 
 def _describe(exc: ValidationError) -> str:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.config import Settings
+from bot.config import Settings, reveal
 from bot.db import make_engine
 from bot.index import PaperIndex
 from bot.ports import Adapter, Outbox
@@ -56,7 +56,7 @@ def build_adapters(settings: Settings, service: BotService) -> dict[str, Adapter
             from adapters.discord import DiscordAdapter
 
             adapters[platform] = DiscordAdapter(
-                service, token=settings.secrets.discord_token, settings=settings.discord
+                service, token=reveal(settings.secrets.discord_token), settings=settings.discord
             )
     return adapters
 
