@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -208,6 +209,9 @@ async def digest_once(
 
 def cmd_check_config(settings: Settings, _args: argparse.Namespace) -> int:
     problems = settings.problems()
+    unwritable = _data_dir_problem(settings.data_dir)
+    if unwritable:
+        problems.append(unwritable)
     for problem in problems:
         print(f"✗ {problem}")
     if problems:
@@ -216,6 +220,23 @@ def cmd_check_config(settings: Settings, _args: argparse.Namespace) -> int:
     print(f"  database: {_redact(settings.database_url)}")
     print(f"  data directory: {settings.data_dir}")
     return 0
+
+
+def _data_dir_problem(path: Path) -> str | None:
+    """Why the data directory cannot hold the database and index, or None: it is created if
+    missing and a file is written and removed in it, as the bot will."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".paperboy-check-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return (
+            f"[storage] data_dir {path} cannot be created or written ({reason}); "
+            "choose a directory this user may write, e.g. data_dir = \"./data\""
+        )
+    return None
 
 
 def _result_limit(text: str) -> int:

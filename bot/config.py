@@ -87,6 +87,7 @@ class SourcesSettings(_Section):
     arxiv: ArxivSettings = Field(default_factory=ArxivSettings)
     timeout_seconds: float = Field(default=20.0, gt=0)
     retries: int = Field(default=4, ge=0, le=10)
+    max_response_mb: int = Field(default=32, ge=1, le=1024)  # a bigger response is refused
 
 
 class RefreshSettings(_Section):

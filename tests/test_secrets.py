@@ -100,3 +100,16 @@ def test_slack_and_discord_flows_log_no_secret_at_debug(tmp_path: Path) -> None:
     for value in ["xoxb-test", "xapp-test", SECRET, "client-secret", "xoxb-T0001",
                   "xoxb-T0002", "t0ken"]:
         assert value not in text, value
+
+
+def test_check_config_refuses_a_data_directory_it_cannot_create(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("PAPERBOY_DATA_DIR", str(blocker / "data"))
+    monkeypatch.setenv("PAPERBOY_DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite'}")
+    monkeypatch.delenv("PAPERBOY_CONFIG", raising=False)
+    assert main(["check-config"]) == 1
+    out = capsys.readouterr().out
+    assert "data_dir" in out and "cannot be created or written" in out

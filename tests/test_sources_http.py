@@ -185,3 +185,65 @@ async def test_throttle_applies_to_retries_too() -> None:
     http = make_http(handler, rec, throttle=Throttle(3.0, clock=rec.clock, sleep=rec.sleep))
     await http.get(URL)
     assert times[1] - times[0] >= 3.0
+
+
+# ------------------------------------------------------------------- response size cap
+
+
+class _Endless(httpx.AsyncByteStream):
+    """A body of 1 MB chunks that never ends; counts what was produced."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def __aiter__(self):  # type: ignore[no-untyped-def]
+        while True:
+            self.sent += 1
+            yield b"x" * 1_000_000
+
+
+async def test_a_response_over_the_cap_is_refused_while_streaming() -> None:
+    body = _Endless()
+    client = httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, stream=body))
+    )
+    http = Http(client, "Hugging Face", retries=0, max_bytes=5_000_000)
+    with pytest.raises(SourceError, match="larger than 5 MB"):
+        await http.get("https://huggingface.co/api/daily_papers")
+    assert body.sent <= 6  # stopped reading at the cap, not at the end (there is none)
+
+
+async def test_a_gzip_bomb_is_measured_after_decompression() -> None:
+    import gzip
+
+    bomb = gzip.compress(b"\0" * 50_000_000)  # 50 MB of zeros in ~50 kB
+    client = httpx.AsyncClient(
+        transport=httpx.MockTransport(
+            lambda request: httpx.Response(
+                200, content=bomb, headers={"Content-Encoding": "gzip"}
+            )
+        )
+    )
+    http = Http(client, "arXiv", retries=0, max_bytes=10_000_000)
+    with pytest.raises(SourceError, match="larger than 10 MB"):
+        await http.get("https://export.arxiv.org/api/query")
+
+
+async def test_a_declared_length_over_the_cap_is_refused_before_reading() -> None:
+    client = httpx.AsyncClient(
+        transport=httpx.MockTransport(
+            lambda request: httpx.Response(
+                200, content=b"{}", headers={"Content-Length": "300000000"}
+            )
+        )
+    )
+    with pytest.raises(SourceError, match="max_response_mb"):
+        await Http(client, "Hugging Face", retries=0).get("https://huggingface.co/x")
+
+
+async def test_a_response_under_the_cap_is_read_whole() -> None:
+    client = httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, json={"ok": [1] * 1000}))
+    )
+    response = await Http(client, "Hugging Face", max_bytes=1_000_000).get("https://hf.co/x")
+    assert response.json() == {"ok": [1] * 1000}

@@ -28,6 +28,8 @@ Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 
 USER_AGENT = "paperboy/0.1 (research papers chat bot; https://github.com/paperboy)"
+# A source response bigger than this is refused (Hugging Face's biggest real pages are a few MB).
+DEFAULT_MAX_BYTES = 32_000_000
 _RATELIMIT_T = re.compile(r"(?:^|[;,\s])t=(\d+(?:\.\d+)?)")
 
 
@@ -105,8 +107,10 @@ class Http:
         throttle: Throttle | None = None,
         sleep: Sleep = asyncio.sleep,
         rng: Callable[[], float] = random.random,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.client = client
+        self.max_bytes = max_bytes
         self.source = source
         self.retries = retries
         self.backoff_base = backoff_base
@@ -173,10 +177,28 @@ class Http:
     async def _request(
         self, url: str, params: Mapping[str, Any] | None, headers: Mapping[str, str] | None
     ) -> httpx.Response:
-        response = await self.client.get(url, params=params, headers=headers)
-        # Read the whole body inside the retry loop: a reset mid-body is retried too.
-        await response.aread()
+        # Read the whole body inside the retry loop: a reset mid-body is retried too. It is
+        # streamed and counted after decompression, so neither a huge body nor a gzip bomb
+        # gets past `max_bytes` into memory.
+        async with self.client.stream("GET", url, params=params, headers=headers) as response:
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                raise self._too_large(url)
+            chunks, size = [], 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise self._too_large(url)
+                chunks.append(chunk)
+            # What `Response.aread` itself stores; `.content`/`.text`/`.json()` read it.
+            response._content = b"".join(chunks)
         return response
+
+    def _too_large(self, url: str) -> SourceError:
+        return SourceError(
+            f"{self.source}: response larger than {self.max_bytes / 1_000_000:.0f} MB "
+            f"(limit [sources] max_response_mb): {url}"
+        )
 
 
 def expect_ok(response: httpx.Response, source: str) -> None:

@@ -108,14 +108,18 @@ class Sources:
     ) -> None:
         self.settings = settings
         cfg = settings.sources
+        cap = cfg.max_response_mb * 1_000_000
         self.hf = HuggingFace(
-            Http(client, HF, retries=cfg.retries, sleep=sleep, rng=rng),
+            Http(client, HF, retries=cfg.retries, sleep=sleep, rng=rng, max_bytes=cap),
             cfg.huggingface.base_url,
         )
         # arXiv's terms cover the API and the feeds alike: one request per interval.
         throttle = Throttle(cfg.arxiv.min_interval_seconds, clock=clock, sleep=sleep)
         self.arxiv = Arxiv(
-            Http(client, ARXIV, retries=cfg.retries, throttle=throttle, sleep=sleep, rng=rng),
+            Http(
+                client, ARXIV, retries=cfg.retries, throttle=throttle, sleep=sleep, rng=rng,
+                max_bytes=cap,
+            ),
             cfg.arxiv.api_url,
             cfg.arxiv.feed_url,
         )
