@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from bot.commands import COMMANDS, Context, parse_text
 from bot.config import Settings
 from bot.delivery import DeliveryReport, Ledger, deliver_due
 from bot.errors import IndexDamaged
-from bot.messages import Invocation, Reply, error
+from bot.messages import Invocation, Reply, ReplyKind, error
 from bot.ports import Outbox, PaperLookup
 from bot.store import PaperStore
 
@@ -22,6 +25,40 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+# Commands whose store work can take seconds (a digest preview over a 40k-paper window).
+HEAVY_COMMANDS = frozenset({"digest"})
+MAX_HEAVY_PER_CHANNEL = 2  # more at once in one channel are turned away politely
+HEAVY_WORKERS = 2  # threads for heavy commands, all channels together
+WORKERS = 8  # threads for every other command
+
+
+class _OnLoop:
+    """`target`'s coroutine methods, run on `loop` (the adapters' and sources' loop) when
+    called from a command's worker-thread loop: HTTP clients and locks belong to one loop."""
+
+    def __init__(self, target: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._target = target
+        self._loop = loop
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._target, name)
+        if not inspect.iscoroutinefunction(attr):
+            return attr
+
+        async def on_loop(*args: Any, **kwargs: Any) -> Any:
+            if asyncio.get_running_loop() is self._loop:
+                return await attr(*args, **kwargs)
+            future = asyncio.run_coroutine_threadsafe(attr(*args, **kwargs), self._loop)
+            return await asyncio.wrap_future(future)
+
+        return on_loop
+
+
+def _run(answer: Awaitable[Reply]) -> Reply:
+    """Run a command's coroutine to its end on this (worker) thread's own event loop."""
+    return asyncio.run(cast("Coroutine[Any, Any, Reply]", answer))
 
 
 class BotService:
@@ -41,6 +78,9 @@ class BotService:
         self.outbox: Outbox | None = None
         self.ledger = Ledger(store.engine)
         self._rebuild: asyncio.Task[None] | None = None
+        self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="paperboy-cmd")
+        self._heavy_pool = ThreadPoolExecutor(HEAVY_WORKERS, thread_name_prefix="paperboy-heavy")
+        self._heavy: dict[str, int] = {}
 
     async def handle(self, inv: Invocation, *, offline: bool = False) -> Reply:
         """Answer one `/papers ...` command. User mistakes and our own failures both come
@@ -58,18 +98,36 @@ class BotService:
                 f"Only people who can manage this channel may use `{spec.name}`.",
                 "Ask a channel manager, or see `/papers list` for what is set up.",
             )
+        heavy = spec.name in HEAVY_COMMANDS
+        if heavy and offline:
+            # Seconds of store work: the adapter acks the platform first, then asks again.
+            return Reply(kind=ReplyKind.INFO, title="", needs_network=True, ephemeral=True)
+        loop = asyncio.get_running_loop()
         ctx = Context(
             inv,
             self.store,
             self.settings,
             self.clock(),
-            self.remote,
+            cast("PaperLookup", _OnLoop(self.remote, loop)) if self.remote else None,
             offline,
-            self.outbox,
+            cast("Outbox", _OnLoop(self.outbox, loop)) if self.outbox else None,
             self.ledger,
         )
+        key = inv.channel.key
+        if heavy:
+            if self._heavy.get(key, 0) >= MAX_HEAVY_PER_CHANNEL:
+                return error(
+                    f"This channel already has {MAX_HEAVY_PER_CHANNEL} `{spec.name}` commands "
+                    "running.",
+                    "Try again in a moment, when they have answered.",
+                )
+            self._heavy[key] = self._heavy.get(key, 0) + 1
         try:
-            return await spec.handler(ctx, args)
+            # The handler (store and index work, all synchronous) runs in a worker thread with
+            # its own event loop, so this loop keeps acking other commands meanwhile. Heavy
+            # commands have their own small pool: ten digest previews never queue a search.
+            pool = self._heavy_pool if heavy else self._pool
+            return await loop.run_in_executor(pool, _run, spec.handler(ctx, args))
         except IndexDamaged as exc:
             logger.error("search index damaged while answering %r: %s", inv.text, exc)
             self.rebuild_index_soon()
@@ -84,6 +142,11 @@ class BotService:
                 "Sorry, something went wrong on my side.",
                 "It has been logged. Try again in a moment, or `/papers help`.",
             )
+        finally:
+            if heavy:
+                self._heavy[key] -= 1
+                if not self._heavy[key]:
+                    del self._heavy[key]
 
     def rebuild_index_soon(self) -> asyncio.Task[None] | None:
         """Rebuild the search index from the store in a worker thread, once at a time."""
