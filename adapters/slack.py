@@ -457,11 +457,14 @@ class SlackAdapter:
             if client.session is not None and not client.session.closed:
                 await client.session.close()
 
-    async def serve_http(self, host: str, port: int) -> int:
-        """Serve the HTTP endpoints on host:port (0: any free port); returns the port."""
+    async def serve_http(self, host: str, port: int, *, reuse_port: bool = False) -> int:
+        """Serve the HTTP endpoints on host:port (0: any free port); returns the port.
+
+        `reuse_port`: several processes serve the one port (SO_REUSEPORT; the kernel spreads
+        connections over them), one per core: the core's work is Python and holds the GIL."""
         runner = web.AppRunner(self.web_app(), access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
         await site.start()
         self._runner = runner
         server = site._server
