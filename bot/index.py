@@ -990,18 +990,20 @@ _SEGMENT_SUFFIXES = (".idx", ".pos", ".term", ".store", ".fast", ".fieldnorm")
 
 
 def damaged_files(path: Path) -> list[str]:
-    """Segment files of the index at `path` whose CRC32 does not match their footer."""
+    """Files of the committed segments of the index at `path` whose CRC32 does not match
+    their footer. Only segments named in meta.json: files another process is writing right
+    now (listed in .managed.json already) are not complete yet."""
     try:
-        managed = json.loads((path / ".managed.json").read_text())
-    except (OSError, ValueError):
-        return []  # no segments written yet (or tantivy's open already failed on it)
+        meta = json.loads((path / "meta.json").read_text())
+        ids = [str(seg["segment_id"]).replace("-", "") for seg in meta["segments"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []  # tantivy's own open reports an unreadable meta.json
     damaged = []
-    for name in managed if isinstance(managed, list) else ():
-        file = path / str(name)
-        if file.suffix not in _SEGMENT_SUFFIXES or not file.exists():
-            continue
-        if not _crc_ok(file):
-            damaged.append(file.name)
+    for seg in ids:
+        for suffix in _SEGMENT_SUFFIXES:
+            file = path / f"{seg}{suffix}"
+            if file.exists() and not _crc_ok(file):  # a file merged away meanwhile is gone
+                damaged.append(file.name)
     return damaged
 
 

@@ -32,6 +32,9 @@ HEAVY_COMMANDS = frozenset({"digest"})
 MAX_HEAVY_PER_CHANNEL = 2  # more at once in one channel are turned away politely
 HEAVY_WORKERS = 2  # threads for heavy commands, all channels together
 WORKERS = 8  # threads for every other command
+# One pair of pools per process (threads start on first use): every service shares them.
+_POOL = ThreadPoolExecutor(WORKERS, thread_name_prefix="paperboy-cmd")
+_HEAVY_POOL = ThreadPoolExecutor(HEAVY_WORKERS, thread_name_prefix="paperboy-heavy")
 
 
 class _OnLoop:
@@ -78,8 +81,6 @@ class BotService:
         self.outbox: Outbox | None = None
         self.ledger = Ledger(store.engine)
         self._rebuild: asyncio.Task[None] | None = None
-        self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="paperboy-cmd")
-        self._heavy_pool = ThreadPoolExecutor(HEAVY_WORKERS, thread_name_prefix="paperboy-heavy")
         self._heavy: dict[str, int] = {}
 
     async def handle(self, inv: Invocation, *, offline: bool = False) -> Reply:
@@ -126,7 +127,7 @@ class BotService:
             # The handler (store and index work, all synchronous) runs in a worker thread with
             # its own event loop, so this loop keeps acking other commands meanwhile. Heavy
             # commands have their own small pool: ten digest previews never queue a search.
-            pool = self._heavy_pool if heavy else self._pool
+            pool = _HEAVY_POOL if heavy else _POOL
             return await loop.run_in_executor(pool, _run, spec.handler(ctx, args))
         except IndexDamaged as exc:
             logger.error("search index damaged while answering %r: %s", inv.text, exc)

@@ -128,7 +128,7 @@ def allowed_urls(reply: Reply) -> set[str]:
 
 KINDS = list(ReplyKind)
 SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 
