@@ -109,3 +109,21 @@ def test_start_up_finds_garbage_in_postings_and_rebuilds(
         hits = search.search_papers(store, search.parse_query(q, NOW), 5, NOW)
         assert hits and hits[0].paper.title.startswith("Walrus number")
     store.close()
+
+
+def test_paperboy_search_on_a_damaged_index_says_what_to_do(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+    from bot.errors import IndexDamaged
+
+    def panics(*_args: object, **_kwargs: object) -> None:
+        raise IndexDamaged("search index panicked: Compressed array seems too small")
+
+    monkeypatch.setenv("PAPERBOY_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("PAPERBOY_CONFIG", raising=False)
+    monkeypatch.delenv("PAPERBOY_DATABASE_URL", raising=False)
+    monkeypatch.setattr(PaperIndex, "search", panics)
+    assert main(["search", "dpo"]) == 1
+    err = capsys.readouterr().err
+    assert "paperboy reindex" in err and "Traceback" not in err
