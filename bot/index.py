@@ -364,24 +364,7 @@ class PaperIndex:
     ) -> list[tuple[str, float]]:
         """Ranked (paper id, score) for `query`, best first, at most `limit`.
 
-        Raises `IndexDamaged` when tantivy panics on broken files (pyo3's `PanicException`
-        derives from BaseException, so `except Exception` above us would miss it)."""
-        try:
-            return self._search(query, aliases, limit, now)
-        except (KeyboardInterrupt, SystemExit, MemoryError):
-            raise
-        except BaseException as exc:  # noqa: B036 - see the docstring
-            if not is_panic(exc):
-                raise
-            raise IndexDamaged(f"search index panicked: {exc}") from None
-
-    def _search(
-        self,
-        query: Query,
-        aliases: Mapping[str, Sequence[str]],
-        limit: int,
-        now: datetime,
-    ) -> list[tuple[str, float]]:
+        Raises `IndexDamaged` when tantivy panics on broken files (see `_no_panic`)."""
         if limit <= 0 or query.is_empty():
             return []
         now = _to_hour(now)
@@ -402,6 +385,7 @@ class PaperIndex:
         next commit changes the index (or the alias table changes). Scores use `now` to the
         hour, so a cached answer is exactly what a fresh search would give.
         """
+        compute = _no_panic(compute)
         if self._pending:
             self.flush()
         if self.result_cache <= 0:
@@ -978,6 +962,25 @@ def _aware(when: datetime) -> datetime:
 
 def _seconds(when: datetime) -> int:
     return int(_aware(when).timestamp())
+
+
+def _no_panic(
+    compute: Callable[[], list[tuple[str, float]]],
+) -> Callable[[], list[tuple[str, float]]]:
+    """`compute` with tantivy's Rust panics turned into `IndexDamaged`: pyo3's
+    `PanicException` derives from BaseException, so `except Exception` above would miss it."""
+
+    def guarded() -> list[tuple[str, float]]:
+        try:
+            return compute()
+        except (KeyboardInterrupt, SystemExit, MemoryError):
+            raise
+        except BaseException as exc:  # noqa: B036 - see the docstring
+            if not is_panic(exc):
+                raise
+            raise IndexDamaged(f"search index panicked: {exc}") from None
+
+    return guarded
 
 
 def is_panic(exc: BaseException) -> bool:
