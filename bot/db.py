@@ -23,7 +23,12 @@ def make_engine(url: str) -> Engine:
         engine = _sqlite_engine(url)
     else:
         engine = create_engine(
-            url, pool_pre_ping=True, pool_size=5, max_overflow=5, json_serializer=_json
+            url,
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=5,
+            json_serializer=_json,
+            json_deserializer=orjson.loads,
         )
         if engine.dialect.name == "postgresql":
             event.listen(engine, "connect", _utc_session)
@@ -60,9 +65,20 @@ def _add_missing_columns(conn: Any) -> None:
                 clause = f" DEFAULT {'TRUE' if default else 'FALSE'}"
             elif isinstance(default, int | float):
                 clause = f" DEFAULT {default}"
+            elif column.server_default is not None:  # change_seq: old papers get mark 0
+                clause = f" DEFAULT {getattr(column.server_default, 'arg', 'NULL')}"
             conn.execute(
                 text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{clause}')
             )
+    # Indexes on added columns (create_all makes them only with a new table).
+    for ddl in _UPGRADE_INDEXES:
+        conn.execute(text(ddl))
+
+
+_UPGRADE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS ix_paper_change ON paper (change_seq, id)",
+    "CREATE INDEX IF NOT EXISTS ix_paper_announced_at ON paper (announced_at)",
+)
 
 
 def _utc_session(dbapi_conn: Any, _record: Any) -> None:

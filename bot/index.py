@@ -1,10 +1,11 @@
 """The full-text index: a tantivy index in the data directory that follows the store.
 
 `PaperIndex` holds one document per paper (replaced by id on every upsert), answers a parsed
-`bot.search.Query` with ranked `(id, score)` pairs, and remembers the `(updated_at, id)` of the
-last paper it applied (a small JSON file beside the index) so `PaperStore.sync_index` catches
-up only what changed while it was closed. The SQL store stays the source of truth: a missing,
-corrupt or outdated index is simply rebuilt (`open_index`).
+`bot.search.Query` with ranked `(id, score)` pairs, and remembers its position in the store's
+change feed (a small JSON file beside the index, written with each commit) so
+`PaperStore.sync_index` catches up exactly what changed while it was closed (docs/pipeline.md).
+The SQL store stays the source of truth: a missing, corrupt or outdated index is simply rebuilt
+(`open_index`).
 
 Queries are compiled from the AST into tantivy query objects (term, phrase, boolean, range,
 boost); user text is never turned into a query string. Ranking: BM25 with field boosts
@@ -62,7 +63,7 @@ from bot.search import (
 logger = logging.getLogger(__name__)
 
 # Bump when the schema or the analysers change: an index of another version is rebuilt.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATE_FILE = "paperboy-index.json"
 
 # Field boosts: a word in the title counts most, then keywords, abstract, authors.
@@ -122,6 +123,9 @@ def _schema() -> Any:
     # else first seen). Indexed for since:/until:, fast for sort:new and recency.
     sb.add_integer_field("published", indexed=True, fast=True)
     sb.add_integer_field("upvotes", indexed=True, fast=True)
+    # Seconds since the epoch: when the paper was announced (bot.announce); digests select
+    # their window's papers with a range on it.
+    sb.add_integer_field("announced", indexed=True, fast=True)
     return sb.build()
 
 
@@ -138,7 +142,12 @@ class PaperIndex:
         self._analyzers = _analyzers()
         self._lock = threading.RLock()
         self._writer: Any = None
-        self._cursor: tuple[datetime | None, str] = (None, "")
+        # Change-feed state: every change ordered at or before `_position` (change_seq, id)
+        # is applied, and so are the changes of the marks in `_own` (this process's writes,
+        # indexed as they were written, above the position).
+        self._position: tuple[int, str] = (0, "")
+        self._own: set[int] = set()
+        self._state_dirty = False
         self._pending = 0  # documents upserted but not committed yet
         self._pending_ids: set[str] = set()
         self._generation = 0  # bumped on every commit
@@ -170,24 +179,34 @@ class PaperIndex:
         else:
             path.mkdir(parents=True, exist_ok=True)
             self._index = tantivy.Index(self.schema, path=str(path), reuse=True)
-            self._cursor = self._read_cursor()
+            self._position, self._own = self._read_state()
         for name, analyzer in self._analyzers.items():
             self._index.register_tokenizer(name, analyzer)
         self._index.reload()
 
     # ------------------------------------------------------------------ writing
 
-    def upsert(self, papers: Sequence[Paper | Mapping[str, Any]]) -> None:
+    def upsert(
+        self,
+        papers: Sequence[Paper | Mapping[str, Any]],
+        *,
+        position: tuple[int, str] | None = None,
+        own_mark: int | None = None,
+    ) -> bool:
         """Replace the documents of these papers (by id). `papers` are `Paper`s or store rows.
+
+        `position`: these are the change feed's papers up to that (change_seq, id).
+        `own_mark`: these are every change of that mark (a write of this process).
+        False when the index is busy (nothing applied, the feed state unchanged).
 
         The commit is deferred to `flush()` (the store calls it at the end of each
         `upsert_many` / `sync_index`), to the next read (`search`, `doc_count`), or to
         every `COMMIT_EVERY` documents: a bulk import commits a few times instead of once per
-        2,000-paper batch. The cursor file only moves on commit, so a crash before it costs a
-        catch-up, never a lost paper.
+        2,000-paper batch. The feed state is saved with each commit, so a crash before it
+        costs a catch-up, never a lost paper.
         """
         if not papers:
-            return
+            return True
         with self._lock:
             try:
                 writer = self._get_writer()
@@ -196,10 +215,9 @@ class PaperIndex:
                 # `paperboy run` is up). Skip: the cursor does not move, so the next sync of
                 # this index catches up, and searches meanwhile see the committed state.
                 logger.warning("search index %s is busy (%s); not updated now", self.path, exc)
-                return
+                return False
             searcher = self._index.searcher()
             pending = self._pending_ids
-            last = self._cursor
             for paper in papers:
                 row = _fields(paper)
                 key = row["id"].lower()
@@ -209,19 +227,31 @@ class PaperIndex:
                     writer.delete_documents_by_term("id", key)
                 pending.add(key)
                 writer.add_document(self._document(row))
-                mark = (_aware(row["updated_at"]), row["id"])
-                if last[0] is None or mark > (last[0], last[1]):
-                    last = mark
-            self._cursor = last
+            if position is not None and position > self._position:
+                self._position = position
+            if own_mark is not None and own_mark >= self._position[0]:
+                self._own.add(own_mark)
             self._pending += len(papers)
             if self._pending >= COMMIT_EVERY:
                 self._commit()
+            return True
+
+    def advance(self, bound: int) -> None:
+        """Every change with a mark below `bound` is applied: move the position there and
+        forget the own marks below it. Saved with the next flush."""
+        with self._lock:
+            if (bound, "") > self._position:
+                self._position = (bound, "")
+            self._own = {m for m in self._own if m >= self._position[0]}
+            self._state_dirty = True
 
     def flush(self) -> None:
         """Commit what `upsert` queued and make it searchable."""
         with self._lock:
             if self._pending:
                 self._commit()
+            elif self._state_dirty:
+                self._write_state()
 
     def _commit(self) -> None:
         self._writer.commit()
@@ -229,19 +259,24 @@ class PaperIndex:
         self._pending = 0
         self._pending_ids = set()
         self._generation += 1
-        self._write_cursor()
+        self._write_state()
 
     def clear(self) -> None:
-        """Drop every document and forget the cursor (a rebuild follows)."""
+        """Drop every document and forget the feed position (a rebuild follows)."""
         with self._lock:
             writer = self._get_writer()
             writer.delete_all_documents()
-            self._cursor = (None, "")
+            self._position, self._own = (0, ""), set()
             self._commit()
 
-    def cursor(self) -> tuple[datetime | None, str]:
-        """(updated_at, id) of the last paper applied; (None, "") for an empty index."""
-        return self._cursor
+    def position(self) -> tuple[int, str]:
+        """(change_seq, id) up to which the store's change feed is applied; (0, "") when
+        nothing is."""
+        return self._position
+
+    def own_marks(self) -> set[int]:
+        """Marks above the position whose changes this index already applied."""
+        return set(self._own)
 
     def optimize(self) -> None:
         """Commit, then wait for background merges (fewer segments search faster)."""
@@ -286,28 +321,27 @@ class PaperIndex:
                 doc.add_text("categories", archive)
         doc.add_integer("published", _seconds(_appeared(row)))
         doc.add_integer("upvotes", int(row.get("upvotes") or 0))
+        when = row.get("announced_at")
+        doc.add_integer("announced", _seconds(when) if when is not None else 0)
         return doc
 
-    def _read_cursor(self) -> tuple[datetime | None, str]:
+    def _read_state(self) -> tuple[tuple[int, str], set[int]]:
         assert self.path is not None
         try:
             state = json.loads((self.path / STATE_FILE).read_text())
-            when = state.get("updated_at")
-            return (
-                _aware(datetime.fromisoformat(when)) if when else None,
-                str(state.get("id", "")),
-            )
-        except (OSError, ValueError, AttributeError):
-            return (None, "")
+            mark, pid = state["position"]
+            return (int(mark), str(pid)), {int(m) for m in state.get("own", ())}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return (0, ""), set()
 
-    def _write_cursor(self) -> None:
+    def _write_state(self) -> None:
+        self._state_dirty = False
         if self.path is None:
             return
-        when, pid = self._cursor
         state = {
             "schema": SCHEMA_VERSION,
-            "updated_at": when.isoformat() if when else None,
-            "id": pid,
+            "position": list(self._position),
+            "own": sorted(self._own),
         }
         tmp = self.path / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(state))
@@ -930,6 +964,7 @@ _ROW_FIELDS = (
     "hf_daily_date",
     "first_seen_at",
     "updated_at",
+    "announced_at",
     "upvotes",
 )
 

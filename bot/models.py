@@ -10,16 +10,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
 class Paper(SQLModel, table=True):
     __tablename__ = "paper"
     __table_args__ = (
-        Index("ix_paper_updated_at", "updated_at"),
+        # The change feed: each index replica reads papers by (change_seq, id) past its
+        # position (bot.store.PaperStore.sync_index; docs/pipeline.md says why).
+        Index("ix_paper_change", "change_seq", "id"),
         Index("ix_paper_first_seen_at", "first_seen_at"),
         Index("ix_paper_hf_daily_date", "hf_daily_date"),
+        Index("ix_paper_announced_at", "announced_at"),
     )
 
     id: str = Field(primary_key=True, max_length=64)  # arXiv id without version
@@ -40,7 +43,17 @@ class Paper(SQLModel, table=True):
     ai_keywords: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     sources: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     first_seen_at: datetime
-    updated_at: datetime  # bumped on every change: the search index follows this cursor
+    updated_at: datetime  # when it last changed (informative: the index follows change_seq)
+    # When this paper was announced, as digests count it (bot.store.announcement): the
+    # arXiv announcement its own dates put it in, its Daily Papers day, or, for a paper a
+    # live refresh brings in within days of that, when it reached this store.
+    announced_at: datetime | None = None
+    # The change feed's mark, written in the same transaction as the change: on SQLite a
+    # counter that only grows in commit order (writers are serialised), on PostgreSQL the
+    # writing transaction's id (pg_current_xact_id). See docs/pipeline.md.
+    change_seq: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
 
 
 class Alias(SQLModel, table=True):

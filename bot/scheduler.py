@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent  # type: ignore[import-untyped]
@@ -40,9 +40,6 @@ logger = logging.getLogger(__name__)
 
 REFRESH_JOB = "refresh"
 TICK_JOB = "digest-tick"
-
-# How far back each tick looks again for papers other instances stored (see sync_index).
-INDEX_OVERLAP = timedelta(minutes=2)
 
 Refresh = Callable[[datetime], Awaitable[Any]]
 
@@ -130,8 +127,9 @@ class Scheduler:
     async def tick(self) -> None:
         try:
             # Papers other instances stored (shared PostgreSQL) reach this instance's own
-            # search index here; in a thread, since a large catch-up must not stall the acks.
-            await asyncio.to_thread(self.service.store.sync_index, overlap=INDEX_OVERLAP)
+            # search index here, exactly once each (the store's change feed); in a thread,
+            # since a large catch-up must not stall the acks.
+            await asyncio.to_thread(self.service.store.sync_index)
             await self.service.deliver_due(self.outbox)
         except asyncio.CancelledError:
             # Shutting down mid-tick: every step so far is in the ledger; the next start (or

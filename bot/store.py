@@ -1,24 +1,29 @@
 """PaperStore: the one place that writes papers, channels and subscriptions.
 
 The SQL database is the source of truth. The full-text index (`bot.index.PaperIndex`) follows
-it: every upsert here updates the index after the transaction commits, and `sync_index`
-catches an index up (or rebuilds it) from the `updated_at` cursor.
+it through an exact change feed (docs/pipeline.md): every paper change carries a mark written in
+the same transaction (`change_seq`), and `sync_index` reads changes past the index's position
+in mark order, only up to a bound below which no transaction can still commit. An upsert here
+also updates this process's index right after its transaction commits, and tells the index
+its mark, so the next catch-up skips what it already applied.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select, text, tuple_, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
 from sqlmodel import Session, col
 
 from bot.aliases import mine_aliases, normalize_topic
+from bot.announce import announced, daily_papers_moment, own_moment
 from bot.db import upsert_stmt, writer
 from bot.models import Alias, Channel, Paper, PaperIn, SourceState, Subscription
 from bot.paper_in import Rejected, clean_paper
@@ -32,6 +37,7 @@ logger = logging.getLogger(__name__)
 _COUNTS = ("upvotes", "comments", "github_stars")
 BATCH = 2_000
 LOG_SKIPS = 20  # refused papers logged one by one per call; the rest are counted
+FEED_PAGE = 5_000  # changes read per query when catching an index up
 
 
 @dataclass
@@ -55,6 +61,12 @@ class PaperStore:
         self._writer = writer(engine)
         self.index = index
         self._aliases: dict[str, list[str]] | None = None
+        self._postgres = engine.dialect.name == "postgresql"
+        # Held by a write from its transaction to its index update, and by a catch-up from
+        # reading a page of changes to applying it: otherwise a catch-up could read a row,
+        # this process commit and index a newer state of it, and the catch-up then apply the
+        # older state over it (and skip the newer one later as already applied).
+        self._feed_lock = threading.RLock()
 
     def close(self) -> None:
         """Release the index's writer lock and the database connections."""
@@ -123,10 +135,15 @@ class PaperStore:
                 _merge_into(merged_in[paper.id], paper)
             else:
                 merged_in[paper.id] = paper
+        with self._feed_lock:
+            return self._write_batch(merged_in, now)
+
+    def _write_batch(self, merged_in: dict[str, PaperIn], now: datetime) -> UpsertResult:
         result = UpsertResult()
         changed: list[dict[str, Any]] = []
         aliases: Counter[tuple[str, str]] = Counter()
         with Session(self._writer) as session, session.begin():
+            mark = self._change_mark(session)
             ids = list(merged_in)
             existing = {
                 row["id"]: row
@@ -140,17 +157,19 @@ class PaperStore:
                 old = existing.get(pid)
                 if old is None:
                     row = _new_row(values, incoming.source, now)
+                    row["change_seq"] = mark
                     inserts.append(row)
                     result.added.append(pid)
                     changed.append(row)
                     for text in (incoming.title, incoming.abstract):
                         aliases.update(mine_aliases(text))
                     continue
-                new = _merged_row(dict(old), values, incoming.source)
+                new = _merged_row(dict(old), values, incoming.source, now)
                 if new == dict(old):
                     result.unchanged += 1
                     continue
                 new["updated_at"] = now
+                new["change_seq"] = mark
                 updates.append(new)
                 result.updated.append(pid)
                 changed.append(new)
@@ -166,9 +185,54 @@ class PaperStore:
         if aliases:
             self._aliases = None
         if self.index is not None and changed:
-            self.index.upsert(changed)  # rows as dicts: validating models costs more than indexing
+            # Rows as dicts: validating models costs more than indexing. The mark tells the
+            # index these changes are applied, so its next catch-up does not read them again.
+            self.index.upsert(changed, own_mark=mark)
         return result
 
+    def _change_mark(self, session: Session) -> int:
+        """This write transaction's change-feed mark (its first statement).
+
+        SQLite: one more than the highest mark. Writers hold the database's write lock from
+        BEGIN IMMEDIATE to COMMIT, so marks are handed out, and become visible, in commit
+        order. PostgreSQL: the transaction's id; a reader only reads marks below the oldest
+        transaction still running (`feed_bound`), so a late commit is never skipped.
+        """
+        if self._postgres:
+            sql = "SELECT pg_current_xact_id()::text::bigint"
+        else:
+            sql = "SELECT coalesce(max(change_seq), 0) + 1 FROM paper"
+        return int(session.execute(text(sql)).scalar_one())
+
+    def feed_bound(self) -> int:
+        """Every change with a mark below this is committed (or rolled back) for good; a
+        transaction still running, or starting later, writes marks at or above it."""
+        if self._postgres:
+            sql = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+        else:
+            sql = "SELECT coalesce(max(change_seq), 0) + 1 FROM paper"
+        with Session(self.engine) as session:
+            return int(session.execute(text(sql)).scalar_one())
+
+    def changes(
+        self, after: tuple[int, str], bound: int, skip: Sequence[int] = (), limit: int = FEED_PAGE
+    ) -> list[dict[str, Any]]:
+        """Papers whose (change_seq, id) is past `after` and whose mark is below `bound`,
+        in that order, leaving out the marks in `skip` (changes the index applied itself)."""
+        table = Paper.__table__  # type: ignore[attr-defined]
+        stmt = (
+            select(table)
+            .where(
+                tuple_(table.c.change_seq, table.c.id) > tuple_(after[0], after[1]),
+                table.c.change_seq < bound,
+            )
+            .order_by(table.c.change_seq, table.c.id)
+            .limit(limit)
+        )
+        if skip:
+            stmt = stmt.where(table.c.change_seq.not_in(list(skip)))
+        with Session(self.engine) as session:
+            return [dict(row) for row in session.execute(stmt).mappings()]
     def _add_aliases(self, session: Session, counts: Counter[tuple[str, str]]) -> None:
         table = Alias.__table__  # type: ignore[attr-defined]
         stmt = upsert_stmt(self.engine, table)
@@ -199,26 +263,6 @@ class PaperStore:
         with Session(self.engine) as session:
             return int(session.execute(select(func.count()).select_from(Paper)).scalar_one())
 
-    def changed_since(
-        self, cursor: datetime | None, after_id: str = "", limit: int = 5_000
-    ) -> list[Paper]:
-        """Papers changed at or after `cursor`, ordered by (updated_at, id), for the index."""
-        stmt = select(Paper).order_by(col(Paper.updated_at), col(Paper.id)).limit(limit)
-        if cursor is not None:
-            stmt = stmt.where(
-                (col(Paper.updated_at) > cursor)
-                | ((col(Paper.updated_at) == cursor) & (col(Paper.id) > after_id))
-            )
-        with Session(self.engine) as session:
-            return [_one(row) for row in session.execute(stmt).all()]
-
-    def latest_change(self) -> datetime | None:
-        with Session(self.engine) as session:
-            value: datetime | None = session.execute(
-                select(func.max(Paper.updated_at))
-            ).scalar_one()
-        return value
-
     def aliases(self) -> dict[str, list[str]]:
         """acronym -> expansions, and expansion -> acronyms, cached until new ones are mined."""
         if self._aliases is None:
@@ -235,29 +279,30 @@ class PaperStore:
             self._aliases = table
         return self._aliases
 
-    def sync_index(self, *, rebuild: bool = False, overlap: timedelta = timedelta(0)) -> int:
-        """Bring the index up to the store: everything if `rebuild`, else what changed.
+    def sync_index(self, *, rebuild: bool = False) -> int:
+        """Bring the index up to the store: everything if `rebuild`, else what changed since
+        its position in the change feed. Returns how many papers were (re)indexed.
 
-        `overlap` looks again at papers changed shortly before the cursor: another instance's
-        batch stamped `updated_at` when it began but became visible when it committed, maybe
-        after this index had moved past that time. Re-applying a paper is harmless.
+        Work is proportional to the changes: a paper changed twice is read once, in its
+        latest state, and changes this process indexed as it wrote them are not read again.
         """
-        if self.index is None:
+        index = self.index
+        if index is None:
             return 0
         if rebuild:
-            self.index.clear()
-        cursor, after = self.index.cursor()
-        if cursor is not None and overlap:
-            cursor, after = cursor - overlap, ""
+            index.clear()
+        bound = self.feed_bound()
         done = 0
         while True:
-            rows = self.changed_since(cursor, after)
-            if not rows:
-                break
-            self.index.upsert(rows)
+            with self._feed_lock:
+                rows = self.changes(index.position(), bound, sorted(index.own_marks()))
+                if not rows:
+                    break
+                last = rows[-1]
+                index.upsert(rows, position=(int(last["change_seq"]), str(last["id"])))
             done += len(rows)
-            cursor, after = rows[-1].updated_at, rows[-1].id
-        self.index.flush()
+        index.advance(bound)
+        index.flush()
         return done
 
     # -------------------------------------------------------- channels
@@ -476,16 +521,27 @@ def _new_row(values: dict[str, Any], source: str, now: datetime) -> dict[str, An
         "ai_keywords": [],
     }
     row.update(values)
+    row["announced_at"] = announced(own_moment(row["published_at"], row["hf_daily_date"]), now)
     row["sources"] = [source]
     row["first_seen_at"] = now
     row["updated_at"] = now
     return row
 
 
-def _merged_row(old: dict[str, Any], values: dict[str, Any], source: str) -> dict[str, Any]:
+def _merged_row(
+    old: dict[str, Any], values: dict[str, Any], source: str, now: datetime
+) -> dict[str, Any]:
     """`old` with what `values` knows merged in: counts take the newer value, versions the
-    higher, the Daily Papers date the first; other fields fill gaps or take longer text."""
+    higher, the Daily Papers date the first; other fields fill gaps or take longer text.
+
+    A Daily Papers listing later than the paper's announcement announces it again (a paper
+    that trends on HF weeks after arXiv is new on its HF day); other sources never move it.
+    """
     new = dict(old)
+    listed = values.get("hf_daily_date")
+    before = _aware(old.get("announced_at"))
+    if listed is not None and (before is None or daily_papers_moment(listed) > before):
+        new["announced_at"] = announced(daily_papers_moment(listed), now)
     for name, value in values.items():
         current = new.get(name)
         if name in _COUNTS:

@@ -141,13 +141,23 @@ def test_get_many_keeps_the_asked_order_and_skips_missing(engine: Engine) -> Non
     ]
 
 
-def test_changed_since_follows_the_cursor(engine: Engine) -> None:
+def test_change_feed_is_in_commit_order_and_has_each_paper_once(engine: Engine) -> None:
     store = PaperStore(engine)
-    store.upsert_many([hf(id="2401.00001"), hf(id="2401.00002")], NOW)
-    store.upsert_many([hf(id="2401.00003")], LATER)
-    assert [p.id for p in store.changed_since(None)] == ["2401.00001", "2401.00002", "2401.00003"]
-    assert [p.id for p in store.changed_since(NOW, "2401.00001")] == ["2401.00002", "2401.00003"]
-    assert [p.id for p in store.changed_since(LATER, "2401.00003")] == []
+    # Ids deliberately out of order, and one paper changed again by a later write.
+    store.upsert_many([hf(id="2401.00003"), hf(id="2401.00001")], LATER)
+    store.upsert_many([hf(id="2401.00002"), hf(id="2401.00003", upvotes=99)], NOW)
+    bound = store.feed_bound()
+    rows = store.changes((0, ""), bound)
+    assert [r["id"] for r in rows] == ["2401.00001", "2401.00002", "2401.00003"]
+    assert rows[-1]["upvotes"] == 99  # the latest state, read once
+    first, second = rows[0]["change_seq"], rows[-1]["change_seq"]
+    assert first < second  # the second write's mark is later, whatever its clock said
+    assert [r["id"] for r in store.changes((first, "2401.00001"), bound)] == [
+        "2401.00002",
+        "2401.00003",
+    ]
+    assert store.changes((bound, ""), store.feed_bound()) == []
+    assert [r["id"] for r in store.changes((0, ""), bound, skip=[second])] == ["2401.00001"]
 
 
 def test_acronyms_are_mined_at_ingest(engine: Engine) -> None:

@@ -1,0 +1,223 @@
+"""The store's change feed: every committed paper change reaches every instance's index,
+whatever the commit order, transaction length or crash timing (docs/pipeline.md).
+
+Each scenario ends the same way: every paper in the store is found by an exact-title search
+in every instance's index. Clocks are deliberately unhelpful (later writes stamped earlier,
+resumes hours later): the feed must not depend on them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlmodel import Session
+
+from bot.index import open_index
+from bot.models import Paper, PaperIn
+from bot.search import parse_query, search_papers
+from bot.store import PaperStore
+
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+SMALL_BATCH = 40  # store batches, so a few hundred papers make many transactions
+
+
+def tag(n: int) -> str:
+    """A made-up word per number (aqb, aqc, ...): a title that only one paper has."""
+    letters = "bcdfghjklmnpqrstvwxz"
+    word = ""
+    n += 400
+    while n:
+        n, r = divmod(n, len(letters))
+        word += letters[r]
+    return "q" + word
+
+
+def title(n: int) -> str:
+    return f"Walrus {tag(n)} migration under {tag(n + 7_000)} ice"
+
+
+def paper(n: int, source: str = "snapshot", **kw: Any) -> PaperIn:
+    # Ids not in ascending order of writing: a snapshot is sorted by id, a refresh is not.
+    pid = f"26{(n * 7919) % 100:02d}.{n:05d}"
+    return PaperIn(id=pid, title=title(n), source=source, abstract="An abstract.", **kw)
+
+
+def catch_up(store: PaperStore, timeout: float = 20.0) -> int:
+    """sync_index until the feed's bound passes every change committed so far (on
+    PostgreSQL the bound is the oldest running transaction of the whole server, which other
+    test sessions share: a catch-up may rightly stop short for a moment)."""
+    with Session(store.engine) as session:
+        latest = session.execute(select(func.max(Paper.change_seq))).scalar_one() or 0
+    deadline = time.monotonic() + timeout
+    done = 0
+    while True:
+        ready = store.feed_bound() > latest
+        done += store.sync_index()
+        if ready or time.monotonic() > deadline:
+            return done
+        time.sleep(0.05)
+
+
+def missing(store: PaperStore, instance: PaperStore) -> list[str]:
+    """Papers of the store that an exact-title search in `instance` does not find first."""
+    with Session(store.engine) as session:
+        rows = session.execute(select(Paper.id, Paper.title)).all()  # type: ignore[call-overload]
+    lost = []
+    for pid, text in rows:
+        hits = search_papers(instance, parse_query(f'"{text}"', NOW), 1, NOW)
+        if [h.paper.id for h in hits] != [pid]:
+            lost.append(pid)
+    return lost
+
+
+def count(engine: Engine) -> int:
+    with Session(engine) as session:
+        return int(session.execute(select(func.count()).select_from(Paper)).scalar_one())
+
+
+@pytest.fixture
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bot.store.BATCH", SMALL_BATCH)
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("small_batches")
+def test_a_refresh_committing_inside_a_long_import_loses_nothing(
+    engine: Engine, tmp_path: Path
+) -> None:
+    bot = PaperStore(engine, index=open_index(tmp_path / "bot"))
+    importer = PaperStore(engine)  # `paperboy import` beside the bot: no index of its own
+
+    def snapshot() -> Iterator[PaperIn]:
+        for n in range(400):
+            if n == 4 * SMALL_BATCH + 1:
+                # Mid-import, the bot's refresh commits papers stamped LATER than the import
+                # (whose batches are all stamped NOW), and its tick catches up.
+                refresh = [paper(n, "hf") for n in range(1_000, 1_030)]
+                bot.upsert_many(refresh, NOW + timedelta(hours=1))
+                catch_up(bot)
+            yield paper(n)
+
+    importer.upsert_many(snapshot(), NOW)
+    assert count(engine) == 430
+    assert catch_up(bot) == 400 - 4 * SMALL_BATCH  # the rest of the import, each paper once
+    assert missing(bot, bot) == []
+    assert bot.sync_index() == 0  # the next tick re-indexes nothing
+    bot.close()
+
+
+_IMPORTER = r"""
+import sys, time
+from datetime import datetime
+sys.path.insert(0, sys.argv[4])
+from tests.test_feed import paper
+import bot.store
+from bot.db import make_engine
+from bot.index import open_index
+from bot.store import PaperStore
+
+bot.store.BATCH = 40
+url, index_dir, now = sys.argv[1], sys.argv[2], datetime.fromisoformat(sys.argv[3])
+store = PaperStore(make_engine(url), index=open_index(index_dir))
+
+def papers():
+    for n in range(600):
+        if n and n % 40 == 0:
+            print(n, flush=True)  # the batch before this one is committed
+            time.sleep(0.02)
+        yield paper(n)
+
+store.upsert_many(papers(), now)
+print("done", flush=True)
+"""
+
+
+@pytest.mark.postgres
+def test_kill_9_of_an_unordered_import_resumed_hours_later_loses_nothing(
+    engine: Engine, tmp_path: Path
+) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    bot = PaperStore(engine, index=open_index(tmp_path / "bot"))
+    bot.upsert_many([paper(n, "hf") for n in range(5_000, 5_020)], NOW)
+    root = str(Path(__file__).resolve().parents[1])
+    with subprocess.Popen(
+        [sys.executable, "-c", _IMPORTER, url, str(tmp_path / "importer"), NOW.isoformat(), root],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        assert child.stdout is not None
+        for line in child.stdout:
+            if line.strip() == "200":
+                break
+        # The bot catches up while the import runs, then the import dies without a goodbye.
+        catch_up(bot)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    stored = count(engine)
+    assert 20 + 200 <= stored < 20 + 600
+
+    # Resumed much later, by a process whose index is the one the killed import left.
+    later = NOW + timedelta(hours=5)
+    importer = PaperStore(engine, index=open_index(tmp_path / "importer"))
+    catch_up(importer)
+    importer.upsert_many((paper(n) for n in range(600)), later)
+    catch_up(bot)
+    catch_up(importer)
+    assert count(engine) == 620
+    assert missing(bot, bot) == []
+    assert missing(bot, importer) == []
+    assert bot.sync_index() == 0
+    for store in (bot, importer):
+        store.close()
+
+
+@pytest.mark.postgres
+def test_two_postgres_instances_with_interleaved_long_transactions(
+    pg_engine: Engine, tmp_path: Path
+) -> None:
+    a = PaperStore(pg_engine, index=open_index(tmp_path / "a"))
+    b = PaperStore(pg_engine, index=open_index(tmp_path / "b"))
+    slow = PaperStore(pg_engine)  # a refresh held up (a 429 wait) inside its transaction
+    opened, release = threading.Event(), threading.Event()
+    mark = slow._change_mark
+
+    def held(session: Any) -> int:
+        value = mark(session)
+        opened.set()
+        assert release.wait(timeout=60)
+        return value
+
+    slow._change_mark = held  # type: ignore[method-assign]
+    writer = threading.Thread(
+        target=slow.upsert_many, args=([paper(n, "arxiv") for n in range(50)], NOW)
+    )
+    writer.start()
+    assert opened.wait(timeout=30)
+    # While it is open, both instances write, stamped later, and catch up several times.
+    a.upsert_many([paper(n, "hf") for n in range(100, 130)], NOW + timedelta(hours=2))
+    b.upsert_many([paper(n, "hf") for n in range(200, 230)], NOW + timedelta(hours=3))
+    for store in (a, b, a, b):
+        store.sync_index()
+    assert missing(a, b)  # a's papers wait in b's feed behind the open transaction ...
+    release.set()
+    writer.join(timeout=60)
+    # ... and arrive, with the late commit's papers, when it ends; nothing is read twice.
+    assert catch_up(a) == 50 + 30
+    assert catch_up(b) == 50 + 30
+    assert count(pg_engine) == 110
+    assert missing(a, a) == [] and missing(a, b) == []
+    assert a.sync_index() == 0 and b.sync_index() == 0
+    for store in (a, b):
+        store.close()
