@@ -378,7 +378,8 @@ async def _demo(settings: Settings, lines: list[str]) -> int:
     from bot.runtime import build_service, open_store
 
     store = open_store(settings)
-    store.upsert_many(load_demo_papers(), datetime.now(UTC))
+    now = datetime.now(UTC)
+    store.upsert_many(load_demo_papers(), now, announced_at=now)  # as if listed today
     service = build_service(settings, store)
     console = ConsoleAdapter(service, interactive=not lines)
     try:

@@ -824,7 +824,7 @@ def retry_reply(store: PaperStore, out: Outgoing, now: datetime) -> Reply:
     subs = store.subscriptions(out.channel_key)
     papers = store.get_many(out.paper_ids)
     topics = tuple(s.query for s in subs)
-    since = min((digest.aware(p.first_seen_at) or now for p in papers), default=now)
+    since = min((digest.aware(p.announced_at) or now for p in papers), default=now)
     plan = digest.Plan(out.channel_key, topics, since, max_papers=len(papers) or 1)
     picked = digest.select_many(store, [plan], now, {})[out.channel_key]
     by_id = {p.id: p for p in picked.picks}

@@ -2,16 +2,17 @@
 
 Pure functions of the store and `now` (nothing here posts or writes; `bot.delivery` does).
 
-Selection (DESIGN.md, Digests): the candidates of a channel are the papers first seen since its
-previous slot (`Channel.last_digest_at`; a first digest looks back one schedule period, at most
-`FIRST_WINDOW`), that match any of its topics and were never delivered to it. A paper appears
-once and lists every topic it matched. The topic `--hf-top` (`HF_TOP`) follows the top of each
-day's Hugging Face Daily Papers list instead of a search.
+Selection (DESIGN.md, Digests): the candidates of a channel are the papers ANNOUNCED between
+its previous slot (`Channel.last_digest_at`; a first digest looks back one schedule period, at
+most `FIRST_WINDOW`) and now, that match any of its topics and were never delivered to it.
+`Paper.announced_at` (see `bot.announce`) is arXiv's announcement or the Daily Papers day, not
+when the store got the paper: an import of old papers keeps their old dates and never floods
+a digest. A paper appears once and lists every topic it matched. The topic
+`--hf-top` (`HF_TOP`) follows the top of each day's Hugging Face Daily Papers list instead.
 
-Cost: every DISTINCT topic is evaluated once, against a small in-memory index of only the new
-papers, and the results fan out to the channels (`select_many`). With 10,000 channels sharing a
-few hundred topics that is a few hundred searches over a few thousand documents, not 30,000
-searches over the whole store.
+Cost: every DISTINCT topic is asked once of the store's search index, with a range on the
+`announced` field, for its best few matches; the results fan out to the channels
+(`select_many`). Only those few papers are loaded, whatever a window holds.
 
 Ranking: relevance of the best matching topic (normalised per topic to 0..1 and rounded to two
 decimals, so papers of near-equal relevance are ordered by upvotes), then upvotes, then recency.
@@ -23,18 +24,18 @@ import heapq
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from bot import search
 from bot.aliases import normalize_topic
 from bot.cards import to_card
 from bot.errors import QueryError
-from bot.index import PaperIndex, paper_time
+from bot.index import paper_time
 from bot.messages import Reply, ReplyKind
 from bot.models import Paper, SourceState
 from bot.schedules import Schedule
@@ -48,8 +49,6 @@ FIRST_WINDOW = timedelta(days=7)  # a channel's first digest looks back at most 
 # No digest looks back further than this: a channel whose digests were off for months gets
 # the last two weeks, not months of papers (a weekly digest plus a week of downtime fits).
 MAX_WINDOW = timedelta(days=14)
-# Above this many new papers the in-memory index costs more than asking the store's index.
-SMALL_INDEX_MAX = 50_000
 _ET = ZoneInfo("America/New_York")  # arXiv announces at 20:00 Eastern, Sunday to Thursday
 _SOURCE_NAMES = {"hf": "Hugging Face", "arxiv": "arXiv"}
 
@@ -195,22 +194,22 @@ def topic_label(topic: str) -> str:
     return HF_TOP_LABEL if is_hf_top(topic) else topic
 
 
-def new_papers(store: PaperStore, since: datetime, limit: int | None = None) -> list[Paper]:
-    """Papers first seen at or after `since` (indexed column), oldest first."""
-    stmt = select(Paper).where(col(Paper.first_seen_at) >= since).order_by(
-        col(Paper.first_seen_at), col(Paper.id)
+def hf_listed(
+    store: PaperStore, since: datetime, limit: int
+) -> tuple[list[Paper], int]:
+    """The `limit` most upvoted papers on the Daily Papers lists dated on or after the day of
+    `since` (UTC), and how many are on them."""
+    where = col(Paper.hf_daily_date) >= since.date()
+    stmt = (
+        select(Paper)
+        .where(where)
+        .order_by(col(Paper.upvotes).desc(), col(Paper.id))
+        .limit(limit)
     )
-    if limit is not None:
-        stmt = stmt.limit(limit)
     with Session(store.engine) as session:
-        return list(session.scalars(stmt).all())
-
-
-def hf_listed(store: PaperStore, since: datetime) -> list[Paper]:
-    """Papers on the Daily Papers lists dated on or after the day of `since` (UTC)."""
-    stmt = select(Paper).where(col(Paper.hf_daily_date) >= since.date())
-    with Session(store.engine) as session:
-        return list(session.scalars(stmt).all())
+        papers = list(session.scalars(stmt).all())
+        total = int(session.execute(select(func.count()).where(where)).scalar_one())
+    return papers, total
 
 
 def select_one(
@@ -219,147 +218,161 @@ def select_one(
     return select_many(store, [plan], now, {plan.channel_key: set(delivered)})[plan.channel_key]
 
 
+@dataclass(slots=True)
+class _Topic:
+    """One distinct topic's matches in the window, best first, as far as `depth` looked."""
+
+    text: str
+    depth: int
+    hits: list[tuple[str, float]] = field(default_factory=list)  # (id, relevance 0..1)
+    total: int = 0  # matches in the window in all (beyond `depth` too)
+    ranked: list[tuple[tuple[float, int, float, str], str]] = field(default_factory=list)
+    relevance: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.hits)
+
+
 def select_many(
     store: PaperStore,
     plans: Sequence[Plan],
     now: datetime,
     delivered: Mapping[str, set[str]] | None = None,
 ) -> dict[str, Selection]:
-    """Every plan's ranked, capped selection; each distinct topic is searched once."""
+    """Every plan's ranked, capped selection; each distinct topic is searched once.
+
+    The store's index answers each topic for the papers announced since the earliest window
+    and returns only its best few (a few times the largest cap that follows the topic); a
+    channel that ends up short because its picks were delivered or below its minimum upvotes
+    makes its topics look deeper. Memory and time follow the number of topics and caps, not
+    how many papers were imported.
+    """
     delivered = delivered or {}
     out = {p.channel_key: Selection(p.channel_key, p.since) for p in plans}
     if not plans:
         return out
     earliest = min(p.since for p in plans)
-    fresh = new_papers(store, earliest)
-    wants_hf = any(is_hf_top(t) for p in plans for t in p.topics)
-    listed = hf_listed(store, earliest) if wants_hf else []
-    papers = {p.id: p for p in fresh}
-    for paper in listed:
-        papers.setdefault(paper.id, paper)
-    if not papers:
-        return out
-    ranked = _rank_topics(store, plans, fresh, listed, now)
-    # Plain values once per paper: ORM attribute access is slow in a loop over 10,000 channels.
-    facts = {
-        pid: _Facts(p.upvotes, aware(p.first_seen_at), p.hf_daily_date)
-        for pid, p in papers.items()
-    }
+    topics: dict[str, _Topic] = {}
     for plan in plans:
-        out[plan.channel_key] = _fan_out(plan, ranked, papers, facts, earliest, delivered)
+        done = len(delivered.get(plan.channel_key, ()))
+        for text in plan.topics:
+            depth = min(MAX_DEPTH, 2 * plan.max_papers + done + 10)
+            norm = normalize_topic(text)
+            topic = topics.setdefault(norm, _Topic(text, depth))
+            topic.depth = max(topic.depth, depth)
+    papers: dict[str, Paper] = {}
+    todo = list(topics)
+    pending = list(plans)
+    for _round in range(4):
+        _search_topics(store, {n: topics[n] for n in todo}, earliest, now, papers)
+        short: list[Plan] = []
+        for plan in pending:
+            picked = _fan_out(plan, topics, papers, now, delivered)
+            out[plan.channel_key] = picked
+            if len(picked.picks) < plan.max_papers:
+                short.append(plan)
+        # A short channel whose topics have more matches than were looked at: look deeper.
+        todo = []
+        for plan in short:
+            for text in plan.topics:
+                norm = normalize_topic(text)
+                found = topics.get(norm)
+                if found and found.truncated and topic.depth < MAX_DEPTH and norm not in todo:
+                    found.depth = min(MAX_DEPTH, found.depth * 8)
+                    todo.append(norm)
+        if not todo:
+            break
+        pending = [p for p in short if any(normalize_topic(t) in todo for t in p.topics)]
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class _Facts:
-    upvotes: int
-    first_seen: datetime | None
-    hf_daily_date: date | None
+# A topic never loads more than this many papers of one window (the rest count as "+N more").
+MAX_DEPTH = 2_000
 
 
-# topic (normalised) -> [(sort key, paper id)] best first, and the set of matching ids
-_Ranked = dict[str, tuple[list[tuple[tuple[float, int, float, str], str]], dict[str, float]]]
-
-
-def _rank_topics(
+def _search_topics(
     store: PaperStore,
-    plans: Sequence[Plan],
-    fresh: list[Paper],
-    listed: list[Paper],
+    topics: Mapping[str, _Topic],
+    since: datetime,
     now: datetime,
-) -> _Ranked:
-    topics: dict[str, str] = {}
-    for plan in plans:
-        for topic in plan.topics:
-            topics.setdefault(normalize_topic(topic), topic)
-    by_id = {p.id: p for p in fresh}
-    index = _index_over(store, fresh)
+    papers: dict[str, Paper],
+) -> None:
+    index = search._index_of(store)
     aliases = store.aliases()
-    ranked: _Ranked = {}
-    for norm, text in topics.items():
+    for norm, topic in topics.items():
         if norm == HF_TOP:
+            listed, topic.total = hf_listed(store, since, topic.depth)
             top = max((p.upvotes for p in listed), default=0) or 1
-            hits = [(p.id, p.upvotes / top) for p in listed]
-            pool = {p.id: p for p in listed}
+            topic.hits = [(p.id, p.upvotes / top) for p in listed]
+            for paper in listed:
+                papers.setdefault(paper.id, paper)
         else:
             try:
-                query = search.parse_query(text, now)
+                query = search.parse_query(topic.text, now)
             except QueryError as exc:  # a topic saved before a grammar change: skip, say so
-                logger.warning("topic %r cannot be parsed any more: %s", text, exc)
+                logger.warning("topic %r cannot be parsed any more: %s", topic.text, exc)
                 continue
             if query.is_empty():
                 continue
-            hits = _search(store, index, query, aliases, fresh, now)
+            hits, topic.total = index.announced_between(
+                query, aliases, since, now, topic.depth
+            )
             best = max((s for _, s in hits), default=0.0) or 1.0
-            hits = [(pid, s / best) for pid, s in hits]
-            pool = by_id
+            topic.hits = [(pid, s / best) for pid, s in hits]
+            missing = [pid for pid, _ in hits if pid not in papers]
+            for paper in store.get_many(missing):
+                papers[paper.id] = paper
         keyed = []
-        for pid, rel in hits:
-            paper = pool.get(pid)
-            if paper is None:
+        for pid, rel in topic.hits:
+            hit = papers.get(pid)
+            if hit is None:
                 continue
-            key = (-round(rel, 2), -paper.upvotes, -paper_time(paper).timestamp(), pid)
+            key = (-round(rel, 2), -hit.upvotes, -paper_time(hit).timestamp(), pid)
             keyed.append((key, pid))
         keyed.sort()
-        ranked[norm] = (keyed, {pid: rel for pid, rel in hits})
-    return ranked
-
-
-def _index_over(store: PaperStore, fresh: list[Paper]) -> PaperIndex | None:
-    """A throwaway index of only the new papers (None: too many, use the store's index)."""
-    if len(fresh) > SMALL_INDEX_MAX:
-        return None
-    index = PaperIndex(None)
-    index.upsert(fresh)
-    return index
-
-
-def _search(
-    store: PaperStore,
-    index: PaperIndex | None,
-    query: search.Query,
-    aliases: Mapping[str, Sequence[str]],
-    fresh: list[Paper],
-    now: datetime,
-) -> list[tuple[str, float]]:
-    if index is not None:
-        return index.search(query, aliases, len(fresh), now)
-    # Many new papers (a bulk import): the store's index with a generous limit, filtered here.
-    wanted = {p.id for p in fresh}
-    hits = search.search_papers(store, query, max(len(fresh), 1_000), now)
-    return [(h.paper.id, h.score) for h in hits if h.paper.id in wanted]
+        topic.ranked = keyed
+        topic.relevance = dict(topic.hits)
 
 
 def _fan_out(
     plan: Plan,
-    ranked: _Ranked,
+    topics: Mapping[str, _Topic],
     papers: Mapping[str, Paper],
-    facts: Mapping[str, _Facts],
-    earliest: datetime,
+    now: datetime,
     delivered: Mapping[str, set[str]],
 ) -> Selection:
     done = delivered.get(plan.channel_key, set())
     lists = []
     labels: list[tuple[str, dict[str, float]]] = []
-    for topic in plan.topics:
-        entry = ranked.get(normalize_topic(topic))
-        if entry is None:
+    unseen = 0  # matches beyond what was looked at (counted, never loaded)
+    for text in plan.topics:
+        topic = topics.get(normalize_topic(text))
+        if topic is None:
             continue
-        lists.append(entry[0])
-        labels.append((topic_label(topic), entry[1]))
-    hf_top = any(is_hf_top(t) for t in plan.topics)
+        lists.append(topic.ranked)
+        labels.append((topic_label(text), topic.relevance))
+        unseen += max(topic.total - len(topic.hits), 0)
     since_day = plan.since.date()
 
-    def eligible(pid: str) -> bool:
+    searched: set[str] = set()
+    listed: set[str] = set()
+    for label, hits in labels:
+        (listed if label == HF_TOP_LABEL else searched).update(hits)
+
+    def ok(pid: str) -> bool:
         if pid in done:
             return False
-        fact = facts[pid]
-        if fact.upvotes < plan.min_upvotes:
+        paper = papers[pid]
+        if paper.upvotes < plan.min_upvotes:
             return False
-        if fact.first_seen is not None and fact.first_seen >= plan.since:
+        when = aware(paper.announced_at)
+        if pid in searched and when is not None and plan.since <= when <= now:
             return True
-        # Not new to the store, but on a Daily Papers list of the window (--hf-top only).
-        return hf_top and fact.hf_daily_date is not None and fact.hf_daily_date >= since_day
+        # On a Daily Papers list of the window (--hf-top follows the lists, not announcements).
+        return pid in listed and paper.hf_daily_date is not None and (
+            paper.hf_daily_date >= since_day
+        )
 
     picks: list[Pick] = []
     taken: set[str] = set()
@@ -367,21 +380,15 @@ def _fan_out(
     for key, pid in heapq.merge(*lists):
         if len(picks) >= plan.max_papers:
             break
-        if pid in taken or not eligible(pid):
+        if pid in taken or not ok(pid):
             continue
         taken.add(pid)
-        topics = tuple(label for label, hits in labels if pid in hits)
-        picks.append(Pick(papers[pid], topics, -key[0], pid))
+        names = tuple(label for label, hits in labels if pid in hits)
+        picks.append(Pick(papers[pid], names, -key[0], pid))
     union: set[str] = set()
     for _label, hits in labels:
         union.update(hits)
-    rest = union - taken
-    if not rest:
-        more = 0
-    elif not done and plan.min_upvotes <= 0 and plan.since <= earliest and not hf_top:
-        more = len(rest)  # the common case: every match is new to this channel
-    else:
-        more = sum(1 for pid in rest if eligible(pid))
+    more = sum(1 for pid in union - taken if ok(pid)) + unseen
     return Selection(plan.channel_key, plan.since, picks, more)
 
 

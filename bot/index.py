@@ -533,6 +533,34 @@ class PaperIndex:
         )[:limit]
         return [(self._id(searcher, addrs[i]), score) for score, i in scored]
 
+    def announced_between(
+        self,
+        query: Query,
+        aliases: Mapping[str, Sequence[str]],
+        since: datetime,
+        until: datetime,
+        limit: int,
+    ) -> tuple[list[tuple[str, float]], int]:
+        """The `limit` best (id, BM25 score) of the papers matching `query` that were
+        announced in [since, until], and how many match in all. A digest asks this per topic:
+        a range on the `announced` fast field, so a window's papers are never loaded."""
+        compiled = self.compile(query, aliases)
+        if compiled is None or limit <= 0:
+            return [], 0
+        window = TQuery.range_query(
+            self.schema, "announced", FieldType.Integer, _seconds(since), _seconds(until)
+        )
+        if self._pending:
+            self.flush()
+        searcher = self._index.searcher()
+        result = searcher.search(
+            TQuery.boolean_query([(Occur.Must, compiled), (Occur.Must, window)]),
+            limit,
+            count=True,
+        )
+        hits = [(self._id(searcher, addr), float(score)) for score, addr in result.hits]
+        return hits, int(getattr(result, "count", None) or 0)  # the stubs omit `count`
+
     def _sort_bar(self, searcher: Any, field: str) -> int | None:
         """The value of `field` of the SORT_HEAD-th highest paper (cached per commit), or
         None when the index is too small for the shortcut to pay."""

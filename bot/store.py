@@ -76,11 +76,15 @@ class PaperStore:
 
     # ----------------------------------------------------------------- papers
 
-    def upsert_many(self, papers: Iterable[PaperIn], now: datetime) -> UpsertResult:
+    def upsert_many(
+        self, papers: Iterable[PaperIn], now: datetime, *, announced_at: datetime | None = None
+    ) -> UpsertResult:
         """Insert or merge papers, one transaction per batch; the index follows each batch.
 
         Every paper passes `clean_paper` first; one the store still cannot take is left out
-        and reported in `skipped` (with its id and why), and the rest are stored.
+        and reported in `skipped` (with its id and why), and the rest are stored. New papers
+        count as announced when their own dates say (`bot.announce`), or at `announced_at` if
+        given (the demo's bundled papers play today's listing).
         """
         result = UpsertResult()
         batch: list[PaperIn] = []
@@ -95,22 +99,24 @@ class PaperStore:
                 continue
             batch.append(cleaned)
             if len(batch) >= BATCH:
-                result += self._upsert_isolated(batch, now)
+                result += self._upsert_isolated(batch, now, announced_at)
                 batch = []
         if batch:
-            result += self._upsert_isolated(batch, now)
+            result += self._upsert_isolated(batch, now, announced_at)
         if refused > LOG_SKIPS:
             logger.warning("%d more papers skipped without a log line each", refused - LOG_SKIPS)
         if self.index is not None:
             self.index.flush()  # one index commit per call, not per batch (bulk imports)
         return result
 
-    def _upsert_isolated(self, batch: Sequence[PaperIn], now: datetime) -> UpsertResult:
+    def _upsert_isolated(
+        self, batch: Sequence[PaperIn], now: datetime, announced_at: datetime | None = None
+    ) -> UpsertResult:
         """One batch in one transaction; if the database refuses it, paper by paper, so one
         bad record costs only itself. A lost connection or a lock timeout is not a bad
         record: it is raised (the caller keeps its place and tries again later)."""
         try:
-            return self._upsert_batch(batch, now)
+            return self._upsert_batch(batch, now, announced_at)
         except _INFRA:
             raise
         except _RECORD_ERRORS as exc:
@@ -121,14 +127,16 @@ class PaperStore:
         result = UpsertResult()
         for paper in batch:
             try:
-                result += self._upsert_batch([paper], now)
+                result += self._upsert_batch([paper], now, announced_at)
             except _INFRA:
                 raise
             except _RECORD_ERRORS as exc:
                 result += _skipped_one(paper, exc)
         return result
 
-    def _upsert_batch(self, batch: Sequence[PaperIn], now: datetime) -> UpsertResult:
+    def _upsert_batch(
+        self, batch: Sequence[PaperIn], now: datetime, announced_at: datetime | None = None
+    ) -> UpsertResult:
         merged_in: dict[str, PaperIn] = {}
         for paper in batch:  # the same id twice in one batch: merge in order
             if paper.id in merged_in:
@@ -136,9 +144,11 @@ class PaperStore:
             else:
                 merged_in[paper.id] = paper
         with self._feed_lock:
-            return self._write_batch(merged_in, now)
+            return self._write_batch(merged_in, now, announced_at)
 
-    def _write_batch(self, merged_in: dict[str, PaperIn], now: datetime) -> UpsertResult:
+    def _write_batch(
+        self, merged_in: dict[str, PaperIn], now: datetime, announced_at: datetime | None
+    ) -> UpsertResult:
         result = UpsertResult()
         changed: list[dict[str, Any]] = []
         aliases: Counter[tuple[str, str]] = Counter()
@@ -158,6 +168,8 @@ class PaperStore:
                 if old is None:
                     row = _new_row(values, incoming.source, now)
                     row["change_seq"] = mark
+                    if announced_at is not None:
+                        row["announced_at"] = announced_at
                     inserts.append(row)
                     result.added.append(pid)
                     changed.append(row)
@@ -285,6 +297,7 @@ class PaperStore:
 
         Work is proportional to the changes: a paper changed twice is read once, in its
         latest state, and changes this process indexed as it wrote them are not read again.
+        The count leaves out changes applied ahead of the bound (`_peek`).
         """
         index = self.index
         if index is None:
@@ -302,8 +315,28 @@ class PaperStore:
                 index.upsert(rows, position=(int(last["change_seq"]), str(last["id"])))
             done += len(rows)
         index.advance(bound)
+        self._peek(index, bound)
         index.flush()
         return done
+
+    def _peek(self, index: PaperIndex, bound: int) -> None:
+        """Apply the committed changes at or above the bound now, without moving past it.
+
+        On PostgreSQL the bound waits for the oldest transaction still writing anywhere on
+        the server; changes committed meanwhile need not wait to be searchable. They are read
+        again, once, when the bound passes them (a change of an older transaction may still
+        commit below them). On SQLite there is nothing above the bound.
+        """
+        if not self._postgres:
+            return
+        after = (bound, "")
+        while True:
+            with self._feed_lock:
+                rows = self.changes(after, 2**63 - 1, sorted(index.own_marks()))
+                if not rows:
+                    return
+                index.upsert(rows)
+            after = (int(rows[-1]["change_seq"]), str(rows[-1]["id"]))
 
     # -------------------------------------------------------- channels
 

@@ -84,7 +84,7 @@ def test_ranked_by_relevance_then_upvotes_then_recency(engine: Engine) -> None:
                 "2606.00005",
                 "Diffusion models for text",
                 upvotes=30,
-                published_at=datetime(2026, 6, 1, tzinfo=UTC),
+                published_at=datetime(2026, 6, 15, tzinfo=UTC),
             ),
         ],
         t,
