@@ -5,6 +5,7 @@ Selection runs on a real SQLite file and on the real PostgreSQL server (`engine`
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -251,3 +252,85 @@ def test_cli_digest_dry_run_then_post(
     assert cli.main(["digest", "--channel", key, "--dry-run"]) == 0
     assert "No new papers on dpo" in capsys.readouterr().out  # delivered: never again
     assert cli.main(["digest", "--channel", "not-a-key"]) == 2
+
+
+# ------------------------------------------------------------------ imports and "new"
+
+
+def _snapshot_line(pid: str, title: str, created: str) -> str:
+    """One Kaggle-snapshot line (the format `paperboy import` reads)."""
+    return json.dumps(
+        {
+            "id": pid,
+            "authors": "A. Author",
+            "title": title,
+            "categories": "cs.LG",
+            "abstract": "We study learning.",
+            "versions": [{"version": "v1", "created": created}],
+            "update_date": "2026-01-01",
+            "authors_parsed": [["Author", "A.", ""]],
+        }
+    )
+
+
+async def test_an_import_of_old_papers_does_not_flood_the_next_digest(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from bot.ports import Outbox
+    from bot.sources.snapshot import import_snapshot
+    from tests.fakes import FakeAdapter
+
+    store = PaperStore(engine)
+    setup_channel(store, KEY, ["learning"], LAST - timedelta(hours=1))
+    # The day before the slot the bot's refresh stored one paper off today's Daily Papers.
+    store.upsert_many(
+        [paper("2606.00001", "Learning from the daily list", hf_daily_date=LAST.date())],
+        LAST + timedelta(hours=2),
+    )
+    # Then an operator imports a snapshot: 300 papers from months ago; one submitted Tuesday
+    # noon New York time (announced Tuesday 20:00, inside the window); one announced Monday
+    # evening, before the window, that the previous digest never saw (the store did not have
+    # it yet): it must not fall between the two windows.
+    lines = [
+        _snapshot_line(f"2601.{n:05d}", f"Learning old thing {n}", "Mon, 5 Jan 2026 10:00:00 GMT")
+        for n in range(300)
+    ]
+    lines.append(
+        _snapshot_line("2606.00777", "Learning announced Tuesday", "Tue, 16 Jun 2026 16:00:00 GMT")
+    )
+    lines.append(
+        _snapshot_line("2606.00666", "Learning announced Monday", "Mon, 15 Jun 2026 16:00:00 GMT")
+    )
+    snapshot = tmp_path / "arxiv-metadata-oai-snapshot.json"
+    snapshot.write_text("\n".join(lines) + "\n")
+    report = import_snapshot(store, snapshot, LAST + timedelta(hours=3), chunk=50)
+    assert report.added == 302
+    assert digest.arxiv_announced(LAST, SLOT)  # the window did have an announcement
+
+    svc = BotService(Settings(), store, clock=lambda: SLOT + timedelta(seconds=30))
+    adapter = FakeAdapter()
+    await svc.deliver_due(Outbox({"slack": adapter}), SLOT + timedelta(seconds=30))
+    [post] = adapter.delivered
+    assert sorted(c.id for c in post.reply.cards) == ["2606.00001", "2606.00666", "2606.00777"]
+    assert post.reply.title.startswith("3 new papers on your topics")
+    # The old papers are searchable all the same.
+    hits = await svc.handle(Invocation("learning old thing 42", ChannelRef.parse(KEY), USER))
+    assert "2601.00042" in hits.plain_text()
+
+
+@pytest.mark.parametrize(
+    ("submitted", "announced"),
+    [
+        ("2026-06-16T12:00:00-04:00", "2026-06-16T20:00:00-04:00"),  # Tue before 14:00
+        ("2026-06-16T14:30:00-04:00", "2026-06-17T20:00:00-04:00"),  # after: Wednesday
+        ("2026-06-18T15:00:00-04:00", "2026-06-21T20:00:00-04:00"),  # Thu late: Sunday
+        ("2026-06-19T15:00:00-04:00", "2026-06-22T20:00:00-04:00"),  # Fri late: Monday
+        ("2026-06-20T09:00:00-04:00", "2026-06-22T20:00:00-04:00"),  # Saturday: Monday
+    ],
+)
+def test_each_submission_has_one_arxiv_announcement(submitted: str, announced: str) -> None:
+    from bot.announce import arxiv_announcement
+
+    moment = arxiv_announcement(datetime.fromisoformat(submitted))
+    assert moment == datetime.fromisoformat(announced)
+    assert digest.arxiv_announced(moment - timedelta(seconds=1), moment)
