@@ -49,6 +49,11 @@ FIRST_WINDOW = timedelta(days=7)  # a channel's first digest looks back at most 
 # No digest looks back further than this: a channel whose digests were off for months gets
 # the last two weeks, not months of papers (a weekly digest plus a week of downtime fits).
 MAX_WINDOW = timedelta(days=14)
+# A refresh stamps what it stores with the time it STARTED (its `now`) and may commit minutes
+# later (retries, a 429 wait); a digest built in between cannot see those papers, and the next
+# window starts at the slot, after their stamp. So a window also looks this far back before its
+# start: papers the previous digest already posted are in the ledger and skipped.
+LATE_COMMIT = timedelta(hours=2)
 _ET = ZoneInfo("America/New_York")  # arXiv announces at 20:00 Eastern, Sunday to Thursday
 _SOURCE_NAMES = {"hf": "Hugging Face", "arxiv": "arXiv"}
 
@@ -252,7 +257,7 @@ def select_many(
     out = {p.channel_key: Selection(p.channel_key, p.since) for p in plans}
     if not plans:
         return out
-    earliest = min(p.since for p in plans)
+    earliest = min(p.since for p in plans) - LATE_COMMIT
     topics: dict[str, _Topic] = {}
     for plan in plans:
         done = len(delivered.get(plan.channel_key, ()))
@@ -302,7 +307,8 @@ def _search_topics(
     aliases = store.aliases()
     for norm, topic in topics.items():
         if norm == HF_TOP:
-            listed, topic.total = hf_listed(store, since, topic.depth)
+            # Lists are whole days: the late-commit look-back must not add the day before.
+            listed, topic.total = hf_listed(store, since + LATE_COMMIT, topic.depth)
             top = max((p.upvotes for p in listed), default=0) or 1
             topic.hits = [(p.id, p.upvotes / top) for p in listed]
             for paper in listed:
@@ -367,7 +373,7 @@ def _fan_out(
         if paper.upvotes < plan.min_upvotes:
             return False
         when = aware(paper.announced_at)
-        if pid in searched and when is not None and plan.since <= when <= now:
+        if pid in searched and when is not None and plan.since - LATE_COMMIT <= when <= now:
             return True
         # On a Daily Papers list of the window (--hf-top follows the lists, not announcements).
         return pid in listed and paper.hf_daily_date is not None and (

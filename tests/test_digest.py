@@ -334,3 +334,24 @@ def test_each_submission_has_one_arxiv_announcement(submitted: str, announced: s
     moment = arxiv_announcement(datetime.fromisoformat(submitted))
     assert moment == datetime.fromisoformat(announced)
     assert digest.arxiv_announced(moment - timedelta(seconds=1), moment)
+
+
+async def test_a_refresh_that_commits_after_the_slot_reaches_the_next_digest(
+    engine: Engine,
+) -> None:
+    from bot.ports import Outbox
+    from tests.fakes import FakeAdapter
+
+    store = PaperStore(engine)
+    setup_channel(store, KEY, ["learning"], LAST - timedelta(hours=1))
+    store.upsert_many([paper("2606.00001", "Learning early")], LAST + timedelta(hours=2))
+    svc = BotService(Settings(), store, clock=lambda: SLOT)
+    adapter = FakeAdapter()
+    outbox = Outbox({"slack": adapter})
+    await svc.deliver_due(outbox, SLOT + timedelta(seconds=30))
+    # A refresh that started a minute before the slot (its papers stamped then) commits only
+    # now, after that digest was built.
+    store.upsert_many([paper("2606.00002", "Learning late")], SLOT - timedelta(minutes=1))
+    await svc.deliver_due(outbox, SLOT + timedelta(days=1, seconds=30))
+    posted = [[c.id for c in p.reply.cards] for p in adapter.delivered]
+    assert posted == [["2606.00001"], ["2606.00002"]]  # each once, none lost between windows
