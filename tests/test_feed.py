@@ -91,7 +91,6 @@ def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("bot.store.BATCH", SMALL_BATCH)
 
 
-@pytest.mark.postgres
 @pytest.mark.usefixtures("small_batches")
 def test_a_refresh_committing_inside_a_long_import_loses_nothing(
     engine: Engine, tmp_path: Path
@@ -143,7 +142,6 @@ print("done", flush=True)
 """
 
 
-@pytest.mark.postgres
 def test_kill_9_of_an_unordered_import_resumed_hours_later_loses_nothing(
     engine: Engine, tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
 from bot.index import STATE_FILE, PaperIndex, open_index
@@ -230,6 +231,7 @@ def test_runtime_style_construction_also_rebuilds(sqlite_engine: Engine, tmp_pat
     assert found(store, "walrus") == [("2601.00001", 0)]
 
 
+@pytest.mark.postgres
 def test_each_instance_index_follows_the_shared_store(pg_engine: Engine, tmp_path: Path) -> None:
     # Two instances on one PostgreSQL, each with its own index in its own data directory.
     a = PaperStore(pg_engine, index=open_index(tmp_path / "a"))

@@ -4,10 +4,13 @@ channels that never see each other's subscriptions."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.dialects import sqlite
 
 from bot.models import PaperIn
+from bot.search import parse_query, search_papers
 from bot.store import PaperStore
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -197,3 +200,37 @@ def test_channel_settings_are_per_channel(engine: Engine) -> None:
     assert (c1.digest_time, c2.digest_time) == ("08:30", "09:00")
     _, created = store.ensure_channel("discord:G1:C1", NOW)
     assert not created
+
+
+def test_a_store_from_before_the_change_feed_is_upgraded_on_start(tmp_path: Path) -> None:
+    import sqlite3
+
+    from sqlalchemy.schema import CreateTable
+
+    from bot.db import make_engine
+    from bot.index import open_index
+    from bot.models import Paper
+
+    path = tmp_path / "old.db"
+    ddl = str(CreateTable(Paper.__table__).compile(dialect=sqlite.dialect()))  # type: ignore[attr-defined]
+    ddl = "\n".join(
+        line for line in ddl.splitlines() if "announced_at" not in line and "change_seq" not in line
+    )
+    old = sqlite3.connect(path)
+    old.execute(ddl)
+    old.execute(
+        "INSERT INTO paper (id, title, abstract, authors, categories, upvotes, comments, "
+        "ai_keywords, sources, first_seen_at, updated_at) VALUES ('2401.00001', "
+        "'Walrus from before', '', '[]', '[]', 0, 0, '[]', '[\"hf\"]', "
+        "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+    )
+    old.commit()
+    old.close()
+
+    store = PaperStore(make_engine(f"sqlite:///{path}"), index=open_index(tmp_path / "ix"))
+    assert store.sync_index() == 1
+    store.upsert_many([hf(id="2401.00002", title="Walrus after")], NOW)
+    assert store.sync_index() == 0
+    hits = search_papers(store, parse_query("walrus", NOW), 5, NOW)
+    assert {h.paper.id for h in hits} == {"2401.00001", "2401.00002"}
+    store.close()
