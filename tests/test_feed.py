@@ -99,7 +99,7 @@ def test_a_refresh_committing_inside_a_long_import_loses_nothing(
     importer = PaperStore(engine)  # `paperboy import` beside the bot: no index of its own
 
     def snapshot() -> Iterator[PaperIn]:
-        for n in range(400):
+        for n in range(200):
             if n == 4 * SMALL_BATCH + 1:
                 # Mid-import, the bot's refresh commits papers stamped LATER than the import
                 # (whose batches are all stamped NOW), and its tick catches up.
@@ -109,8 +109,8 @@ def test_a_refresh_committing_inside_a_long_import_loses_nothing(
             yield paper(n)
 
     importer.upsert_many(snapshot(), NOW)
-    assert count(engine) == 430
-    assert catch_up(bot) == 400 - 4 * SMALL_BATCH  # the rest of the import, each paper once
+    assert count(engine) == 230
+    assert catch_up(bot) == 200 - 4 * SMALL_BATCH  # the rest of the import, each paper once
     assert missing(bot, bot) == []
     assert bot.sync_index() == 0  # the next tick re-indexes nothing
     bot.close()
@@ -131,10 +131,10 @@ url, index_dir, now = sys.argv[1], sys.argv[2], datetime.fromisoformat(sys.argv[
 store = PaperStore(make_engine(url), index=open_index(index_dir))
 
 def papers():
-    for n in range(600):
+    for n in range(300):
         if n and n % 40 == 0:
             print(n, flush=True)  # the batch before this one is committed
-            time.sleep(0.02)
+            time.sleep(60 if n == 120 else 0.02)  # there: killed while it waits
         yield paper(n)
 
 store.upsert_many(papers(), now)
@@ -156,7 +156,7 @@ def test_kill_9_of_an_unordered_import_resumed_hours_later_loses_nothing(
     ) as child:
         assert child.stdout is not None
         for line in child.stdout:
-            if line.strip() == "200":
+            if line.strip() == "120":
                 break
         # The bot catches up while the import runs, then the import dies without a goodbye.
         catch_up(bot)
@@ -164,21 +164,46 @@ def test_kill_9_of_an_unordered_import_resumed_hours_later_loses_nothing(
         child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
     stored = count(engine)
-    assert 20 + 200 <= stored < 20 + 600
+    assert 20 + 120 <= stored < 20 + 300
 
     # Resumed much later, by a process whose index is the one the killed import left.
     later = NOW + timedelta(hours=5)
     importer = PaperStore(engine, index=open_index(tmp_path / "importer"))
     catch_up(importer)
-    importer.upsert_many((paper(n) for n in range(600)), later)
+    importer.upsert_many((paper(n) for n in range(300)), later)
     catch_up(bot)
     catch_up(importer)
-    assert count(engine) == 620
+    assert count(engine) == 320
     assert missing(bot, bot) == []
     assert missing(bot, importer) == []
     assert bot.sync_index() == 0
     for store in (bot, importer):
         store.close()
+
+
+class HeldWrite:
+    """A write of its own store (another process, say) whose transaction stays open, with its
+    id taken, until `release()`: a refresh waiting out a 429 inside its transaction."""
+
+    def __init__(self, engine: Engine, papers: list[PaperIn], now: datetime) -> None:
+        self.store = PaperStore(engine)
+        self.opened, self.released = threading.Event(), threading.Event()
+        mark = self.store._change_mark
+
+        def held(session: Any) -> int:
+            value = mark(session)
+            self.opened.set()
+            assert self.released.wait(timeout=60)
+            return value
+
+        self.store._change_mark = held  # type: ignore[method-assign]
+        self.thread = threading.Thread(target=self.store.upsert_many, args=(papers, now))
+        self.thread.start()
+        assert self.opened.wait(timeout=30)
+
+    def release(self) -> None:
+        self.released.set()
+        self.thread.join(timeout=60)
 
 
 @pytest.mark.postgres
@@ -187,36 +212,25 @@ def test_two_postgres_instances_with_interleaved_long_transactions(
 ) -> None:
     a = PaperStore(pg_engine, index=open_index(tmp_path / "a"))
     b = PaperStore(pg_engine, index=open_index(tmp_path / "b"))
-    slow = PaperStore(pg_engine)  # a refresh held up (a 429 wait) inside its transaction
-    opened, release = threading.Event(), threading.Event()
-    mark = slow._change_mark
-
-    def held(session: Any) -> int:
-        value = mark(session)
-        opened.set()
-        assert release.wait(timeout=60)
-        return value
-
-    slow._change_mark = held  # type: ignore[method-assign]
-    writer = threading.Thread(
-        target=slow.upsert_many, args=([paper(n, "arxiv") for n in range(50)], NOW)
-    )
-    writer.start()
-    assert opened.wait(timeout=30)
-    # While it is open, both instances write, stamped later, and catch up several times.
-    a.upsert_many([paper(n, "hf") for n in range(100, 130)], NOW + timedelta(hours=2))
-    b.upsert_many([paper(n, "hf") for n in range(200, 230)], NOW + timedelta(hours=3))
+    first = HeldWrite(pg_engine, [paper(n, "arxiv") for n in range(20)], NOW)
+    a.upsert_many([paper(n, "hf") for n in range(100, 110)], NOW + timedelta(hours=2))
+    second = HeldWrite(pg_engine, [paper(n, "arxiv") for n in range(300, 315)], NOW)
+    b.upsert_many([paper(n, "hf") for n in range(200, 210)], NOW + timedelta(hours=3))
     for store in (a, b, a, b):
         store.sync_index()
-    # Committed papers are searchable everywhere at once, though an older transaction is open;
-    # the feed's position waits below it.
+    # Committed papers are searchable everywhere at once, though older transactions are
+    # open; each feed's position waits below the oldest of them.
     assert missing(a, a) == [] and missing(a, b) == []
-    release.set()
-    writer.join(timeout=60)
-    # The late commit arrives; each instance reads the other's papers once more in order.
-    assert catch_up(a) == 50 + 30
-    assert catch_up(b) == 50 + 30
-    assert count(pg_engine) == 110
+    second.release()  # the younger one commits first
+    for store in (a, b):
+        store.sync_index()
+    assert missing(a, a) == [] and missing(a, b) == []
+    first.release()  # then the oldest, hours after its papers were stamped
+    # Each instance reads, once each: both late commits, and the other's papers (applied ahead
+    # of the bound before, now read in order).
+    assert catch_up(a) == 20 + 15 + 10
+    assert catch_up(b) == 20 + 15 + 10
+    assert count(pg_engine) == 55
     assert missing(a, a) == [] and missing(a, b) == []
     assert a.sync_index() == 0 and b.sync_index() == 0
     for store in (a, b):
