@@ -231,12 +231,9 @@ class _Topic:
     depth: int
     hits: list[tuple[str, float]] = field(default_factory=list)  # (id, relevance 0..1)
     total: int = 0  # matches in the window in all (beyond `depth` too)
+    next_rel: float | None = None  # relevance of the best match not looked at
     ranked: list[tuple[tuple[float, int, float, str], str]] = field(default_factory=list)
     relevance: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def truncated(self) -> bool:
-        return self.total > len(self.hits)
 
 
 def select_many(
@@ -271,24 +268,32 @@ def select_many(
     pending = list(plans)
     for _round in range(4):
         _search_topics(store, {n: topics[n] for n in todo}, earliest, now, papers)
-        short: list[Plan] = []
+        unsure: list[Plan] = []
+        todo = []
         for plan in pending:
             picked = _fan_out(plan, topics, papers, now, delivered)
             out[plan.channel_key] = picked
-            if len(picked.picks) < plan.max_papers:
-                short.append(plan)
-        # A short channel whose topics have more matches than were looked at: look deeper.
-        todo = []
-        for plan in short:
+            short = len(picked.picks) < plan.max_papers
+            floor = min((p.relevance for p in picked.picks), default=0.0)
+            deeper = False
             for text in plan.topics:
                 norm = normalize_topic(text)
                 found = topics.get(norm)
-                if found and found.truncated and topic.depth < MAX_DEPTH and norm not in todo:
-                    found.depth = min(MAX_DEPTH, found.depth * 8)
-                    todo.append(norm)
+                if found is None or found.next_rel is None or found.depth >= MAX_DEPTH:
+                    continue
+                # Look deeper when a match not looked at could still make this channel's cut:
+                # the channel is short (picks were delivered or below its minimum upvotes), or
+                # the next match ties the weakest pick's relevance (upvotes then decide).
+                if short or round(found.next_rel, 2) >= floor:
+                    deeper = True
+                    if norm not in todo:
+                        found.depth = min(MAX_DEPTH, found.depth * 8)
+                        todo.append(norm)
+            if deeper:
+                unsure.append(plan)
         if not todo:
             break
-        pending = [p for p in short if any(normalize_topic(t) in todo for t in p.topics)]
+        pending = unsure
     return out
 
 
@@ -308,10 +313,12 @@ def _search_topics(
     for norm, topic in topics.items():
         if norm == HF_TOP:
             # Lists are whole days: the late-commit look-back must not add the day before.
-            listed, topic.total = hf_listed(store, since + LATE_COMMIT, topic.depth)
+            listed, topic.total = hf_listed(store, since + LATE_COMMIT, topic.depth + 1)
             top = max((p.upvotes for p in listed), default=0) or 1
-            topic.hits = [(p.id, p.upvotes / top) for p in listed]
-            for paper in listed:
+            topic.hits = [(p.id, p.upvotes / top) for p in listed[: topic.depth]]
+            extra = listed[topic.depth :]
+            topic.next_rel = extra[0].upvotes / top if extra else None
+            for paper in listed[: topic.depth]:
                 papers.setdefault(paper.id, paper)
         else:
             try:
@@ -322,10 +329,11 @@ def _search_topics(
             if query.is_empty():
                 continue
             hits, topic.total = index.announced_between(
-                query, aliases, since, now, topic.depth
+                query, aliases, since, now, topic.depth + 1
             )
             best = max((s for _, s in hits), default=0.0) or 1.0
-            topic.hits = [(pid, s / best) for pid, s in hits]
+            topic.hits = [(pid, s / best) for pid, s in hits[: topic.depth]]
+            topic.next_rel = hits[topic.depth][1] / best if len(hits) > topic.depth else None
             missing = [pid for pid, _ in hits if pid not in papers]
             for paper in store.get_many(missing):
                 papers[paper.id] = paper

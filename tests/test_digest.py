@@ -355,3 +355,47 @@ async def test_a_refresh_that_commits_after_the_slot_reaches_the_next_digest(
     await svc.deliver_due(outbox, SLOT + timedelta(days=1, seconds=30))
     posted = [[c.id for c in p.reply.cards] for p in adapter.delivered]
     assert posted == [["2606.00001"], ["2606.00002"]]  # each once, none lost between windows
+
+
+def test_selection_loads_a_few_papers_per_topic_not_the_window(
+    store: PaperStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 400 matching papers announced in the window (a big day), 20 with the topic in the
+    # title: the digest shows the 5 best and says "+395 more", having loaded a few times
+    # its cap from the store, not the window.
+    store.upsert_many(
+        [
+            paper(
+                f"2606.{i:05d}",
+                f"Learning study {i}" if i % 20 == 0 else f"Study {i}",
+                abstract="A study." if i % 20 == 0 else "A study of learning.",
+                upvotes=i % 7,
+            )
+            for i in range(400)
+        ],
+        LAST + timedelta(hours=2),
+    )
+    loaded: list[int] = []
+    get_many = store.get_many
+
+    def counting(ids: list[str]) -> list[object]:
+        loaded.append(len(ids))
+        return get_many(ids)  # type: ignore[return-value]
+
+    monkeypatch.setattr(store, "get_many", counting)
+    got = digest.select_one(store, plan(("learning",), max_papers=5), SLOT)
+    assert len(got.picks) == 5 and got.more == 395
+    assert sum(loaded) <= 40
+    assert all(p.paper.title.startswith("Learning study") for p in got.picks)
+    # Exact despite the cut: equally relevant papers are ordered by upvotes over all of them.
+    best = sorted((i % 7 for i in range(0, 400, 20)), reverse=True)
+    assert [p.paper.upvotes for p in got.picks] == best[:5]
+
+
+def test_ties_at_the_cut_look_deeper(store: PaperStore) -> None:
+    store.upsert_many(
+        [paper(f"2606.{i:05d}", f"Learning study {i}", upvotes=i % 50) for i in range(300)],
+        LAST + timedelta(hours=2),
+    )
+    got = digest.select_one(store, plan(("learning",), max_papers=5), SLOT)
+    assert [p.paper.upvotes for p in got.picks] == [49] * 5  # the most upvoted of all 300
