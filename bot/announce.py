@@ -17,6 +17,7 @@ backfill and keep their own moment (months-old imports never reach a digest).
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 ET = ZoneInfo("America/New_York")
@@ -30,7 +31,15 @@ def arxiv_announcement(submitted: datetime) -> datetime:
     """The arXiv announcement (UTC) a paper submitted at `submitted` went out in."""
     if submitted.tzinfo is None:
         submitted = submitted.replace(tzinfo=UTC)
-    local = submitted.astimezone(ET)
+    # The cut-off is on the hour in UTC too (18:00 or 19:00), so the hour decides: cached per
+    # hour, since time-zone arithmetic for every paper of a bulk import costs more than the rest
+    # of its row (and a snapshot comes roughly in submission order).
+    return _announcement_of_hour(int(submitted.timestamp()) // 3600)
+
+
+@lru_cache(maxsize=65_536)
+def _announcement_of_hour(hour: int) -> datetime:
+    local = datetime.fromtimestamp(hour * 3600, ET)
     day = local.date()
     if local.time() >= CUTOFF:
         day += timedelta(days=1)
