@@ -479,7 +479,7 @@ class PaperIndex:
                     compiled, limit, count=False, order_by_field=field, order=Order.Desc
                 ).hits
             return [(self._id(searcher, addr), float(key)) for key, addr in hits]
-        return self._ranked(searcher, compiled, limit, now)
+        return self._ranked(searcher, compiled, limit, now, fresh=query.since is None)
 
     def search_relaxed(
         self,
@@ -501,19 +501,23 @@ class PaperIndex:
             if compiled is None:
                 return []
             searcher = self._index.searcher()
-            ranked = self._ranked(searcher, compiled, limit + len(exclude), now)
+            ranked = self._ranked(
+                searcher, compiled, limit + len(exclude), now, fresh=query.since is None
+            )
             return [(pid, score) for pid, score in ranked if pid not in exclude][:limit]
 
         return self._cached(key, aliases, compute)
 
     def _ranked(
-        self, searcher: Any, compiled: Any, limit: int, now: datetime
+        self, searcher: Any, compiled: Any, limit: int, now: datetime, fresh: bool = True
     ) -> list[tuple[str, float]]:
         """The top `RERANK_DEPTH` BM25 hits, re-ranked with upvotes and recency.
 
         Every matching paper competes for those places (no title-only tier). The lift only
         reorders them: proving that no paper further down could climb in would mean going
-        thousands deep for common words (measured: 3.3 -> 51 ms CPU for `model` at 100k)."""
+        thousands deep for common words (measured: 3.3 -> 51 ms CPU for `model` at 100k).
+        With `fresh` False (a `since:` window: the reader already chose the period) age
+        does not lift a paper; upvotes still do."""
         depth = max(RERANK_DEPTH, limit * 2)
         hits = searcher.search(compiled, depth, count=False).hits
         if not hits:
@@ -524,7 +528,7 @@ class PaperIndex:
         now_s = now.timestamp()
         scored = sorted(
             (
-                (_blend(score, int(up or 0), (now_s - (pub or 0)) / 86_400.0), i)
+                (_blend(score, int(up or 0), (now_s - (pub or 0)) / 86_400.0 if fresh else 0.0), i)
                 for i, ((score, _), up, pub) in enumerate(
                     zip(hits, upvotes, published, strict=True)
                 )

@@ -244,3 +244,21 @@ def test_each_instance_index_follows_the_shared_store(pg_engine: Engine, tmp_pat
     assert catch_up(a) == 0  # a indexed its own write as it made it
     for store in (a, b):
         store.close()
+
+
+def test_a_since_window_ranks_by_relevance_not_by_age_within_it(store: PaperStore) -> None:
+    # The older paper mentions "walrus" once more in its abstract (slightly better BM25);
+    # the newer one is fresher. Unfiltered, freshness lifts the new paper first; given
+    # `since:`, the reader already chose the period, and inside it the better match leads.
+    older = paper("2502.00001", "Walrus colonies in summer")
+    older.abstract = "Walrus colonies in summer. A study of where each walrus rests."
+    older.published_at = datetime(2025, 2, 1, tzinfo=UTC)
+    newer = paper("2606.00001", "Walrus colonies in summer")
+    newer.abstract = "Walrus colonies in summer. A study of where each seal rests."
+    newer.published_at = datetime(2026, 6, 14, tzinfo=UTC)
+    store.upsert_many([older, newer], NOW)
+    assert [pid for pid, _ in found(store, "walrus")] == ["2606.00001", "2502.00001"]
+    assert [pid for pid, _ in found(store, "walrus since:2025-01-01")] == [
+        "2502.00001",
+        "2606.00001",
+    ]
