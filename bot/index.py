@@ -10,8 +10,9 @@ The SQL store stays the source of truth: a missing, corrupt or outdated index is
 Queries are compiled from the AST into tantivy query objects (term, phrase, boolean, range,
 boost); user text is never turned into a query string. Ranking: BM25 with field boosts
 (title > keywords > abstract > authors), then the best ~100 are re-ranked in Python with
-upvotes and recency. tantivy prunes top-k (block-max WAND) for disjunctions of terms; filters
-and `sort:new|top` read fast fields.
+upvotes and recency. Filters and `sort:new|top` read fast fields. Every match of a common
+word is scored (tantivy 0.27 does not prune conjunctions; measured at 1M papers: the plain
+two-term AND `language model` over abstracts alone costs ~20 ms CPU for top 10 or top 60).
 """
 
 from __future__ import annotations
