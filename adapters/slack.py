@@ -433,11 +433,29 @@ class SlackAdapter:
 
             if not self.secrets.slack_app_token:
                 raise ConfigError("SLACK_APP_TOKEN is missing: Socket Mode needs it")
+            # Ask for the WebSocket URL ourselves first: the SDK retries a failed connect
+            # forever with a traceback each time, while this raises once (no network, a
+            # rejected token), so the runtime can back off with one clear line.
+            web_client = AsyncWebClient(base_url=self.api_base_url)
+            try:
+                opened = await web_client.apps_connections_open(
+                    app_token=self.secrets.slack_app_token
+                )
+            except SlackApiError as exc:
+                if exc.response.status_code == 429 or exc.response.status_code >= 500:
+                    raise
+                data = exc.response.data if isinstance(exc.response.data, dict) else {}
+                code = data.get("error") or f"HTTP {exc.response.status_code}"
+                raise ConfigError(f"SLACK_APP_TOKEN was rejected by Slack: {code}") from None
+            finally:
+                if web_client.session is not None and not web_client.session.closed:
+                    await web_client.session.close()
             self._socket = AsyncSocketModeHandler(
                 self.app,
                 reveal(self.secrets.slack_app_token),
                 web_client=AsyncWebClient(base_url=self.api_base_url),
             )
+            self._socket.client.wss_uri = opened["url"]
             await self._socket.connect_async()
             logger.info("Slack Socket Mode connected")
 

@@ -55,15 +55,23 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="paperboy", description="Research papers in Slack, Discord and the terminal."
     )
+    parser.add_argument("--version", action="version", version=f"paperboy {_version()}")
     parser.add_argument(
         "--config", metavar="PATH", help="TOML settings file (default: $PAPERBOY_CONFIG)"
     )
-    sub = parser.add_subparsers(metavar="COMMAND")
+    # `--config` is accepted after the subcommand too (`paperboy run --config x.toml`);
+    # SUPPRESS keeps a value given before the subcommand when it is not repeated after.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", metavar="PATH", default=argparse.SUPPRESS,
+        help="TOML settings file (default: $PAPERBOY_CONFIG)",
+    )
+    sub = _Subcommands(parser.add_subparsers(metavar="COMMAND"), common)
 
-    p = sub.add_parser("run", help="run the bot (console when no platform token is set)")
+    p = sub.add("run", help="run the bot (console when no platform token is set)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("demo", help="try paperboy offline on a bundled set of papers")
+    p = sub.add("demo", help="try paperboy offline on a bundled set of papers")
     p.add_argument(
         "--run",
         metavar="TEXT",
@@ -73,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("search", help="search the configured store")
+    p = sub.add("search", help="search the configured store")
     p.add_argument("query", nargs="+")
     p.add_argument(
         "--limit", type=_result_limit, default=10, metavar="N", help="results to show (1-100)"
@@ -81,12 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON: id, title, score, ...")
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("reindex", help="rebuild the search index from the store")
+    p = sub.add("reindex", help="rebuild the search index from the store")
     p.set_defaults(func=cmd_reindex)
 
-    p = sub.add_parser("discord", help="Discord operator tools")
-    discord_sub = p.add_subparsers(metavar="ACTION")
-    p = discord_sub.add_parser(
+    p = sub.add("discord", help="Discord operator tools")
+    discord_sub = _Subcommands(p.add_subparsers(metavar="ACTION"), common)
+    p = discord_sub.add(
         "sync", help="upload the /papers commands to Discord (once, after install or upgrade)"
     )
     p.add_argument(
@@ -97,19 +105,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_discord_sync)
 
-    p = sub.add_parser("fetch", help="fetch new papers from Hugging Face and arXiv once")
+    p = sub.add("fetch", help="fetch new papers from Hugging Face and arXiv once")
     p.add_argument("--source", choices=["hf", "arxiv"], help="only this source")
     when = p.add_mutually_exclusive_group()
     when.add_argument("--date", type=_iso_date, metavar="YYYY-MM-DD", help="one day's papers")
     when.add_argument("--since", type=_iso_date, metavar="YYYY-MM-DD", help="every day since")
     p.set_defaults(func=cmd_fetch)
 
-    p = sub.add_parser("import", help="import an arXiv metadata snapshot (Kaggle JSON Lines)")
+    p = sub.add("import", help="import an arXiv metadata snapshot (Kaggle JSON Lines)")
     p.add_argument("file", type=Path, help="arxiv-metadata-oai-snapshot.json (resumable)")
-    p.add_argument("--limit", type=int, metavar="N", help="read at most N lines in this run")
+    p.add_argument(
+        "--limit", type=_positive_int, metavar="N", help="read at most N lines in this run"
+    )
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser(
+    p = sub.add(
         "digest",
         help="build a channel's digest now and post it through the ledger (or --dry-run)",
     )
@@ -123,9 +133,33 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_digest)
 
-    p = sub.add_parser("check-config", help="validate settings and secrets; name what is wrong")
+    p = sub.add("check-config", help="validate settings and secrets; name what is wrong")
     p.set_defaults(func=cmd_check_config)
     return parser
+
+
+class _Subcommands:
+    """Subparsers whose help page starts with the same sentence as the command list."""
+
+    def __init__(self, action: Any, common: argparse.ArgumentParser) -> None:
+        self.action = action
+        self.common = common
+
+    def add(self, name: str, *, help: str) -> argparse.ArgumentParser:  # noqa: A002
+        parser: argparse.ArgumentParser = self.action.add_parser(
+            name, help=help, description=help[:1].upper() + help[1:] + ".",
+            parents=[self.common],
+        )
+        return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("paperboy")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 # ------------------------------------------------------------------------------ commands
@@ -320,6 +354,16 @@ def cmd_reindex(settings: Settings, _args: argparse.Namespace) -> int:
             store.index.optimize()
     print(f"search index rebuilt: {count:,} papers")
     return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
 
 
 def _iso_date(text: str) -> date:
