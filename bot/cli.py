@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+PLATFORMS = ("slack", "discord", "console")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
@@ -200,6 +202,13 @@ def cmd_digest(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if channel.platform not in PLATFORMS:
+        print(
+            f"error: {channel.platform!r} is not a platform paperboy posts to "
+            f"(one of {', '.join(PLATFORMS)}; e.g. slack:T0123:C0456)",
+            file=sys.stderr,
+        )
+        return 2
     with closing(open_store(settings)) as store:
         code, text = asyncio.run(digest_once(settings, store, channel, dry_run=args.dry_run))
     print(text, file=sys.stderr if code == 2 else sys.stdout)
@@ -307,6 +316,7 @@ def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
         except IndexDamaged as exc:
             print(f"error: {exc}; run `paperboy reindex` to rebuild it", file=sys.stderr)
             return 1
+        empty = store.count() == 0
     if args.json:
         rows = [
             {
@@ -326,12 +336,25 @@ def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
     if not hits:
-        print("no papers match")
+        print("the store is empty: run `paperboy fetch`" if empty else "no papers match")
     for n, hit in enumerate(hits, 1):
         if hit.partial and (n == 1 or not hits[n - 2].partial):
             print("-- also papers matching some of your words:")
-        print(f"{n:>2}. {hit.paper.title}  [{hit.paper.id}]  score {hit.score:.3f}")
+        print(f"{n:>2}. {hit.paper.title}  [{hit.paper.id}]  {_rank_of(hit, query.sort)}")
     return 0
+
+
+def _rank_of(hit: Any, sort: Any) -> str:
+    """What the order is by: a date for sort:new, upvotes for sort:top (their scores are
+    a timestamp and a count, meaningless as "score"), the relevance score otherwise."""
+    from bot.search import Sort
+
+    paper = hit.paper
+    if sort is Sort.NEW:
+        return paper.published_at.date().isoformat() if paper.published_at else "no date"
+    if sort is Sort.TOP:
+        return f"▲ {paper.upvotes}"
+    return f"score {hit.score:.3f}"
 
 
 def cmd_reindex(settings: Settings, _args: argparse.Namespace) -> int:
@@ -388,7 +411,14 @@ def cmd_fetch(settings: Settings, args: argparse.Namespace) -> int:
 
     with closing(store):
         report = asyncio.run(fetch())
-    print(report.summary())
+    # One line per source; a failure in the source's own plain words, once.
+    for name, result in report.sources.items():
+        if result.error:
+            print(f"{name}: FAILED: {result.error.removeprefix(name + ': ')}")
+        else:
+            print(result.line())
+    if not report.sources:
+        print("no source enabled")
     return 1 if report.failed else 0
 
 
@@ -397,11 +427,21 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     from bot.runtime import open_store
     from bot.sources import ProgressBar, import_snapshot
 
+    if not args.file.is_file():
+        print(f"error: {args.file} is not a file", file=sys.stderr)
+        return 2
     with closing(open_store(settings)) as store:
         report = import_snapshot(
             store, args.file, datetime.now(UTC), limit=args.limit, progress=ProgressBar()
         )
     print(report.summary())
+    if report.lines and report.skipped * 2 > report.lines:
+        print(
+            f"error: {report.skipped:,} of {report.lines:,} lines were not arXiv snapshot "
+            "records: is this the Kaggle arxiv-metadata-oai-snapshot file?",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -1,0 +1,137 @@
+"""The `paperboy` command line as an operator meets it: help, bad arguments, offline, exit codes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from pathlib import Path
+
+import pytest
+
+from bot.cli import _parser, main
+from bot.config import Settings
+from bot.runtime import open_store
+from tests.conftest import NOW
+from tests.fakes import paper
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> str:
+    port = closed_port()
+    path = tmp_path / "c.toml"
+    path.write_text(
+        f'[storage]\ndata_dir = "{tmp_path / "data"}"\n'
+        f'[sources.huggingface]\nbase_url = "http://127.0.0.1:{port}"\n'
+        f'[sources.arxiv]\napi_url = "http://127.0.0.1:{port}/api"\n'
+        f'feed_url = "http://127.0.0.1:{port}/atom"\nmin_interval_seconds = 0\n'
+    )
+    return str(path)
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith("paperboy ")
+
+
+def test_every_subcommand_help_says_what_it_does() -> None:
+    choices = _parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for name, sub in choices.items():
+        assert sub.description, name
+        assert sub.description.endswith("."), name
+
+
+@pytest.mark.parametrize("argv", [["search", "dpo", "--limit", "-1"], ["search", "dpo",
+                                  "--limit", "0"], ["import", "x.json", "--limit", "-5"]])
+def test_a_limit_below_one_is_rejected(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    assert "at least 1" in capsys.readouterr().err
+
+
+def test_config_is_accepted_after_the_subcommand(
+    cfg: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["search", "dpo", "--config", cfg]) == 0
+    # ...and before it; the data directory of that file is the one used.
+    assert main(["--config", cfg, "search", "dpo"]) == 0
+    assert (Path(cfg).parent / "data").is_dir()
+
+
+def test_an_empty_store_says_how_to_fill_it(cfg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", cfg, "search", "dpo"]) == 0
+    assert "the store is empty: run `paperboy fetch`" in capsys.readouterr().out
+
+
+def test_a_fresh_store_warns_about_nothing(
+    cfg: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    for _ in range(3):
+        assert main(["--config", cfg, "search", "dpo"]) == 0
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_sort_new_shows_a_date_not_a_timestamp_as_score(
+    cfg: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings.load(cfg, {})
+    store = open_store(settings)
+    store.upsert_many([paper("2606.00001", "DPO at scale", published_at=NOW)], NOW)
+    store.close()
+    assert main(["--config", cfg, "search", "dpo", "sort:new"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.endswith(NOW.date().isoformat()), line
+    assert "score" not in line
+
+
+def test_import_of_a_file_that_is_not_a_snapshot_fails(
+    cfg: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", cfg, "import", str(ROOT / "README.md")]) == 1
+    assert "not arXiv snapshot records" in capsys.readouterr().err
+
+
+def test_import_of_a_snapshot_succeeds(
+    cfg: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = {
+        "id": "2401.00001", "title": "A paper", "abstract": "About things.",
+        "authors": "Ada Lovelace", "categories": "cs.CL",
+        "versions": [{"version": "v1", "created": "Mon, 1 Jan 2024 00:00:00 GMT"}],
+        "update_date": "2024-01-02",
+    }
+    snapshot = tmp_path / "snap.json"
+    snapshot.write_text(json.dumps(record) + "\n")
+    assert main(["--config", cfg, "import", str(snapshot)]) == 0
+
+
+def test_digest_for_an_unknown_platform_fails(
+    cfg: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", cfg, "digest", "--channel", "irc:a:b", "--dry-run"]) == 2
+    assert "not a platform" in capsys.readouterr().err
+
+
+def test_fetch_offline_fails_fast_with_one_plain_line_per_source(
+    cfg: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", cfg, "fetch"]) == 1
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == [
+        "hf: FAILED: cannot reach 127.0.0.1: connection refused",
+        "arxiv: FAILED: cannot reach 127.0.0.1: connection refused",
+    ]
