@@ -135,3 +135,75 @@ def test_fetch_offline_fails_fast_with_one_plain_line_per_source(
         "hf: FAILED: cannot reach 127.0.0.1: connection refused",
         "arxiv: FAILED: cannot reach 127.0.0.1: connection refused",
     ]
+
+
+def test_check_config_checks_what_will_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "aiohttp" else real(name)
+    )
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1")
+    monkeypatch.setenv("PAPERBOY_DATA_DIR", "/proc/paperboy")
+    monkeypatch.setenv(
+        "PAPERBOY_DATABASE_URL", f"postgresql+psycopg://nobody@127.0.0.1:{closed_port()}/x"
+    )
+    monkeypatch.delenv("PAPERBOY_CONFIG", raising=False)
+    assert main(["check-config"]) == 1
+    out = capsys.readouterr().out
+    assert "the slack extra is not installed (no aiohttp)" in out
+    assert "data directory /proc/paperboy is not writable" in out
+    assert "✓" not in out
+
+
+def test_check_config_connects_to_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("PAPERBOY_CONFIG", raising=False)
+    monkeypatch.setenv("PAPERBOY_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv(
+        "PAPERBOY_DATABASE_URL", f"postgresql+psycopg://nobody@127.0.0.1:{closed_port()}/x"
+    )
+    assert main(["check-config"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("✗ cannot use the database postgresql+psycopg://nobody@127.0.0.1:")
+    assert len(out.strip().splitlines()) == 1
+    monkeypatch.delenv("PAPERBOY_DATABASE_URL")
+    assert main(["check-config"]) == 0
+    assert "(connected)" in capsys.readouterr().out
+
+
+def test_a_command_without_its_extra_says_what_to_install(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['aiohttp'] = None\n"
+        "from bot.cli import main\n"
+        "raise SystemExit(main(['digest', '--channel', 'slack:T1:C1']))\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PAPERBOY_DATA_DIR": str(tmp_path),
+           "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr
+    assert "the slack extra is not installed" in out.stderr
+
+
+def test_offline_failures_are_one_line() -> None:
+    import aiohttp
+
+    from bot.cli import known_failure
+
+    key = aiohttp.client_reqrep.ConnectionKey(
+        "discord.com", 443, True, True, None, None, None
+    )
+    exc = aiohttp.ClientConnectorError(key, socket.gaierror(-2, "Name or service not known"))
+    assert known_failure(exc, Settings.load(None, {})) == (
+        "cannot reach discord.com (DNS): are you offline?"
+    )
