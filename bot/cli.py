@@ -11,7 +11,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from contextlib import closing
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -600,23 +600,30 @@ async def _demo(settings: Settings, lines: list[str]) -> int:
     return 0
 
 
-def load_demo_papers() -> list[PaperIn]:
-    """The bundled demo set (see its `about` field for where it comes from)."""
+def load_demo_papers(today: date | None = None) -> list[PaperIn]:
+    """The bundled demo set (see its `about` field for where it comes from), dated so the
+    newest paper is from `today` and the rest lie in the weeks before, in their own order:
+    `/papers top week` and `since:7d` answer on any day, as the README shows."""
     raw: dict[str, Any] = json.loads(
         resources.files("bot").joinpath("data/demo_papers.json").read_text(encoding="utf-8")
     )
+    today = today or datetime.now(UTC).date()
+    items = list(raw["papers"])
+    order = sorted(range(len(items)), key=lambda i: items[i]["hf_daily_date"], reverse=True)
+    days_ago = {i: rank * 3 // 4 for rank, i in enumerate(order)}  # ~40 papers in 30 days
     papers = []
-    for item in raw["papers"]:
+    for i, item in enumerate(items):
+        day = today - timedelta(days=days_ago[i])
         papers.append(
             PaperIn(
                 id=item["id"],
                 title=item["title"],
                 source="demo",
                 abstract=item.get("abstract", ""),
-                authors=list(item.get("authors", [])),
+                authors=list(dict.fromkeys(item.get("authors", []))),
                 categories=list(item.get("categories", [])),
-                published_at=datetime.fromisoformat(item["published_at"]).replace(tzinfo=UTC),
-                hf_daily_date=date.fromisoformat(item["hf_daily_date"]),
+                published_at=datetime(day.year, day.month, day.day, tzinfo=UTC),
+                hf_daily_date=day,
                 upvotes=int(item.get("upvotes", 0)),
             )
         )

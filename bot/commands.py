@@ -291,9 +291,12 @@ async def do_top(ctx: Context, text: str) -> Reply:
     if not papers and ctx.store.count() == 0:
         return info(EMPTY_STORE)
     if not papers:
+        listed = bool(ctx.store.top(since, 1))
         return info(
             f"No upvoted papers in the last {period}.",
-            "The store has no Hugging Face Daily Papers for that period yet.",
+            "Nobody has upvoted the papers of that period on Hugging Face yet; try "
+            "`/papers top month`." if listed and period != "month"
+            else "The store has no Hugging Face Daily Papers for that period yet.",
         )
     return Reply(
         kind=ReplyKind.RESULTS,
