@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
+import contextlib
+import gzip
 import json
 import logging
 import os
 import sys
 import tempfile
+import zipfile
 from collections.abc import Sequence
 from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
@@ -40,10 +44,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=getattr(logging, settings.logging.level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler()
+    if settings.logging.format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
+    logging.basicConfig(level=getattr(logging, settings.logging.level), handlers=[handler])
     try:
         return int(args.func(settings, args) or 0)
     except BotError as exc:
@@ -59,6 +67,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {known}", file=sys.stderr)
         return 1
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (`[logging] format = "json"`), for log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
 
 
 # Which extra installs a missing module, and the command to install it.
@@ -170,7 +193,9 @@ def _parser() -> argparse.ArgumentParser:
     when.add_argument("--since", type=_iso_date, metavar="YYYY-MM-DD", help="every day since")
     p.set_defaults(func=cmd_fetch)
 
-    p = sub.add("import", help="import an arXiv metadata snapshot (Kaggle JSON Lines)")
+    p = sub.add(
+        "import", help="import an arXiv metadata snapshot (Kaggle JSON Lines, .zip or .gz)"
+    )
     p.add_argument("file", type=Path, help="arxiv-metadata-oai-snapshot.json (resumable)")
     p.add_argument(
         "--limit", type=_positive_int, metavar="N", help="read at most N lines in this run"
@@ -484,22 +509,82 @@ def cmd_reindex(settings: Settings, _args: argparse.Namespace) -> int:
     from bot.runtime import open_store
 
     with closing(open_store(settings)) as store:
-        try:
-            count = store.sync_index(rebuild=True)
-        except ValueError as exc:
-            if "LockBusy" not in str(exc):
-                raise
-            # tantivy allows one writer per index directory; a running bot holds it.
-            print(
-                f"error: the search index in {settings.data_dir} is in use by another paperboy "
-                "process (`paperboy run`?): stop it and run `paperboy reindex` again",
-                file=sys.stderr,
-            )
-            return 1
+        total = store.count()
+        # The rebuild runs in a thread; this one reports how far the index has got (it counts
+        # committed documents, so the figure moves in the index's commit steps).
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            job = pool.submit(store.sync_index, rebuild=True)
+            while True:
+                try:
+                    count = job.result(timeout=1.0)
+                    break
+                except concurrent.futures.TimeoutError:
+                    done = store.index.doc_count() if store.index is not None else 0
+                    _progress(f"reindex: {done:,} of {total:,} papers")
+                except ValueError as exc:
+                    if "LockBusy" not in str(exc):
+                        raise
+                    # tantivy allows one writer per index directory; a running bot holds it.
+                    print(
+                        f"error: the search index in {settings.data_dir} is in use by another "
+                        "paperboy process (`paperboy run`?): stop it and run `paperboy reindex` "
+                        "again",
+                        file=sys.stderr,
+                    )
+                    return 1
+        _progress(f"reindex: {count:,} of {total:,} papers; optimizing", end=True)
         if store.index is not None:
             store.index.optimize()
     print(f"search index rebuilt: {count:,} papers")
     return 0
+
+
+def _progress(text: str, *, end: bool = False) -> None:
+    """A progress line on stderr: redrawn in place on a terminal, one line each otherwise."""
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r{text}" + ("\n" if end else ""))
+    else:
+        sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def _uncompressed(path: Path, workdir: Path) -> Path:
+    """The JSON Lines file to import: `path` itself, or for Kaggle's .zip (or a .gz) its
+    content, unpacked once into the data directory. The import resumes by byte offset, which
+    needs a plain file; the unpacked copy stays until the import has finished."""
+    suffix = path.suffix.lower()
+    if suffix not in (".gz", ".zip"):
+        return path
+    workdir.mkdir(parents=True, exist_ok=True)
+    target = workdir / (path.stem if suffix == ".gz" else path.stem + ".json")
+    stamp = f"{path.resolve()} {path.stat().st_size} {path.stat().st_mtime_ns}"
+    marker = target.with_name(target.name + ".from")
+    if target.exists() and marker.exists() and marker.read_text() == stamp:
+        return target  # unpacked by an earlier run: resume on it
+    partial = target.with_name(target.name + ".partial")
+    with contextlib.ExitStack() as stack:
+        if suffix == ".gz":
+            source: Any = stack.enter_context(gzip.open(path, "rb"))
+        else:
+            archive = stack.enter_context(zipfile.ZipFile(path))
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            if len(members) != 1:
+                raise ValueError(
+                    f"expected one file in the archive, found {len(members)}: "
+                    "unpack it and import the JSON Lines file"
+                )
+            source = stack.enter_context(archive.open(members[0]))
+        out = stack.enter_context(open(partial, "wb"))
+        copied = 0
+        while block := source.read(1 << 20):
+            out.write(block)
+            copied += len(block)
+            if copied % (256 << 20) < (1 << 20):
+                _progress(f"unpacking {path.name}: {copied >> 20:,} MB")
+    os.replace(partial, target)
+    marker.write_text(stamp)
+    _progress(f"unpacked {path.name} into {target}", end=True)
+    return target
 
 
 def _positive_int(text: str) -> int:
@@ -553,9 +638,14 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     if not args.file.is_file():
         print(f"error: {args.file} is not a file", file=sys.stderr)
         return 2
+    try:
+        source = _uncompressed(args.file, settings.data_dir / "imports")
+    except (OSError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+        print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 1
     with closing(open_store(settings)) as store:
         report = import_snapshot(
-            store, args.file, datetime.now(UTC), limit=args.limit, progress=ProgressBar()
+            store, source, datetime.now(UTC), limit=args.limit, progress=ProgressBar()
         )
     print(report.summary())
     if report.lines and report.skipped * 2 > report.lines:

@@ -175,7 +175,8 @@ async def do_search(ctx: Context, text: str) -> Reply:
     elif some:
         narrow = f" · also papers matching some of your words (the last {some})"
     topic = _subscribable(text)
-    follow = f" · `/papers subscribe {topic}` to get new ones daily" if topic else ""
+    follow = f" · `/papers subscribe {topic}` for new ones in this channel's digest"
+    follow = follow if topic else ""
     return Reply(
         kind=ReplyKind.RESULTS,
         title=f"Papers for {text}",

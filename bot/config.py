@@ -128,6 +128,15 @@ class DiscordSettings(_Section):
 
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"  # json: one object per line, for log shippers
+
+
+class MetricsSettings(_Section):
+    """`GET /healthz` and Prometheus `GET /metrics` while `paperboy run` runs."""
+
+    enabled: bool = True
+    host: str = "0.0.0.0"
+    port: int = Field(default=9464, ge=0, le=65535)  # 0: any free port
 
 
 class Secrets(BaseModel):
@@ -170,6 +179,7 @@ class Settings(_Section):
     slack: SlackSettings = Field(default_factory=SlackSettings)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
 
     @property

@@ -13,11 +13,13 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot import metrics
 from bot.config import Settings, reveal
 from bot.db import make_engine
 from bot.errors import ConfigError
@@ -92,13 +94,15 @@ async def run(settings: Settings) -> None:
     scheduler = Scheduler(
         settings, service, outbox, refresh=refresh, first_refresh=datetime.now(UTC)
     )
+    states = {name: "connecting" for name in adapters}
+    watch = await _serve_metrics(settings, store, states)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, _on_signal, sig, stop)
     connecting = [
-        asyncio.create_task(_keep_connecting(name, adapter), name=f"connect-{name}")
+        asyncio.create_task(_keep_connecting(name, adapter, states), name=f"connect-{name}")
         for name, adapter in adapters.items()
     ]
     waiters: list[asyncio.Task[Any]] = []
@@ -123,7 +127,31 @@ async def run(settings: Settings) -> None:
             except Exception as exc:  # noqa: BLE001 - stopping goes on for the others
                 logger.warning("%s did not stop cleanly: %s", adapter.platform, exc)
         await close_sources()
+        if watch is not None:
+            await watch.stop()
         store.close()
+
+
+async def _serve_metrics(
+    settings: Settings, store: PaperStore, states: dict[str, str]
+) -> metrics.MetricsServer | None:
+    """/healthz and /metrics for this process (`[metrics]`), store-read gauges included."""
+    if not settings.metrics.enabled:
+        return None
+    global _collector
+    if _collector is None:  # once per process: a registry refuses a second one
+        _collector = metrics.StoreCollector(list, time.time)
+        metrics.REGISTRY.register(_collector)
+    _collector.states = store.source_states
+    metrics.observe_index_sync()  # open_store has just caught the index up
+    server = metrics.MetricsServer(
+        settings.metrics.host, settings.metrics.port, health=lambda: {"platforms": states}
+    )
+    await server.start()
+    return server
+
+
+_collector: metrics.StoreCollector | None = None
 
 
 def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
@@ -150,7 +178,7 @@ def _arm_watchdog(seconds: float) -> None:
     timer.start()
 
 
-async def _keep_connecting(name: str, adapter: Adapter) -> None:
+async def _keep_connecting(name: str, adapter: Adapter, states: dict[str, str]) -> None:
     """Start one platform, retrying with backoff while its servers cannot be reached.
 
     A configuration problem (a rejected token) is logged once and that platform stays off;
@@ -162,15 +190,18 @@ async def _keep_connecting(name: str, adapter: Adapter) -> None:
             await adapter.start()
         except ConfigError as exc:
             logger.error("%s is off: %s", label, exc)
+            states[name] = "off: configuration"
             return
         except Exception as exc:  # noqa: BLE001 - any failure to connect is retried
             delay = RECONNECT_BACKOFF[min(attempt, len(RECONNECT_BACKOFF) - 1)]
             reason = network_reason(exc) or f"{type(exc).__name__}: {str(exc)[:120]}"
             logger.warning("cannot reach %s (%s): retrying in %.0f s", label, reason, delay)
+            states[name] = f"retrying: {reason}"
             with contextlib.suppress(Exception):
                 await adapter.stop()
             await asyncio.sleep(delay)
         else:
+            states[name] = "connected"
             if attempt:
                 logger.info("%s connected", label)
             return
@@ -191,6 +222,7 @@ def _refresh_job(
     async def refresh(now: datetime) -> None:
         logger.info("refresh: fetching new papers")
         report = await sources.refresh(service.store, now)
+        metrics.observe_refresh(report)
         logger.info("refresh: %s", report.summary())
 
     return refresh, client.aclose

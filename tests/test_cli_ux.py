@@ -105,18 +105,37 @@ def test_import_of_a_file_that_is_not_a_snapshot_fails(
     assert "not arXiv snapshot records" in capsys.readouterr().err
 
 
-def test_import_of_a_snapshot_succeeds(
-    cfg: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+SNAPSHOT_RECORD = {
+    "id": "2401.00001", "title": "A paper", "abstract": "About things.",
+    "authors": "Ada Lovelace", "categories": "cs.CL",
+    "versions": [{"version": "v1", "created": "Mon, 1 Jan 2024 00:00:00 GMT"}],
+    "update_date": "2024-01-02",
+}
+
+
+@pytest.mark.parametrize("kind", ["plain", "gz", "zip"])
+def test_import_reads_json_lines_gzip_and_kaggles_zip(
+    cfg: str, tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    record = {
-        "id": "2401.00001", "title": "A paper", "abstract": "About things.",
-        "authors": "Ada Lovelace", "categories": "cs.CL",
-        "versions": [{"version": "v1", "created": "Mon, 1 Jan 2024 00:00:00 GMT"}],
-        "update_date": "2024-01-02",
-    }
-    snapshot = tmp_path / "snap.json"
-    snapshot.write_text(json.dumps(record) + "\n")
+    import gzip
+    import zipfile
+
+    line = (json.dumps(SNAPSHOT_RECORD) + "\n").encode()
+    snapshot = tmp_path / "arxiv-metadata-oai-snapshot.json"
+    if kind == "plain":
+        snapshot.write_bytes(line)
+    elif kind == "gz":
+        snapshot = snapshot.with_name(snapshot.name + ".gz")
+        snapshot.write_bytes(gzip.compress(line))
+    else:
+        snapshot = tmp_path / "archive.zip"
+        with zipfile.ZipFile(snapshot, "w") as archive:
+            archive.writestr("arxiv-metadata-oai-snapshot.json", line)
     assert main(["--config", cfg, "import", str(snapshot)]) == 0
+    assert "1 added" in capsys.readouterr().out
+    # A second run resumes on the same unpacked file: nothing new.
+    assert main(["--config", cfg, "import", str(snapshot)]) == 0
+    assert "0 added" in capsys.readouterr().out
 
 
 def test_digest_for_an_unknown_platform_fails(
@@ -207,3 +226,14 @@ def test_offline_failures_are_one_line() -> None:
     assert known_failure(exc, Settings.load(None, {})) == (
         "cannot reach discord.com (DNS): are you offline?"
     )
+
+
+def test_reindex_reports_progress(cfg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = Settings.load(cfg, {})
+    store = open_store(settings)
+    store.upsert_many([paper(f"2606.{n:05d}", f"Paper {n}") for n in range(1, 51)], NOW)
+    store.close()
+    assert main(["--config", cfg, "reindex"]) == 0
+    captured = capsys.readouterr()
+    assert "reindex: 50 of 50 papers" in captured.err
+    assert "search index rebuilt: 50 papers" in captured.out

@@ -128,3 +128,10 @@ async def test_status_shows_no_exception_text_and_names_the_channel(tmp_path: Pa
     assert "Errno" not in reply.text
     assert "cannot reach export.arxiv.org (DNS): are you offline?" in reply.text
     assert "This channel: slack:T1:C1" in reply.text
+
+
+async def test_search_footer_does_not_promise_a_daily_digest(tmp_path: Path) -> None:
+    # A channel may get digests on weekdays, weekly or never: the footer names no schedule.
+    service = make_service(tmp_path, [DPO])
+    reply = await ask(service, "dpo")
+    assert "daily" not in reply.footer and "this channel's digest" in reply.footer

@@ -8,7 +8,9 @@ No network: every host is a loopback port that is closed or never answers.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -18,12 +20,19 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.request import urlopen as _urlopen
 
 import pytest
 
 from tests.fakes import setup_channel
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def fetch(url: str) -> bytes:
+    """GET url and close the connection (a leaked socket warns in a later test)."""
+    with _urlopen(url, timeout=5) as response:
+        return bytes(response.read())
 STOP_LIMIT = 10.0
 
 
@@ -96,6 +105,9 @@ feed_url = "{sources}/atom"
 min_interval_seconds = 0
 [digest]
 tick_seconds = {tick}
+[metrics]
+host = "127.0.0.1"
+port = 0
 [slack]
 mode = "{mode}"
 host = "127.0.0.1"
@@ -185,6 +197,17 @@ def test_stops_while_slack_is_unreachable_and_the_rest_keeps_running(
     bot.wait_for("cannot reach Slack (connection refused): retrying in 5 s")
     # ...while the refresh runs anyway (its sources are unreachable too, and say so).
     bot.wait_for("refresh: ")
+    if sig is signal.SIGTERM:
+        # Operators can watch it meanwhile: health says Slack is retrying, metrics count the
+        # failed source fetches.
+        bot.wait_for("refresh: hf: FAILED")
+        port = int(re.search(r"http://127\.0\.0\.1:(\d+)/healthz", bot.log).group(1))  # type: ignore[union-attr]
+        health = json.loads(fetch(f"http://127.0.0.1:{port}/healthz"))
+        assert health["status"] == "ok"
+        assert health["platforms"] == {"slack": "retrying: connection refused"}
+        scraped = fetch(f"http://127.0.0.1:{port}/metrics").decode()
+        assert 'paperboy_source_fetches_total{result="failed",source="hf"} 1.0' in scraped
+        assert "paperboy_index_lag_seconds" in scraped
     code, took = bot.stop_with(sig)
     assert took < STOP_LIMIT, bot.log
     assert code == 0, bot.log
