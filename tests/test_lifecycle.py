@@ -250,3 +250,19 @@ def test_stops_mid_tick_while_slack_does_not_answer_a_post(tmp_path: Path, stall
     assert took < STOP_LIMIT, bot.log
     assert code == 0, bot.log
     assert "Traceback" not in bot.log
+
+
+def test_a_lost_socket_mode_connection_logs_one_line_not_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    from adapters.slack import _SOCKET_LOG
+
+    try:
+        raise OSError("Cannot connect") from ConnectionRefusedError(111, "refused")
+    except OSError:
+        _SOCKET_LOG.exception("Failed to connect (error: x); Retrying...")
+    (record,) = [r for r in caplog.records if r.name == "adapters.slack.socket"]
+    assert record.getMessage() == "cannot reach Slack (connection refused): reconnecting"
+    assert record.exc_info is None and record.levelno == logging.WARNING
