@@ -690,10 +690,13 @@ async def _demo(settings: Settings, lines: list[str]) -> int:
     return 0
 
 
-def load_demo_papers(today: date | None = None) -> list[PaperIn]:
+def load_demo_papers(today: date | None = None, *, as_published: bool = False) -> list[PaperIn]:
     """The bundled demo set (see its `about` field for where it comes from), dated so the
     newest paper is from `today` and the rest lie in the weeks before, in their own order:
-    `/papers top week` and `since:7d` answer on any day, as the README shows."""
+    `/papers top week` and `since:7d` answer on any day, as the README shows.
+
+    `as_published` keeps the dates the source page showed (the relevance bench judges
+    rankings on them, recency included)."""
     raw: dict[str, Any] = json.loads(
         resources.files("bot").joinpath("data/demo_papers.json").read_text(encoding="utf-8")
     )
@@ -703,7 +706,10 @@ def load_demo_papers(today: date | None = None) -> list[PaperIn]:
     days_ago = {i: rank * 3 // 4 for rank, i in enumerate(order)}  # ~40 papers in 30 days
     papers = []
     for i, item in enumerate(items):
-        day = today - timedelta(days=days_ago[i])
+        day = (
+            date.fromisoformat(item["hf_daily_date"]) if as_published
+            else today - timedelta(days=days_ago[i])
+        )
         papers.append(
             PaperIn(
                 id=item["id"],
