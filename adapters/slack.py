@@ -457,7 +457,7 @@ class SlackAdapter:
             web_client = AsyncWebClient(base_url=self.api_base_url)
             try:
                 opened = await web_client.apps_connections_open(
-                    app_token=self.secrets.slack_app_token
+                    app_token=reveal(self.secrets.slack_app_token) or ""
                 )
             except SlackApiError as exc:
                 if exc.response.status_code == 429 or exc.response.status_code >= 500:
