@@ -31,6 +31,10 @@ VOLUME ["/data"]
 USER paperboy
 # Slack HTTP mode listens here ([slack] mode = "http"); Socket Mode and Discord need no port.
 EXPOSE 3000
+# GET /healthz and Prometheus GET /metrics, in every mode ([metrics] in config.example.toml).
+EXPOSE 9464
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9464/healthz', timeout=4)"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["paperboy"]
 CMD ["run"]

@@ -60,6 +60,7 @@ from bot.config import Settings, reveal
 from bot.errors import ConfigError, DeliveryError
 from bot.messages import ChannelRef, Invocation, Reply, UserRef, error
 from bot.ports import ABSENT, FOUND, LATER, UNCONFIRMED, Reconciled
+from bot.reachability import network_reason
 from bot.service import BotService
 
 logger = logging.getLogger(__name__)
@@ -103,6 +104,23 @@ HISTORY_SLACK = 120  # seconds before the claim the post may carry (clocks diffe
 DIGEST_EVENT = "paperboy_digest"
 MAX_INLINE_WAIT = 30.0
 RESPONSE_URL_USES = 5  # Slack allows five uses of a response_url (S-IN-4)
+
+class _NetworkOneLiner(logging.Filter):
+    """The Socket Mode client logs a full traceback for every failed reconnect (one per
+    ping interval while the network is down); a network failure becomes one plain line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        reason = network_reason(exc) if exc is not None else None
+        if reason is not None:
+            record.msg, record.args = "cannot reach Slack (%s): reconnecting", (reason,)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+_SOCKET_LOG = logging.getLogger("adapters.slack.socket")
+_SOCKET_LOG.addFilter(_NetworkOneLiner())
 
 Sleep = Callable[[float], Awaitable[None]]
 Monotonic = Callable[[], float]
@@ -433,11 +451,30 @@ class SlackAdapter:
 
             if not self.secrets.slack_app_token:
                 raise ConfigError("SLACK_APP_TOKEN is missing: Socket Mode needs it")
+            # Ask for the WebSocket URL ourselves first: the SDK retries a failed connect
+            # forever with a traceback each time, while this raises once (no network, a
+            # rejected token), so the runtime can back off with one clear line.
+            web_client = AsyncWebClient(base_url=self.api_base_url)
+            try:
+                opened = await web_client.apps_connections_open(
+                    app_token=reveal(self.secrets.slack_app_token) or ""
+                )
+            except SlackApiError as exc:
+                if exc.response.status_code == 429 or exc.response.status_code >= 500:
+                    raise
+                data = exc.response.data if isinstance(exc.response.data, dict) else {}
+                code = data.get("error") or f"HTTP {exc.response.status_code}"
+                raise ConfigError(f"SLACK_APP_TOKEN was rejected by Slack: {code}") from None
+            finally:
+                if web_client.session is not None and not web_client.session.closed:
+                    await web_client.session.close()
             self._socket = AsyncSocketModeHandler(
                 self.app,
                 reveal(self.secrets.slack_app_token),
+                logger=_SOCKET_LOG,
                 web_client=AsyncWebClient(base_url=self.api_base_url),
             )
+            self._socket.client.wss_uri = opened["url"]
             await self._socket.connect_async()
             logger.info("Slack Socket Mode connected")
 

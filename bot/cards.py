@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote_plus
+
 from bot.ids import abs_url, hf_url, is_new_style
 from bot.messages import PaperCard
 from bot.models import Paper
 
+SAMPLE = "demo"  # the bundled demo papers: their ids are made up (see bot/data)
+
 
 def to_card(paper: Paper, score: float = 0.0, topics: tuple[str, ...] = ()) -> PaperCard:
-    on_hf = "hf" in paper.sources or paper.hf_daily_date is not None
+    sample = list(paper.sources) == [SAMPLE]
+    on_hf = not sample and ("hf" in paper.sources or paper.hf_daily_date is not None)
     return PaperCard(
         id=paper.id,
         title=paper.title,
-        url=abs_url(paper.id),
+        # A made-up id must not become a link that leads nowhere: search arXiv by title.
+        url=title_search_url(paper.title) if sample else abs_url(paper.id),
         authors=tuple(paper.authors),
         published=(paper.published_at.date() if paper.published_at else paper.hf_daily_date),
         upvotes=paper.upvotes,
@@ -27,3 +33,7 @@ def to_card(paper: Paper, score: float = 0.0, topics: tuple[str, ...] = ()) -> P
         matched_topics=topics,
         score=score,
     )
+
+
+def title_search_url(title: str) -> str:
+    return f"https://arxiv.org/search/?searchtype=title&query={quote_plus(title[:200])}"

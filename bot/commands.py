@@ -8,6 +8,7 @@ from `COMMANDS`, so the platforms cannot drift apart.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -29,6 +30,10 @@ from bot.store import PaperStore
 
 logger = logging.getLogger(__name__)
 
+# A chat answer waits at most this long for a remote source; offline, the answer comes from
+# the store at once and says the remote source did not answer.
+REMOTE_BUDGET = 2.0
+EMPTY_STORE = "The store is empty: run `paperboy fetch` (or `paperboy demo` to try it out)."
 MAX_INPUT = 2_000  # longer text is cut: Slack allows 4,000 characters after the command
 TOP_PERIODS = {"day": 1, "week": 7, "month": 30}
 MAX_TOPIC_CHARS = 500  # Subscription.normalized holds 500 (a topic is one search, not a page)
@@ -134,18 +139,29 @@ async def do_search(ctx: Context, text: str) -> Reply:
     limit = ctx.settings.search.results
     hits = search.search_papers(ctx.store, query, limit + 1, ctx.now)
     full_matches = sum(1 for hit in hits if not hit.partial)
+    remote_note = ""
     if ctx.remote is not None and full_matches < limit and query.plain_text():
         if ctx.offline:
             return _lookup_pending()
-        hits = await _with_remote_hits(ctx, query, hits, limit + 1)
+        hits, remote_note = await _with_remote_hits(ctx, query, hits, limit + 1)
     shown = hits[:limit]
+    meant = _meant_command(text)
     if not shown:
+        empty = not remote_note and ctx.store.count() == 0
         return Reply(
             kind=ReplyKind.RESULTS,
-            title=f"No papers match {text}.",
-            text="Try fewer or broader words, or drop a filter."
-            # A cut query says so: the words past the limit were not searched.
-            + (f" Searched: {search.describe(query)}." if query.truncated else ""),
+            title=EMPTY_STORE if empty else f"No papers match {text}.",
+            text="\n".join(
+                line
+                for line in (
+                    meant,
+                    remote_note,
+                    "" if empty else "Try fewer or broader words, or drop a filter."
+                    # A cut query says so: the words past the limit were not searched.
+                    + (f" Searched: {search.describe(query)}." if query.truncated else ""),
+                )
+                if line
+            ),
             ephemeral=True,
             query=text,
         )
@@ -158,16 +174,46 @@ async def do_search(ctx: Context, text: str) -> Reply:
         narrow = " · no paper matches all your words; these match some of them"
     elif some:
         narrow = f" · also papers matching some of your words (the last {some})"
+    topic = _subscribable(text)
+    follow = f" · `/papers subscribe {topic}` for new ones in this channel's digest"
+    follow = follow if topic else ""
     return Reply(
         kind=ReplyKind.RESULTS,
         title=f"Papers for {text}",
+        text="\n".join(line for line in (meant, remote_note) if line),
         cards=tuple(to_card(hit.paper, hit.score) for hit in shown),
-        footer=(
-            f"{search.describe(query)}{narrow} · `/papers subscribe {text}` to get new ones daily"
-        ),
+        footer=f"{search.describe(query)}{narrow}{follow}",
         ephemeral=True,
         query=text,
     )
+
+
+def _meant_command(text: str) -> str:
+    """`/papers lsit` is a search for "lsit", but the user most likely meant `list`."""
+    word = text.strip().lower()
+    if " " in word or word in _BY_NAME:
+        return ""
+    names = [name for name in _BY_NAME if len(name) > 2]
+    close = difflib.get_close_matches(word, names, n=1, cutoff=0.75)
+    if not close:
+        return ""
+    return f"Did you mean `/papers {close[0]}`? (This searched for {text.strip()}.)"
+
+
+def _subscribable(text: str) -> str:
+    """The search as a topic to suggest, or "" when the text is not one a user should copy
+    (a dangling OR, an unclosed quote or parenthesis)."""
+    tokens = text.split()
+    while tokens and tokens[0].upper() == "OR":
+        tokens.pop(0)
+    while tokens and tokens[-1].upper() == "OR":
+        tokens.pop()
+    cleaned = " ".join(tokens)
+    if cleaned != " ".join(text.split()):
+        return ""
+    if cleaned.count('"') % 2 or cleaned.count("(") != cleaned.count(")"):
+        return ""
+    return cleaned
 
 
 def _lookup_pending() -> Reply:
@@ -176,17 +222,20 @@ def _lookup_pending() -> Reply:
 
 async def _with_remote_hits(
     ctx: Context, query: search.Query, hits: list[search.Hit], limit: int
-) -> list[search.Hit]:
+) -> tuple[list[search.Hit], str]:
+    """Local hits topped up from the remote search, and a note when it did not answer."""
     assert ctx.remote is not None
     try:
-        found = await ctx.remote.search_remote(query.plain_text(), limit)
-    except SourceError as exc:
-        logger.warning("remote search failed: %s", exc)
-        return hits
+        found = await asyncio.wait_for(
+            ctx.remote.search_remote(query.plain_text(), limit), REMOTE_BUDGET
+        )
+    except (SourceError, TimeoutError) as exc:
+        logger.warning("remote search failed: %s", exc or "no answer in time")
+        return hits, "Hugging Face search did not answer, so these are from my store only."
     if found:
         ctx.store.upsert_many(found, ctx.now)
         hits = search.search_papers(ctx.store, query, limit, ctx.now)
-    return hits
+    return hits, ""
 
 
 async def do_paper(ctx: Context, text: str) -> Reply:
@@ -201,11 +250,18 @@ async def do_paper(ctx: Context, text: str) -> Reply:
         if ctx.offline:
             return _lookup_pending()
         try:
-            fetched = await ctx.remote.lookup_paper(parsed.key)
-        except SourceError as exc:
+            fetched = await asyncio.wait_for(
+                ctx.remote.lookup_paper(parsed.key), REMOTE_BUDGET
+            )
+        except (SourceError, TimeoutError) as exc:
+            logger.warning("lookup of %s failed: %s", parsed.key, exc or "no answer in time")
+            why = (
+                _plain_source_error("", str(exc)) if isinstance(exc, SourceError)
+                else "Hugging Face and arXiv did not answer in time"
+            )
             return error(
                 f"{parsed.key} is not in my store, and looking it up failed.",
-                f"{exc}. Try again in a minute.",
+                f"{why}. Try again in a minute. On arXiv: https://arxiv.org/abs/{parsed.key}",
             )
         if fetched is not None:
             ctx.store.upsert_many([fetched], ctx.now)
@@ -224,18 +280,24 @@ async def do_top(ctx: Context, text: str) -> Reply:
         return error(f"`top {text}` is not a period I know.", "Use `/papers top day|week|month`.")
     limit = ctx.settings.search.results
     since = (ctx.now - timedelta(days=TOP_PERIODS[period])).date()
-    papers = ctx.store.top(since, limit)
+    # "Top" means upvoted: a paper nobody upvoted is never listed as a top paper.
+    papers = [p for p in ctx.store.top(since, limit) if p.upvotes]
     note = ""
     if not papers and period == "day":
         # No list today yet (weekends, early morning): show the newest list there is.
         newest = ctx.store.newest_daily_date()
         if newest is not None:
-            papers = ctx.store.top(newest, limit)
+            papers = [p for p in ctx.store.top(newest, limit) if p.upvotes]
             note = f"No Daily Papers list yet today; this is the list of {newest:%a %d %b}."
+    if not papers and ctx.store.count() == 0:
+        return info(EMPTY_STORE)
     if not papers:
+        listed = bool(ctx.store.top(since, 1))
         return info(
             f"No upvoted papers in the last {period}.",
-            "The store has no Hugging Face Daily Papers for that period yet.",
+            "Nobody has upvoted the papers of that period on Hugging Face yet; try "
+            "`/papers top month`." if listed and period != "month"
+            else "The store has no Hugging Face Daily Papers for that period yet.",
         )
     return Reply(
         kind=ReplyKind.RESULTS,
@@ -285,7 +347,11 @@ async def do_subscribe(ctx: Context, text: str) -> Reply:
         )
     elif channel.schedule == "off":
         lines.append("Digests are off here: turn them on with `/papers schedule daily 09:00`.")
-    return info(f"Subscribed this channel to {sub.query}.", "\n".join(lines), ephemeral=False)
+    shown = (
+        "the top of each day's Hugging Face Daily Papers" if sub.query == digests.HF_TOP
+        else sub.query
+    )
+    return info(f"Subscribed this channel to {shown}.", "\n".join(lines), ephemeral=False)
 
 
 async def do_unsubscribe(ctx: Context, text: str) -> Reply:
@@ -459,7 +525,10 @@ async def do_status(ctx: Context, _text: str) -> Reply:
             since = (
                 f" since {state.last_error_at:%Y-%m-%d %H:%M} UTC" if state.last_error_at else ""
             )
-            bits.append(f"FAILING{since} ({state.consecutive_failures}x): {state.last_error}")
+            bits.append(
+                f"FAILING{since} ({state.consecutive_failures}x): "
+                f"{_plain_source_error(state.source, state.last_error)}"
+            )
         if state.items_skipped:
             n = state.items_skipped
             bits.append(
@@ -467,6 +536,9 @@ async def do_status(ctx: Context, _text: str) -> Reply:
                 f"the rest was stored): {state.skipped_note or 'see the log'}"
             )
         lines.append(" · ".join(bits))
+    if not ctx.store.count():
+        lines.append(EMPTY_STORE)
+    lines.append(f"This channel: {ctx.inv.channel.key}")
     channel = ctx.store.channel(ctx.inv.channel.key)
     if channel is not None and channel.paused_reason:
         lines.append(f"Digests in this channel are paused: {channel.paused_reason}")
@@ -480,6 +552,15 @@ async def do_status(ctx: Context, _text: str) -> Reply:
         if here.papers:
             lines.append(f"In this channel: {here.line(here=True)}")
     return info("paperboy status", "\n".join(lines))
+
+
+def _plain_source_error(source: str, message: str | None) -> str:
+    """A source failure as chat users may read it: the sources' own plain sentences, and
+    never an exception's text (older rows may still hold one)."""
+    text = (message or "").removeprefix(f"{source}: ")
+    if "Errno" in text or "Traceback" in text or len(text) > 160:
+        return "the source could not be reached or gave an answer I could not read"
+    return text
 
 
 async def do_help(ctx: Context, text: str) -> Reply:

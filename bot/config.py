@@ -6,6 +6,7 @@ leak the machine's variables in. Every problem is reported with the exact key th
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -127,6 +128,15 @@ class DiscordSettings(_Section):
 
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"  # json: one object per line, for log shippers
+
+
+class MetricsSettings(_Section):
+    """`GET /healthz` and Prometheus `GET /metrics` while `paperboy run` runs."""
+
+    enabled: bool = True
+    host: str = "0.0.0.0"
+    port: int = Field(default=9464, ge=0, le=65535)  # 0: any free port
 
 
 class Secrets(BaseModel):
@@ -169,6 +179,7 @@ class Settings(_Section):
     slack: SlackSettings = Field(default_factory=SlackSettings)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
 
     @property
@@ -245,14 +256,76 @@ class Settings(_Section):
 
 
 def _describe(exc: ValidationError) -> str:
+    """Each problem in plain words: the key, what it must be, an example, what it got."""
     lines = []
     for err in exc.errors():
         loc = [str(part) for part in err["loc"]]
         key = f"[{'.'.join(loc[:-1])}] {loc[-1]}" if len(loc) > 1 else loc[0] if loc else "?"
-        message = err["msg"]
-        if err["type"] == "extra_forbidden":
-            message = "unknown key (see config.example.toml for the keys there are)"
-        elif err["type"] == "missing":
-            message = "missing"
+        if not loc:
+            lines.append(f"the file: {err['msg']}")
+            continue
+        message = _plain(err, loc)
         lines.append(f"{key}: {message}")
     return "\n".join(lines)
+
+
+# What a value must be, by pydantic error type, in words (with an example where it helps).
+_EXPECTED = {
+    "int_parsing": "must be a whole number, e.g. 30",
+    "int_type": "must be a whole number, e.g. 30",
+    "int_from_float": "must be a whole number, e.g. 30",
+    "float_parsing": "must be a number, e.g. 2.5",
+    "float_type": "must be a number, e.g. 2.5",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": 'must be text in quotes, e.g. "value"',
+    "list_type": 'must be a list, e.g. ["cs.CL", "cs.LG"]',
+    "path_type": 'must be a directory path in quotes, e.g. "/var/lib/paperboy"',
+    "model_type": "must be a section (a [table] of keys)",
+    "dict_type": "must be a section (a [table] of keys)",
+}
+# Keys whose pattern a regex says nothing about to a person.
+_PATTERN_HELP = {"time": "must be a 24-hour time HH:MM, e.g. 09:00"}
+
+
+def _plain(err: Any, loc: list[str]) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    got = err.get("input")
+    shown = f" (got {got!r})" if not isinstance(got, dict | list) and got is not None else ""
+    if kind == "extra_forbidden":
+        return "unknown key" + _did_you_mean(loc) + " (config.example.toml lists every key)"
+    if kind == "missing":
+        return "missing"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '?')}{shown}"
+    if kind == "string_pattern_mismatch":
+        return _PATTERN_HELP.get(loc[-1], "is not in the expected form") + shown
+    bounds = {
+        "greater_than_equal": ("at least", "ge"),
+        "greater_than": ("more than", "gt"),
+        "less_than_equal": ("at most", "le"),
+        "less_than": ("less than", "lt"),
+    }
+    if kind in bounds:
+        words, bound = bounds[kind]
+        return f"must be {words} {ctx.get(bound)}{shown}"
+    if kind in _EXPECTED:
+        return _EXPECTED[kind] + shown
+    if kind == "value_error":
+        return str(ctx.get("error") or err["msg"]).removeprefix("Value error, ")
+    return str(err["msg"]) + shown
+
+
+def _did_you_mean(loc: list[str]) -> str:
+    """`; did you mean time?` for `[digest] tme`, from the keys that section has."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return ""
+        model = annotation
+    names = [name for name in model.model_fields if name != "secrets"]
+    close = difflib.get_close_matches(loc[-1], names, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""

@@ -179,8 +179,13 @@ class PaperIndex:
             self._index = tantivy.Index(self.schema)
         else:
             path.mkdir(parents=True, exist_ok=True)
+            fresh = not any(path.iterdir())
             self._index = tantivy.Index(self.schema, path=str(path), reuse=True)
             self._position, self._own = self._read_state()
+            if fresh:
+                # Mark a new index as ours at once: a first command that writes nothing
+                # must not leave a directory the next start calls "not ours".
+                self._write_state()
         for name, analyzer in self._analyzers.items():
             self._index.register_tokenizer(name, analyzer)
         self._index.reload()

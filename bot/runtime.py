@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import os
 import signal
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot import metrics
 from bot.config import Settings, reveal
 from bot.db import make_engine
+from bot.errors import ConfigError
 from bot.index import PaperIndex
 from bot.ports import Adapter, Outbox
+from bot.reachability import network_reason
 from bot.scheduler import Scheduler
 from bot.service import BotService, Clock, utc_now
 from bot.store import PaperStore
@@ -47,7 +54,9 @@ def build_adapters(settings: Settings, service: BotService) -> dict[str, Adapter
         if platform == "console":
             from adapters.console import ConsoleAdapter
 
-            adapters[platform] = ConsoleAdapter(service)
+            adapters[platform] = ConsoleAdapter(
+                service, history_file=settings.data_dir / "console_history"
+            )
         elif platform == "slack":
             from adapters.slack import SlackAdapter
 
@@ -61,8 +70,21 @@ def build_adapters(settings: Settings, service: BotService) -> dict[str, Adapter
     return adapters
 
 
+# SIGINT/SIGTERM stop the process within this many seconds whatever it is doing (docker stop
+# waits 10 s before SIGKILL). Work cut short is safe: the ledger has every step so far.
+SHUTDOWN_GRACE = 8.0
+# A platform that cannot connect is tried again after these waits (the last one repeats).
+RECONNECT_BACKOFF = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0)
+PLATFORM_NAMES = {"slack": "Slack", "discord": "Discord", "console": "the console"}
+
+
 async def run(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM (or the console's `quit`), then stop in reverse order."""
+    """Run until SIGINT/SIGTERM (or the console's `quit`), then stop in reverse order.
+
+    Each platform connects in its own task, so one that cannot reach its servers retries with
+    backoff (one log line per step) while the others, the refresh and the digests carry on,
+    and a signal stops everything in any state: connecting, retrying, mid-tick, mid-refresh.
+    """
     store = open_store(settings)
     service = build_service(settings, store)
     adapters = build_adapters(settings, service)
@@ -72,33 +94,117 @@ async def run(settings: Settings) -> None:
     scheduler = Scheduler(
         settings, service, outbox, refresh=refresh, first_refresh=datetime.now(UTC)
     )
+    states = {name: "connecting" for name in adapters}
+    watch = await _serve_metrics(settings, store, states)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    started: list[Adapter] = []
+            loop.add_signal_handler(sig, _on_signal, sig, stop)
+    connecting = [
+        asyncio.create_task(_keep_connecting(name, adapter, states), name=f"connect-{name}")
+        for name, adapter in adapters.items()
+    ]
+    waiters: list[asyncio.Task[Any]] = []
     try:
-        for adapter in adapters.values():
-            await adapter.start()
-            started.append(adapter)
         # Inside the running loop (A-2); every instance runs it: the ledger decides who posts.
         scheduler.start()
-        waiters = [asyncio.create_task(stop.wait())]
-        for adapter in started:
+        waiters.append(asyncio.create_task(stop.wait()))
+        for adapter in adapters.values():
             done = getattr(adapter, "finished", None)
             if done is not None:
                 waiters.append(asyncio.create_task(done.wait()))
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        for task in waiters:
-            task.cancel()
     finally:
+        for task in [*waiters, *connecting]:
+            task.cancel()
+        await asyncio.gather(*connecting, return_exceptions=True)
         scheduler.stop()
-        for adapter in reversed(started):
+        # Every adapter, also one still connecting: its half-open session is closed too.
+        for adapter in reversed(adapters.values()):
+            try:
+                await asyncio.wait_for(adapter.stop(), timeout=SHUTDOWN_GRACE / 2)
+            except Exception as exc:  # noqa: BLE001 - stopping goes on for the others
+                logger.warning("%s did not stop cleanly: %s", adapter.platform, exc)
+        await close_sources()
+        if watch is not None:
+            await watch.stop()
+        store.close()
+
+
+async def _serve_metrics(
+    settings: Settings, store: PaperStore, states: dict[str, str]
+) -> metrics.MetricsServer | None:
+    """/healthz and /metrics for this process (`[metrics]`), store-read gauges included."""
+    if not settings.metrics.enabled:
+        return None
+    global _collector
+    if _collector is None:  # once per process: a registry refuses a second one
+        _collector = metrics.StoreCollector(list, time.time)
+        metrics.REGISTRY.register(_collector)
+    _collector.states = store.source_states
+    metrics.observe_index_sync()  # open_store has just caught the index up
+    server = metrics.MetricsServer(
+        settings.metrics.host, settings.metrics.port, health=lambda: {"platforms": states}
+    )
+    await server.start()
+    return server
+
+
+_collector: metrics.StoreCollector | None = None
+
+
+def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
+    if stop.is_set():
+        logger.warning("%s again: exiting now", sig.name)
+        os._exit(128 + int(sig))
+    logger.info("%s: stopping (within %.0f s)", sig.name, SHUTDOWN_GRACE)
+    stop.set()
+    _arm_watchdog(SHUTDOWN_GRACE)
+
+
+def _arm_watchdog(seconds: float) -> None:
+    """A last resort for a stop that hangs (a thread stuck in a blocking call): the process
+    ends anyway, so `docker stop` never needs SIGKILL. A daemon thread, not the event loop,
+    because the loop may be what is stuck."""
+
+    def expire() -> None:
+        logger.error("stopping took longer than %.0f s: exiting without waiting", seconds)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+
+
+async def _keep_connecting(name: str, adapter: Adapter, states: dict[str, str]) -> None:
+    """Start one platform, retrying with backoff while its servers cannot be reached.
+
+    A configuration problem (a rejected token) is logged once and that platform stays off;
+    the rest of the bot runs on.
+    """
+    label = PLATFORM_NAMES.get(name, name)
+    for attempt in itertools.count():
+        try:
+            await adapter.start()
+        except ConfigError as exc:
+            logger.error("%s is off: %s", label, exc)
+            states[name] = "off: configuration"
+            return
+        except Exception as exc:  # noqa: BLE001 - any failure to connect is retried
+            delay = RECONNECT_BACKOFF[min(attempt, len(RECONNECT_BACKOFF) - 1)]
+            reason = network_reason(exc) or f"{type(exc).__name__}: {str(exc)[:120]}"
+            logger.warning("cannot reach %s (%s): retrying in %.0f s", label, reason, delay)
+            states[name] = f"retrying: {reason}"
             with contextlib.suppress(Exception):
                 await adapter.stop()
-        await close_sources()
-        store.close()
+            await asyncio.sleep(delay)
+        else:
+            states[name] = "connected"
+            if attempt:
+                logger.info("%s connected", label)
+            return
 
 
 def _refresh_job(
@@ -114,7 +220,9 @@ def _refresh_job(
         service.remote = sources
 
     async def refresh(now: datetime) -> None:
+        logger.info("refresh: fetching new papers")
         report = await sources.refresh(service.store, now)
+        metrics.observe_refresh(report)
         logger.info("refresh: %s", report.summary())
 
     return refresh, client.aclose

@@ -32,6 +32,7 @@ from apscheduler.jobstores.memory import MemoryJobStore  # type: ignore[import-u
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
+from bot import metrics
 from bot.config import Settings
 from bot.ports import Outbox
 from bot.service import BotService
@@ -130,7 +131,9 @@ class Scheduler:
             # search index here, exactly once each (the store's change feed); in a thread,
             # since a large catch-up must not stall the acks.
             await asyncio.to_thread(self.service.store.sync_index)
-            await self.service.deliver_due(self.outbox)
+            metrics.observe_index_sync()
+            report = await self.service.deliver_due(self.outbox)
+            metrics.observe_delivery(report)
         except asyncio.CancelledError:
             # Shutting down mid-tick: every step so far is in the ledger; the next start (or
             # another instance) carries on from there.

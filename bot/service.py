@@ -6,11 +6,13 @@ import asyncio
 import inspect
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from bot import metrics
 from bot.commands import COMMANDS, Context, parse_text
 from bot.config import Settings
 from bot.delivery import DeliveryReport, Ledger, deliver_due
@@ -93,6 +95,17 @@ class BotService:
         self._heavy: dict[str, int] = {}
 
     async def handle(self, inv: Invocation, *, offline: bool = False) -> Reply:
+        """Answer one `/papers ...` command (see `_answer`), counted in the metrics by kind
+        with its latency; a reply that sends the adapter back online is counted once, when
+        the answer comes."""
+        started = time.perf_counter()
+        reply = await self._answer(inv, offline=offline)
+        if not reply.needs_network:
+            name, _ = parse_text(inv.text)
+            metrics.observe_command(name, time.perf_counter() - started)
+        return reply
+
+    async def _answer(self, inv: Invocation, *, offline: bool = False) -> Reply:
         """Answer one `/papers ...` command. User mistakes and our own failures both come
         back as a short, helpful Reply; nothing raises to the adapter.
 

@@ -28,6 +28,14 @@ SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that reaches the PostgreSQL server carries the `postgres` marker, so
+    `pytest -m "not postgres"` runs everywhere; a new PG test cannot forget it (test_markers)."""
+    for item in items:
+        if {"pg_url", "pg_engine"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture
 def now() -> datetime:
     return NOW
@@ -75,7 +83,7 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest) -> Engine:
     """The same test on a real SQLite file and on the real PostgreSQL server."""
     name = "sqlite_engine" if request.param == "sqlite" else "pg_engine"

@@ -39,7 +39,9 @@ def test_demo_answers_dpo_with_the_dpo_papers_first() -> None:
     titles = {p.id: p.title for p in load_demo_papers()}
     shown = [pid for pid, title in titles.items() if title in out]
     assert set(shown) == DPO_DEMO  # all five, and nothing that is not about DPO
-    assert "https://arxiv.org/abs/" in out
+    # The demo's ids are made up: no link to them, a title search on arXiv instead.
+    assert "https://arxiv.org/abs/" not in out and "huggingface.co/papers/" not in out
+    assert "https://arxiv.org/search/?searchtype=title&query=" in out
     # Papers that only say "direct preference optimization" are found through the alias.
     assert titles["2503.87084"] in out and titles["2312.16968"] in out
 
@@ -134,3 +136,25 @@ async def test_repl_stops_on_quit_or_eof(line: str) -> None:
     console = ConsoleAdapter(service=None, stdin=io.StringIO(line), stdout=io.StringIO())  # type: ignore[arg-type]
     await console.repl()
     assert console.finished.is_set()
+
+
+def test_demo_papers_are_dated_up_to_today_without_repeated_authors() -> None:
+    from datetime import date
+
+    papers = load_demo_papers(date(2031, 3, 4))
+    assert max(p.hf_daily_date for p in papers if p.hf_daily_date) == date(2031, 3, 4)
+    for p in papers:
+        assert len(p.authors) == len(set(p.authors)), p.id
+
+
+def test_every_demo_example_in_the_readme_answers() -> None:
+    # The README suggests these to a newcomer: each must answer with papers, on any day.
+    out = run_demo("/papers top week", "/papers dpo since:7d", "/papers rlhf")
+    answers = out.split("papers> ")[1:]
+    assert len(answers) == 3
+    for answer in answers:
+        assert "\n1. " in answer, answer
+    assert "No upvoted papers" not in out
+    top = answers[0]
+    cards = [line for line in top.splitlines() if line[:1].isdigit() and ". " in line]
+    assert cards and top.count("▲ ") == len(cards)  # every top paper has upvotes

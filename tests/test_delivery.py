@@ -119,6 +119,7 @@ def test_claim_race_eight_threads_sqlite_one_wins(tmp_path: Path, now: datetime)
         e.dispose()
 
 
+@pytest.mark.postgres
 def test_claim_race_two_processes_postgresql_one_wins(pg_engine: Engine) -> None:
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(2)
@@ -375,6 +376,7 @@ async def test_digest_post_goes_through_the_ledger(engine: Engine) -> None:
     assert denied.is_error
 
 
+@pytest.mark.postgres
 def test_instances_starting_together_on_a_fresh_postgresql_create_the_schema_once() -> None:
     from sqlalchemy import create_engine, text
 

@@ -195,7 +195,8 @@ async def test_digest_command_preview_quiet_and_hf_top(engine: Engine) -> None:
 
     assert "follows no topics" in await say("digest")
     first = await say("subscribe --hf-top")
-    assert "Subscribed this channel to --hf-top" in first and "Digests come" in first
+    assert "Subscribed this channel to the top of each day's Hugging Face" in first
+    assert "Digests come" in first
     assert "--hf-top (Hugging Face top papers)" in await say("list")
     store.upsert_many(
         [paper("2606.00001", "Trending", upvotes=10, hf_daily_date=SLOT.date())],

@@ -39,3 +39,13 @@ def test_compose_runs_two_replicas_on_one_postgresql() -> None:
     assert re.search(r"^\s+replicas: 2$", compose, re.M)
     assert re.search(r"PAPERBOY_DATABASE_URL: postgresql\+psycopg://\S+@postgres:5432/", compose)
     assert "image: postgres:" in compose and "condition: service_healthy" in compose
+
+
+def test_compose_and_image_check_health_on_the_metrics_port() -> None:
+    from bot.config import MetricsSettings
+
+    port = MetricsSettings().port
+    compose = (ROOT / "compose.yaml").read_text()
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert f"http://127.0.0.1:{port}/healthz" in compose
+    assert f"http://127.0.0.1:{port}/healthz" in dockerfile and f"EXPOSE {port}" in dockerfile

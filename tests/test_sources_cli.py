@@ -143,7 +143,7 @@ def test_fetch_against_a_failing_server_says_so_and_exits_1(
     Captures.fail = True
     assert main(["--config", cfg, "fetch", "--source", "arxiv"]) == 1
     out = capsys.readouterr().out
-    assert out.startswith("arxiv: FAILED: arxiv: HTTP 503 after 2 attempts")
+    assert out.startswith("arxiv: FAILED: HTTP 503 after 2 attempts")
     store = store_of(cfg)
     assert store.count() == 0
     (state,) = store.source_states()
@@ -224,7 +224,7 @@ def test_connection_always_cut_leaves_the_store_unchanged(
     cfg = config(tmp_path, truncating)
     Truncating.healthy_after = 1_000
     assert main(["--config", cfg, "fetch", "--source", "hf", "--date", "2026-06-12"]) == 1
-    assert "hf: FAILED: hf: connection failed" in capsys.readouterr().out
+    assert "hf: FAILED: connection failed" in capsys.readouterr().out
     store = store_of(cfg)
     assert store.count() == 0
     (state,) = store.source_states()

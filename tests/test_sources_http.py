@@ -6,6 +6,7 @@ run would make are recorded instead of slept.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
 import httpx
@@ -91,6 +92,35 @@ async def test_persistent_fault_gives_up_with_a_clear_error(
         await make_http(handler, rec, retries=2).get(URL)
     assert len(seen) == 3
     assert len(rec.waits) == 2
+
+
+def _caused_by(cause: OSError) -> httpx.ConnectError:
+    try:
+        raise httpx.ConnectError(str(cause)) from cause
+    except httpx.ConnectError as exc:
+        return exc
+
+
+@pytest.mark.parametrize(
+    ("cause", "says"),
+    [
+        (socket.gaierror(-2, "Name or service not known"),
+         "cannot reach source.test (DNS): are you offline?"),
+        (ConnectionRefusedError(111, "Connection refused"),
+         "cannot reach source.test: connection refused"),
+    ],
+    ids=["dns", "refused"],
+)
+async def test_no_dns_or_nothing_listening_fails_at_once_in_plain_words(
+    cause: OSError, says: str
+) -> None:
+    # Offline, five retries with backoff only make the user wait for the same answer.
+    rec = Recorder()
+    handler, seen = scripted(_caused_by(cause))
+    with pytest.raises(SourceError) as info:
+        await make_http(handler, rec, retries=4).get(URL)
+    assert str(info.value) == f"hf: {says}"
+    assert len(seen) == 1 and rec.waits == []
 
 
 async def test_timeout_then_success() -> None:

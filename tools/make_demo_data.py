@@ -86,10 +86,15 @@ def build(
 ) -> dict[str, object]:
     digest = int(hashlib.sha256(title.encode()).hexdigest(), 16)
     arxiv_id = f"{published:%y%m}.{digest % 90000 + 10000:05d}"
-    names = [
-        f"{FIRST[(digest >> (4 * k)) % len(FIRST)]} {LAST[(digest >> (4 * k + 2)) % len(LAST)]}"
-        for k in range(min(n_authors, 12))
-    ]
+    names: list[str] = []
+    k = 0
+    while len(names) < min(n_authors, 12):
+        # The same name twice on one paper would look like a bug: skip repeats.
+        first = FIRST[(digest >> (4 * k)) % len(FIRST)]
+        name = f"{first} {LAST[(digest >> (4 * k + 2)) % len(LAST)]}"
+        if name not in names:
+            names.append(name)
+        k += 1
     lowered = f"{title} {abstract}".lower()
     cats = ["cs.CL"]
     if any(w in lowered for w in ("image", "visual", "vision", "3d", "multimodal", "video")):
@@ -119,7 +124,9 @@ def main() -> None:
             "search page for 'alignment' (titles, abstracts, dates, upvotes and author counts "
             "as shown there). arXiv ids, author names and categories are NOT real: the page "
             "does not show them, so tools/make_demo_data.py fills them in plausibly and "
-            "deterministically. Do not cite these ids."
+            "deterministically. Do not cite these ids. `paperboy demo` links each paper to an "
+            "arXiv title search instead of its made-up id, and moves the dates so the newest "
+            "paper is from today (every README example then answers as shown)."
         ),
         "papers": papers,
     }

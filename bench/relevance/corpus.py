@@ -55,7 +55,7 @@ def load_corpus(fixtures: Path | None = SHARED_FIXTURES) -> list[PaperIn]:
             add(parse_oai_records(path.read_bytes()).papers)
         for path in sorted((fixtures / "kaggle").glob("*.jsonl")):
             add([p for _, p in iter_snapshot_lines(path, reject=_quiet) if p is not None])
-    add(load_demo_papers())
+    add(load_demo_papers(as_published=True))  # the dates the judgments were made on
     return list(papers.values())
 
 

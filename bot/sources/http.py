@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from bot.errors import SourceError
+from bot.reachability import describe, is_unreachable_now
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
@@ -141,10 +142,18 @@ class Http:
             wait: float | None = None
             try:
                 response = await self._send(url, params, headers)
-            except httpx.TimeoutException as exc:
-                problem = f"timed out ({type(exc).__name__})"
+            except httpx.TimeoutException:
+                problem = f"timed out: {_host(url)} did not answer in time"
             except httpx.TransportError as exc:
-                problem = f"connection failed ({type(exc).__name__}: {exc})"
+                problem = (
+                    describe(_host(url), exc)
+                    if is_unreachable_now(exc)
+                    else f"connection failed ({type(exc).__name__}) at {_host(url)}"
+                )
+                if is_unreachable_now(exc):
+                    # No DNS answer or nothing listening: asking again at once gets the same
+                    # answer, and an offline user would wait through every backoff.
+                    raise SourceError(f"{self.source}: {problem}") from None
             else:
                 status = response.status_code
                 if status == 429 or status >= 500:
@@ -199,6 +208,10 @@ class Http:
             f"{self.source}: response larger than {self.max_bytes / 1_000_000:.0f} MB "
             f"(limit [sources] max_response_mb): {url}"
         )
+
+
+def _host(url: str) -> str:
+    return httpx.URL(url).host or url
 
 
 def expect_ok(response: httpx.Response, source: str) -> None:
