@@ -126,3 +126,11 @@ def test_progress_bar_reports_to_its_stream(store: PaperStore, tmp_path: Path) -
     import_snapshot(store, path, NOW, chunk=10, progress=ProgressBar(out))
     text = out.getvalue()
     assert "100.0%" in text and "25 lines" in text
+
+
+def test_progress_moves_while_a_chunk_is_read(store: PaperStore, tmp_path: Path) -> None:
+    """The bar moves every thousand lines, not only when a 10,000-line chunk commits."""
+    path = write(tmp_path / "snap.jsonl", [line(n) for n in range(1, 2501)])
+    seen: list[int] = []
+    import_snapshot(store, path, NOW, progress=lambda _done, _total, r: seen.append(r.lines))
+    assert seen == [1000, 2000, 2500]
