@@ -614,7 +614,12 @@ def cmd_fetch(settings: Settings, args: argparse.Namespace) -> int:
     async def fetch() -> Any:
         async with make_client(settings.sources.timeout_seconds) as client:
             return await Sources(settings, client).refresh(
-                store, datetime.now(UTC), source=args.source, day=args.date, since=args.since
+                store,
+                datetime.now(UTC),
+                source=args.source,
+                day=args.date,
+                since=args.since,
+                progress=_progress,
             )
 
     with closing(store):

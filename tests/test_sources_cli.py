@@ -129,8 +129,10 @@ def test_fetch_one_source_on_one_date(
 ) -> None:
     cfg = config(tmp_path, server)
     assert main(["--config", cfg, "fetch", "--source", "hf", "--date", "2026-06-12"]) == 0
-    out = capsys.readouterr().out
-    assert out.strip() == "hf: 30 fetched, 30 added, 0 updated"
+    captured = capsys.readouterr()
+    assert captured.out.strip() == "hf: 30 fetched, 30 added, 0 updated"
+    # What it is doing goes to stderr while it waits, one line per step.
+    assert captured.err.splitlines() == ["hf: Daily Papers of 2026-06-12"]
     assert [p for p in Captures.seen if "date=" in p] == [
         "/api/daily_papers?date=2026-06-12&limit=100&p=0"
     ]

@@ -161,8 +161,14 @@ class Sources:
         source: str | None = None,
         day: date | None = None,
         since: date | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> RefreshReport:
-        """Fetch each enabled source (or just `source`) and merge it into the store."""
+        """Fetch each enabled source (or just `source`) and merge it into the store.
+
+        `progress` hears one line per step (a Hugging Face day, an arXiv request), so an
+        operator running `paperboy fetch` sees what it is doing while it waits.
+        """
+        say = progress or (lambda _text: None)
         if source is not None and source not in SOURCES:
             raise SourceError(f"unknown source {source!r}: use one of {', '.join(SOURCES)}")
         today = now.astimezone(UTC).date()
@@ -185,9 +191,9 @@ class Sources:
             try:
                 with counting_skips() as unreadable:
                     if name == HF:
-                        papers = await self._fetch_hf(now, day, since)
+                        papers = await self._fetch_hf(now, day, since, say)
                     else:
-                        papers = await self._fetch_arxiv(store, now, day, since)
+                        papers = await self._fetch_arxiv(store, now, day, since, say)
             except SourceError as exc:
                 result.error = str(exc)
                 logger.warning("refresh of %s failed: %s", name, exc)
@@ -223,10 +229,13 @@ class Sources:
             logger.info("refresh: %s", result.line())
         return report
 
-    async def _fetch_hf(self, now: datetime, day: date | None, since: date | None) -> list[PaperIn]:
+    async def _fetch_hf(
+        self, now: datetime, day: date | None, since: date | None, say: Callable[[str], None]
+    ) -> list[PaperIn]:
         back = self.settings.sources.huggingface.refresh_days
         papers: dict[str, PaperIn] = {}  # a paper on two lists (or pages) counts once
         for list_day in _days(now.astimezone(UTC).date(), day, since, back):
+            say(f"{HF}: Daily Papers of {list_day}")
             try:
                 found = await self.hf.daily(list_day)
             except SourceError as exc:
@@ -241,14 +250,21 @@ class Sources:
         return list(papers.values())
 
     async def _fetch_arxiv(
-        self, store: PaperStore, now: datetime, day: date | None, since: date | None
+        self,
+        store: PaperStore,
+        now: datetime,
+        day: date | None,
+        since: date | None,
+        say: Callable[[str], None],
     ) -> list[PaperIn]:
         categories = self.settings.sources.arxiv.categories
         if day is not None or since is not None:
             first = day or since
             assert first is not None
             last = day or now.astimezone(UTC).date()
+            say(f"{ARXIV}: {', '.join(categories)} from {first} to {last} (one request per 3 s)")
             return await self.arxiv.between(categories, first, last)
+        say(f"{ARXIV}: today's announcements in {', '.join(categories)}")
         items = await self.arxiv.feed(categories)
         papers = [i.paper for i in items if i.announce_type in ADD_TYPES]
         replaced = [i.paper for i in items if i.announce_type in UPDATE_TYPES]
