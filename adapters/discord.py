@@ -32,9 +32,14 @@ from bot.errors import ConfigError, DeliveryError
 from bot.links import safe_url
 from bot.messages import ChannelRef, Invocation, PaperCard, Reply, ReplyKind, UserRef
 from bot.ports import RESEND, UNCONFIRMED, Reconciled
+from bot.reachability import NetworkOneLiner
 from bot.service import BotService
 
 logger = logging.getLogger(__name__)
+# discord.py's gateway logs a traceback per reconnect attempt while Discord is unreachable;
+# an operator gets one line per attempt instead (the runtime's own retries say the same).
+logging.getLogger("discord.client").addFilter(NetworkOneLiner("Discord"))
+logger.addFilter(NetworkOneLiner("Discord"))
 
 PLATFORM = "discord"
 GROUP_NAME = "papers"

@@ -60,7 +60,7 @@ from bot.config import Settings, reveal
 from bot.errors import ConfigError, DeliveryError
 from bot.messages import ChannelRef, Invocation, Reply, UserRef, error
 from bot.ports import ABSENT, FOUND, LATER, UNCONFIRMED, Reconciled
-from bot.reachability import network_reason
+from bot.reachability import NetworkOneLiner
 from bot.service import BotService
 
 logger = logging.getLogger(__name__)
@@ -105,22 +105,8 @@ DIGEST_EVENT = "paperboy_digest"
 MAX_INLINE_WAIT = 30.0
 RESPONSE_URL_USES = 5  # Slack allows five uses of a response_url (S-IN-4)
 
-class _NetworkOneLiner(logging.Filter):
-    """The Socket Mode client logs a full traceback for every failed reconnect (one per
-    ping interval while the network is down); a network failure becomes one plain line."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        reason = network_reason(exc) if exc is not None else None
-        if reason is not None:
-            record.msg, record.args = "cannot reach Slack (%s): reconnecting", (reason,)
-            record.exc_info, record.exc_text = None, None
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
-        return True
-
-
 _SOCKET_LOG = logging.getLogger("adapters.slack.socket")
-_SOCKET_LOG.addFilter(_NetworkOneLiner())
+_SOCKET_LOG.addFilter(NetworkOneLiner("Slack"))
 
 Sleep = Callable[[float], Awaitable[None]]
 Monotonic = Callable[[], float]

@@ -9,6 +9,7 @@ from one that will fail again at once (no DNS, nothing listening).
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 from collections.abc import Iterator
@@ -67,3 +68,23 @@ def describe(host: str, exc: BaseException) -> str:
     if reason is not None:
         return f"cannot reach {host} ({reason})"
     return f"{host} failed: {type(exc).__name__}"
+
+
+class NetworkOneLiner(logging.Filter):
+    """Platform clients log a full traceback for every failed reconnect (slack-sdk's Socket
+    Mode client once per ping interval, discord.py's gateway once per backoff step) while the
+    network is down: such a record becomes one plain line, "cannot reach Discord (DNS):
+    reconnecting". Records about anything else pass unchanged."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        reason = network_reason(exc) if exc is not None else None
+        if reason is not None:
+            record.msg, record.args = "cannot reach %s (%s): reconnecting", (self.label, reason)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True

@@ -266,3 +266,30 @@ def test_a_lost_socket_mode_connection_logs_one_line_not_a_traceback(
     (record,) = [r for r in caplog.records if r.name == "adapters.slack.socket"]
     assert record.getMessage() == "cannot reach Slack (connection refused): reconnecting"
     assert record.exc_info is None and record.levelno == logging.WARNING
+
+
+@pytest.mark.parametrize(
+    ("logger_name", "message"),
+    [
+        ("discord.client", "Attempting a reconnect in 1.50s"),  # discord.py's gateway loop
+        ("adapters.discord", "Discord gateway stopped"),  # our task around it
+    ],
+)
+def test_an_unreachable_discord_gateway_logs_one_line_not_a_traceback(
+    caplog: pytest.LogCaptureFixture, logger_name: str, message: str
+) -> None:
+    import logging
+    import socket
+
+    import adapters.discord  # noqa: F401 - installs the filters
+
+    try:
+        raise OSError("Cannot connect to host gateway.discord.gg:443") from socket.gaierror(
+            -2, "Name or service not known"
+        )
+    except OSError:
+        logging.getLogger(logger_name).exception(message)
+    (record,) = [r for r in caplog.records if r.name == logger_name]
+    assert record.getMessage() == "cannot reach Discord (DNS): reconnecting"
+    assert record.exc_info is None and record.levelno == logging.WARNING
+    assert "Traceback" not in caplog.text
