@@ -386,7 +386,7 @@ class PaperIndex:
             self._pending_ids.clear()
             self._generation += 1
             self._bars.clear()
-            self._cursor = (None, "")
+            self._position, self._own = (0, ""), set()  # the refill starts at the first change
             if self.path is not None:
                 shutil.rmtree(self.path, ignore_errors=True)
             self._open(self.path)
