@@ -172,7 +172,7 @@ class Ledger:
     ) -> dict[str, set[str]]:
         """Papers already in the ledger (any status) per channel: never selected again.
 
-        With `since` only claims made since then are read: a paper first seen after `since`
+        With `since` only claims made since then are read: a paper announced after `since`
         cannot have been claimed before it (and the unique constraint still refuses any
         older duplicate at claim time).
         """
