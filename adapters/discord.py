@@ -603,12 +603,7 @@ class DiscordAdapter:
         task. Commands are not synced here: that is `paperboy discord sync`."""
         if self._task is not None:
             return
-        if not self.token:
-            raise ConfigError("DISCORD_TOKEN is not set")
-        try:
-            await self.client.login(self.token)
-        except discord.LoginFailure as exc:
-            raise ConfigError(f"DISCORD_TOKEN was rejected by Discord: {exc}") from None
+        await self.open_for_posting()
         self._task = asyncio.create_task(self._connect(), name="discord-gateway")
 
     async def open_for_posting(self) -> None:

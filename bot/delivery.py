@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, and_, bindparam, false, func, or_, select, text, update
 from sqlmodel import Session
@@ -172,7 +172,7 @@ class Ledger:
     ) -> dict[str, set[str]]:
         """Papers already in the ledger (any status) per channel: never selected again.
 
-        With `since` only claims made since then are read: a paper first seen after `since`
+        With `since` only claims made since then are read: a paper announced after `since`
         cannot have been claimed before it (and the unique constraint still refuses any
         older duplicate at claim time).
         """
@@ -390,17 +390,24 @@ class Ledger:
             logger.warning("delivery of %s to %s is UNKNOWN (owner died mid-post)", pid, key)
         return len(unknown), len(queued)
 
-    def take_retries(
-        self, now: datetime, platforms: Iterable[str] | None = None, limit: int = 2_000
-    ) -> list[Outgoing]:
-        """Failed papers whose wait is over, taken atomically (SKIP LOCKED on PostgreSQL, a
-        conditional UPDATE everywhere) and grouped back into their digests. `platforms`:
-        only channels this instance can post to."""
+    def _take_due(
+        self,
+        status: str,
+        now: datetime,
+        platforms: Iterable[str] | None,
+        limit: int,
+        values: dict[str, Any],
+        *extra: Any,
+    ) -> Sequence[Any]:
+        """Take the rows in `status` whose `retry_at` has come, in unpaused channels (of
+        `platforms` only, when given), setting `values`, in one transaction: SKIP LOCKED on
+        PostgreSQL and the status re-checked in the UPDATE, so two instances take disjoint
+        sets. Returns (id, channel_key, paper_id, digest_run_id, idempotency_key, *extra)."""
         stmt = (
             select(_DELIVERY.c.id)
             .join(_CHANNEL, _CHANNEL.c.key == _DELIVERY.c.channel_key)
             .where(
-                _DELIVERY.c.status == FAILED,
+                _DELIVERY.c.status == status,
                 _DELIVERY.c.retry_at.is_not(None),
                 _DELIVERY.c.retry_at <= now,
                 _CHANNEL.c.paused_reason.is_(None),
@@ -417,23 +424,38 @@ class Ledger:
             ids = session.execute(stmt).scalars().all()
             if not ids:
                 return []
-            rows = session.execute(
+            return session.execute(
                 update(_DELIVERY)
-                .where(_DELIVERY.c.id.in_(list(ids)), _DELIVERY.c.status == FAILED)
-                .values(
-                    status=CLAIMED,
-                    claimed_at=now,
-                    retry_at=None,
-                    attempts=_DELIVERY.c.attempts + 1,
-                )
+                .where(_DELIVERY.c.id.in_(list(ids)), _DELIVERY.c.status == status)
+                .values(**values)
                 .returning(
                     _DELIVERY.c.id,
                     _DELIVERY.c.channel_key,
                     _DELIVERY.c.paper_id,
                     _DELIVERY.c.digest_run_id,
                     _DELIVERY.c.idempotency_key,
+                    *extra,
                 )
             ).all()
+
+    def take_retries(
+        self, now: datetime, platforms: Iterable[str] | None = None, limit: int = 2_000
+    ) -> list[Outgoing]:
+        """Failed papers whose wait is over, taken atomically (SKIP LOCKED on PostgreSQL, a
+        conditional UPDATE everywhere) and grouped back into their digests. `platforms`:
+        only channels this instance can post to."""
+        rows = self._take_due(
+            FAILED,
+            now,
+            platforms,
+            limit,
+            {
+                "status": CLAIMED,
+                "claimed_at": now,
+                "retry_at": None,
+                "attempts": _DELIVERY.c.attempts + 1,
+            },
+        )
         groups: dict[tuple[str, int | None, str | None], list[tuple[int, str]]] = defaultdict(
             list
         )
@@ -459,41 +481,15 @@ class Ledger:
     ) -> list[UnknownPost]:
         """Unknown posts due for a check, taken for CHECK_LEASE (another instance does not
         check them meanwhile; if this one dies, they come due again)."""
-        stmt = (
-            select(_DELIVERY.c.id)
-            .join(_CHANNEL, _CHANNEL.c.key == _DELIVERY.c.channel_key)
-            .where(
-                _DELIVERY.c.status == UNKNOWN,
-                _DELIVERY.c.retry_at.is_not(None),
-                _DELIVERY.c.retry_at <= now,
-                _CHANNEL.c.paused_reason.is_(None),
-            )
-            .order_by(_DELIVERY.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=_DELIVERY)
+        rows = self._take_due(
+            UNKNOWN,
+            now,
+            platforms,
+            limit,
+            {"retry_at": now + CHECK_LEASE},
+            _DELIVERY.c.claimed_at,
+            _DELIVERY.c.attempts,
         )
-        if platforms is not None:
-            stmt = stmt.where(
-                or_(*(_DELIVERY.c.channel_key.startswith(f"{p}:") for p in platforms), false())
-            )
-        with Session(self._writer) as session, session.begin():
-            ids = session.execute(stmt).scalars().all()
-            if not ids:
-                return []
-            rows = session.execute(
-                update(_DELIVERY)
-                .where(_DELIVERY.c.id.in_(list(ids)), _DELIVERY.c.status == UNKNOWN)
-                .values(retry_at=now + CHECK_LEASE)
-                .returning(
-                    _DELIVERY.c.id,
-                    _DELIVERY.c.channel_key,
-                    _DELIVERY.c.paper_id,
-                    _DELIVERY.c.digest_run_id,
-                    _DELIVERY.c.idempotency_key,
-                    _DELIVERY.c.claimed_at,
-                    _DELIVERY.c.attempts,
-                )
-            ).all()
         groups: dict[tuple[str, int | None, str], UnknownPost] = {}
         for row_id, key, pid, run_id, idem, claimed_at, attempts in sorted(rows):
             idem = idem or f"pb-retry-{row_id}"
@@ -615,6 +611,7 @@ class Ledger:
 # stored as another instant and an instance in UTC owned the same slot again. (bot.db also
 # puts every session in UTC, so values read back print as UTC.)
 _NOW = "CAST(:now AS timestamptz)"
+
 
 
 def _pg_insert_runs(

@@ -110,7 +110,7 @@ class Plan:
 
     channel_key: str
     topics: tuple[str, ...]
-    since: datetime  # candidates were first seen at or after this (UTC)
+    since: datetime  # candidates were announced at or after this (UTC)
     max_papers: int = 10
     min_upvotes: int = 0
 
@@ -166,7 +166,7 @@ def due_slot(channel: ChannelSettings, now: datetime) -> datetime | None:
 
 
 def window_start(channel: ChannelSettings, slot: datetime) -> datetime:
-    """Candidates are papers first seen since this: the previous digest (at most MAX_WINDOW
+    """Candidates are papers announced since this: the previous digest (at most MAX_WINDOW
     back), else one schedule period before the slot (at most FIRST_WINDOW), so a first
     digest is not empty just because the topic was added a minute before the slot."""
     last = aware(channel.last_digest_at)

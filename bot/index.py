@@ -71,7 +71,8 @@ STATE_FILE = "paperboy-index.json"
 BOOSTS = {"title": 3.0, "keywords": 2.0, "abstract": 1.0, "authors": 0.6}
 TEXT_FIELDS = ("title", "keywords", "abstract")
 FULL = tuple((name, BOOSTS[name]) for name in TEXT_FIELDS)
-# `head` holds the title (twice, so it outweighs keywords) and the keywords: a small field.
+# `head` (the title twice, and the keywords) is still written but no query reads it since
+# ranking scores every match exactly; dropping it is a schema change (SCHEMA_VERSION).
 RERANK_DEPTH = 60  # BM25 hits re-ranked with upvotes and recency
 SORT_HEAD = 2_000  # sort:new|top look among this many newest / most upvoted papers first
 MAX_EXPANSIONS = 4  # alias forms tried per word
@@ -386,7 +387,7 @@ class PaperIndex:
             self._pending_ids.clear()
             self._generation += 1
             self._bars.clear()
-            self._cursor = (None, "")
+            self._position, self._own = (0, ""), set()  # the refill starts at the first change
             if self.path is not None:
                 shutil.rmtree(self.path, ignore_errors=True)
             self._open(self.path)

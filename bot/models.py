@@ -44,7 +44,7 @@ class Paper(SQLModel, table=True):
     sources: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     first_seen_at: datetime
     updated_at: datetime  # when it last changed (informative: the index follows change_seq)
-    # When this paper was announced, as digests count it (bot.store.announcement): the
+    # When this paper was announced, as digests count it (bot.announce.announced): the
     # arXiv announcement its own dates put it in, its Daily Papers day, or, for a paper a
     # live refresh brings in within days of that, when it reached this store.
     announced_at: datetime | None = None

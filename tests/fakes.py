@@ -20,6 +20,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -197,6 +198,29 @@ def setup_channel(
         next_digest_at=plan.next_slot(now),
         **values,
     )
+
+
+
+def catch_up(store: Any, timeout: float = 20.0) -> int:
+    """`sync_index` until the feed's bound passes every change committed so far.
+
+    On PostgreSQL the bound is the oldest transaction still running on the whole server, and
+    other test sessions share it: a catch-up may rightly stop short for a moment."""
+    from sqlalchemy import func, select
+    from sqlmodel import Session
+
+    from bot.models import Paper
+
+    with Session(store.engine) as session:
+        latest = session.execute(select(func.max(Paper.change_seq))).scalar_one() or 0
+    deadline = time.monotonic() + timeout
+    done = 0
+    while True:
+        ready = store.feed_bound() > latest
+        done += store.sync_index()
+        if ready or time.monotonic() > deadline:
+            return done
+        time.sleep(0.05)
 
 
 def _main() -> None:

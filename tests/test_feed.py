@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from bot.index import open_index
 from bot.models import Paper, PaperIn
 from bot.search import parse_query, search_papers
 from bot.store import PaperStore
+from tests.fakes import catch_up
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 SMALL_BATCH = 40  # store batches, so a few hundred papers make many transactions
@@ -51,22 +51,6 @@ def paper(n: int, source: str = "snapshot", **kw: Any) -> PaperIn:
     # Ids not in ascending order of writing: a snapshot is sorted by id, a refresh is not.
     pid = f"26{(n * 7919) % 100:02d}.{n:05d}"
     return PaperIn(id=pid, title=title(n), source=source, abstract="An abstract.", **kw)
-
-
-def catch_up(store: PaperStore, timeout: float = 20.0) -> int:
-    """sync_index until the feed's bound passes every change committed so far (on
-    PostgreSQL the bound is the oldest running transaction of the whole server, which other
-    test sessions share: a catch-up may rightly stop short for a moment)."""
-    with Session(store.engine) as session:
-        latest = session.execute(select(func.max(Paper.change_seq))).scalar_one() or 0
-    deadline = time.monotonic() + timeout
-    done = 0
-    while True:
-        ready = store.feed_bound() > latest
-        done += store.sync_index()
-        if ready or time.monotonic() > deadline:
-            return done
-        time.sleep(0.05)
 
 
 def missing(store: PaperStore, instance: PaperStore) -> list[str]:

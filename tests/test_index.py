@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from bot.index import STATE_FILE, PaperIndex, open_index
 from bot.models import PaperIn
 from bot.search import parse_query, search_papers
 from bot.store import PaperStore
+from tests.fakes import catch_up
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 
@@ -31,22 +31,6 @@ def paper(pid: str, title: str, upvotes: int = 0, source: str = "test") -> Paper
         published_at=datetime(2026, 1, 1, tzinfo=UTC),
         upvotes=upvotes,
     )
-
-
-def catch_up(store: PaperStore, timeout: float = 20.0) -> int:
-    """sync_index until the feed's bound passes every change committed so far.
-
-    On PostgreSQL the bound is the oldest transaction still running on the whole server, and
-    other test sessions share it: a catch-up may rightly stop short for a moment."""
-    latest = max((r["change_seq"] for r in store.changes((0, ""), 2**62)), default=0)
-    deadline = time.monotonic() + timeout
-    done = 0
-    while True:
-        ready = store.feed_bound() > latest
-        done += store.sync_index()
-        if ready or time.monotonic() > deadline:
-            return done
-        time.sleep(0.05)
 
 
 def found(store: PaperStore, text: str) -> list[tuple[str, int]]:

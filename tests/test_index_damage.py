@@ -10,11 +10,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from bot.config import Settings
 from bot.db import make_engine
 from bot.index import PaperIndex, damaged_files
 from bot.messages import ChannelRef, Invocation, ReplyKind, UserRef
+from bot.search import parse_query
 from bot.service import BotService
 from bot.store import PaperStore
 from tests.conftest import NOW
@@ -127,3 +129,21 @@ def test_paperboy_search_on_a_damaged_index_says_what_to_do(
     assert main(["search", "dpo"]) == 1
     err = capsys.readouterr().err
     assert "paperboy reindex" in err and "Traceback" not in err
+
+
+
+def test_an_in_memory_index_rebuilt_after_damage_finds_every_paper_again(
+    sqlite_engine: Engine,
+) -> None:
+    store = PaperStore(sqlite_engine, PaperIndex(None))
+    store.upsert_many(
+        [paper(f"2601.{i:05d}", f"Walrus number {i}", "Walruses.") for i in range(20)],
+        NOW - timedelta(hours=1),
+    )
+    index = store.index
+    assert index is not None
+    index.recreate()  # what the service does when a search panics
+    assert store.sync_index() == 20
+    hits = index.search(parse_query('"walrus number 7"', NOW), store.aliases(), 5, NOW)
+    assert [pid for pid, _ in hits][:1] == ["2601.00007"]
+    assert index.doc_count() == 20

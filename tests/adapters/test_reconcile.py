@@ -19,7 +19,6 @@ import pytest
 from sqlalchemy import Engine
 
 from adapters.discord import DiscordAdapter
-from adapters.slack import SlackAdapter
 from bot.config import Settings
 from bot.index import open_index
 from bot.messages import ChannelRef, Invocation, UserRef
@@ -27,7 +26,7 @@ from bot.ports import Outbox
 from bot.service import BotService
 from bot.store import PaperStore
 from tests.adapters.fake_slack import FakeSlackApi, Scripted, slack_api
-from tests.adapters.test_slack import Sleeps, settings
+from tests.adapters.test_slack import Sleeps, posting_adapter
 from tests.conftest import NOW
 from tests.fakes import paper, setup_channel
 
@@ -69,11 +68,7 @@ async def slack(
     store: PaperStore, slack_api: FakeSlackApi
 ) -> AsyncIterator[tuple[BotService, Outbox, Sleeps]]:
     service = BotService(Settings.load(None, {}), store, clock=lambda: NOW)
-    sleeps = Sleeps()
-    adapter = SlackAdapter(service, settings(slack_api), sleep=sleeps.sleep,
-                           monotonic=sleeps.monotonic)
-    outbox = Outbox({"slack": adapter})
-    service.outbox = outbox
+    adapter, outbox, sleeps = posting_adapter(service, slack_api)
     seed(store, KEY)
     yield service, outbox, sleeps
     await adapter.stop()

@@ -26,6 +26,7 @@ from bot.config import Settings
 from bot.errors import DeliveryError, SourceError
 from bot.messages import ChannelRef, PaperCard, Reply, ReplyKind
 from bot.models import PaperIn
+from bot.ports import Outbox
 from bot.service import BotService
 from bot.store import PaperStore
 from tests.adapters.fake_slack import FakeSlackApi, Scripted, assert_valid_blocks, slack_api
@@ -116,6 +117,17 @@ class Sleeps:
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
+
+
+def posting_adapter(
+    service: BotService, fake: FakeSlackApi
+) -> tuple[SlackAdapter, Outbox, Sleeps]:
+    """A Slack adapter on the fake API with an injected clock, wired as the service's outbox
+    (digests and reconciliation go through it)."""
+    sleeps = Sleeps()
+    adapter = SlackAdapter(service, settings(fake), sleep=sleeps.sleep, monotonic=sleeps.monotonic)
+    outbox = service.outbox = Outbox({"slack": adapter})
+    return adapter, outbox, sleeps
 
 
 @pytest.fixture

@@ -15,7 +15,13 @@ from bot.ports import Outbox
 from bot.service import BotService
 from bot.store import PaperStore
 from tests.adapters.fake_slack import FakeSlackApi, Scripted, assert_valid_blocks, slack_api
-from tests.adapters.test_slack import NASTY, PAPERS, Sleeps, command, paper, settings
+from tests.adapters.test_slack import (
+    NASTY,
+    PAPERS,
+    command,
+    paper,
+    posting_adapter,
+)
 from tests.conftest import NOW
 
 __all__ = ["slack_api"]
@@ -32,11 +38,7 @@ async def wired(
 ) -> AsyncIterator[tuple[BotService, SlackAdapter, Outbox]]:
     store.upsert_many(PAPERS, NOW - timedelta(hours=1))
     service = BotService(Settings.load(None, {}), store, clock=lambda: NOW)
-    sleeps = Sleeps()
-    adapter = SlackAdapter(service, settings(slack_api), sleep=sleeps.sleep,
-                           monotonic=sleeps.monotonic)
-    outbox = Outbox({"slack": adapter})
-    service.outbox = outbox
+    adapter, outbox, _ = posting_adapter(service, slack_api)
     yield service, adapter, outbox
     await adapter.stop()
 
