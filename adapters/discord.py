@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import inspect
 import logging
@@ -625,13 +626,24 @@ class DiscordAdapter:
             self.finished.set()
 
     async def stop(self) -> None:
+        """Close the session. `finished` is set only by the gateway task ending: a stop after
+        a failed login (the runtime retrying an unreachable Discord) must not end the bot."""
         if not self.client.is_closed():
             await self.client.close()
         if self._task is not None:
             # close() ends the gateway loop; cancel covers a connect still waiting to retry.
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        self.finished.set()
+            self._task = None
+        # A closed client stays closed (its gateway loop would end at once): reopen it, so
+        # the runtime's next start() after a failed attempt really connects. A client whose
+        # login never ran its setup has no state to clear (discord.py raises AttributeError).
+        with contextlib.suppress(AttributeError):
+            self.client.clear()
+        http = self.client.http
+        if getattr(http.connector, "closed", False):
+            # Closing the session closed its connector too; the next login makes a new one.
+            http.connector = discord.utils.MISSING
 
     # ------------------------------------------------------------------- commands
 

@@ -122,11 +122,13 @@ api_base_url = "http://127.0.0.1:{slack_port}/api/"
 class Bot:
     """`paperboy run` in a subprocess, its log collected line by line."""
 
-    def __init__(self, config: Path, env: dict[str, str], stdin: int | None = None) -> None:
+    def __init__(
+        self, config: Path, env: dict[str, str], stdin: int | None = None, prelude: str = ""
+    ) -> None:
         clean = {k: v for k, v in os.environ.items()
                  if not k.startswith(("PAPERBOY_", "SLACK_", "DISCORD_"))}
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from bot.cli import main; raise SystemExit(main())",
+            [sys.executable, "-c", prelude + "from bot.cli import main; raise SystemExit(main())",
              "run", "--config", str(config)],
             cwd=ROOT,
             env={**clean, **env},
@@ -293,3 +295,23 @@ def test_an_unreachable_discord_gateway_logs_one_line_not_a_traceback(
     assert record.getMessage() == "cannot reach Discord (DNS): reconnecting"
     assert record.exc_info is None and record.levelno == logging.WARNING
     assert "Traceback" not in caplog.text
+
+
+def test_stops_while_discord_is_unreachable(tmp_path: Path) -> None:
+    """Discord's REST login cannot connect (its API pointed at a closed loopback port): one
+    line per backoff step, the rest runs, and SIGTERM stops it in time."""
+    config = write_config(tmp_path, source_port=closed_port(), slack_port=closed_port())
+    api = f"http://127.0.0.1:{closed_port()}/api/v10"
+    bot = Bot(
+        config,
+        {"DISCORD_TOKEN": "fake-token"},
+        prelude=f"import discord.http; discord.http.Route.BASE = {api!r}; ",
+    )
+    bot.wait_for("cannot reach Discord (connection refused): retrying in 5 s")
+    bot.wait_for("refresh: hf: FAILED")  # the refresh runs meanwhile
+    # The failed attempt did not end the bot: Discord is tried again after the backoff.
+    bot.wait_for("cannot reach Discord (connection refused): retrying in 15 s")
+    code, took = bot.stop_with(signal.SIGTERM)
+    assert took < STOP_LIMIT, bot.log
+    assert code == 0, bot.log
+    assert "Traceback" not in bot.log
