@@ -619,7 +619,8 @@ def cmd_fetch(settings: Settings, args: argparse.Namespace) -> int:
                 source=args.source,
                 day=args.date,
                 since=args.since,
-                progress=_progress,
+                # Progress is for a person; JSON logs on stderr stay one object per line.
+                progress=_progress if settings.logging.format == "text" else None,
             )
 
     with closing(store):
