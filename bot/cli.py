@@ -108,10 +108,10 @@ def known_failure(exc: BaseException, settings: Settings) -> str | None:
             return None
         return f"the {extra} extra is not installed (no module {top}): {install_hint(extra)}"
     if isinstance(exc, NoSuchModuleError | ArgumentError):
-        return f"[database] url {_redact(settings.database_url)} is not usable: {exc}"
+        return f"[database] url {redact_url(settings.database_url)} is not usable: {exc}"
     if isinstance(exc, DBAPIError):
         first = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc) else ""
-        return f"cannot use the database {_redact(settings.database_url)}: {first}"
+        return f"cannot use the database {redact_url(settings.database_url)}: {first}"
     reason = network_reason(exc)
     if reason is not None:
         host = _host_of(exc)
@@ -339,7 +339,7 @@ def cmd_check_config(settings: Settings, _args: argparse.Namespace) -> int:
     if problems:
         return 1
     print(f"✓ configuration is valid; platforms: {', '.join(settings.platforms())}")
-    print(f"✓ database: {_redact(settings.database_url)} (connected)")
+    print(f"✓ database: {redact_url(settings.database_url)} (connected)")
     print(f"✓ data directory: {settings.data_dir} (writable)")
     print(f"  search index: {_index_state(settings)}")
     return 0
@@ -428,7 +428,7 @@ def _database_problem(settings: Settings) -> str | None:
             engine.dispose()
     except Exception as exc:  # noqa: BLE001 - every driver error becomes one line
         known = known_failure(exc, settings)
-        return known or f"cannot use the database {_redact(url)}: {type(exc).__name__}"
+        return known or f"cannot use the database {redact_url(url)}: {type(exc).__name__}"
     return None
 
 
@@ -736,7 +736,3 @@ def _fail_on_problems(settings: Settings) -> None:
     problems = runtime_problems(settings, connect=False)
     if problems:
         raise ConfigError("\n".join(problems) + "\n(run `paperboy check-config`)")
-
-
-def _redact(url: str) -> str:
-    return redact_url(url)

@@ -459,9 +459,7 @@ class PaperIndex:
         compiled = self.compile(query, aliases)
         if compiled is None:
             return []
-        if self._pending:
-            self.flush()
-        searcher = self._index.searcher()
+        searcher = self._index.searcher()  # `_cached` has flushed pending writes
         sort = query.sort
         if sort is Sort.RELEVANCE and not query.has_text():
             sort = Sort.TOP  # nothing to score by text: the most upvoted first
