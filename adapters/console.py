@@ -196,7 +196,7 @@ class ConsoleAdapter:
         inv = to_invocation(line)
         if inv is None:
             return None
-        reply = await self.service.handle(inv)
+        reply = await self.service.ask(inv)
         self._print(self._render(reply) + "\n")
         return reply
 

@@ -31,7 +31,7 @@ from bot.commands import COMMANDS, CommandSpec, build_text
 from bot.config import DiscordSettings
 from bot.errors import ConfigError, DeliveryError
 from bot.links import safe_url
-from bot.messages import ChannelRef, Invocation, PaperCard, Reply, ReplyKind, UserRef
+from bot.messages import ChannelRef, Invocation, PaperCard, Pending, Reply, ReplyKind, UserRef
 from bot.ports import RESEND, UNCONFIRMED, Reconciled
 from bot.reachability import NetworkOneLiner
 from bot.service import BotService
@@ -65,9 +65,6 @@ NONCE_MAX = 25
 NONCE_WINDOW = timedelta(minutes=2)
 UNKNOWN_MESSAGE = 10008  # Discord's error code
 
-# Discord drops an interaction not answered within 3 s (D-INT-1): a store answer normally takes
-# milliseconds; one that takes longer than this is deferred and followed up instead.
-ACK_BUDGET = 2.0
 # An interaction token lasts 15 minutes (D-INT-2); buttons on an answer stop a little earlier.
 VIEW_TIMEOUT = 14 * 60
 # discord.py sleeps on a 429 before retrying; above this wait it raises `RateLimited` instead,
@@ -594,7 +591,6 @@ class DiscordAdapter:
         self.channel_getter: ChannelGetter = channel_getter or self.client.get_partial_messageable
         self.client.event(self.on_guild_remove)
         self.finished = asyncio.Event()
-        self.ack_budget = ACK_BUDGET
         self._task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -656,27 +652,12 @@ class DiscordAdapter:
             build_text(name, options),
             manage_permission=self.settings.manage_permission,
         )
-        # If we must defer, the ephemeral choice is fixed then (D-INT-2): channel changes and
-        # paper details are public, everything else private, as their replies are.
-        spec = COMMANDS.get(name)
-        private = not (name == "paper" or (spec is not None and spec.manages_channel))
-        task = asyncio.ensure_future(self.service.handle(inv, offline=True))
-        try:
-            reply = await asyncio.wait_for(asyncio.shield(task), self.ack_budget)
-        except TimeoutError:
-            # Slower than expected (a busy database, a digest post waiting on a rate limit):
-            # ack before Discord's 3 s run out, then follow up.
-            await interaction.response.defer(ephemeral=private, thinking=True)
-            reply = await task
-            if reply.needs_network:
-                reply = await self.service.handle(inv)
-            await self._followups(interaction, reply, ephemeral=private)
-            return
-        if reply.needs_network:
-            # Ack now (the user sees "thinking"), then answer within the token's 15 minutes.
-            await interaction.response.defer(ephemeral=private, thinking=True)
-            reply = await self.service.handle(inv)
-            await self._followups(interaction, reply, ephemeral=private)
+        reply = await self.service.handle(inv)
+        if isinstance(reply, Pending):
+            # Ack before Discord's 3 s run out (the user sees "thinking"; the ephemeral choice
+            # is fixed now, D-INT-2), then answer within the token's 15 minutes.
+            await interaction.response.defer(ephemeral=reply.ephemeral, thinking=True)
+            await self._followups(interaction, await reply.reply(), ephemeral=reply.ephemeral)
             return
         messages = render(reply)
         view = self._view_for(reply, messages)
@@ -704,9 +685,8 @@ class DiscordAdapter:
     async def autocomplete_topics(
         self, interaction: InteractionLike, current: str
     ) -> list[app_commands.Choice[str]]:
-        key = channel_ref(interaction.guild_id, interaction.channel_id).key
-        subs = self.service.store.subscriptions(key)
-        return topic_choices([s.query for s in subs], current)
+        channel = channel_ref(interaction.guild_id, interaction.channel_id)
+        return topic_choices(await self.service.topics(channel), current)
 
     async def autocomplete_timezones(
         self, _interaction: InteractionLike, current: str
@@ -759,7 +739,7 @@ class DiscordAdapter:
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         """Kicked or banned from a server: pause its channels' digests (they would only 403)."""
-        paused = self.service.store.pause_channels(f"{PLATFORM}:{guild.id}:", GUILD_REMOVED)
+        paused = await self.service.workspace_gone(PLATFORM, str(guild.id), GUILD_REMOVED)
         logger.info("removed from Discord server %s: paused %d channel(s)", guild.id, paused)
 
 
@@ -803,7 +783,7 @@ class ResultsView(discord.ui.View):
             f"subscribe {self.reply.query}",
             manage_permission=self.adapter.settings.manage_permission,
         )
-        reply = await self.adapter.service.handle(inv)
+        reply = await self.adapter.service.ask(inv)
         await _answer(interaction, reply, ephemeral=reply.ephemeral)
 
 

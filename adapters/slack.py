@@ -58,7 +58,7 @@ from adapters.slack_render import (
 from bot import redact
 from bot.config import Settings, reveal
 from bot.errors import ConfigError, DeliveryError
-from bot.messages import ChannelRef, Invocation, Reply, UserRef, error
+from bot.messages import ChannelRef, Invocation, Pending, Reply, UserRef, error
 from bot.ports import ABSENT, FOUND, LATER, UNCONFIRMED, Reconciled
 from bot.reachability import NetworkOneLiner
 from bot.service import BotService
@@ -66,6 +66,7 @@ from bot.service import BotService
 logger = logging.getLogger(__name__)
 
 PLATFORM = "slack"
+LOOKING = "Looking that up…"
 # chat:write.public lets digests reach public channels the bot was never invited to (slash
 # commands work there, so people subscribe there); private channels need `/invite @paperboy`.
 # *:history: reading a channel's recent messages to settle a digest post whose outcome was
@@ -75,7 +76,6 @@ EVENTS_PATH = "/slack/events"
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 HEALTH_PATH = "/healthz"
-LOOKING = "Looking that up…"
 # Slack: about one message per second per channel (S-OUT-1).
 POST_INTERVAL = 1.0
 POST_TIMEOUT = 15
@@ -380,7 +380,7 @@ class SlackAdapter:
         )
         self.installation_store: InstallationStore | None = None
         self.state_store: OAuthStateStore | None = None
-        db = engine if engine is not None else service.store.engine
+        db = engine if engine is not None else service.engine
         self.replays = ReplayGuard(db)
         common: dict[str, Any] = {
             "signing_secret": signing_secret or "",
@@ -598,11 +598,10 @@ class SlackAdapter:
             logger.exception("could not read a slash command")
             await _ack_reply(ack, error("Sorry, I could not read that command."))
             return
-        reply = await self.service.handle(inv, offline=True)
-        if reply.needs_network:
+        reply = await self.service.handle(inv)
+        if isinstance(reply, Pending):
             await ack(text=LOOKING, response_type="ephemeral")
-            reply = await self.service.handle(inv)
-            await self._respond(respond, reply, source_text=inv.text)
+            await self._respond(respond, await reply.reply(), source_text=inv.text)
             return
         try:
             messages = render(reply, source_text=inv.text)
@@ -641,7 +640,7 @@ class SlackAdapter:
         await ack()
         text = _action_value(body)
         inv = action_invocation(body, text)
-        reply = await self.service.handle(inv)
+        reply = await self.service.ask(inv)
         shared = Reply(
             kind=reply.kind,
             title=reply.title,
@@ -661,13 +660,13 @@ class SlackAdapter:
         """"Subscribe this channel": `/papers subscribe <query>` through the core."""
         await ack()
         inv = action_invocation(body, f"subscribe {_action_value(body)}")
-        await self._respond(respond, await self.service.handle(inv), source_text=None)
+        await self._respond(respond, await self.service.ask(inv), source_text=None)
 
     async def _on_abstract(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
         """"Abstract": the paper in detail, shown only to whoever clicked."""
         await ack()
         inv = action_invocation(body, _action_value(body))
-        reply = await self.service.handle(inv)
+        reply = await self.service.ask(inv)
         await self._respond(respond, reply, source_text=None, kind="ephemeral")
 
     async def _on_app_uninstalled(self, context: Any) -> None:
@@ -687,7 +686,7 @@ class SlackAdapter:
         team = context.team_id
         # Pause first: from here on the digest tick skips the workspace's channels.
         if team:
-            paused = self.service.store.pause_channels(f"{PLATFORM}:{team}:", reason)
+            paused = await self.service.workspace_gone(PLATFORM, team, reason)
             logger.warning("Slack workspace %s: %s; paused %d channel(s)", team, reason, paused)
         if self.installation_store is not None:
             await self.installation_store.async_delete_all(

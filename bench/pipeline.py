@@ -212,7 +212,7 @@ def run(workdir: Path, n: int, k: int) -> None:
     user = UserRef("slack", "U1")
 
     async def ask(text: str) -> str:
-        reply = await svc.handle(Invocation(text, here, user, can_manage=True))
+        reply = await svc.ask(Invocation(text, here, user, can_manage=True))
         return reply.plain_text()
 
     if bot.channel(CHANNEL) is None:

@@ -265,7 +265,7 @@ def whole_path(store: PaperStore, text: str) -> Reply:
     """What `/papers <text>` does: BotService.handle (parse, index, rows, cards, Reply)."""
     service = BotService(_SETTINGS, store, clock=lambda: NOW)
     inv = Invocation(text, ChannelRef("bench", "w", "c"), UserRef("bench", "u"))
-    return _LOOP.run_until_complete(service.handle(inv))
+    return _LOOP.run_until_complete(service.ask(inv))
 
 
 # ------------------------------------------------------------------------- baselines

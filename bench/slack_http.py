@@ -86,7 +86,7 @@ def open_or_build(n: int, workdir: Path) -> tuple[PaperStore, float]:
 class FixedService(BotService):
     """The baseline core: one fixed line, no store."""
 
-    async def handle(self, inv: Invocation, *, offline: bool = False) -> Reply:
+    async def handle(self, inv: Invocation) -> Reply:
         return info("ok", f"you typed {inv.text}")
 
 
@@ -296,7 +296,7 @@ async def _busy_serve(store: PaperStore) -> dict[str, Any]:
     for k in range(BUSY_CHANNELS):
         channel = ChannelRef("slack", "T0BENCH", f"CB{k}")
         for topic in BUSY_TOPICS:
-            await service.handle(Invocation(f"subscribe {topic}", channel, UserRef("slack", "U1")))
+            await service.ask(Invocation(f"subscribe {topic}", channel, UserRef("slack", "U1")))
     adapter = SlackAdapter(service, settings)
     port = await adapter.serve_http("127.0.0.1", 0)
     ctx = mp.get_context("spawn")

@@ -310,10 +310,11 @@ async def digest_once(
     from bot.ports import Outbox
     from bot.runtime import build_adapters, build_service
 
-    service = build_service(settings, store)
+    outbox = Outbox()
+    service = build_service(settings, store, outbox=outbox)
     operator = UserRef("cli", "operator")
     if dry_run:
-        reply = await service.handle(Invocation("digest", channel, operator))
+        reply = await service.ask(Invocation("digest", channel, operator))
         return (1 if reply.is_error else 0), render(reply)
     adapters = build_adapters(settings, service)
     adapter = adapters.get(channel.platform)
@@ -324,8 +325,8 @@ async def digest_once(
     try:
         if open_posting is not None:
             await open_posting()
-        service.outbox = Outbox({channel.platform: adapter})
-        reply = await service.handle(Invocation("digest post", channel, operator))
+        outbox.add(adapter)
+        reply = await service.ask(Invocation("digest post", channel, operator))
     finally:
         await adapter.stop()
     return (1 if reply.is_error else 0), render(reply)

@@ -23,7 +23,7 @@ from bot.delivery import DeliveryReport, Ledger, open_now, post_one
 from bot.errors import QueryError, SourceError
 from bot.ids import parse_arxiv_id
 from bot.messages import Invocation, Reply, ReplyKind, error, info
-from bot.models import Channel, Subscription
+from bot.models import Channel, Paper, Subscription
 from bot.ports import Outbox, PaperLookup
 from bot.schedules import EXAMPLE as SCHEDULE_EXAMPLE, Schedule, ScheduleError, parse_schedule
 from bot.store import PaperStore
@@ -47,13 +47,20 @@ class Context:
     store: PaperStore
     settings: Settings
     now: datetime
-    remote: PaperLookup | None = None
-    offline: bool = False  # answer from the store only; say so if the answer needs `remote`
+    ledger: Ledger
+    remote: PaperLookup | None = None  # remote lookups: only inside a `Later`
     outbox: Outbox | None = None  # where `digest post` posts (None: no running adapters)
-    ledger: Ledger | None = None
 
 
-Handler = Callable[[Context, str], Awaitable[Reply]]
+@dataclass(frozen=True)
+class Later:
+    """A handler's answer that needs the network (a paper not in the store, too few local
+    hits): the service acks the platform first, then awaits `finish()`."""
+
+    finish: Callable[[], Awaitable[Reply]]
+
+
+Handler = Callable[[Context, str], Awaitable[Reply | Later]]
 
 
 @dataclass(frozen=True)
@@ -124,11 +131,29 @@ def build_text(name: str, options: Mapping[str, object]) -> str:
 # ---------------------------------------------------------------------------- handlers
 
 
-async def do_search(ctx: Context, text: str) -> Reply:
+async def do_search(ctx: Context, text: str) -> Reply | Later:
+    query = _search_query(text, ctx.now)
+    if isinstance(query, Reply):
+        return query
+    limit = ctx.settings.search.results
+    hits = search.search_papers(ctx.store, query, limit + 1, ctx.now)
+    full_matches = sum(1 for hit in hits if not hit.partial)
+    if ctx.remote is not None and full_matches < limit and query.plain_text():
+
+        async def topped_up() -> Reply:
+            more, note = await _with_remote_hits(ctx, query, hits, limit + 1)
+            return _results(ctx, text, query, more, note)
+
+        return Later(topped_up)
+    return _results(ctx, text, query, hits, "")
+
+
+def _search_query(text: str, now: datetime) -> search.Query | Reply:
+    """The parsed search, or the error to show instead."""
     if not text.strip():
         return error("What should I search for?", "Type some words, for example `/papers dpo`.")
     try:
-        query = search.parse_query(text, ctx.now)
+        query = search.parse_query(text, now)
     except QueryError as exc:
         return error("I could not read that search.", str(exc))
     if query.is_empty():
@@ -136,35 +161,17 @@ async def do_search(ctx: Context, text: str) -> Reply:
             "That search has no words I can look for.",
             'Try words or a phrase, for example `/papers dpo` or `/papers "reward model"`.',
         )
+    return query
+
+
+def _results(
+    ctx: Context, text: str, query: search.Query, hits: list[search.Hit], remote_note: str
+) -> Reply:
     limit = ctx.settings.search.results
-    hits = search.search_papers(ctx.store, query, limit + 1, ctx.now)
-    full_matches = sum(1 for hit in hits if not hit.partial)
-    remote_note = ""
-    if ctx.remote is not None and full_matches < limit and query.plain_text():
-        if ctx.offline:
-            return _lookup_pending()
-        hits, remote_note = await _with_remote_hits(ctx, query, hits, limit + 1)
     shown = hits[:limit]
     meant = _meant_command(text)
     if not shown:
-        empty = not remote_note and ctx.store.count() == 0
-        return Reply(
-            kind=ReplyKind.RESULTS,
-            title=EMPTY_STORE if empty else f"No papers match {text}.",
-            text="\n".join(
-                line
-                for line in (
-                    meant,
-                    remote_note,
-                    "" if empty else "Try fewer or broader words, or drop a filter."
-                    # A cut query says so: the words past the limit were not searched.
-                    + (f" Searched: {search.describe(query)}." if query.truncated else ""),
-                )
-                if line
-            ),
-            ephemeral=True,
-            query=text,
-        )
+        return _no_results(ctx, text, query, meant, remote_note)
     # Counting every match of a common word costs more than the search itself (it cannot be
     # pruned), so a search only says whether there is more, not how much.
     more = len(hits) > limit and not hits[limit].partial
@@ -183,6 +190,23 @@ async def do_search(ctx: Context, text: str) -> Reply:
         text="\n".join(line for line in (meant, remote_note) if line),
         cards=tuple(to_card(hit.paper, hit.score) for hit in shown),
         footer=f"{search.describe(query)}{narrow}{follow}",
+        ephemeral=True,
+        query=text,
+    )
+
+
+def _no_results(
+    ctx: Context, text: str, query: search.Query, meant: str, remote_note: str
+) -> Reply:
+    empty = not remote_note and ctx.store.count() == 0
+    hint = "" if empty else "Try fewer or broader words, or drop a filter."
+    if hint and query.truncated:
+        # A cut query says so: the words past the limit were not searched.
+        hint += f" Searched: {search.describe(query)}."
+    return Reply(
+        kind=ReplyKind.RESULTS,
+        title=EMPTY_STORE if empty else f"No papers match {text}.",
+        text="\n".join(line for line in (meant, remote_note, hint) if line),
         ephemeral=True,
         query=text,
     )
@@ -216,10 +240,6 @@ def _subscribable(text: str) -> str:
     return cleaned
 
 
-def _lookup_pending() -> Reply:
-    return Reply(kind=ReplyKind.INFO, title="Looking that up…", ephemeral=True, needs_network=True)
-
-
 async def _with_remote_hits(
     ctx: Context, query: search.Query, hits: list[search.Hit], limit: int
 ) -> tuple[list[search.Hit], str]:
@@ -238,7 +258,7 @@ async def _with_remote_hits(
     return hits, ""
 
 
-async def do_paper(ctx: Context, text: str) -> Reply:
+async def do_paper(ctx: Context, text: str) -> Reply | Later:
     parsed = parse_arxiv_id(text)
     if parsed is None:
         return error(
@@ -247,29 +267,35 @@ async def do_paper(ctx: Context, text: str) -> Reply:
         )
     paper = ctx.store.get(parsed.key)
     if paper is None and ctx.remote is not None:
-        if ctx.offline:
-            return _lookup_pending()
-        try:
-            fetched = await asyncio.wait_for(
-                ctx.remote.lookup_paper(parsed.key), REMOTE_BUDGET
-            )
-        except (SourceError, TimeoutError) as exc:
-            logger.warning("lookup of %s failed: %s", parsed.key, exc or "no answer in time")
-            why = (
-                _plain_source_error("", str(exc)) if isinstance(exc, SourceError)
-                else "Hugging Face and arXiv did not answer in time"
-            )
-            return error(
-                f"{parsed.key} is not in my store, and looking it up failed.",
-                f"{why}. Try again in a minute. On arXiv: https://arxiv.org/abs/{parsed.key}",
-            )
-        if fetched is not None:
-            ctx.store.upsert_many([fetched], ctx.now)
-            paper = ctx.store.get(parsed.key)
+        return Later(lambda: _fetch_paper(ctx, parsed.key))
+    return _paper_reply(paper, parsed.key)
+
+
+async def _fetch_paper(ctx: Context, key: str) -> Reply:
+    """A paper not in the store, from the remote sources (and stored for next time)."""
+    assert ctx.remote is not None
+    try:
+        fetched = await asyncio.wait_for(ctx.remote.lookup_paper(key), REMOTE_BUDGET)
+    except (SourceError, TimeoutError) as exc:
+        logger.warning("lookup of %s failed: %s", key, exc or "no answer in time")
+        why = (
+            _plain_source_error("", str(exc)) if isinstance(exc, SourceError)
+            else "Hugging Face and arXiv did not answer in time"
+        )
+        return error(
+            f"{key} is not in my store, and looking it up failed.",
+            f"{why}. Try again in a minute. On arXiv: https://arxiv.org/abs/{key}",
+        )
+    if fetched is not None:
+        ctx.store.upsert_many([fetched], ctx.now)
+    return _paper_reply(ctx.store.get(key), key)
+
+
+def _paper_reply(paper: Paper | None, key: str) -> Reply:
     if paper is None:
         return error(
-            f"I don't know paper {parsed.key} yet.",
-            f"It is not in my store. On arXiv: https://arxiv.org/abs/{parsed.key}",
+            f"I don't know paper {key} yet.",
+            f"It is not in my store. On arXiv: https://arxiv.org/abs/{key}",
         )
     return Reply(kind=ReplyKind.PAPER, title=paper.title, cards=(to_card(paper),))
 
@@ -395,7 +421,7 @@ async def do_list(ctx: Context, _text: str) -> Reply:
         lines.append(
             f"Digests are paused: {channel.paused_reason}. Setting a schedule resumes them."
         )
-    unknown = (ctx.ledger or Ledger(ctx.store.engine)).unknown_summary(ctx.inv.channel.key)
+    unknown = ctx.ledger.unknown_summary(ctx.inv.channel.key)
     if unknown.papers:
         lines.append(unknown.line(here=True))
     return info("This channel's topics", "\n".join(lines))
@@ -444,7 +470,7 @@ async def do_digest(ctx: Context, text: str) -> Reply:
             "`/papers digest` shows a preview to anyone.",
         )
     if words[0] == "resend":
-        ledger = ctx.ledger or Ledger(ctx.store.engine)
+        ledger = ctx.ledger
         n = ledger.requeue_unknown(ctx.inv.channel.key, ctx.now)
         if not n:
             return info("No post here has an unknown outcome.", "Nothing to resend.")
@@ -475,7 +501,7 @@ def _digest_preview(ctx: Context) -> Reply:
             "Add one with `/papers subscribe dpo` (or `--hf-top`), then `/papers digest` "
             "previews its digest.",
         )
-    ledger = ctx.ledger or Ledger(ctx.store.engine)
+    ledger = ctx.ledger
     slot = digests.due_slot(channel, ctx.now) or ctx.now
     plan = digests.plan_for(channel, [s.query for s in subs], slot)
     delivered = ledger.delivered([key]).get(key, set())
@@ -497,7 +523,7 @@ async def _digest_post(ctx: Context) -> Reply:
             "I can only post digests while the bot is running.",
             "`/papers digest` shows a preview; `paperboy digest --channel KEY` posts one.",
         )
-    ledger = ctx.ledger or Ledger(ctx.store.engine)
+    ledger = ctx.ledger
     key = ctx.inv.channel.key
     out = await asyncio.to_thread(open_now, ctx.store, ledger, key, ctx.now)
     if out is None:
@@ -542,7 +568,7 @@ async def do_status(ctx: Context, _text: str) -> Reply:
     channel = ctx.store.channel(ctx.inv.channel.key)
     if channel is not None and channel.paused_reason:
         lines.append(f"Digests in this channel are paused: {channel.paused_reason}")
-    ledger = ctx.ledger or Ledger(ctx.store.engine)
+    ledger = ctx.ledger
     # Only this workspace's (or Discord server's) channels: another team's are not ours to see.
     here_ref = ctx.inv.channel
     unknown = ledger.unknown_summary(prefix=f"{here_ref.platform}:{here_ref.workspace}:")

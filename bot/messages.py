@@ -6,6 +6,7 @@ knows Slack or Discord. Text in these types is plain text: adapters escape and f
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -115,9 +116,6 @@ class Reply:
     ephemeral: bool = False
     # For a search: the query, so adapters can offer "Subscribe this channel" / "Share".
     query: str | None = None
-    # Answered offline (`BotService.handle(..., offline=True)`) but the answer needs a remote
-    # lookup: the adapter acks the platform now and asks again without `offline`.
-    needs_network: bool = False
     meta: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -144,6 +142,24 @@ class Reply:
         if self.footer:
             lines.append(self.footer)
         return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An answer that is not ready within a platform's ack window (a remote lookup, seconds of
+    store work, a slow database): the adapter acks now (Slack: "Looking that up…"; Discord: a
+    deferred "thinking" response, `ephemeral` fixed then), and sends `await pending.reply()`
+    when it comes. `reply()` never raises: failures come back as an error `Reply`."""
+
+    finish: Callable[[], Awaitable[Reply]] = field(repr=False)
+    ephemeral: bool = True  # the final answer is shown only to whoever asked
+
+    async def reply(self) -> Reply:
+        return await self.finish()
+
+
+# What `BotService.handle` returns: the answer, or how to get it after acking the platform.
+Answer = Reply | Pending
 
 
 def error(title: str, text: str = "") -> Reply:

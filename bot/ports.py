@@ -48,10 +48,15 @@ class Reconciled:
 
 
 class Outbox:
-    """Routes a post to the adapter of the channel's platform."""
+    """Routes a post to the adapter of the channel's platform. The composition root makes it
+    first (the service posts through it) and adds each adapter once built (adapters need the
+    service): a platform with no adapter here is "not running", which the ledger retries."""
 
-    def __init__(self, adapters: Mapping[str, Adapter]) -> None:
-        self.adapters = dict(adapters)
+    def __init__(self, adapters: Mapping[str, Adapter] | None = None) -> None:
+        self.adapters = dict(adapters or {})
+
+    def add(self, adapter: Adapter) -> None:
+        self.adapters[adapter.platform] = adapter
 
     async def send(self, channel: ChannelRef, reply: Reply, *, idempotency_key: str) -> str:
         adapter = self.adapters.get(channel.platform)
@@ -87,7 +92,8 @@ class Outbox:
 class PaperLookup(Protocol):
     """Remote paper sources asked on demand (a paper not in the store, too few local hits).
 
-    Both calls use the network: adapters ack the platform first (`Reply.needs_network`).
+    Both calls use the network: handlers call them only inside a `Later`, after the adapter
+    acked the platform (`messages.Pending`).
     They raise `SourceError` when the source fails.
     """
 

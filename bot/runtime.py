@@ -24,7 +24,7 @@ from bot.config import Settings, reveal
 from bot.db import make_engine
 from bot.errors import ConfigError
 from bot.index import PaperIndex
-from bot.ports import Adapter, Outbox
+from bot.ports import Adapter, Outbox, PaperLookup
 from bot.reachability import network_reason
 from bot.scheduler import Scheduler
 from bot.service import BotService, Clock, utc_now
@@ -43,8 +43,15 @@ def open_store(settings: Settings, *, index_dir: Path | None = None) -> PaperSto
     return store
 
 
-def build_service(settings: Settings, store: PaperStore, *, clock: Clock = utc_now) -> BotService:
-    return BotService(settings, store, clock=clock)
+def build_service(
+    settings: Settings,
+    store: PaperStore,
+    *,
+    clock: Clock = utc_now,
+    remote: PaperLookup | None = None,
+    outbox: Outbox | None = None,
+) -> BotService:
+    return BotService(settings, store, clock=clock, remote=remote, outbox=outbox)
 
 
 def build_adapters(settings: Settings, service: BotService) -> dict[str, Adapter]:
@@ -86,21 +93,18 @@ async def run(settings: Settings) -> None:
     and a signal stops everything in any state: connecting, retrying, mid-tick, mid-refresh.
     """
     store = open_store(settings)
-    service = build_service(settings, store)
+    sources, refresh, close_sources = _sources(settings, store)
+    outbox = Outbox()  # `/papers digest post` and the digest tick post through it
+    service = build_service(settings, store, remote=sources, outbox=outbox)
     adapters = build_adapters(settings, service)
-    outbox = Outbox(adapters)
-    service.outbox = outbox  # `/papers digest post` posts through the ledger
-    refresh, close_sources = _refresh_job(settings, service)
+    for adapter in adapters.values():
+        outbox.add(adapter)
     scheduler = Scheduler(
         settings, service, outbox, refresh=refresh, first_refresh=datetime.now(UTC)
     )
     states = {name: "connecting" for name in adapters}
     watch = await _serve_metrics(settings, store, states)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, _on_signal, sig, stop)
+    stop = _stop_on_signals()
     connecting = [
         asyncio.create_task(_keep_connecting(name, adapter, states), name=f"connect-{name}")
         for name, adapter in adapters.items()
@@ -152,6 +156,16 @@ async def _serve_metrics(
 
 
 _collector: metrics.StoreCollector | None = None
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event that SIGINT or SIGTERM sets (a second signal exits at once)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, _on_signal, sig, stop)
+    return stop
 
 
 def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
@@ -207,22 +221,20 @@ async def _keep_connecting(name: str, adapter: Adapter, states: dict[str, str]) 
             return
 
 
-def _refresh_job(
-    settings: Settings, service: BotService
-) -> tuple[Callable[[datetime], Awaitable[Any]], Callable[[], Awaitable[None]]]:
-    """The scheduler's refresh job over one shared HTTP client (`bot.sources.Sources`), and
-    how to close that client. The same Sources answer on-demand lookups."""
+def _sources(
+    settings: Settings, store: PaperStore
+) -> tuple[PaperLookup, Callable[[datetime], Awaitable[Any]], Callable[[], Awaitable[None]]]:
+    """The remote sources over one shared HTTP client (`bot.sources.Sources`): they answer
+    on-demand lookups, and the scheduler's refresh job; and how to close that client."""
     from bot.sources import Sources, make_client
 
     client = make_client(settings.sources.timeout_seconds)
     sources = Sources(settings, client)
-    if service.remote is None:
-        service.remote = sources
 
     async def refresh(now: datetime) -> None:
         logger.info("refresh: fetching new papers")
-        report = await sources.refresh(service.store, now)
+        report = await sources.refresh(store, now)
         metrics.observe_refresh(report)
         logger.info("refresh: %s", report.summary())
 
-    return refresh, client.aclose
+    return sources, refresh, client.aclose

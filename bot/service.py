@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import threading
@@ -12,12 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from sqlalchemy import Engine
+
 from bot import metrics
-from bot.commands import COMMANDS, Context, parse_text
+from bot.commands import COMMANDS, PAPER, CommandSpec, Context, Later, parse_text
 from bot.config import Settings
 from bot.delivery import DeliveryReport, Ledger, deliver_due
 from bot.errors import IndexDamaged
-from bot.messages import Invocation, Reply, ReplyKind, error
+from bot.messages import Answer, ChannelRef, Invocation, Pending, Reply, error
 from bot.ports import Outbox, PaperLookup
 from bot.store import PaperStore
 
@@ -33,6 +36,9 @@ def utc_now() -> datetime:
 # Commands whose store work can take seconds (a digest preview over a 40k-paper window).
 HEAVY_COMMANDS = frozenset({"digest"})
 MAX_HEAVY_PER_CHANNEL = 2  # more at once in one channel are turned away politely
+# Discord drops an interaction not answered within 3 s, Slack a command: an answer that takes
+# longer than this comes back `Pending`, so the adapter acks first and follows up.
+ACK_BUDGET = 2.0
 HEAVY_WORKERS = 2  # threads for heavy commands, all channels together
 WORKERS = 8  # threads for every other command
 # One pair of pools per process (threads start on first use): every service shares them.
@@ -65,17 +71,21 @@ class _OnLoop:
 _thread = threading.local()
 
 
-def _run(answer: Awaitable[Reply]) -> Reply:
+def _run(work: Callable[[], Awaitable[Reply | Later]]) -> Reply | Later:
     """Run a command's coroutine to its end on this worker thread's own event loop, kept for
     the thread's life (a new loop per command cost ~20% more CPU per search)."""
     loop = getattr(_thread, "loop", None)
     if loop is None:
         loop = _thread.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
-    return loop.run_until_complete(cast("Coroutine[Any, Any, Reply]", answer))
+    return loop.run_until_complete(cast("Coroutine[Any, Any, Reply | Later]", work()))
 
 
 class BotService:
+    """What adapters, the scheduler and the CLI talk to. Everything is given at construction:
+    `remote` answers on-demand lookups, `outbox` posts `/papers digest post` (both optional:
+    without them those answers say what is missing)."""
+
     def __init__(
         self,
         settings: Settings,
@@ -83,59 +93,107 @@ class BotService:
         *,
         clock: Clock = utc_now,
         remote: PaperLookup | None = None,
+        outbox: Outbox | None = None,
+        ack_budget: float = ACK_BUDGET,
     ) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
         self.remote = remote
-        # Set by the runtime once adapters exist: `/papers digest post` posts through it.
-        self.outbox: Outbox | None = None
+        self.outbox = outbox
+        self.ack_budget = ack_budget
         self.ledger = Ledger(store.engine)
         self._rebuild: asyncio.Task[None] | None = None
         self._heavy: dict[str, int] = {}
 
-    async def handle(self, inv: Invocation, *, offline: bool = False) -> Reply:
-        """Answer one `/papers ...` command (see `_answer`), counted in the metrics by kind
-        with its latency; a reply that sends the adapter back online is counted once, when
-        the answer comes."""
+    @property
+    def engine(self) -> Engine:
+        """The database, for tables an adapter keeps itself (Slack installations)."""
+        return self.store.engine
+
+    async def handle(self, inv: Invocation) -> Answer:
+        """Answer one `/papers ...` command: a `Reply` when the store answers within
+        `ack_budget` seconds, else a `Pending` (a remote lookup, seconds of store work, a slow
+        database) that the adapter awaits after acking the platform. User mistakes and our
+        own failures both come back as a short, helpful Reply; nothing raises to the adapter.
+        Every answer is counted in the metrics by kind, with its latency."""
         started = time.perf_counter()
-        reply = await self._answer(inv, offline=offline)
-        if not reply.needs_network:
-            name, _ = parse_text(inv.text)
-            metrics.observe_command(name, time.perf_counter() - started)
-        return reply
-
-    async def _answer(self, inv: Invocation, *, offline: bool = False) -> Reply:
-        """Answer one `/papers ...` command. User mistakes and our own failures both come
-        back as a short, helpful Reply; nothing raises to the adapter.
-
-        `offline`: answer from the store only. When the answer needs a remote lookup (a paper
-        not in the store, a search with too few local hits), the reply says so
-        (`needs_network`) at once: the adapter acks the platform, then asks again without
-        `offline`. Adapters ask offline first, so the usual answer costs one search.
-        """
         name, args = parse_text(inv.text)
         spec = COMMANDS[name]
         if spec.manages_channel and not inv.can_manage:
-            return error(
+            denied = error(
                 f"Only people who can manage this channel may use `{spec.name}`.",
                 "Ask a channel manager, or see `/papers list` for what is set up.",
             )
-        heavy = spec.name in HEAVY_COMMANDS
-        if heavy and offline:
-            # Seconds of store work: the adapter acks the platform first, then asks again.
-            return Reply(kind=ReplyKind.INFO, title="", needs_network=True, ephemeral=True)
+            metrics.observe_command(spec.name, time.perf_counter() - started)
+            return denied
+        ctx = self._context(inv)
+        first = functools.partial(spec.handler, ctx, args)
+        if spec.name in HEAVY_COMMANDS:
+            # Seconds of store work: the adapter acks the platform first.
+            return self._pending(spec, lambda: self._settle(spec, inv, started, first))
+        task = asyncio.ensure_future(self._execute(spec, inv, first))
+        try:
+            result = await asyncio.wait_for(asyncio.shield(task), self.ack_budget)
+        except TimeoutError:
+            return self._pending(spec, lambda: self._settle(spec, inv, started, task))
+        if isinstance(result, Later):
+            return self._pending(spec, lambda: self._settle(spec, inv, started, task))
+        metrics.observe_command(spec.name, time.perf_counter() - started)
+        return result
+
+    async def ask(self, inv: Invocation) -> Reply:
+        """The whole answer, however long it takes (the console, the CLI, tests)."""
+        answer = await self.handle(inv)
+        return await answer.reply() if isinstance(answer, Pending) else answer
+
+    async def topics(self, channel: ChannelRef) -> list[str]:
+        """The topics a channel follows, in `/papers list` order (autocomplete)."""
+        subs = await asyncio.to_thread(self.store.subscriptions, channel.key)
+        return [sub.query for sub in subs]
+
+    async def workspace_gone(self, platform: str, workspace: str, reason: str) -> int:
+        """The bot was removed from a workspace (Slack) or server (Discord): pause its
+        channels' digests, saying `reason` in `/papers list`. Returns how many."""
+        prefix = f"{platform}:{workspace}:"
+        return await asyncio.to_thread(self.store.pause_channels, prefix, reason)
+
+    def _context(self, inv: Invocation) -> Context:
         loop = asyncio.get_running_loop()
-        ctx = Context(
+        return Context(
             inv,
             self.store,
             self.settings,
             self.clock(),
-            cast("PaperLookup", _OnLoop(self.remote, loop)) if self.remote else None,
-            offline,
-            cast("Outbox", _OnLoop(self.outbox, loop)) if self.outbox else None,
             self.ledger,
+            cast("PaperLookup", _OnLoop(self.remote, loop)) if self.remote else None,
+            cast("Outbox", _OnLoop(self.outbox, loop)) if self.outbox else None,
         )
+
+    def _pending(self, spec: CommandSpec, finish: Callable[[], Awaitable[Reply]]) -> Pending:
+        # Fixed before the answer exists (Discord's deferral decides it): channel changes and
+        # paper details are public, everything else private, as their replies are.
+        return Pending(finish, ephemeral=not (spec.name == PAPER or spec.manages_channel))
+
+    async def _settle(
+        self,
+        spec: CommandSpec,
+        inv: Invocation,
+        started: float,
+        first: Awaitable[Reply | Later] | Callable[[], Awaitable[Reply | Later]],
+    ) -> Reply:
+        """Run the rest of a pending answer: its remote part(s), then count it."""
+        result = await (self._execute(spec, inv, first) if callable(first) else first)
+        while isinstance(result, Later):
+            result = await self._execute(spec, inv, result.finish)
+        metrics.observe_command(spec.name, time.perf_counter() - started)
+        return result
+
+    async def _execute(
+        self, spec: CommandSpec, inv: Invocation, work: Callable[[], Awaitable[Reply | Later]]
+    ) -> Reply | Later:
+        """Run one step of a handler in a worker thread; failures become a short Reply."""
+        heavy = spec.name in HEAVY_COMMANDS
         key = inv.channel.key
         if heavy:
             if self._heavy.get(key, 0) >= MAX_HEAVY_PER_CHANNEL:
@@ -150,7 +208,7 @@ class BotService:
             # its own event loop, so this loop keeps acking other commands meanwhile. Heavy
             # commands have their own small pool: ten digest previews never queue a search.
             pool = _HEAVY_POOL if heavy else _POOL
-            return await loop.run_in_executor(pool, _run, spec.handler(ctx, args))
+            return await asyncio.get_running_loop().run_in_executor(pool, _run, work)
         except IndexDamaged as exc:
             logger.error("search index damaged while answering %r: %s", inv.text, exc)
             self.rebuild_index_soon()

@@ -110,7 +110,7 @@ def sources_for(hf_body: bytes) -> Sources:
 
 async def status_text(store: PaperStore) -> str:
     service = BotService(Settings.load(None, {}), store, clock=lambda: NOW)
-    reply = await service.handle(
+    reply = await service.ask(
         Invocation("status", ChannelRef("slack", "T1", "C1"), UserRef("slack", "U1"))
     )
     return f"{reply.title}\n{reply.text}"

@@ -12,7 +12,7 @@ from bot.config import Settings
 from bot.db import make_engine
 from bot.errors import SourceError
 from bot.index import PaperIndex
-from bot.messages import ChannelRef, Invocation, ReplyKind, UserRef
+from bot.messages import ChannelRef, Invocation, Pending, Reply, ReplyKind, UserRef
 from bot.models import PaperIn
 from bot.service import BotService
 from bot.store import PaperStore
@@ -89,7 +89,7 @@ def service(tmp_path: Path) -> BotService:
 
 
 async def ask(service: BotService, text: str, channel: ChannelRef = CHAN, **kw: object):  # type: ignore[no-untyped-def]
-    return await service.handle(Invocation(text, channel, UserRef("slack", "U1"), **kw))  # type: ignore[arg-type]
+    return await service.ask(Invocation(text, channel, UserRef("slack", "U1"), **kw))  # type: ignore[arg-type]
 
 
 def test_text_grammar() -> None:
@@ -185,25 +185,27 @@ async def test_unknown_paper_without_remote_says_not_in_store(service: BotServic
 async def test_unknown_paper_is_fetched_stored_and_shown(service: BotService) -> None:
     service.remote = FakeRemote({"2501.99999": paper("2501.99999", "A fetched paper")})
     inv = Invocation("2501.99999", CHAN, UserRef("slack", "U1"))
-    pending = await service.handle(inv, offline=True)
-    assert pending.needs_network and service.remote.lookups == []  # type: ignore[attr-defined]
-    reply = await service.handle(inv)
+    pending = await service.handle(inv)
+    assert isinstance(pending, Pending) and service.remote.lookups == []  # type: ignore[attr-defined]
+    assert pending.ephemeral is False  # a paper in detail is shown to the channel
+    reply = await pending.reply()
     assert reply.kind is ReplyKind.PAPER and reply.cards[0].title == "A fetched paper"
     assert service.store.get("2501.99999") is not None
-    stored = await service.handle(inv, offline=True)  # stored now: answered offline
-    assert not stored.needs_network and stored.cards[0].title == "A fetched paper"
+    stored = await service.handle(inv)  # stored now: answered at once
+    assert isinstance(stored, Reply) and stored.cards[0].title == "A fetched paper"
 
 
 async def test_search_with_too_few_local_hits_asks_the_remote_sources(service: BotService) -> None:
     service.remote = FakeRemote({"2501.88888": paper("2501.88888", "Walrus tuning at scale")})
     inv = Invocation("walrus", CHAN, UserRef("slack", "U1"))
-    assert (await service.handle(inv, offline=True)).needs_network
-    reply = await service.handle(inv)
+    pending = await service.handle(inv)
+    assert isinstance(pending, Pending) and pending.ephemeral is True
+    reply = await pending.reply()
     assert [c.id for c in reply.cards] == ["2501.88888"]
     # A search the store answers in full never waits for the network.
     many = Invocation("preference", CHAN, UserRef("slack", "U1"))
     service.settings.search.results = 2
-    assert not (await service.handle(many, offline=True)).needs_network
+    assert isinstance(await service.handle(many), Reply)
 
 
 async def test_failing_remote_lookup_is_explained(service: BotService) -> None:

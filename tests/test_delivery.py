@@ -310,15 +310,15 @@ async def test_gone_pauses_the_channel_and_says_so(engine: Engine) -> None:
 
     clock.now = SLOT + timedelta(hours=2)
     inv = Invocation("status", ChannelRef.parse(CHAN), UserRef("slack", "U1"))
-    assert "paused" in (await svc.handle(inv)).text
-    listing = await svc.handle(Invocation("list", ChannelRef.parse(CHAN), UserRef("slack", "U1")))
+    assert "paused" in (await svc.ask(inv)).text
+    listing = await svc.ask(Invocation("list", ChannelRef.parse(CHAN), UserRef("slack", "U1")))
     assert "Digests are paused" in listing.text and "channel_not_found" in listing.text
 
     await svc.deliver_due(outbox, SLOT + timedelta(days=1, seconds=5))
     assert len(adapter.attempts) == 1  # a paused channel is not posted to
 
     # A manager sets a schedule again: digests resume.
-    await svc.handle(
+    await svc.ask(
         Invocation("schedule daily 09:00", ChannelRef.parse(CHAN), UserRef("slack", "U1"))
     )
     svc.store.upsert_many([paper("2606.00002", "DPO two")], SLOT + timedelta(days=1, hours=1))
@@ -360,17 +360,17 @@ async def test_digest_post_goes_through_the_ledger(engine: Engine) -> None:
     svc.outbox = outbox
     user = UserRef("slack", "U1")
     clock.now = DAY0 + timedelta(minutes=10)
-    preview = await svc.handle(Invocation("digest", ChannelRef.parse(CHAN), user))
+    preview = await svc.ask(Invocation("digest", ChannelRef.parse(CHAN), user))
     assert [c.id for c in preview.cards] == ["2606.00001"] and adapter.attempts == []
     assert statuses(engine) == {}  # a preview records nothing
 
-    reply = await svc.handle(Invocation("digest post", ChannelRef.parse(CHAN), user))
+    reply = await svc.ask(Invocation("digest post", ChannelRef.parse(CHAN), user))
     assert reply.title.startswith("Posted this channel's digest (1 paper)")
     assert adapter.papers_to(CHAN) == ["2606.00001"]
     # The scheduled digest does not repeat it.
     await svc.deliver_due(outbox, SLOT + timedelta(seconds=5))
     assert adapter.papers_to(CHAN) == ["2606.00001"]
-    denied = await svc.handle(
+    denied = await svc.ask(
         Invocation("digest post", ChannelRef.parse(CHAN), user, can_manage=False)
     )
     assert denied.is_error

@@ -190,7 +190,7 @@ async def test_digest_command_preview_quiet_and_hf_top(engine: Engine) -> None:
     here = ChannelRef.parse(KEY)
 
     async def say(text: str, manage: bool = True) -> str:
-        reply = await svc.handle(Invocation(text, here, USER, can_manage=manage))
+        reply = await svc.ask(Invocation(text, here, USER, can_manage=manage))
         return reply.plain_text()
 
     assert "follows no topics" in await say("digest")
@@ -315,7 +315,7 @@ async def test_an_import_of_old_papers_does_not_flood_the_next_digest(
     assert sorted(c.id for c in post.reply.cards) == ["2606.00001", "2606.00666", "2606.00777"]
     assert post.reply.title.startswith("3 new papers on your topics")
     # The old papers are searchable all the same.
-    hits = await svc.handle(Invocation("learning old thing 42", ChannelRef.parse(KEY), USER))
+    hits = await svc.ask(Invocation("learning old thing 42", ChannelRef.parse(KEY), USER))
     assert "2601.00042" in hits.plain_text()
 
 

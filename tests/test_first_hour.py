@@ -32,7 +32,7 @@ def make_service(tmp_path: Path, papers: list[PaperIn]) -> BotService:
 
 
 async def ask(service: BotService, text: str) -> Reply:
-    return await service.handle(Invocation(text, CHAN, UserRef("slack", "U1")))
+    return await service.ask(Invocation(text, CHAN, UserRef("slack", "U1")))
 
 
 class SilentRemote:

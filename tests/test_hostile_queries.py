@@ -38,7 +38,7 @@ def service(tmp_path: Path) -> BotService:
 
 def ask(service: BotService, text: str) -> Reply:
     inv = Invocation(text, CHAN, UserRef("slack", "U1"))
-    return asyncio.run(service.handle(inv, offline=True))
+    return asyncio.run(service.ask(inv))
 
 
 @pytest.mark.parametrize(

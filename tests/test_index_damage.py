@@ -63,7 +63,7 @@ def corrupt_postings(path: Path) -> None:
 
 
 async def answer(service: BotService, text: str) -> tuple[ReplyKind, str]:
-    reply = await service.handle(Invocation(text, CHAN, UserRef("slack", "U1")))
+    reply = await service.ask(Invocation(text, CHAN, UserRef("slack", "U1")))
     return reply.kind, reply.title + " " + reply.text
 
 

@@ -46,9 +46,9 @@ async def test_commands_are_counted_by_kind_with_their_latency(tmp_path: Path) -
     before = sample("paperboy_commands_total", {"kind": "search"})
     timed = sample("paperboy_command_seconds_count", {"kind": "top"})
     chan = ChannelRef("console", "local", "terminal")
-    await service.handle(Invocation("dpo", chan, UserRef("console", "me")))
-    await service.handle(Invocation("rlhf", chan, UserRef("console", "me")))
-    await service.handle(Invocation("top", chan, UserRef("console", "me")))
+    await service.ask(Invocation("dpo", chan, UserRef("console", "me")))
+    await service.ask(Invocation("rlhf", chan, UserRef("console", "me")))
+    await service.ask(Invocation("top", chan, UserRef("console", "me")))
     assert sample("paperboy_commands_total", {"kind": "search"}) == before + 2
     assert sample("paperboy_command_seconds_count", {"kind": "top"}) == timed + 1
     store.close()

@@ -40,13 +40,13 @@ async def test_a_topic_over_500_characters_is_refused_before_anything_is_written
     service = BotService(Settings(), store, clock=lambda: NOW)
     user = UserRef("slack", "U1")
     long_topic = " ".join(["reinforcement"] * 40)  # 559 characters
-    reply = await service.handle(Invocation(f"subscribe {long_topic}", CHAN, user))
+    reply = await service.ask(Invocation(f"subscribe {long_topic}", CHAN, user))
     assert reply.is_error
     assert reply.title == "That topic is too long (559 characters; at most 500)."
     assert store.channel(CHAN.key) is None and store.subscriptions(CHAN.key) == []
 
     fits = " ".join(["learning"] * 55)  # 494 characters: the same answer on both databases
-    reply = await service.handle(Invocation(f"subscribe {fits}", CHAN, user))
+    reply = await service.ask(Invocation(f"subscribe {fits}", CHAN, user))
     assert not reply.is_error and [s.query for s in store.subscriptions(CHAN.key)] == [fits]
 
 

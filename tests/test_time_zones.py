@@ -170,7 +170,7 @@ async def test_status_times_say_utc_and_are_utc_in_a_new_york_session(
     store = PaperStore(zoned[0])
     store.record_source_success("hf", datetime(2026, 6, 12, 12, 0, tzinfo=UTC), added=1)
     service = BotService(Settings(), store, clock=lambda: SLOT)
-    reply = await service.handle(
+    reply = await service.ask(
         Invocation("status", ChannelRef("slack", "T1", "C1"), UserRef("slack", "U1"))
     )
     assert "last fetched 2026-06-12 12:00 UTC" in reply.text

@@ -56,7 +56,7 @@ def seed(store: PaperStore, key: str) -> None:
 
 
 async def ask(service: BotService, text: str, key: str = KEY) -> str:
-    reply = await service.handle(
+    reply = await service.ask(
         Invocation(text, ChannelRef.parse(key), UserRef(key.split(":")[0], "U1"),
                    can_manage=True)
     )

@@ -103,7 +103,7 @@ async def test_a_channel_runs_a_bounded_number_of_heavy_commands(
     service: BotService, release: threading.Event
 ) -> None:
     def digest(channel: str) -> Any:
-        return service.handle(
+        return service.ask(
             Invocation("digest", ChannelRef("slack", "T0001", channel), UserRef("slack", "U1"))
         )
 
