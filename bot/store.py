@@ -291,6 +291,17 @@ class PaperStore:
             self._aliases = table
         return self._aliases
 
+    def search_index(self) -> PaperIndex:
+        """The index searches read: the one this store was given, else an in-memory one the
+        store builds from its own papers on first use (small stores of tests and scripts;
+        `runtime` gives a real one) and keeps up to date from then on."""
+        if self.index is None:
+            from bot.index import PaperIndex
+
+            self.index = PaperIndex(None)
+            self.sync_index()
+        return self.index
+
     def sync_index(self, *, rebuild: bool = False) -> int:
         """Bring the index up to the store: everything if `rebuild`, else what changed since
         its position in the change feed. Returns how many papers were (re)indexed.

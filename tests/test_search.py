@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from bot import search
+from bot import query
 from bot.errors import QueryError
 from bot.models import PaperIn
-from bot.search import (
+from bot.query import (
     AllOf,
     AnyOf,
     Author,
@@ -24,8 +24,8 @@ from bot.search import (
     Word,
     describe,
     parse_query,
-    search_papers,
 )
+from bot.search import search_papers
 from bot.store import PaperStore
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -207,7 +207,7 @@ def test_bad_operator_values_explain_with_an_example(text: str, needle: str) -> 
 )
 def test_odd_input_is_plain_words(text: str, words: list[str]) -> None:
     q = parse_query(text, NOW)
-    assert search.flatten_words(q.clauses) == words
+    assert q.plain_text().split() == words
 
 
 @pytest.mark.parametrize("text", ["", "   ", "*", "OR", "-", "🤖🤖", "()", '""', "- OR ("])
@@ -217,7 +217,7 @@ def test_nothing_to_search_is_an_empty_query(text: str) -> None:
 
 def test_long_input_is_cut_and_says_so() -> None:
     q = parse_query("word " * 2000, NOW)
-    assert len(q.clauses) == search.MAX_TERMS
+    assert len(q.clauses) == query.MAX_TERMS
     assert q.truncated
     assert "cut to" in describe(q)
     assert parse_query("x" * 10_000, NOW).truncated
@@ -425,7 +425,7 @@ def test_parser_never_raises_anything_but_query_error(text: str) -> None:
         return
     assert isinstance(q, Query)
     assert isinstance(describe(q), str)
-    assert len(q.clauses) <= search.MAX_TERMS
+    assert len(q.clauses) <= query.MAX_TERMS
 
 
 @given(text=QUERY_TEXT)
@@ -479,9 +479,9 @@ def test_many_title_matches_still_honour_exclusions_and_filters(store: PaperStor
 def test_sort_shortcut_gives_the_same_answer(
     corpus: PaperStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bot.index
+    import bot.index_rank
 
-    monkeypatch.setattr(bot.index, "SORT_HEAD", 1)  # look among the single top paper first
+    monkeypatch.setattr(bot.index_rank, "SORT_HEAD", 1)  # look among the single top paper first
     assert ids(corpus, "model sort:top", limit=1) == ["2406.04004"]  # is the top paper
     assert ids(corpus, "model sort:new", limit=1) == ["2605.02002"]  # newest is no match
     assert ids(corpus, "model sort:top") == ["2406.04004", "2305.18290", "2605.02002", "2604.05005"]

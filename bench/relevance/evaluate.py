@@ -25,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from bot.db import make_engine
-from bot.index import open_index, paper_time
+from bot.index import open_index
+from bot.index_schema import paper_time
 from bot.models import PaperIn
-from bot.search import AnyOf, Author, Category, Not, Phrase, Query, Word, parse_query, search_papers
+from bot.query import AnyOf, Author, Category, Not, Phrase, Query, Word, parse_query
+from bot.search import search_papers
 from bot.store import PaperStore
 
 # The corpus' newest papers are from mid-2026; "now" is fixed so recency and `since:7d` are

@@ -1,0 +1,402 @@
+"""Query AST -> tantivy query objects, with the index's own analysers and the alias table.
+
+User text is never turned into a query string: every word becomes term, phrase, boolean,
+DisMax, range or boost query objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tantivy import FieldType, Occur, Query as TQuery
+
+from bot.aliases import AliasTable, Tokens
+from bot.index_schema import BOOSTS, EN, NAME, TEXT_FIELDS, seconds
+from bot.query import AllOf, AnyOf, Author, Category, Node, Not, Phrase, Query, Word
+
+FULL = tuple((name, BOOSTS[name]) for name in TEXT_FIELDS)
+MAX_EXPANSIONS = 4  # alias forms tried per word
+ALIAS_SLOP = 1  # an expansion matches as a phrase, with this many words in between at most
+ALIAS_TIE = 0.2  # DisMax: the best form of a word counts, the others a little
+# Phrase evidence for a run of words (field, slop, boost): together in the title counts most.
+PROXIMITY = (("title", 1, 3.0), ("keywords", 1, 2.0), ("abstract", 0, 1.0))
+PROXIMITY_MAX_DF = 100_000  # abstract proximity skipped when every word is this common
+MAX_RELAX_WORDS = 4  # more words: no "most of the words" tail (its combinations cost)
+
+
+class Compiler:
+    """AST -> tantivy query objects. Words are analysed with the index's own analysers.
+
+    Consecutive words form a *run* ("vision language models"). Each word must match, in any
+    text field, either as typed or in one of its alias forms: an acronym finds its expansion
+    as a phrase (a small slop, never loose words), an expansion typed as words finds its
+    acronym (`DisMax`, so a paper with both forms is not counted twice). A run of several
+    words also adds optional phrase clauses (title, keywords, abstract): papers where the
+    words stand together, in the title first, score above papers where they are scattered.
+    """
+
+    def __init__(
+        self,
+        schema: Any,
+        analyzers: dict[str, Any],
+        aliases: AliasTable,
+        fields: tuple[tuple[str, float], ...] = FULL,
+        doc_freq: Callable[[str, str], int] | None = None,
+    ) -> None:
+        self.schema = schema
+        self.text_fields = fields
+        self.en = analyzers[EN]
+        self.name = analyzers[NAME]
+        self.aliases = aliases
+        self.doc_freq = doc_freq
+
+    def query(self, query: Query) -> Any | None:
+        """The tantivy query for `query`, or None when it cannot match anything."""
+        parts = self.parts(query.clauses)
+        if parts is None:
+            return None
+        must = parts.must + self.filters(query)
+        if len(must) == 1 and not parts.must_not and not parts.should:
+            return must[0]
+        return _conjunction(must, parts.must_not, parts.should)
+
+    def relaxed(self, query: Query) -> Any | None:
+        """Papers matching most of the query's typed words (and every other part: author:,
+        cat:, phrases, filters), or None when there is nothing to relax."""
+        parts = self.parts(query.clauses)
+        if parts is None:
+            return None
+        words = parts.words
+        n = len(words)
+        if n < 2 or n > MAX_RELAX_WORDS:
+            return None
+        need = 1 if n == 2 else n // 2 + 1
+        combos = [
+            TQuery.boolean_query([(Occur.Must, q) for q in combo])
+            for combo in itertools.combinations(words, need)
+        ]
+        relaxed = combos[0] if len(combos) == 1 else _should(combos)
+        must = [relaxed, *parts.fixed, *self.filters(query)]
+        return _conjunction(must, parts.must_not, parts.should)
+
+    def filters(self, query: Query) -> list[Any]:
+        """Range clauses for since:/until: and upvotes:."""
+        out = []
+        if query.since is not None or query.until is not None:
+            out.append(
+                TQuery.range_query(
+                    self.schema,
+                    "published",
+                    FieldType.Integer,
+                    seconds(query.since) if query.since else None,
+                    seconds(query.until) if query.until else None,
+                    include_lower=True,
+                    include_upper=query.until is None,
+                )
+            )
+        if query.upvotes is not None:
+            low, high = query.upvotes.bounds()
+            if high is not None and low is not None and high < low:
+                out.append(TQuery.empty_query())
+            elif low is not None or high is not None:
+                out.append(TQuery.range_query(self.schema, "upvotes", FieldType.Integer, low, high))
+        return out
+
+    def node(self, node: Node) -> Any | None:
+        if isinstance(node, Word):
+            return self.word(node.text)
+        if isinstance(node, Phrase):
+            return self.word(node.text, slop=0)  # "quoted": other forms exact too
+        if isinstance(node, Author):
+            tokens = self.name.analyze(node.name)
+            return self.field_text("authors", tokens) if tokens else None
+        if isinstance(node, Category):
+            return TQuery.term_query(self.schema, "categories", node.code)
+        if isinstance(node, AnyOf):
+            options = [q for q in (self.node(o) for o in node.options) if q is not None]
+            return _should(options)
+        if isinstance(node, AllOf):
+            compiled = self.parts(node.parts)
+            if compiled is None:
+                return None
+            return _conjunction(compiled.must, compiled.must_not, compiled.should)
+        return None
+
+    def parts(self, parts: Sequence[Node]) -> _Parts | None:
+        """The clauses of parts that must all match. Negated parts are looked up in every
+        field. None when a part cannot match (only stop-characters, say): all parts must
+        match, so the whole cannot either."""
+        out = _Parts()
+        run: list[str] = []
+
+        def end_run() -> bool:
+            if run:
+                units = self.run(run)
+                if units is None:
+                    return False
+                out.must.extend(units)
+                out.words.extend(self.loose_words(run))
+                out.should.extend(self.proximity(run))
+                run.clear()
+            return True
+
+        for part in parts:
+            if isinstance(part, Word):
+                run.append(part.text)
+                continue
+            if not end_run():
+                return None
+            if isinstance(part, Not):
+                negated = self.node(part.node)
+                if negated is not None:
+                    out.must_not.append(negated)
+                continue
+            compiled = self.node(part)
+            if compiled is None:
+                return None
+            out.must.append(compiled)
+            out.fixed.append(compiled)
+        if not end_run():
+            return None
+        return out
+
+    # -------------------------------------------------------------- words and runs
+
+    def run(self, words: Sequence[str]) -> list[Any] | None:
+        """One required clause per word, or per group of words that spells an acronym out.
+
+        Function words ("of", "for") are not required when the run has other words: nearly
+        every paper has them, so they cost a dense intersection and tell nothing; they still
+        count as gaps in the proximity phrases."""
+        tokens = [self.en.analyze(w) for w in words]
+        if not all(tokens):
+            return None
+        needed = [not _is_function(t) for t in tokens]
+        if not any(needed):
+            needed = [True] * len(tokens)
+        units: list[Any] = []
+        i = 0
+        while i < len(words):
+            span = self._alias_span(tokens, i)
+            if span > 1:
+                typed = [
+                    self.word_tokens(tokens[k], words[k]) for k in range(i, i + span) if needed[k]
+                ]
+                flat = tuple(t for part in tokens[i : i + span] for t in part)
+                alternatives = [_all(typed)]
+                alternatives += [self.form(o) for o in _distinct(self.aliases.others(flat))]
+                units.append(_best(alternatives))
+                i += span
+            else:
+                if needed[i]:
+                    units.append(self.word_tokens(tokens[i], words[i]))
+                i += 1
+        return units
+
+    def loose_words(self, words: Sequence[str]) -> list[Any]:
+        """The run's words one by one, function words left out (what relaxation drops)."""
+        kept = [w for w in words if not _is_function(self.en.analyze(w))]
+        return [q for q in (self.word(w) for w in kept) if q is not None]
+
+    def _alias_span(self, tokens: Sequence[list[str]], start: int) -> int:
+        """How many words from `start` spell one alias form together (0 or 1: none)."""
+        longest = self.aliases.longest
+        for end in range(len(tokens), start + 1, -1):
+            flat = tuple(t for part in tokens[start:end] for t in part)
+            if len(flat) <= longest and self.aliases.others(flat):
+                return end - start
+        return 0
+
+    def word(self, text: str, slop: int = ALIAS_SLOP) -> Any | None:
+        tokens = self.en.analyze(text)
+        return self.word_tokens(tokens, text, slop) if tokens else None
+
+    def word_tokens(self, tokens: list[str], text: str, slop: int = ALIAS_SLOP) -> Any:
+        """A word (or a quoted phrase) as typed, in any field, or in any of its alias forms
+        (those with at most `slop` words in between)."""
+        typed = self.fields(tokens, self.name.analyze(text), slop=0)
+        alternatives = [_should(typed)]
+        alternatives += [self.form(other, slop) for other in _variants(tokens, self.aliases)]
+        return _best(alternatives)
+
+    def form(self, tokens: Sequence[str], slop: int = ALIAS_SLOP) -> Any:
+        """Another form of what was typed (an acronym, an expansion): text fields only."""
+        return _should(self.fields(list(tokens), [], slop=slop))
+
+    def fields(self, tokens: list[str], name_tokens: list[str], slop: int) -> list[Any]:
+        clauses = []
+        for field, boost in self.text_fields:
+            query = self.field_text(field, tokens, slop)
+            clauses.append(query if boost == 1.0 else TQuery.boost_query(query, boost))
+        if name_tokens and self.text_fields == FULL:
+            clauses.append(
+                TQuery.boost_query(self.field_text("authors", name_tokens), BOOSTS["authors"])
+            )
+        return clauses
+
+    def field_text(self, field: str, tokens: list[str], slop: int = 0) -> Any:
+        if len(tokens) == 1:
+            plural = _plural_variant(tokens[0]) if field != "authors" else None
+            term = TQuery.term_query(self.schema, field, tokens[0])
+            if plural is None:
+                return term
+            return _should([term, TQuery.term_query(self.schema, field, plural)])
+        return TQuery.phrase_query(self.schema, field, _phrase_words(tokens), slop)
+
+    def proximity(self, words: Sequence[str]) -> list[Any]:
+        """Optional clauses that reward the run's words standing together (or a paper
+        using an acronym the words spell out: the same evidence, in one word)."""
+        tokens = [t for w in words for t in self.en.analyze(w)]
+        if len([t for t in tokens if t not in _FUNCTION_WORDS]) < 2:
+            return []
+        content = [t for t in tokens if t not in _FUNCTION_WORDS]
+        # The whole run as a phrase, and (for three words or more) each pair of neighbouring
+        # words: "direct preference alignment" is closer to "direct preference
+        # optimization" than a paper with the three words apart.
+        phrases = [_phrase_words(tokens)]
+        if len(content) > 2:
+            phrases += [[a, b] for a, b in itertools.pairwise(content)]
+        out = []
+        for phrase in phrases:
+            for field, slop, boost in PROXIMITY:
+                if self._too_common(field, phrase):
+                    continue
+                query = TQuery.phrase_query(self.schema, field, phrase, slop)
+                out.append(TQuery.boost_query(query, boost))
+        analysed = [self.en.analyze(w) for w in words]
+        i = 0
+        while i < len(words):
+            span = self._alias_span(analysed, i)
+            if span > 1:
+                flat = tuple(t for part in analysed[i : i + span] for t in part)
+                out += [self.form(o) for o in self.aliases.others(flat) if len(o) == 1]
+            i += max(span, 1)
+        return out
+
+    def _too_common(self, field: str, phrase: Sequence[str | tuple[int, str]]) -> bool:
+        """Is every word of this proximity phrase in more than `PROXIMITY_MAX_DF` papers'
+        `field`? Then checking positions means reading them for most of the index (tens of
+        ms at 1M papers) to reorder papers that all have the words anyway: left out. Rarer
+        words, and every title and keyword phrase, keep their proximity evidence."""
+        if self.doc_freq is None or field in ("title", "keywords"):
+            return False
+        words = [w if isinstance(w, str) else w[1] for w in phrase]
+        return all(self.doc_freq(field, w) > PROXIMITY_MAX_DF for w in words)
+
+
+@dataclasses.dataclass
+class _Parts:
+    """Compiled parts of a query or ( group ) that must all match."""
+
+    must: list[Any] = dataclasses.field(default_factory=list)  # every required clause
+    words: list[Any] = dataclasses.field(default_factory=list)  # the typed words, one clause each
+    # required and not a typed word (author:, cat:, "phrases", groups): never relaxed
+    fixed: list[Any] = dataclasses.field(default_factory=list)
+    must_not: list[Any] = dataclasses.field(default_factory=list)
+    should: list[Any] = dataclasses.field(default_factory=list)  # scoring only (proximity)
+
+
+def _phrase_words(tokens: Sequence[str]) -> list[str | tuple[int, str]]:
+    # Function words in a longer phrase are left out, keeping their positions: "learning
+    # from human feedback" still needs the gap, but never intersects the postings of
+    # "from", which nearly every paper has.
+    kept = [(i, t) for i, t in enumerate(tokens) if t not in _FUNCTION_WORDS]
+    if len(kept) < 2 or len(tokens) < 3:
+        kept = list(enumerate(tokens))
+    return list(kept)
+
+
+def _variants(tokens: Sequence[str], aliases: AliasTable) -> list[Tokens]:
+    """`tokens` with one alias form replaced by another: kv -> key value, kv cache ->
+    key value cache (a hyphenated word), llms -> large language model."""
+    out: list[Tokens] = []
+    n = len(tokens)
+    for start in range(n):
+        for end in range(min(n, start + aliases.longest), start, -1):
+            part = tuple(tokens[start:end])
+            others = aliases.others(part) or aliases.others(_singular(part))
+            if others:
+                out += [(*tokens[:start], *o, *tokens[end:]) for o in others]
+                break
+    return _distinct(out)[:MAX_EXPANSIONS]
+
+
+_VOWELS = frozenset("aeiouy")
+
+
+def _distinct(forms: Sequence[Tokens]) -> list[Tokens]:
+    """Forms that compile to different queries: "reinforcement learning from / with human
+    feedback" are one phrase once function words are gaps, and cost as much twice."""
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for form in forms:
+        key = tuple(_phrase_words(form)) if len(form) > 1 else tuple(form)
+        if key not in seen:
+            seen.add(key)
+            out.append(form)
+    return out
+
+
+def _plural_variant(token: str) -> str | None:
+    """The stemmer leaves "llms" and "vlms" alone (no vowel); the other number of such an
+    acronym-like token is matched too."""
+    if len(token) < 2 or any(c in _VOWELS for c in token[:-1]) or not token.isalnum():
+        return None
+    if token.endswith("s") and len(token) >= 3:
+        return token[:-1]
+    return token + "s"
+
+
+def _singular(tokens: Tokens) -> Tokens:
+    if len(tokens) == 1:
+        other = _plural_variant(tokens[0])
+        if other is not None and tokens[0].endswith("s"):
+            return (other,)
+    return tokens
+
+
+def _is_function(tokens: Sequence[str]) -> bool:
+    return all(t in _FUNCTION_WORDS for t in tokens)
+
+
+def _all(clauses: list[Any]) -> Any:
+    if len(clauses) == 1:
+        return clauses[0]
+    return TQuery.boolean_query([(Occur.Must, q) for q in clauses])
+
+
+def _best(alternatives: list[Any]) -> Any:
+    """The best-scoring of several forms of one thing (plus a little for the others)."""
+    if len(alternatives) == 1:
+        return alternatives[0]
+    return TQuery.disjunction_max_query(alternatives, tie_breaker=ALIAS_TIE)
+
+
+def _conjunction(must: list[Any], must_not: list[Any], should: list[Any]) -> Any:
+    if not must:
+        must = [TQuery.all_query()]
+    if len(must) == 1 and not must_not and not should:
+        return must[0]
+    return TQuery.boolean_query(
+        [(Occur.Must, q) for q in must]
+        + [(Occur.MustNot, q) for q in must_not]
+        + [(Occur.Should, q) for q in should]
+    )
+
+
+_FUNCTION_WORDS = frozenset(
+    "a an and are as at be by for from in into is of on or the to via with".split()
+)
+
+
+def _should(clauses: list[Any]) -> Any | None:
+    clauses = [c for c in clauses if c is not None]
+    if not clauses:
+        return None
+    if len(clauses) == 1:
+        return clauses[0]
+    return TQuery.boolean_query([(Occur.Should, c) for c in clauses])
+

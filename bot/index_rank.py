@@ -1,0 +1,147 @@
+"""Reading the index: top hits by relevance (BM25 lifted by upvotes and recency) or by a fast
+field (`sort:new|top`), and the cache of recent answers."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from datetime import datetime
+from typing import Any
+
+from tantivy import FieldType, Occur, Order, Query as TQuery
+
+from bot.index_schema import Ranked
+
+RERANK_DEPTH = 60  # BM25 hits re-ranked with upvotes and recency
+SORT_HEAD = 2_000  # sort:new|top look among this many newest / most upvoted papers first
+POPULARITY = 0.12  # weight of log(1 + upvotes) in the final score
+FRESHNESS = 0.2  # share of the score that decays with age (half-life 180 days)
+
+
+def to_hour(now: datetime) -> datetime:
+    """`now` to the hour: recency moves on a scale of months, and cached answers stay exact."""
+    return now.replace(minute=0, second=0, microsecond=0)
+
+
+def blend(bm25: float, upvotes: int, age_days: float) -> float:
+    """Relevance first; upvotes (log) and recency (half-life ~6 months) lift it gently."""
+    popularity = 1.0 + POPULARITY * math.log1p(max(upvotes, 0))
+    freshness = 1.0 - FRESHNESS + FRESHNESS * math.pow(2.0, -max(age_days, 0.0) / 180.0)
+    return bm25 * popularity * freshness
+
+
+def doc_id(searcher: Any, addr: Any) -> str:
+    return str(searcher.doc(addr).get_first("id"))
+
+
+def ranked(
+    searcher: Any, compiled: Any, limit: int, now: datetime, fresh: bool = True
+) -> list[Ranked]:
+    """The top `RERANK_DEPTH` BM25 hits, re-ranked with upvotes and recency.
+
+    Every matching paper competes for those places (no title-only tier). The lift only
+    reorders them: proving that no paper further down could climb in would mean going
+    thousands deep for common words. With `fresh` False (a `since:` window: the reader already
+    chose the period) age does not lift a paper; upvotes still do."""
+    depth = max(RERANK_DEPTH, limit * 2)
+    hits = searcher.search(compiled, depth, count=False).hits
+    if not hits:
+        return []
+    addrs = [addr for _, addr in hits]
+    upvotes = searcher.fast_field_values("upvotes", addrs)
+    published = searcher.fast_field_values("published", addrs)
+    now_s = now.timestamp()
+    scored = sorted(
+        (
+            (blend(score, int(up or 0), (now_s - (pub or 0)) / 86_400.0 if fresh else 0.0), i)
+            for i, ((score, _), up, pub) in enumerate(zip(hits, upvotes, published, strict=True))
+        ),
+        key=lambda pair: (-pair[0], pair[1]),
+    )[:limit]
+    return [Ranked(doc_id(searcher, addrs[i]), score) for score, i in scored]
+
+
+class SortBars:
+    """Per commit, the value of a fast field at the `SORT_HEAD`-th highest paper.
+
+    Ordering by a fast field visits every match. Most queries find their newest (most
+    upvoted) papers among the newest (most upvoted) `SORT_HEAD` of the whole index, a small
+    posting list to intersect with: that is tried first. A paper below the bar ranks below
+    every paper above it, so the answer stays exact."""
+
+    def __init__(self) -> None:
+        self._bars: dict[str, tuple[int, int | None]] = {}
+
+    def clear(self) -> None:
+        self._bars.clear()
+
+    def bar(self, searcher: Any, field: str, generation: int) -> int | None:
+        """None when the index is too small for the shortcut to pay."""
+        cached = self._bars.get(field)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        bar: int | None = None
+        if searcher.num_docs > 4 * SORT_HEAD:
+            hits = searcher.search(
+                TQuery.all_query(), SORT_HEAD, count=False, order_by_field=field, order=Order.Desc
+            ).hits
+            if len(hits) == SORT_HEAD:
+                bar = int(hits[-1][0])
+        self._bars[field] = (generation, bar)
+        return bar
+
+    def by_field(
+        self, searcher: Any, schema: Any, compiled: Any, field: str, limit: int, generation: int
+    ) -> list[Ranked]:
+        """The `limit` matches with the highest `field`, highest first."""
+        hits: list[Any] = []
+        bar = self.bar(searcher, field, generation)
+        if bar is not None:
+            recent = TQuery.range_query(
+                schema, field, FieldType.Integer, bar, None, use_inverted_index=True
+            )
+            narrowed = TQuery.boolean_query([(Occur.Must, compiled), (Occur.Must, recent)])
+            hits = searcher.search(
+                narrowed, limit, count=False, order_by_field=field, order=Order.Desc
+            ).hits
+        if len(hits) < limit:
+            hits = searcher.search(
+                compiled, limit, count=False, order_by_field=field, order=Order.Desc
+            ).hits
+        return [Ranked(doc_id(searcher, addr), float(key)) for key, addr in hits]
+
+
+class ResultCache:
+    """Answers remembered until the index or the alias table changes (`state`).
+
+    Teams repeat their searches (the same topics, the same acronyms). Scores use `now` to
+    the hour, so a cached answer is exactly what a fresh search would give. `size` 0: off."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._results: OrderedDict[Hashable, list[Ranked]] = OrderedDict()
+        self._state: Hashable = None
+
+    def get(
+        self, key: Hashable, state: Hashable, compute: Callable[[], list[Ranked]]
+    ) -> list[Ranked]:
+        if self.size <= 0:
+            return compute()
+        with self._lock:
+            if self._state != state:
+                self._results.clear()
+                self._state = state
+            found = self._results.get(key)
+            if found is not None:
+                self._results.move_to_end(key)
+                return list(found)
+        result = compute()
+        with self._lock:
+            if self._state == state:
+                self._results[key] = list(result)
+                while len(self._results) > self.size:
+                    self._results.popitem(last=False)
+        return result

@@ -1,0 +1,142 @@
+"""The index's schema: analysers, fields, and the document of one paper.
+
+Bump `SCHEMA_VERSION` when the schema or the analysers change: an index of another version is
+rebuilt from the store (`bot.index.open_index`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from tantivy import Document, Filter, SchemaBuilder, TextAnalyzerBuilder, Tokenizer
+
+from bot.models import Paper
+
+SCHEMA_VERSION = 4
+STATE_FILE = "paperboy-index.json"
+
+# Field boosts: a word in the title counts most, then keywords, abstract, authors.
+BOOSTS = {"title": 3.0, "keywords": 2.0, "abstract": 1.0, "authors": 0.6}
+TEXT_FIELDS = ("title", "keywords", "abstract")
+
+EN = "pb_en"
+NAME = "pb_name"
+CODE = "pb_code"
+
+
+class Ranked(NamedTuple):
+    """One search answer: a paper id and its score (or sort key), best first in a list."""
+
+    id: str
+    score: float
+
+
+def analyzers() -> dict[str, Any]:
+    """The analysers the schema names, to register on every opened index."""
+    return {
+        # Titles, keywords, abstracts: English stemming so `models` finds `model`.
+        EN: TextAnalyzerBuilder(Tokenizer.simple())
+        .filter(Filter.remove_long(40))
+        .filter(Filter.lowercase())
+        .filter(Filter.ascii_fold())
+        .filter(Filter.stemmer("english"))
+        .build(),
+        # Author names: no stemming (`Evans` is not `Evan`), accents folded.
+        NAME: TextAnalyzerBuilder(Tokenizer.simple())
+        .filter(Filter.remove_long(40))
+        .filter(Filter.lowercase())
+        .filter(Filter.ascii_fold())
+        .build(),
+        # Ids and categories: one token, lower case.
+        CODE: TextAnalyzerBuilder(Tokenizer.raw()).filter(Filter.lowercase()).build(),
+    }
+
+
+def schema() -> Any:
+    sb = SchemaBuilder()
+    sb.add_text_field("id", stored=True, tokenizer_name=CODE, index_option="basic")
+    for name in TEXT_FIELDS:
+        sb.add_text_field(name, tokenizer_name=EN, index_option="position")
+    sb.add_text_field("authors", tokenizer_name=NAME, index_option="position")
+    sb.add_text_field("categories", tokenizer_name=CODE, index_option="basic")
+    # Seconds since the epoch: when the paper appeared (published, else Daily Papers date,
+    # else first seen). Indexed for since:/until:, fast for sort:new and recency.
+    sb.add_integer_field("published", indexed=True, fast=True)
+    sb.add_integer_field("upvotes", indexed=True, fast=True)
+    # Seconds since the epoch: when the paper was announced (bot.announce); digests select
+    # their window's papers with a range on it.
+    sb.add_integer_field("announced", indexed=True, fast=True)
+    return sb.build()
+
+
+def document(row: Mapping[str, Any]) -> Any:
+    """The tantivy document of one paper (a store row or its fields)."""
+    doc = Document()
+    doc.add_text("id", row["id"])
+    doc.add_text("title", row["title"])
+    for keyword in row.get("ai_keywords") or ():
+        doc.add_text("keywords", keyword)
+    if row.get("abstract"):
+        doc.add_text("abstract", row["abstract"])
+    for author in row.get("authors") or ():
+        doc.add_text("authors", author)
+    for code in row.get("categories") or ():
+        code = code.lower()
+        doc.add_text("categories", code)
+        archive = code.split(".", 1)[0]
+        if archive != code:
+            doc.add_text("categories", archive)
+    doc.add_integer("published", seconds(appeared(row)))
+    doc.add_integer("upvotes", int(row.get("upvotes") or 0))
+    when = row.get("announced_at")
+    doc.add_integer("announced", seconds(when) if when is not None else 0)
+    return doc
+
+
+ROW_FIELDS = (
+    "id",
+    "title",
+    "abstract",
+    "authors",
+    "categories",
+    "ai_keywords",
+    "published_at",
+    "hf_daily_date",
+    "first_seen_at",
+    "updated_at",
+    "announced_at",
+    "upvotes",
+)
+
+
+def row_of(paper: Paper | Mapping[str, Any]) -> Mapping[str, Any]:
+    """A paper's indexed fields as a mapping (store rows already are one)."""
+    if isinstance(paper, Mapping):
+        return paper
+    return {name: getattr(paper, name) for name in ROW_FIELDS}
+
+
+def appeared(row: Mapping[str, Any]) -> datetime:
+    """When a paper appeared: published, else its Daily Papers date, else first seen."""
+    if row.get("published_at") is not None:
+        return row["published_at"]
+    day = row.get("hf_daily_date")
+    if day is not None:
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return row["first_seen_at"]
+
+
+def paper_time(paper: Paper) -> datetime:
+    """When a paper appeared, as the index orders and filters it (`since:`, `sort:new`)."""
+    return aware(appeared(row_of(paper)))
+
+
+def aware(when: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they are UTC."""
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
+
+
+def seconds(when: datetime) -> int:
+    return int(aware(when).timestamp())
