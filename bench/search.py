@@ -353,6 +353,13 @@ def run_size(
     assert store.index is not None
     if reuse and store.count() == n and store.index.doc_count() == n:
         print(f"reusing the store and index built earlier in {workdir} (no build figures)")
+    elif db_path.exists() and store.count() == n:
+        # The index is of another schema version (or gone): rebuild it from the store.
+        t0 = time.perf_counter()
+        store.sync_index(rebuild=True)
+        store.index.optimize()
+        print(f"reusing the store in {workdir}; index rebuilt from it in "
+              f"{time.perf_counter() - t0:.0f} s (no build figures)")
     else:
         build_store(store, corpus, n)
     print(

@@ -77,13 +77,6 @@ def normalize_topic(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def unique(values: Iterable[str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for value in values:
-        seen.setdefault(value, None)
-    return list(seen)
-
-
 # ------------------------------------------------------------------ the alias table
 
 Tokens = tuple[str, ...]
@@ -144,12 +137,15 @@ def build_alias_table(
             short, long = (key, value) if len(key.split()) <= len(value.split()) else (value, key)
             if len(short.split()) == 1 and len(long.split()) > 1:
                 add(short, long)
+    table = _others_of(groups.values())
+    return AliasTable(table, max((len(f) for f in table), default=1))
+
+
+def _others_of(groups: Iterable[list[Tokens]]) -> dict[Tokens, tuple[Tokens, ...]]:
+    """Each form of a group -> the group's other forms (at most `MAX_FORMS`), in order."""
     forms: dict[Tokens, list[Tokens]] = {}
-    for group in groups.values():
+    for group in groups:
         for form in group:
             slot = forms.setdefault(form, [])
-            for other in group:
-                if other != form and other not in slot:
-                    slot.append(other)
-    table = {form: tuple(others[:MAX_FORMS]) for form, others in forms.items()}
-    return AliasTable(table, max((len(f) for f in table), default=1))
+            slot.extend(o for o in group if o != form and o not in slot)
+    return {form: tuple(others[:MAX_FORMS]) for form, others in forms.items()}

@@ -95,6 +95,9 @@ class Compiler:
                     seconds(query.until) if query.until else None,
                     include_lower=True,
                     include_upper=query.until is None,
+                    # A window holds a small share of the papers: its posting list leads the
+                    # intersection, instead of a check of every match of the words.
+                    use_inverted_index=True,
                 )
             )
         if query.upvotes is not None:

@@ -108,7 +108,7 @@ def _crc_ok(file: Path) -> bool:
                 return False
             crc = zlib.crc32(chunk, crc)
             left -= len(chunk)
-        return crc == expected
+        return bool(crc == expected)
 
 
 def usable(path: Path) -> bool:

@@ -120,12 +120,14 @@ def row_of(paper: Paper | Mapping[str, Any]) -> Mapping[str, Any]:
 
 def appeared(row: Mapping[str, Any]) -> datetime:
     """When a paper appeared: published, else its Daily Papers date, else first seen."""
-    if row.get("published_at") is not None:
-        return row["published_at"]
+    published: datetime | None = row.get("published_at")
+    if published is not None:
+        return published
     day = row.get("hf_daily_date")
     if day is not None:
         return datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return row["first_seen_at"]
+    first: datetime = row["first_seen_at"]
+    return first
 
 
 def paper_time(paper: Paper) -> datetime:

@@ -198,26 +198,32 @@ def _lex(text: str) -> list[_Tok]:
             toks.append(_Tok("phrase", text[i + 1 : end], neg=neg))
             i = end + 1
         else:
-            j = i
-            while j < n and not text[j].isspace() and text[j] not in _SPECIAL:
-                j += 1
-            word = text[i:j]
-            i = j
-            name, colon, value = word.partition(":")
-            op = _OPS.get(name.lower()) if colon else None
-            if op is not None:
-                if not value and i < n and text[i] == '"':  # author:"jane doe"
-                    end = text.find('"', i + 1)
-                    value = text[i + 1 : end]
-                    i = end + 1
-                toks.append(_Tok("op", value.strip(), op=op, neg=neg))
-            elif word == "OR" and not neg:
-                toks.append(_Tok("or"))
-            elif word == "-":
-                continue
-            else:
-                toks.append(_Tok("word", word, neg=neg))
+            tok, i = _lex_word(text, i, neg)
+            if tok is not None:
+                toks.append(tok)
     return toks
+
+
+def _lex_word(text: str, i: int, neg: bool) -> tuple[_Tok | None, int]:
+    """The word (or `op:value`) starting at `i`, and where the next token starts."""
+    n = len(text)
+    j = i
+    while j < n and not text[j].isspace() and text[j] not in _SPECIAL:
+        j += 1
+    word = text[i:j]
+    name, colon, value = word.partition(":")
+    op = _OPS.get(name.lower()) if colon else None
+    if op is not None:
+        if not value and j < n and text[j] == '"':  # author:"jane doe"
+            end = text.find('"', j + 1)
+            value = text[j + 1 : end]
+            j = end + 1
+        return _Tok("op", value.strip(), op=op, neg=neg), j
+    if word == "OR" and not neg:
+        return _Tok("or"), j
+    if word == "-":
+        return None, j
+    return _Tok("word", word, neg=neg), j
 
 
 # ------------------------------------------------------------------------------ parser
