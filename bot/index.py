@@ -30,7 +30,15 @@ from tantivy import FieldType, Occur, Query as TQuery
 from bot.aliases import AliasTable, build_alias_table
 from bot.index_compile import Compiler
 from bot.index_health import no_panic, probe, usable
-from bot.index_rank import ResultCache, SortBars, doc_id, ranked, to_hour
+from bot.index_rank import (
+    ResultCache,
+    SortBars,
+    blend_top,
+    doc_id,
+    head_first,
+    ranked,
+    to_hour,
+)
 from bot.index_schema import (
     EN,
     SCHEMA_VERSION,
@@ -50,6 +58,7 @@ __all__ = ["STATE_FILE", "PaperIndex", "Ranked", "open_index"]
 logger = logging.getLogger(__name__)
 
 RESULT_CACHE = 512  # answers remembered until the next commit (see `search`)
+HEAD_FIRST_DOCS = 50_000  # smaller indexes run every query in full (a few ms at most)
 WRITER_HEAP = 128_000_000
 COMMIT_EVERY = 100_000  # documents queued before a commit even if nobody reads
 WRITER_THREADS = 0  # 0: tantivy picks (one per core)
@@ -353,7 +362,15 @@ class PaperIndex:
                 return self._bars.by_field(
                     searcher, self.schema, compiled, field, limit, self._generation
                 )
-            return ranked(searcher, compiled, limit, now, fresh=query.since is None)
+            fresh = query.since is None
+            if searcher.num_docs >= HEAD_FIRST_DOCS:
+                head = self._compiler(self._alias_table[0], dense_df=searcher.num_docs // 20)
+                head_query = head.query(query)
+                if head.dense and head_query is not None:
+                    hits = head_first(searcher, head_query, head.dense, limit)
+                    if hits is not None:
+                        return blend_top(searcher, hits, limit, now, fresh)
+            return ranked(searcher, compiled, limit, now, fresh)
 
         return compute
 
@@ -371,7 +388,7 @@ class PaperIndex:
 
         return compute
 
-    def _compiler(self, aliases: Aliases) -> Compiler:
+    def _compiler(self, aliases: Aliases, dense_df: int | None = None) -> Compiler:
         # The store hands out the same mapping until it mines new aliases: build the table
         # (curated list + mined pairs, analysed) once per mapping, not once per search.
         cached = self._alias_table
@@ -379,9 +396,11 @@ class PaperIndex:
             cached = (aliases, build_alias_table(aliases, self._analyzers[EN].analyze))
             self._alias_table = cached
             self._alias_version += 1
-        return Compiler(
+        compiler = Compiler(
             self.schema, self._analyzers, cached[1], doc_freq=self._index.searcher().doc_freq
         )
+        compiler.dense_df = dense_df
+        return compiler
 
 
 def open_index(path: Path | str | None) -> PaperIndex:

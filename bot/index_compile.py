@@ -52,6 +52,10 @@ class Compiler:
         self.name = analyzers[NAME]
         self.aliases = aliases
         self.doc_freq = doc_freq
+        # Head-first mode (`bot.index_rank.head_first`): abstract lookups whose rarest word
+        # is in more than `dense_df` papers are left out of the query and collected here.
+        self.dense_df: int | None = None
+        self.dense: list[Any] = []
 
     def query(self, query: Query) -> Any | None:
         """The tantivy query for `query`, or None when it cannot match anything."""
@@ -141,7 +145,7 @@ class Compiler:
                 if units is None:
                     return False
                 out.must.extend(units)
-                out.words.extend(self.loose_words(run))
+                out.words.extend(self.full(self.loose_words, run))
                 out.should.extend(self.proximity(run))
                 run.clear()
             return True
@@ -153,7 +157,7 @@ class Compiler:
             if not end_run():
                 return None
             if isinstance(part, Not):
-                negated = self.node(part.node)
+                negated = self.full_node(part.node)  # an exclusion stays exact
                 if negated is not None:
                     out.must_not.append(negated)
                 continue
@@ -229,10 +233,24 @@ class Compiler:
         """Another form of what was typed (an acronym, an expansion): text fields only."""
         return _should(self.fields(list(tokens), [], slop=slop))
 
+    def full_node(self, node: Node) -> Any | None:
+        """`node` compiled with every lookup, in head-first mode too."""
+        return self.full(self.node, node)
+
+    def full(self, compile: Callable[[Any], Any], arg: Any) -> Any:
+        dense_df, self.dense_df = self.dense_df, None
+        try:
+            return compile(arg)
+        finally:
+            self.dense_df = dense_df
+
     def fields(self, tokens: list[str], name_tokens: list[str], slop: int) -> list[Any]:
         clauses = []
         for field, boost in self.text_fields:
             query = self.field_text(field, tokens, slop)
+            if field == "abstract" and self._is_dense(field, tokens):
+                self.dense.append(query)
+                continue
             clauses.append(query if boost == 1.0 else TQuery.boost_query(query, boost))
         if name_tokens and self.text_fields == FULL:
             clauses.append(
@@ -268,7 +286,11 @@ class Compiler:
                 if self._too_common(field, phrase):
                     continue
                 query = TQuery.phrase_query(self.schema, field, phrase, slop)
-                out.append(TQuery.boost_query(query, boost))
+                query = TQuery.boost_query(query, boost)
+                if field == "abstract" and self._is_dense(field, phrase):
+                    self.dense.append(query)
+                    continue
+                out.append(query)
         analysed = [self.en.analyze(w) for w in words]
         i = 0
         while i < len(words):
@@ -278,6 +300,14 @@ class Compiler:
                 out += [self.form(o) for o in self.aliases.others(flat) if len(o) == 1]
             i += max(span, 1)
         return out
+
+    def _is_dense(self, field: str, tokens: Sequence[str | tuple[int, str]]) -> bool:
+        """In head-first mode: is the rarest word of this lookup in more than `dense_df`
+        papers' `field`?"""
+        if self.dense_df is None or self.doc_freq is None:
+            return False
+        words = [w if isinstance(w, str) else w[1] for w in tokens]
+        return min(self.doc_freq(field, w) for w in words) > self.dense_df
 
     def _too_common(self, field: str, phrase: Sequence[str | tuple[int, str]]) -> bool:
         """Is every word of this proximity phrase in more than `PROXIMITY_MAX_DF` papers'

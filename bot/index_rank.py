@@ -39,14 +39,44 @@ def doc_id(searcher: Any, addr: Any) -> str:
 def ranked(
     searcher: Any, compiled: Any, limit: int, now: datetime, fresh: bool = True
 ) -> list[Ranked]:
-    """The top `RERANK_DEPTH` BM25 hits, re-ranked with upvotes and recency.
+    """The top `RERANK_DEPTH` BM25 hits of `compiled`, re-ranked (`blend_top`)."""
+    hits = searcher.search(compiled, depth_for(limit), count=False).hits
+    return blend_top(searcher, hits, limit, now, fresh)
 
-    Every matching paper competes for those places (no title-only tier). The lift only
-    reorders them: proving that no paper further down could climb in would mean going
-    thousands deep for common words. With `fresh` False (a `since:` window: the reader already
-    chose the period) age does not lift a paper; upvotes still do."""
-    depth = max(RERANK_DEPTH, limit * 2)
-    hits = searcher.search(compiled, depth, count=False).hits
+
+def depth_for(limit: int) -> int:
+    """How many BM25 hits are re-ranked for `limit` answers."""
+    return max(RERANK_DEPTH, limit * 2)
+
+
+def head_first(searcher: Any, head: Any, dense: list[Any], limit: int) -> list[Any] | None:
+    """The top BM25 hits of a query split into `head` (the query without its dense abstract
+    lookups) and `dense` (those lookups), or None when this cannot stand for the full query.
+
+    At 1M papers "model" is in over half the abstracts, and scoring every match of two such
+    words costs 10-20 ms: tantivy prunes neither conjunctions nor unions. A word that common
+    weighs little in an abstract (low IDF), so the head query finds the papers that have each
+    word in a title, keywords or authors (or rare enough in an abstract), and each dense
+    lookup is added as an optional clause, a seek per head match instead of a scan of its
+    posting list. A paper whose only match for a word is a dense abstract lookup is not
+    seen, so when the head query finds fewer papers than the re-rank looks at, the caller
+    runs the full query."""
+    query = head
+    for lookup in dense:  # one optional clause per level: never a union of dense lists
+        query = TQuery.boolean_query([(Occur.Must, query), (Occur.Should, lookup)])
+    hits: list[Any] = searcher.search(query, depth_for(limit), count=False).hits
+    return hits if len(hits) >= depth_for(limit) else None
+
+
+def blend_top(
+    searcher: Any, hits: list[Any], limit: int, now: datetime, fresh: bool = True
+) -> list[Ranked]:
+    """BM25 hits re-ranked with upvotes and recency: the best `limit`.
+
+    The lift only reorders the top BM25 hits: proving that no paper further down could climb
+    in would mean going thousands deep for common words. With `fresh` False (a `since:`
+    window: the reader already chose the period) age does not lift a paper; upvotes still
+    do."""
     if not hits:
         return []
     addrs = [addr for _, addr in hits]

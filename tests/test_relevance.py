@@ -9,12 +9,15 @@ fixed judgments: the figures are deterministic, not timings.
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from bench.relevance.corpus import SHARED_FIXTURES, load_corpus, load_judgments
 from bench.relevance.evaluate import evaluate, mean
+from bot.models import PaperIn
 from bot.search import Hit, parse_query, search_papers
 from bot.store import PaperStore
 from tests.fakes import paper
@@ -245,3 +248,52 @@ def test_cached_and_computed_answers_are_the_same(store: PaperStore) -> None:
     store.index.result_cache = 0
     computed = [[(h.paper.id, h.score, h.partial) for h in search(store, t)] for t in texts]
     assert cached == again == computed
+
+
+def _generated(n: int) -> list[PaperIn]:
+    """Papers with the word statistics of a large store: a few words in most abstracts and
+    in some titles and keywords, a long tail of rare ones (a fixed seed: the same papers)."""
+    rng = random.Random(7)
+    head = "model language learning reward optimization diffusion video alignment agents".split()
+    tail = [f"w{i}" for i in range(400)]
+    vocab = head + tail
+    weights = [1.0 / (rank + 1) ** 1.07 for rank in range(len(vocab))]
+    out = []
+    for i in range(n):
+        title = " ".join(rng.choices(vocab, weights, k=6))
+        abstract = " ".join(rng.choices(vocab, weights, k=80))
+        keywords = [" ".join(rng.choices(vocab, weights, k=2)) for _ in range(2)]
+        out.append(
+            paper(f"2601.{i:05d}", title, abstract=abstract, ai_keywords=keywords, upvotes=i % 7)
+        )
+    return out
+
+
+def test_head_first_search_gives_the_full_answer(
+    store: PaperStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Large indexes leave lookups of very common abstract words out of the query and add
+    # them back as optional clauses (bot.index_rank.head_first). Forced on for 3,000
+    # papers: every answer is the full query's answer, and most come the head-first way.
+    import bot.index
+    import bot.index_rank
+
+    store.upsert_many(_generated(3_000), NOW)
+    assert store.index is not None
+    store.index.result_cache = 0
+    texts = [
+        "model", "language model", "reward optimization", '"language model"', "model -reward",
+        "alignment agents", "diffusion OR video", "model w3", "w5 w7", "learning upvotes:>=3",
+    ]
+    full = [[(h.paper.id, h.partial) for h in search(store, t)] for t in texts]
+    taken: list[bool] = []
+
+    def head_first(*args: Any) -> Any:
+        hits = bot.index_rank.head_first(*args)
+        taken.append(hits is not None)
+        return hits
+
+    monkeypatch.setattr(bot.index, "HEAD_FIRST_DOCS", 0)
+    monkeypatch.setattr(bot.index, "head_first", head_first)
+    assert [[(h.paper.id, h.partial) for h in search(store, t)] for t in texts] == full
+    assert sum(taken) >= 5
