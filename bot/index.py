@@ -59,6 +59,9 @@ logger = logging.getLogger(__name__)
 
 RESULT_CACHE = 512  # answers remembered until the next commit (see `search`)
 HEAD_FIRST_DOCS = 50_000  # smaller indexes run every query in full (a few ms at most)
+# Head-first: an abstract lookup whose rarest word is in more than this share of the papers
+# is left out of the query and added as an optional clause (`index_rank.head_first`).
+DENSE_SHARE = 0.05
 WRITER_HEAP = 128_000_000
 COMMIT_EVERY = 100_000  # documents queued before a commit even if nobody reads
 WRITER_THREADS = 0  # 0: tantivy picks (one per core)
@@ -364,7 +367,8 @@ class PaperIndex:
                 )
             fresh = query.since is None
             if searcher.num_docs >= HEAD_FIRST_DOCS:
-                head = self._compiler(self._alias_table[0], dense_df=searcher.num_docs // 20)
+                dense = int(searcher.num_docs * DENSE_SHARE)
+                head = self._compiler(self._alias_table[0], dense_df=dense)
                 head_query = head.query(query)
                 if head.dense and head_query is not None:
                     hits = head_first(searcher, head_query, head.dense, limit)
