@@ -12,6 +12,9 @@ authors from a large name pool, arXiv categories, dates over ten years and heavy
 
     .venv/bin/python bench/search.py                    # 10k, 100k, 1M (several minutes)
     .venv/bin/python bench/search.py --sizes 10k,100k   # quick
+    .venv/bin/python bench/search.py --sizes 1m --workdir DIR --keep --no-cache
+        # builds the 1M store once in DIR and reuses it (only the index is rebuilt when its
+        # schema changed); --no-cache: every search computed afresh
 Not a test: it prints figures and never fails on them.
 """
 
