@@ -78,13 +78,14 @@ def clean_text(value: Any, limit: int) -> str:
     """A safe string: control characters and surrogates removed, at most `limit` characters."""
     if not isinstance(value, str):
         return ""
-    if _has_bad(value):
+    text: str = value
+    if _has_bad(text):
         # Paper text is whitespace-collapsed by the parsers; removing a character must not
         # leave a double space behind.
-        value = " ".join(_BAD.sub("", value).split())
-    if len(value) > limit:
-        value = value[:limit].rstrip()
-    return value
+        text = " ".join(_BAD.sub("", text).split())
+    if len(text) > limit:
+        text = text[:limit].rstrip()
+    return text
 
 
 def _opt_text(value: Any, limit: int) -> str | None:
@@ -117,8 +118,9 @@ def clamp_count(value: Any) -> int | None:
     if isinstance(value, float):
         if value != value:  # NaN
             return None
-        value = INT_MAX if value >= INT_MAX else int(value) if value > 0 else 0
-    return min(max(value, 0), INT_MAX)
+        return INT_MAX if value >= INT_MAX else int(value) if value > 0 else 0
+    number: int = value
+    return min(max(number, 0), INT_MAX)
 
 
 def _version(value: Any) -> int | None:
@@ -137,14 +139,17 @@ def _datetime(value: Any) -> datetime | None:
 
 def clean_paper(paper: PaperIn) -> PaperIn | Rejected:
     """`paper` with every field made safe for the store (changed in place: sources hand over
-    fresh records), or why it cannot be stored. Runs for every imported paper: the usual
-    clean record costs a few checks per field."""
+    fresh records), or why it cannot be stored. Runs for every imported paper: a record that
+    is already clean (the usual one) is recognised with one scan of all its text and a few
+    type checks, and returned as it is."""
     raw_id = paper.id if isinstance(paper.id, str) else repr(paper.id)
     if len(raw_id) > MAX_ID:
         return Rejected(raw_id, f"id is {len(raw_id)} characters (at most {MAX_ID} fit)")
     match = ARXIV_ID_RE.match(raw_id)
     if match is None or match.group("v"):
         return Rejected(raw_id, "id is not an arXiv id without version")
+    if _clean_as_is(paper):
+        return paper
     title = clean_text(paper.title, MAX_TITLE)
     if not title:
         return Rejected(raw_id, "no title")
@@ -159,7 +164,12 @@ def clean_paper(paper: PaperIn) -> PaperIn | Rejected:
     daily = paper.hf_daily_date
     if daily is not None and (isinstance(daily, datetime) or not isinstance(daily, date)):
         paper.hf_daily_date = daily.date() if isinstance(daily, datetime) else None
-    for name in ("upvotes", "comments", "github_stars"):
+    _clean_numbers_and_extras(paper)
+    return paper
+
+
+def _clean_numbers_and_extras(paper: PaperIn) -> None:
+    for name in _COUNT_FIELDS:
         value = getattr(paper, name)
         if value is not None and not (type(value) is int and 0 <= value <= INT_MAX):
             setattr(paper, name, clamp_count(value))
@@ -169,9 +179,65 @@ def clean_paper(paper: PaperIn) -> PaperIn | Rejected:
             setattr(paper, name, _opt_text(value, limit))
     if paper.ai_keywords:
         paper.ai_keywords = _texts(paper.ai_keywords, MAX_KEYWORDS, MAX_KEYWORD)
-    return paper
 
 
+def _clean_as_is(paper: PaperIn) -> bool:
+    """Whether every field already holds what the cleaning would leave in it: the right
+    type, within its bound, and no character `clean_text` removes in any string."""
+    texts: list[str] = []
+    if not (_fits(paper.title, MAX_TITLE, texts) and paper.title):
+        return False
+    if not (_fits(paper.abstract, MAX_ABSTRACT, texts) and _scalars_as_is(paper)):
+        return False
+    if not (
+        _list_fits(paper.authors, MAX_AUTHORS, MAX_NAME, texts)
+        and _list_fits(paper.categories, MAX_CATEGORIES, MAX_CATEGORY, texts)
+        and (not paper.ai_keywords
+             or _list_fits(paper.ai_keywords, MAX_KEYWORDS, MAX_KEYWORD, texts))
+    ):
+        return False
+    for name, limit in _OPTIONAL_TEXT:
+        value = getattr(paper, name)
+        if value is not None and not (_fits(value, limit, texts) and value):
+            return False
+    joined = "".join(texts)
+    # Every character `clean_text` removes is unprintable; most text is all printable.
+    return joined.isprintable() or not _has_bad(joined)
+
+
+def _fits(value: Any, limit: int, texts: list[str]) -> bool:
+    if type(value) is not str or len(value) > limit:
+        return False
+    texts.append(value)
+    return True
+
+
+def _list_fits(values: Any, count: int, limit: int, texts: list[str]) -> bool:
+    if type(values) is not list or len(values) > count:
+        return False
+    for value in values:
+        if type(value) is not str or not value or len(value) > limit:
+            return False
+    texts.extend(values)
+    return True
+
+
+def _scalars_as_is(paper: PaperIn) -> bool:
+    version, published, daily = paper.version, paper.published_at, paper.hf_daily_date
+    if version is not None and not (type(version) is int and 1 <= version <= MAX_VERSION):
+        return False
+    if published is not None and not (type(published) is datetime and published.tzinfo is UTC):
+        return False
+    if daily is not None and type(daily) is not date:
+        return False
+    for name in _COUNT_FIELDS:
+        value = getattr(paper, name)
+        if value is not None and not (type(value) is int and 0 <= value <= INT_MAX):
+            return False
+    return True
+
+
+_COUNT_FIELDS = ("upvotes", "comments", "github_stars")
 _OPTIONAL_TEXT = (
     ("github_repo", MAX_URL),
     ("project_page", MAX_URL),

@@ -15,7 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, select, text, tuple_, update
@@ -23,18 +23,17 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, Stateme
 from sqlmodel import Session, col
 
 from bot.aliases import mine_aliases, normalize_topic
-from bot.announce import announced, daily_papers_moment, own_moment
 from bot.db import upsert_stmt, writer
 from bot.models import Alias, Channel, Paper, PaperIn, SourceState, Subscription
 from bot.paper_in import Rejected, clean_paper
+from bot.paper_rows import BulkInsert, Row, merge_into, merged_row, new_row
+from bot.times import aware
 
 if TYPE_CHECKING:
     from bot.index import PaperIndex
 
 logger = logging.getLogger(__name__)
 
-# Fields where a newer value from any source replaces the old one (counts that grow).
-_COUNTS = ("upvotes", "comments", "github_stars")
 BATCH = 2_000
 LOG_SKIPS = 20  # refused papers logged one by one per call; the rest are counted
 FEED_PAGE = 5_000  # changes read per query when catching an index up
@@ -62,6 +61,7 @@ class PaperStore:
         self.index = index
         self._aliases: dict[str, list[str]] | None = None
         self._postgres = engine.dialect.name == "postgresql"
+        self._insert = BulkInsert(engine.dialect.name)
         # Held by a write from its transaction to its index update, and by a catch-up from
         # reading a page of changes to applying it: otherwise a catch-up could read a row,
         # this process commit and index a newer state of it, and the catch-up then apply the
@@ -140,7 +140,7 @@ class PaperStore:
         merged_in: dict[str, PaperIn] = {}
         for paper in batch:  # the same id twice in one batch: merge in order
             if paper.id in merged_in:
-                _merge_into(merged_in[paper.id], paper)
+                merge_into(merged_in[paper.id], paper)
             else:
                 merged_in[paper.id] = paper
         with self._feed_lock:
@@ -150,57 +150,60 @@ class PaperStore:
         self, merged_in: dict[str, PaperIn], now: datetime, announced_at: datetime | None
     ) -> UpsertResult:
         result = UpsertResult()
-        changed: list[dict[str, Any]] = []
         aliases: Counter[tuple[str, str]] = Counter()
         with Session(self._writer) as session, session.begin():
             mark = self._change_mark(session)
-            ids = list(merged_in)
-            existing = {
-                row["id"]: row
-                for row in session.execute(
-                    select(Paper.__table__).where(col(Paper.id).in_(ids))  # type: ignore[attr-defined]
-                ).mappings()
-            }
-            inserts, updates = [], []
+            existing = self._existing(session, list(merged_in))
+            inserts: list[Row] = []
+            updates: list[Row] = []
             for pid, incoming in merged_in.items():
-                values = incoming.as_row_values()
                 old = existing.get(pid)
                 if old is None:
-                    row = _new_row(values, incoming.source, now)
-                    row["change_seq"] = mark
+                    row = new_row(incoming, now, mark)
                     if announced_at is not None:
                         row["announced_at"] = announced_at
                     inserts.append(row)
                     result.added.append(pid)
-                    changed.append(row)
-                    for text in (incoming.title, incoming.abstract):
-                        aliases.update(mine_aliases(text))
-                    continue
-                new = _merged_row(dict(old), values, incoming.source, now)
-                if new == dict(old):
-                    result.unchanged += 1
-                    continue
-                new["updated_at"] = now
-                new["change_seq"] = mark
-                updates.append(new)
-                result.updated.append(pid)
-                changed.append(new)
-                if incoming.abstract and incoming.abstract != old["abstract"]:
+                    aliases.update(mine_aliases(incoming.title))
                     aliases.update(mine_aliases(incoming.abstract))
-            table = Paper.__table__  # type: ignore[attr-defined]
-            if inserts:
-                session.execute(table.insert(), inserts)
-            for row in updates:
-                session.execute(table.update().where(table.c.id == row["id"]).values(**row))
-            if aliases:
-                self._add_aliases(session, aliases)
+                elif (new := _changed(old, incoming, now, mark)) is None:
+                    result.unchanged += 1
+                else:
+                    updates.append(new)
+                    result.updated.append(pid)
+                    if incoming.abstract and incoming.abstract != old["abstract"]:
+                        aliases.update(mine_aliases(incoming.abstract))
+            self._write_rows(session, inserts, updates, aliases)
         if aliases:
             self._aliases = None
-        if self.index is not None and changed:
+        if self.index is not None and (inserts or updates):
             # Rows as dicts: validating models costs more than indexing. The mark tells the
             # index these changes are applied, so its next catch-up does not read them again.
-            self.index.upsert(changed, own_mark=mark)
+            self.index.upsert([*inserts, *updates], own_mark=mark)
         return result
+
+    def _existing(self, session: Session, ids: list[str]) -> dict[str, Row]:
+        table = Paper.__table__  # type: ignore[attr-defined]
+        rows = session.execute(select(table).where(table.c.id.in_(ids))).mappings()
+        return {row["id"]: dict(row) for row in rows}
+
+    def _write_rows(
+        self,
+        session: Session,
+        inserts: list[Row],
+        updates: list[Row],
+        aliases: Counter[tuple[str, str]],
+    ) -> None:
+        if inserts:
+            # Straight through the driver: the import's hottest statement (bot.paper_rows).
+            session.connection().exec_driver_sql(
+                self._insert.sql, [self._insert.values(row) for row in inserts]
+            )
+        table = Paper.__table__  # type: ignore[attr-defined]
+        for row in updates:
+            session.execute(table.update().where(table.c.id == row["id"]).values(**row))
+        if aliases:
+            self._add_aliases(session, aliases)
 
     def _change_mark(self, session: Session) -> int:
         """This write transaction's change-feed mark (its first statement).
@@ -502,7 +505,7 @@ class PaperStore:
             consecutive_failures=0,
             papers_added=lambda s: (s.papers_added or 0) + added,
             newest_paper_at=lambda s: max(
-                (t for t in (_aware(s.newest_paper_at), newest) if t is not None), default=None
+                (t for t in (aware(s.newest_paper_at), newest) if t is not None), default=None
             ),
         )
 
@@ -546,77 +549,11 @@ def _one(row: Any) -> Any:
     return row[0] if isinstance(row, tuple) or hasattr(row, "_fields") else row
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every datetime here is UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-def _new_row(values: dict[str, Any], source: str, now: datetime) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "version": None,
-        "abstract": "",
-        "authors": [],
-        "categories": [],
-        "published_at": None,
-        "hf_daily_date": None,
-        "upvotes": 0,
-        "comments": 0,
-        "github_repo": None,
-        "github_stars": None,
-        "project_page": None,
-        "organization": None,
-        "ai_summary": None,
-        "ai_keywords": [],
-    }
-    row.update(values)
-    row["announced_at"] = announced(own_moment(row["published_at"], row["hf_daily_date"]), now)
-    row["sources"] = [source]
-    row["first_seen_at"] = now
-    row["updated_at"] = now
-    return row
-
-
-def _merged_row(
-    old: dict[str, Any], values: dict[str, Any], source: str, now: datetime
-) -> dict[str, Any]:
-    """`old` with what `values` knows merged in: counts take the newer value, versions the
-    higher, the Daily Papers date the first; other fields fill gaps or take longer text.
-
-    A Daily Papers listing later than the paper's announcement announces it again (a paper
-    that trends on HF weeks after arXiv is new on its HF day); other sources never move it.
-    """
-    new = dict(old)
-    listed = values.get("hf_daily_date")
-    before = _aware(old.get("announced_at"))
-    if listed is not None and (before is None or daily_papers_moment(listed) > before):
-        new["announced_at"] = announced(daily_papers_moment(listed), now)
-    for name, value in values.items():
-        current = new.get(name)
-        if name in _COUNTS:
-            new[name] = value
-        elif name == "version":
-            new[name] = max(value, current or 0)
-        elif name == "hf_daily_date":
-            new[name] = current or value
-        elif name == "published_at" and current:
-            # The earliest date wins: arXiv's v1 date precedes any announcement or HF list
-            # date, and two sources then agree instead of overwriting each other every refresh.
-            new[name] = value if value < _aware(current) else current
-        elif name in ("title", "abstract") and current:
-            # Keep the fuller text: an RSS teaser must not replace a full abstract.
-            if len(value) >= len(current) * 0.9:
-                new[name] = value
-        elif name == "categories" and current:
-            new[name] = current + [c for c in value if c not in current]
-        else:
-            new[name] = value
-    if source not in new["sources"]:
-        new["sources"] = [*new["sources"], source]
+def _changed(old: Row, incoming: PaperIn, now: datetime, mark: int) -> Row | None:
+    """The stored row `old` with `incoming` merged in, or None if that changes nothing."""
+    new = merged_row(old, incoming.as_row_values(), incoming.source, now)
+    if new == old:
+        return None
+    new["updated_at"] = now
+    new["change_seq"] = mark
     return new
-
-
-def _merge_into(target: PaperIn, other: PaperIn) -> None:
-    for name, value in other.as_row_values().items():
-        setattr(target, name, value)

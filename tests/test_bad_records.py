@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 from sqlalchemy import Engine
 
 import bot.store as store_module
@@ -358,3 +358,65 @@ async def test_an_unforeseen_parser_error_fails_that_source_only(
     assert "unexpected error reading the source: KeyError('paper')" in (
         report.sources["hf"].error or "")
     assert report.sources["arxiv"].error is None and report.sources["arxiv"].added
+
+
+_ANY_TEXT = st.text(alphabet=st.characters(exclude_categories=()), max_size=40)
+# Characters the gate removes (NUL, BEL, C1, a surrogate) beside ones it keeps.
+_MIXED = st.text(alphabet="ab \t\n\x00\x07\x85\ud800\u00e9\u00a0", max_size=6)
+_TEXT = st.one_of(_ANY_TEXT, _MIXED, st.just(""), st.just("x" * 2_100))
+_NUMBER = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 2**40), st.floats(allow_nan=True), st.just(1e20)
+)
+_WHEN = st.one_of(
+    st.none(),
+    st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5))])),
+    st.datetimes(),
+    st.dates(),
+)
+_LIST = st.one_of(
+    st.lists(st.one_of(_TEXT, st.integers()), max_size=4), st.none(), _TEXT, st.just(["a"] * 51)
+)
+# Per field: a value a source usually sends, and the hostile values it might send instead.
+_FIELDS: dict[str, tuple[Any, Any]] = {
+    "title": (st.just("A clean title"), _TEXT),
+    "abstract": (st.just("A clean abstract."), st.one_of(_TEXT, st.none(), st.integers())),
+    "authors": (st.just(["Ada Lovelace", "Émilie du Châtelet"]), _LIST),
+    "categories": (st.just(["cs.LG"]), _LIST),
+    "ai_keywords": (st.just(["dpo"]), _LIST),
+    "version": (st.just(2), _NUMBER),
+    "upvotes": (st.just(7), _NUMBER),
+    "github_stars": (st.none(), _NUMBER),
+    "published_at": (st.just(datetime(2026, 6, 1, tzinfo=UTC)), _WHEN),
+    "hf_daily_date": (st.none(), _WHEN),
+    "github_repo": (st.none(), st.one_of(_TEXT, st.integers())),
+    "organization": (st.just("ACME"), _TEXT),
+}
+
+
+@settings(max_examples=400)
+@given(st.data())
+def test_the_gate_keeps_a_record_as_is_only_when_cleaning_would_not_change_it(
+    data: st.DataObject,
+) -> None:
+    """`clean_paper` returns an already clean record untouched (its fast path, taken for
+    most imported papers): the result must be exactly what the field-by-field cleaning
+    gives, whatever hostile values one or two fields hold."""
+    import copy
+
+    import bot.paper_in as gate
+
+    hostile = data.draw(st.sets(st.sampled_from(sorted(_FIELDS)), max_size=2))
+    values = {
+        name: data.draw(bad if name in hostile else usual)
+        for name, (usual, bad) in _FIELDS.items()
+    }
+    paper = PaperIn(id="2606.00101", source="hf", **values)
+    slow_copy = copy.deepcopy(paper)
+    fast = gate.clean_paper(paper)
+    real = gate._clean_as_is
+    gate._clean_as_is = lambda _paper: False  # type: ignore[assignment]
+    try:
+        slow = gate.clean_paper(slow_copy)
+    finally:
+        gate._clean_as_is = real
+    assert fast == slow

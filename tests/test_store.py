@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlalchemy.dialects import sqlite
@@ -234,3 +235,35 @@ def test_a_store_from_before_the_change_feed_is_upgraded_on_start(tmp_path: Path
     hits = search_papers(store, parse_query("walrus", NOW), 5, NOW)
     assert {h.paper.id for h in hits} == {"2401.00001", "2401.00002"}
     store.close()
+
+
+def test_bulk_insert_stores_what_the_models_store(engine: Engine) -> None:
+    """New papers are bound straight through the driver (bot.paper_rows): the stored values
+    must be exactly those SQLAlchemy writes through the model, or window queries on the
+    stored text (SQLite) would compare different formats."""
+    from sqlalchemy import text
+    from sqlmodel import Session
+
+    from bot.models import Paper
+
+    store = PaperStore(engine)
+    berlin = datetime(2024, 1, 1, 3, 4, 5, 6, tzinfo=UTC).astimezone(ZoneInfo("Europe/Berlin"))
+    store.upsert_many(
+        [hf(id="2401.00001", published_at=berlin, github_repo="https://github.com/a/b")], NOW
+    )
+    written = store.get("2401.00001")
+    assert written is not None
+    twin = Paper.model_validate(written.model_dump() | {"id": "2401.00002"})
+    with Session(engine) as session:
+        session.add(twin)
+        session.commit()
+        raw = {
+            row[0]: row[1:]
+            for row in session.execute(
+                text("SELECT id, authors, categories, ai_keywords, sources, published_at, "
+                     "hf_daily_date, first_seen_at, updated_at, announced_at, title, upvotes, "
+                     "github_repo FROM paper")
+            )
+        }
+    assert raw["2401.00001"] == raw["2401.00002"]
+    assert utc(written.published_at) == datetime(2024, 1, 1, 3, 4, 5, 6, tzinfo=UTC)
