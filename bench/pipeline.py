@@ -140,12 +140,10 @@ def plain_insert_rate(rows: list[dict[str, Any]], path: Path) -> float:
 
 
 def rows_of(papers: list[PaperIn], now: datetime) -> Iterator[dict[str, Any]]:
-    from bot.store import _new_row
+    from bot.paper_rows import new_row
 
     for p in papers:
-        row = _new_row(p.as_row_values(), p.source, now)
-        row["change_seq"] = 1
-        yield row
+        yield new_row(p, now, 1)
 
 
 def old_selection(store: PaperStore, since: datetime) -> int:

@@ -124,14 +124,25 @@ class BulkInsert:
             if name in _JSON or name in _DATETIMES or name == "hf_daily_date"
         ]
 
-    def values(self, row: Row) -> tuple[Any, ...]:
-        """The row's parameters in column order, as the driver binds them."""
-        out = list(self._get(row))
-        for i, convert in self._convert:
-            value = out[i]
-            if value is not None:
-                out[i] = convert(value)
-        return tuple(out)
+    def values(self, rows: list[Row]) -> list[tuple[Any, ...]]:
+        """The rows' parameters in column order, as the driver binds them.
+
+        The same datetime object recurs in every row (the write's `now`, a shared
+        announcement), so each object is converted once: by identity, which holds while
+        `rows` keeps them alive, for the length of this call."""
+        done: dict[int, Any] = {}
+        out = []
+        for row in rows:
+            values = list(self._get(row))
+            for i, convert in self._convert:
+                value = values[i]
+                if value is not None:
+                    key = id(value)
+                    if key not in done:
+                        done[key] = convert(value)
+                    values[i] = done[key]
+            out.append(tuple(values))
+        return out
 
 
 def _json(value: Any) -> str:

@@ -197,7 +197,7 @@ class PaperStore:
         if inserts:
             # Straight through the driver: the import's hottest statement (bot.paper_rows).
             session.connection().exec_driver_sql(
-                self._insert.sql, [self._insert.values(row) for row in inserts]
+                self._insert.sql, self._insert.values(inserts)
             )
         table = Paper.__table__  # type: ignore[attr-defined]
         for row in updates:
