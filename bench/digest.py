@@ -47,10 +47,12 @@ sys.path.insert(0, str(ROOT))
 
 from bot import digest, search  # noqa: E402
 from bot.db import make_engine  # noqa: E402
-from bot.delivery import Ledger, due_channels, open_due, topics_of  # noqa: E402
+from bot.delivery import due_channels, open_due, topics_of  # noqa: E402
 from bot.index import PaperIndex  # noqa: E402
+from bot.ledger import Ledger, RunRequest  # noqa: E402
 from bot.models import Channel, Delivery, DigestRun, Paper, Subscription  # noqa: E402
 from bot.store import PaperStore  # noqa: E402
+from bot.times import aware  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 PG_URL = os.environ.get(
@@ -246,10 +248,10 @@ def phases(engine: Engine, store: PaperStore, since: datetime, due: int,
     out["select + rank"], selections = timed(
         lambda: digest.select_many(store, plans, NOW, delivered)
     )
-    runs = [(p.channel_key, SLOT, selections[p.channel_key].paper_ids) for p in plans]
+    runs = [RunRequest(p.channel_key, SLOT, selections[p.channel_key].paper_ids) for p in plans]
     out["runs + claims (1 txn)"], _ = timed(
-        lambda: ledger.open_runs(runs, NOW, advance=[(p.channel_key, SLOT + timedelta(days=1))
-                                                     for p in plans])
+        lambda: ledger.open_runs(runs, NOW, advance={p.channel_key: SLOT + timedelta(days=1)
+                                                     for p in plans})
     )
     return out
 
@@ -279,7 +281,7 @@ def baseline_naive(store: PaperStore, full: PaperIndex, plans: list[digest.Plan]
         for topic in plan.topics:
             hits = full.search(search.parse_query(topic, NOW), aliases, 1_000, NOW)
             papers = store.get_many([pid for pid, _ in hits])
-            [p for p in papers if digest.aware(p.announced_at) >= plan.since]  # type: ignore[operator]
+            [p for p in papers if aware(p.announced_at) >= plan.since]  # type: ignore[operator]
     return (time.perf_counter() - t0) / sample
 
 

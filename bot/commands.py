@@ -19,9 +19,10 @@ from bot import digest as digests, search
 from bot.aliases import normalize_topic
 from bot.cards import to_card
 from bot.config import Settings
-from bot.delivery import DeliveryReport, Ledger, open_now, post_one
+from bot.delivery import post_now
 from bot.errors import QueryError, SourceError
 from bot.ids import parse_arxiv_id
+from bot.ledger import Ledger
 from bot.messages import Invocation, Reply, ReplyKind, error, info
 from bot.models import Channel, Paper, Subscription
 from bot.ports import Outbox, PaperLookup
@@ -524,12 +525,9 @@ async def _digest_post(ctx: Context) -> Reply:
             "`/papers digest` shows a preview; `paperboy digest --channel KEY` posts one.",
         )
     ledger = ctx.ledger
-    key = ctx.inv.channel.key
-    out = await asyncio.to_thread(open_now, ctx.store, ledger, key, ctx.now)
-    if out is None:
+    report = await post_now(ctx.store, ledger, ctx.outbox, ctx.inv.channel.key, ctx.now)
+    if report is None:
         return info("Nothing to post.", "This channel follows no topics: `/papers subscribe dpo`.")
-    report = DeliveryReport()
-    await post_one(ctx.store, ledger, ctx.outbox, out, ctx.now, report)
     if report.messages:
         n = report.papers_sent
         return info(f"Posted this channel's digest ({n} paper{'s' if n != 1 else ''}).")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
@@ -14,6 +15,7 @@ from sqlmodel import SQLModel
 from bot import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 BUSY_TIMEOUT_MS = 10_000
+T = TypeVar("T")
 SCHEMA_LOCK = 0x70617065  # "pape": the advisory lock that serialises schema creation
 
 
@@ -148,7 +150,7 @@ def writer(engine: Engine) -> Engine:
     return engine.execution_options(sqlite_immediate=True)
 
 
-def insert_ignore(engine: Engine, table: Any) -> Any:
+def insert_ignore(engine: Engine | Connection, table: Any) -> Any:
     """`INSERT ... ON CONFLICT DO NOTHING` for this engine's dialect."""
     if engine.dialect.name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
@@ -160,3 +162,9 @@ def upsert_stmt(engine: Engine, table: Any) -> Any:
     if engine.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def chunks(items: list[T], size: int) -> Iterator[list[T]]:
+    """`items` in lists of at most `size` (bound parameter lists stay under the limits)."""
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

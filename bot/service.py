@@ -18,8 +18,9 @@ from sqlalchemy import Engine
 from bot import metrics
 from bot.commands import COMMANDS, PAPER, CommandSpec, Context, Later, parse_text
 from bot.config import Settings
-from bot.delivery import DeliveryReport, Ledger, deliver_due
+from bot.delivery import DeliveryReport, deliver_due
 from bot.errors import IndexDamaged
+from bot.ledger import Ledger
 from bot.messages import Answer, ChannelRef, Invocation, Pending, Reply, error
 from bot.ports import Outbox, PaperLookup
 from bot.store import PaperStore

@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, func, select, text, tuple_, update
+from sqlalchemy import Engine, func, select, text, tuple_
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
 from sqlmodel import Session, col
 
-from bot.aliases import mine_aliases, normalize_topic
+from bot.aliases import mine_aliases
 from bot.db import upsert_stmt, writer
-from bot.models import Alias, Channel, Paper, PaperIn, SourceState, Subscription
+from bot.models import Alias, Paper, PaperIn
 from bot.paper_in import Rejected, clean_paper
 from bot.paper_rows import BulkInsert, Row, merge_into, merged_row, new_row
-from bot.times import aware
+from bot.store_rows import ChatRows, _one
 
 if TYPE_CHECKING:
     from bot.index import PaperIndex
@@ -54,7 +54,7 @@ class UpsertResult:
         return self
 
 
-class PaperStore:
+class PaperStore(ChatRows):
     def __init__(self, engine: Engine, index: PaperIndex | None = None) -> None:
         self.engine = engine
         self._writer = writer(engine)
@@ -358,90 +358,6 @@ class PaperStore:
                 index.upsert(rows)
             after = (int(rows[-1]["change_seq"]), str(rows[-1]["id"]))
 
-    # -------------------------------------------------------- channels
-
-    def channel(self, key: str) -> Channel | None:
-        with Session(self.engine) as session:
-            return session.get(Channel, key)
-
-    def ensure_channel(self, key: str, now: datetime, **defaults: Any) -> tuple[Channel, bool]:
-        """The channel's settings row, created with `defaults` if it did not exist."""
-        with Session(self._writer) as session, session.begin():
-            channel = session.get(Channel, key)
-            created = channel is None
-            if channel is None:
-                channel = Channel(key=key, created_at=now, **defaults)
-                session.add(channel)
-            session.flush()
-            session.expunge(channel)
-        return channel, created
-
-    def update_channel(self, key: str, **values: Any) -> None:
-        with Session(self._writer) as session, session.begin():
-            session.execute(update(Channel).where(col(Channel.key) == key).values(**values))
-
-    def pause_channels(self, key_prefix: str, reason: str) -> int:
-        """Pause the digests of every channel whose key starts with `key_prefix` (a whole
-        Slack workspace `slack:T123:` or Discord server `discord:<guild>:`); returns how many."""
-        with Session(self._writer) as session, session.begin():
-            result = session.execute(
-                update(Channel)
-                .where(col(Channel.key).startswith(key_prefix, autoescape=True))
-                .values(paused_reason=reason)
-            )
-            return int(getattr(result, "rowcount", 0) or 0)
-
-    def channels(self) -> list[Channel]:
-        with Session(self.engine) as session:
-            return [_one(r) for r in session.execute(select(Channel)).all()]
-
-    # --------------------------------------------------- subscriptions
-
-    def subscriptions(self, channel_key: str) -> list[Subscription]:
-        with Session(self.engine) as session:
-            stmt = (
-                select(Subscription)
-                .where(col(Subscription.channel_key) == channel_key)
-                .order_by(col(Subscription.id))
-            )
-            return [_one(r) for r in session.execute(stmt).all()]
-
-    def subscribe(
-        self, channel_key: str, query: str, now: datetime, user: str | None = None
-    ) -> tuple[Subscription, bool]:
-        """Add a topic; returns (subscription, created). The same topic twice is one."""
-        normalized = normalize_topic(query)
-        with Session(self._writer) as session, session.begin():
-            found = session.execute(
-                select(Subscription).where(
-                    col(Subscription.channel_key) == channel_key,
-                    col(Subscription.normalized) == normalized,
-                )
-            ).first()
-            if found is not None:
-                sub = _one(found)
-                session.expunge(sub)
-                return sub, False
-            sub = Subscription(
-                channel_key=channel_key,
-                query=" ".join(query.split()),
-                normalized=normalized,
-                created_by=user,
-                created_at=now,
-            )
-            session.add(sub)
-            session.flush()
-            session.expunge(sub)
-            return sub, True
-
-    def unsubscribe(self, channel_key: str, subscription_id: int) -> bool:
-        with Session(self._writer) as session, session.begin():
-            sub = session.get(Subscription, subscription_id)
-            if sub is None or sub.channel_key != channel_key:
-                return False
-            session.delete(sub)
-            return True
-
     # ----------------------------------------------------------- queries
 
     def top(self, since: date, limit: int) -> list[Paper]:
@@ -462,65 +378,6 @@ class PaperStore:
             ).scalar_one()
         return value
 
-    def source_states(self) -> list[SourceState]:
-        with Session(self.engine) as session:
-            return [_one(r) for r in session.execute(select(SourceState)).all()]
-
-    # ------------------------------------------- source bookkeeping (bot.sources)
-
-    def source_state(self, name: str) -> SourceState | None:
-        with Session(self.engine) as session:
-            return session.get(SourceState, name)
-
-    def _update_source(self, name: str, **changes: Any) -> None:
-        with Session(self._writer) as session, session.begin():
-            state = session.get(SourceState, name) or SourceState(source=name)
-            for key, value in changes.items():
-                setattr(state, key, value(state) if callable(value) else value)
-            session.add(state)
-
-    def record_source_success(
-        self,
-        name: str,
-        now: datetime,
-        added: int = 0,
-        newest: datetime | None = None,
-        skipped: Sequence[str] | None = None,
-        skipped_count: int | None = None,
-    ) -> None:
-        """A fetch of `name` succeeded: failures reset, counts and newest paper kept.
-
-        `skipped`: the records of this fetch the store refused ("id: why"); `None` leaves
-        the last count as it was (an import's later chunks keep what an earlier one found).
-        `skipped_count`: the total when `skipped` lists only the first few.
-        """
-        extra: dict[str, Any] = {}
-        if skipped is not None:
-            extra["items_skipped"] = len(skipped) if skipped_count is None else skipped_count
-            extra["skipped_note"] = "; ".join(skipped[:5])[:1000] or None
-        self._update_source(
-            name,
-            **extra,
-            last_success_at=now,
-            consecutive_failures=0,
-            papers_added=lambda s: (s.papers_added or 0) + added,
-            newest_paper_at=lambda s: max(
-                (t for t in (aware(s.newest_paper_at), newest) if t is not None), default=None
-            ),
-        )
-
-    def record_source_failure(self, name: str, now: datetime, error: str) -> None:
-        """A fetch of `name` failed; the papers are untouched, the failure is counted."""
-        self._update_source(
-            name,
-            last_error_at=now,
-            last_error=error[:2000],
-            consecutive_failures=lambda s: (s.consecutive_failures or 0) + 1,
-        )
-
-    def set_source_cursor(self, name: str, cursor: str | None) -> None:
-        """Where a resumable job (a snapshot import) got to; None when it finished."""
-        self._update_source(name, cursor=cursor)
 
 
 # What one record can make the database (or the driver, before it) refuse: a value out of
@@ -542,11 +399,6 @@ def _skipped_one(paper: PaperIn, exc: BaseException) -> UpsertResult:
     rejected = Rejected(paper.id, f"the database refused it: {_short(exc)}")
     _log_rejected(rejected, paper.source)
     return UpsertResult(skipped=[rejected])
-
-
-def _one(row: Any) -> Any:
-    """A row of `select(Model)` is a 1-tuple; return the model."""
-    return row[0] if isinstance(row, tuple) or hasattr(row, "_fields") else row
 
 
 def _changed(old: Row, incoming: PaperIn, now: datetime, mark: int) -> Row | None:

@@ -129,7 +129,7 @@ def read_record(path: Path) -> list[dict[str, Any]]:
 def claim_worker(url: str, barrier: Any, results: Any) -> None:
     """One process of the PostgreSQL claim race: wait for the other, then claim."""
     from bot.db import make_engine
-    from bot.delivery import Ledger
+    from bot.ledger import Ledger
 
     engine = make_engine(url)
     ledger = Ledger(engine)

@@ -24,7 +24,7 @@ from sqlmodel import Session
 
 from bot.config import Settings
 from bot.db import make_engine
-from bot.delivery import STALE_AFTER, Ledger
+from bot.ledger import STALE_AFTER, Ledger
 from bot.messages import ChannelRef, Invocation, UserRef
 from bot.models import Delivery, DigestRun
 from bot.ports import Outbox

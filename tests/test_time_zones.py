@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from bot.config import Settings
 from bot.db import make_engine
-from bot.delivery import Ledger
+from bot.ledger import Ledger, RunRequest
 from bot.models import Channel, DigestRun
 from bot.ports import Outbox
 from bot.service import BotService
@@ -75,8 +75,8 @@ def test_pgtz_in_the_environment_does_not_reach_our_sessions(
     ours = make_engine(pg_url)
     store = PaperStore(ours)
     setup_channel(store, CHAN, ["dpo"], DAY0, at="05:30")
-    owned = Ledger(ours).open_runs([(CHAN, SLOT, ["2606.00001"])], SLOT,
-                                   advance=[(CHAN, SLOT + timedelta(days=1))])
+    owned = Ledger(ours).open_runs([RunRequest(CHAN, SLOT, ["2606.00001"])], SLOT,
+                                   advance={CHAN: SLOT + timedelta(days=1)})
     assert list(owned) == [CHAN]
     channel = store.channel(CHAN)
     assert channel is not None and channel.last_digest_at == SLOT
@@ -131,8 +131,8 @@ def test_the_ledger_sql_alone_does_not_depend_on_the_session_zone(
     raws = [create_engine(in_zone(pg_url, zone)) for zone in ZONES]
     try:
         owned = [
-            Ledger(raw).open_runs([(CHAN, SLOT, ["2606.00001"])], SLOT,
-                                  advance=[(CHAN, SLOT + timedelta(days=1))])
+            Ledger(raw).open_runs([RunRequest(CHAN, SLOT, ["2606.00001"])], SLOT,
+                                  advance={CHAN: SLOT + timedelta(days=1)})
             for raw in raws
         ]
         assert [len(o) for o in owned] == [1, 0]
@@ -154,8 +154,8 @@ def test_sqlite_stores_a_slot_given_in_another_zone_as_utc(sqlite_engine: Engine
     store = PaperStore(sqlite_engine)
     setup_channel(store, CHAN, ["dpo"], DAY0, at="05:30")
     local = SLOT.astimezone(ZoneInfo("America/New_York"))  # 01:30 local, the same instant
-    owned = Ledger(sqlite_engine).open_runs([(CHAN, local, ["2606.00001"])], SLOT)
-    again = Ledger(sqlite_engine).open_runs([(CHAN, SLOT, ["2606.00002"])], SLOT)
+    owned = Ledger(sqlite_engine).open_runs([RunRequest(CHAN, local, ["2606.00001"])], SLOT)
+    again = Ledger(sqlite_engine).open_runs([RunRequest(CHAN, SLOT, ["2606.00002"])], SLOT)
     assert len(owned) == 1 and again == {}
     assert stored_utc(sqlite_engine, "SELECT slot FROM digest_run").startswith(
         "2026-06-15 05:30:00")

@@ -1,0 +1,106 @@
+"""The ledger's bulk statements, per database: open many runs and claim their papers.
+
+SQLite: insert-if-absent in bulk (an executemany); the claims won are read back as the rows
+carrying this call's fresh run ids. PostgreSQL: one statement per step over arrays
+(`unnest`), one round trip for 100,000 claims, where an executemany would send one statement
+per row.
+
+Times: the columns are `timestamptz`, and every value is bound UTC-aware and cast to
+`timestamptz[]`. A cast to `timestamp[]` drops the offset and reads the wall clock in the
+session's TimeZone (PGTZ, a role's setting): in America/New_York a 05:30Z slot was stored as
+another instant and an instance in UTC owned the same slot again. (bot.db also puts every
+session in UTC, so values read back print as UTC.)
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+from bot.db import chunks, insert_ignore
+from bot.ledger_types import CLAIMED, Claim, RunRequest, digest_key
+from bot.models import Delivery, DigestRun
+from bot.times import aware
+
+_DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
+_RUN = DigestRun.__table__  # type: ignore[attr-defined]
+_NOW = "CAST(:now AS timestamptz)"
+
+
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def insert_runs(
+    session: Session, runs: Sequence[RunRequest], now: datetime, instance_id: str
+) -> dict[str, int]:
+    """Insert-if-absent one DigestRun per request: channel -> run id, for the slots won."""
+    if _postgres(session):
+        got = session.execute(
+            text(
+                "INSERT INTO digest_run"
+                " (channel_key, slot, status, instance_id, created_at, papers)"
+                " SELECT u.k, u.s, 'building', :inst, " + _NOW + ", 0"
+                " FROM unnest(CAST(:keys AS varchar[]), CAST(:slots AS timestamptz[]))"
+                " AS u(k, s) ON CONFLICT DO NOTHING RETURNING id, channel_key"
+            ),
+            {"inst": instance_id, "now": aware(now), "keys": [r.channel_key for r in runs],
+             "slots": [aware(r.slot) for r in runs]},
+        )
+        return {key: run_id for run_id, key in got}
+    rows = [
+        {"channel_key": r.channel_key, "slot": aware(r.slot), "status": "building",
+         "instance_id": instance_id, "created_at": aware(now), "papers": 0}
+        for r in runs
+    ]
+    stmt = insert_ignore(session.get_bind(), _RUN).returning(_RUN.c.id, _RUN.c.channel_key)
+    return {key: run_id for run_id, key in session.execute(stmt, rows)}
+
+
+def claim_papers(
+    session: Session, claims: list[Claim], runs: dict[str, int], now: datetime
+) -> dict[str, set[str]]:
+    """Insert-if-absent every claim: channel -> the papers whose claim this call won."""
+    won: dict[str, set[str]] = defaultdict(set)
+    if not claims:
+        return won
+    if _postgres(session):
+        got = session.execute(
+            text(
+                "INSERT INTO delivery"
+                " (channel_key, paper_id, digest_run_id, status, attempts, claimed_at,"
+                " idempotency_key)"
+                " SELECT u.k, u.p, u.r, :claimed, 0, " + _NOW + ", :prefix || u.r"
+                " FROM unnest(CAST(:keys AS varchar[]), CAST(:pids AS varchar[]),"
+                " CAST(:runs AS integer[])) AS u(k, p, r)"
+                " ON CONFLICT DO NOTHING RETURNING channel_key, paper_id"
+            ),
+            {"claimed": CLAIMED, "now": aware(now), "prefix": digest_key(0)[:-1],
+             "keys": [c.channel_key for c in claims], "pids": [c.paper_id for c in claims],
+             "runs": [c.run_id for c in claims]},
+        )
+        for key, pid in got:
+            won[key].add(pid)
+        return won
+    session.execute(
+        insert_ignore(session.get_bind(), _DELIVERY),
+        [{"channel_key": c.channel_key, "paper_id": c.paper_id, "digest_run_id": c.run_id,
+          "status": CLAIMED, "attempts": 0, "claimed_at": now,
+          "idempotency_key": digest_key(c.run_id)} for c in claims],
+    )
+    for chunk in chunks(list(runs.values()), 1_000):
+        mine = session.execute(
+            _DELIVERY.select()
+            .with_only_columns(_DELIVERY.c.channel_key, _DELIVERY.c.paper_id)
+            .where(
+                _DELIVERY.c.claimed_at == now,  # indexed: this tick's claims
+                _DELIVERY.c.digest_run_id.in_(chunk),
+            )
+        )
+        for key, pid in mine:
+            won[key].add(pid)
+    return won
