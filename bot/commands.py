@@ -13,7 +13,6 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from bot import digest as digests, search
 from bot.aliases import normalize_topic
@@ -28,6 +27,7 @@ from bot.models import Channel, Paper, Subscription
 from bot.ports import Outbox, PaperLookup
 from bot.schedules import EXAMPLE as SCHEDULE_EXAMPLE, Schedule, ScheduleError, parse_schedule
 from bot.store import PaperStore
+from bot.times import local_label
 
 logger = logging.getLogger(__name__)
 
@@ -415,7 +415,7 @@ async def do_list(ctx: Context, _text: str) -> Reply:
     lines.append(f"Digest: {schedule.describe()}.")
     nxt = schedule.next_slot(ctx.now) if subs else None
     if nxt is not None:
-        lines.append(f"Next digest: {_local(nxt, schedule.timezone)}.")
+        lines.append(f"Next digest: {local_label(nxt, schedule.timezone)}.")
     if channel is not None and channel.quiet:
         lines.append("Quiet: a digest with nothing new is not posted (`/papers digest quiet off`).")
     if channel is not None and channel.paused_reason:
@@ -448,7 +448,7 @@ async def do_schedule(ctx: Context, text: str) -> Reply:
     assert nxt is not None
     return info(
         f"Digests come {schedule.describe()}.",
-        f"Next digest: {_local(nxt, schedule.timezone)}.",
+        f"Next digest: {local_label(nxt, schedule.timezone)}.",
         ephemeral=False,
     )
 
@@ -514,7 +514,7 @@ def _digest_preview(ctx: Context) -> Reply:
     assert reply is not None  # previews are never quiet
     schedule = _schedule_of(ctx, channel)
     nxt = schedule.next_slot(ctx.now)
-    when = f"Next digest: {_local(nxt, schedule.timezone)}." if nxt else "Digests are off."
+    when = f"Next digest: {local_label(nxt, schedule.timezone)}." if nxt else "Digests are off."
     return replace(reply, footer=" ".join(b for b in (reply.footer, when) if b))
 
 
@@ -654,10 +654,6 @@ def _topic_lines(subs: list[Subscription]) -> str:
         f"{n}. {s.query}" + (f" ({digests.HF_TOP_LABEL})" if digests.is_hf_top(s.query) else "")
         for n, s in enumerate(subs, 1)
     )
-
-
-def _local(moment: datetime, zone: str) -> str:
-    return moment.astimezone(ZoneInfo(zone)).strftime("%a %d %b %H:%M %Z")
 
 
 COMMANDS: dict[str, CommandSpec] = {

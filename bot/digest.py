@@ -20,7 +20,6 @@ from bot.digest_select import (
     Pick,
     Plan,
     Selection,
-    aware,
     is_hf_top,
     select_many,
     select_one,
@@ -29,6 +28,7 @@ from bot.digest_select import (
 from bot.messages import Reply, ReplyKind
 from bot.models import SourceState
 from bot.schedules import Schedule
+from bot.times import aware, local_label
 
 __all__ = [  # selection lives in bot.digest_select; callers know one module, `digest`
     "HF_TOP",
@@ -161,7 +161,7 @@ def digest_reply(
     """The digest as a Reply; None for an empty digest in a quiet channel (`quiet` overrides
     the channel's setting: a digest someone asked for always answers)."""
     zone = channel.timezone or "UTC"
-    since = _local(selection.since, zone)
+    since = local_label(selection.since, zone)
     cards = tuple(to_card(p.paper, p.relevance, p.topics) for p in selection.picks)
     prefix = "Preview: " if preview else ""
     if not cards:
@@ -217,7 +217,3 @@ def arxiv_announced(since: datetime, now: datetime) -> bool:
                 return True
         day += timedelta(days=1)
     return False
-
-
-def _local(moment: datetime, zone: str) -> str:
-    return moment.astimezone(ZoneInfo(zone)).strftime("%a %d %b %H:%M %Z")

@@ -22,7 +22,7 @@ import heapq
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import func, select
@@ -35,6 +35,7 @@ from bot.models import Paper
 from bot.query import parse_query
 from bot.search import announced_matches
 from bot.store import PaperStore
+from bot.times import aware
 
 logger = logging.getLogger(__name__)
 
@@ -329,9 +330,3 @@ def _fan_out(
     more = sum(1 for pid in (searched | listed) - taken if ok(pid)) + unseen
     return Selection(plan.channel_key, plan.since, picks, more)
 
-
-def aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every datetime here is UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value

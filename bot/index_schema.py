@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from tantivy import Document, Filter, SchemaBuilder, TextAnalyzerBuilder, Tokenizer
 
 from bot.models import Paper
+from bot.times import aware
 
 SCHEMA_VERSION = 4
 STATE_FILE = "paperboy-index.json"
@@ -133,11 +134,6 @@ def appeared(row: Mapping[str, Any]) -> datetime:
 def paper_time(paper: Paper) -> datetime:
     """When a paper appeared, as the index orders and filters it (`since:`, `sort:new`)."""
     return aware(appeared(row_of(paper)))
-
-
-def aware(when: datetime) -> datetime:
-    """SQLite hands back naive datetimes; they are UTC."""
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
 
 def seconds(when: datetime) -> int:

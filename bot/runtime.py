@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,8 @@ async def run(settings: Settings) -> None:
     for adapter in adapters.values():
         outbox.add(adapter)
     scheduler = Scheduler(
-        settings, service, outbox, refresh=refresh, first_refresh=datetime.now(UTC)
+        settings, catch_up=store.sync_index, deliver=partial(service.deliver_due, outbox),
+        clock=service.clock, refresh=refresh, first_refresh=datetime.now(UTC),
     )
     states = {name: "connecting" for name in adapters}
     watch = await _serve_metrics(settings, store, states)

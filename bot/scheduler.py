@@ -34,8 +34,7 @@ from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import
 
 from bot import metrics
 from bot.config import Settings
-from bot.ports import Outbox
-from bot.service import BotService
+from bot.delivery import DeliveryReport
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +42,7 @@ REFRESH_JOB = "refresh"
 TICK_JOB = "digest-tick"
 
 Refresh = Callable[[datetime], Awaitable[Any]]
+Deliver = Callable[[], Awaitable[DeliveryReport]]
 
 
 class Scheduler:
@@ -51,15 +51,18 @@ class Scheduler:
     def __init__(
         self,
         settings: Settings,
-        service: BotService,
-        outbox: Outbox,
         *,
+        catch_up: Callable[[], object],
+        deliver: Deliver,
+        clock: Callable[[], datetime],
         refresh: Refresh | None = None,
         first_refresh: datetime | None = None,
     ) -> None:
-        self.settings = settings
-        self.service = service
-        self.outbox = outbox
+        """`catch_up`: bring this instance's search index up to the store (blocking: run in
+        a thread); `deliver`: one digest tick; `clock`: the time a refresh is for."""
+        self.catch_up = catch_up
+        self.deliver = deliver
+        self.clock = clock
         self.refresh_fn = refresh
         self.scheduler = AsyncIOScheduler(
             jobstores={"default": MemoryJobStore()},
@@ -130,9 +133,9 @@ class Scheduler:
             # Papers other instances stored (shared PostgreSQL) reach this instance's own
             # search index here, exactly once each (the store's change feed); in a thread,
             # since a large catch-up must not stall the acks.
-            await asyncio.to_thread(self.service.store.sync_index)
+            await asyncio.to_thread(self.catch_up)
             metrics.observe_index_sync()
-            report = await self.service.deliver_due(self.outbox)
+            report = await self.deliver()
             metrics.observe_delivery(report)
         except asyncio.CancelledError:
             # Shutting down mid-tick: every step so far is in the ledger; the next start (or
@@ -145,7 +148,7 @@ class Scheduler:
     async def refresh(self) -> None:
         assert self.refresh_fn is not None
         try:
-            await self.refresh_fn(self.service.clock())
+            await self.refresh_fn(self.clock())
         except asyncio.CancelledError:
             logger.info("refresh stopped by shutdown")
         except Exception:

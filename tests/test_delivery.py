@@ -15,6 +15,7 @@ import threading
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,12 @@ def seed(store: PaperStore) -> None:
 
 def service(engine: Engine, clock: Clock) -> BotService:
     return BotService(Settings(), PaperStore(engine), clock=clock)
+
+
+def scheduler(svc: BotService, outbox: Outbox) -> Scheduler:
+    """The scheduler `paperboy run` wires for this service (bot.runtime)."""
+    return Scheduler(Settings(), catch_up=svc.store.sync_index,
+                     deliver=partial(svc.deliver_due, outbox), clock=svc.clock)
 
 
 def statuses(engine: Engine, channel: str = CHAN) -> dict[str, str]:
@@ -191,7 +198,7 @@ async def test_two_instances_each_with_a_scheduler_fire_the_same_slot(
     adapter = FakeAdapter()  # one workspace: both instances post into it
     outbox = Outbox({"slack": adapter})
     engines = [make_engine(url_of(engine)) for _ in range(2)]
-    schedulers = [Scheduler(Settings(), service(e, clock), outbox) for e in engines]
+    schedulers = [scheduler(service(e, clock), outbox) for e in engines]
     ran = [asyncio.Event() for _ in schedulers]
     for sched, event in zip(schedulers, ran, strict=True):
         sched.scheduler.add_listener(lambda _e, ev=event: ev.set(), EVENT_JOB_EXECUTED)

@@ -19,7 +19,6 @@ from bot.config import Settings
 from bot.delivery import DeliveryReport
 from bot.ports import Outbox
 from bot.scheduler import REFRESH_JOB, TICK_JOB, Scheduler
-from bot.service import BotService
 from bot.store import PaperStore
 from tests.fakes import FakeAdapter
 
@@ -39,10 +38,15 @@ class Counting:
         self.refreshes.append(now)
 
 
-def make(sqlite_engine: Engine, counting: Counting, **kw: Any) -> Scheduler:
-    service = BotService(Settings(), PaperStore(sqlite_engine), clock=lambda: NOW)
-    service.deliver_due = counting.deliver_due  # type: ignore[method-assign]
-    return Scheduler(Settings(), service, Outbox({"slack": FakeAdapter()}), **kw)
+def make(
+    sqlite_engine: Engine, counting: Counting, store: PaperStore | None = None, **kw: Any
+) -> Scheduler:
+    store = store or PaperStore(sqlite_engine)
+    outbox = Outbox({"slack": FakeAdapter()})
+    return Scheduler(
+        Settings(), catch_up=store.sync_index, deliver=lambda: counting.deliver_due(outbox),
+        clock=lambda: NOW, **kw,
+    )
 
 
 def test_exactly_two_jobs_with_explicit_ids_and_deliberate_settings(
@@ -129,15 +133,15 @@ async def test_a_tick_brings_papers_another_instance_stored_into_this_index(
     from tests.fakes import paper
 
     counting = Counting()
-    sched = make(sqlite_engine, counting)
-    sched.service.store = PaperStore(sqlite_engine, index=open_index(tmp_path / "index"))
+    store = PaperStore(sqlite_engine, index=open_index(tmp_path / "index"))
+    sched = make(sqlite_engine, counting, store)
     PaperStore(sqlite_engine).upsert_many([paper("2601.00001", "Walrus tuning")], NOW)
 
     def hits() -> list[str]:
-        found = search_papers(sched.service.store, parse_query("walrus", NOW), 5, NOW)
+        found = search_papers(store, parse_query("walrus", NOW), 5, NOW)
         return [h.paper.id for h in found]
 
     assert hits() == []
     await sched.tick()
     assert hits() == ["2601.00001"] and counting.ticks == 1
-    sched.service.store.close()
+    store.close()
