@@ -21,7 +21,7 @@ from bot.sources.hf import (
     parse_hf_search,
 )
 from bot.sources.http import Http, Throttle, make_client
-from bot.sources.refresh import RefreshReport, SourceReport, Sources, refresh
+from bot.sources.refresh import RefreshReport, SourceReport, Sources
 from bot.sources.snapshot import (
     ImportReport,
     ProgressBar,
@@ -51,5 +51,4 @@ __all__ = [
     "parse_hf_search",
     "parse_oai_records",
     "parse_snapshot_line",
-    "refresh",
 ]

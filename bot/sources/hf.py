@@ -22,7 +22,8 @@ import json
 from datetime import date
 from typing import Any
 
-from bs4 import BeautifulSoup, SoupStrainer
+from bs4 import BeautifulSoup
+from bs4.filter import SoupStrainer
 
 from bot.errors import SourceError
 from bot.models import PaperIn

@@ -123,7 +123,7 @@ class Http:
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter: half fixed, half random (attempt 0 -> ~1 s)."""
-        delay = min(self.backoff_max, self.backoff_base * (2**attempt))
+        delay = min(self.backoff_max, self.backoff_base * 2.0**attempt)
         return delay / 2 + self._rng() * delay / 2
 
     async def get(

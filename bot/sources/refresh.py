@@ -166,7 +166,8 @@ class Sources:
         """Fetch each enabled source (or just `source`) and merge it into the store.
 
         `progress` hears one line per step (a Hugging Face day, an arXiv request), so an
-        operator running `paperboy fetch` sees what it is doing while it waits.
+        operator running `paperboy fetch` sees what it is doing while it waits. One source
+        failing (the network, a parser, the database) never stops the other.
         """
         say = progress or (lambda _text: None)
         if source is not None and source not in SOURCES:
@@ -180,54 +181,40 @@ class Sources:
             )
         report = RefreshReport()
         cfg = self.settings.sources
-        wanted = [
-            name
-            for name, enabled in ((HF, cfg.huggingface.enabled), (ARXIV, cfg.arxiv.enabled))
-            if (source is None and enabled) or source == name
-        ]
-        for name in wanted:
-            result = SourceReport(name)
-            report.sources[name] = result
-            try:
-                with counting_skips() as unreadable:
-                    if name == HF:
-                        papers = await self._fetch_hf(now, day, since, say)
-                    else:
-                        papers = await self._fetch_arxiv(store, now, day, since, say)
-            except SourceError as exc:
-                result.error = str(exc)
-                logger.warning("refresh of %s failed: %s", name, exc)
-                store.record_source_failure(name, now, str(exc))
-                continue
-            except Exception as exc:  # a parser bug on data we did not foresee
-                result.error = f"unexpected error reading the source: {exc!r}"[:500]
-                logger.exception("refresh of %s failed unexpectedly", name)
-                store.record_source_failure(name, now, result.error)
-                continue  # the other source still runs
-            result.fetched = len(papers)
-            # The write runs off the event loop: a large backfill must not stall chat replies.
-            try:
-                upserted = await asyncio.to_thread(store.upsert_many, papers, now)
-            except Exception as exc:  # the database, not a record (those are skipped)
-                result.error = f"could not store its papers: {exc}"[:500]
-                logger.exception("refresh of %s: storing failed", name)
-                store.record_source_failure(name, now, result.error)
-                continue  # the other source still runs
-            result.added, result.updated = upserted.added, upserted.updated
-            result.skipped = [
-                *(f"{r.shown}: {r.reason}" for r in upserted.skipped),
-                *unreadable,  # items the parser could not read at all
-            ]
-            refused = {r.id for r in upserted.skipped}
-            newest = max(
-                (p.published_at for p in papers if p.published_at and p.id not in refused),
-                default=None,
-            )
-            store.record_source_success(
-                name, now, added=len(upserted.added), newest=newest, skipped=result.skipped
-            )
-            logger.info("refresh: %s", result.line())
+        for name, enabled in ((HF, cfg.huggingface.enabled), (ARXIV, cfg.arxiv.enabled)):
+            if (source is None and enabled) or source == name:
+                report.sources[name] = await self._refresh_one(
+                    name, store, now, _Window(day, since), say
+                )
         return report
+
+    async def _refresh_one(
+        self,
+        name: str,
+        store: PaperStore,
+        now: datetime,
+        window: _Window,
+        say: Callable[[str], None],
+    ) -> SourceReport:
+        result = SourceReport(name)
+        try:
+            with counting_skips() as unreadable:
+                if name == HF:
+                    papers = await self._fetch_hf(now, window.day, window.since, say)
+                else:
+                    papers = await self._fetch_arxiv(store, now, window.day, window.since, say)
+        except SourceError as exc:
+            result.error = str(exc)
+            logger.warning("refresh of %s failed: %s", name, exc)
+        except Exception as exc:  # a parser bug on data we did not foresee
+            result.error = f"unexpected error reading the source: {exc!r}"[:500]
+            logger.exception("refresh of %s failed unexpectedly", name)
+        else:
+            result.fetched = len(papers)
+            await _store(store, name, papers, unreadable, now, result)
+        if result.error is not None:
+            store.record_source_failure(name, now, result.error)
+        return result
 
     async def _fetch_hf(
         self, now: datetime, day: date | None, since: date | None, say: Callable[[str], None]
@@ -274,18 +261,42 @@ class Sources:
         return papers
 
 
-async def refresh(
-    settings: Settings,
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """Which days a refresh asks for: one `day`, every day `since`, or the recent ones."""
+
+    day: date | None
+    since: date | None
+
+
+async def _store(
     store: PaperStore,
-    client: httpx.AsyncClient,
+    name: str,
+    papers: list[PaperIn],
+    unreadable: list[str],
     now: datetime,
-    *,
-    source: str | None = None,
-    day: date | None = None,
-    since: date | None = None,
-    sleep: Sleep = asyncio.sleep,
-) -> RefreshReport:
-    """One refresh over `client` (see `Sources.refresh`)."""
-    return await Sources(settings, client, sleep=sleep).refresh(
-        store, now, source=source, day=day, since=since
+    result: SourceReport,
+) -> None:
+    """Write one source's papers and record the outcome (`result.error` if the database
+    failed: a record it refuses is skipped, not a failure)."""
+    # The write runs off the event loop: a large backfill must not stall chat replies.
+    try:
+        upserted = await asyncio.to_thread(store.upsert_many, papers, now)
+    except Exception as exc:  # the database, not a record (those are skipped)
+        result.error = f"could not store its papers: {exc}"[:500]
+        logger.exception("refresh of %s: storing failed", name)
+        return
+    result.added, result.updated = upserted.added, upserted.updated
+    result.skipped = [
+        *(f"{r.shown}: {r.reason}" for r in upserted.skipped),
+        *unreadable,  # items the parser could not read at all
+    ]
+    refused = {r.id for r in upserted.skipped}
+    newest = max(
+        (p.published_at for p in papers if p.published_at and p.id not in refused),
+        default=None,
     )
+    store.record_source_success(
+        name, now, added=len(upserted.added), newest=newest, skipped=result.skipped
+    )
+    logger.info("refresh: %s", result.line())

@@ -246,67 +246,96 @@ def import_snapshot(
     size = file_path.stat().st_size
     name = cursor_name(file_path)
     start, first_line = _resume_offset(store, name, size)
-    line_no = first_line
-    report = ImportReport(path=str(file_path), resumed_from=start)
-    began = clock()
-    batch: list[PaperIn] = []
-    lines_of: dict[str, int] = {}  # paper id -> its (last) line number in this batch
+    run = _Import(store, name, size, now, progress, clock)
+    run.report.resumed_from = start
+    run.report.path = str(file_path)
     offset = start
+    rejects = SkipLog("snapshot")
+    with open(file_path, "rb") as file:
+        for offset, line_no, paper in _iter_numbered(file, start, first_line, limit, rejects):
+            run.add(line_no, paper)
+            if run.lines_in_batch >= chunk:
+                run.commit(offset)
+            elif progress is not None and run.report.lines % PROGRESS_LINES == 0:
+                # Between commits too: a chunk takes about a second, a bar should move smoothly.
+                run.show(offset)
+    if run.lines_in_batch:
+        run.commit(offset)
+    return run.finish(offset)
 
-    def commit(offset: int) -> None:
-        result = store.upsert_many(batch, now)
+
+class _Import:
+    """One run of `import_snapshot`: the batch being read and what the run did so far."""
+
+    def __init__(
+        self,
+        store: PaperStore,
+        name: str,
+        size: int,
+        now: datetime,
+        progress: Progress | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.store, self.name, self.size, self.now = store, name, size, now
+        self.progress, self.clock = progress, clock
+        self.report = ImportReport(path="")
+        self.began = clock()
+        self.batch: list[PaperIn] = []
+        self.lines_of: dict[str, int] = {}  # paper id -> its (last) line number in the batch
+        self.lines_in_batch = 0
+        self.line_no = 0
+
+    def add(self, line_no: int, paper: PaperIn | None) -> None:
+        self.report.lines += 1
+        self.lines_in_batch += 1
+        self.line_no = line_no
+        if paper is None:
+            self.report.skip_line(line_no)
+        else:
+            self.report.papers += 1
+            self.batch.append(paper)
+            self.lines_of[paper.id] = line_no
+
+    def commit(self, offset: int) -> None:
+        report = self.report
+        result = self.store.upsert_many(self.batch, self.now)
         report.added += len(result.added)
         report.updated += len(result.updated)
         report.unchanged += result.unchanged
-        refused = sorted(lines_of.get(r.id, 0) for r in result.skipped)
+        refused = sorted(self.lines_of.get(r.id, 0) for r in result.skipped)
         for number in refused:
             report.skip_line(number)
         report.papers -= len(refused)
         # The cursor moves past refused lines too: a resume never retries a bad line forever.
-        store.set_source_cursor(
-            name, json.dumps({"offset": offset, "size": size, "line": line_no})
+        self.store.set_source_cursor(
+            self.name, json.dumps({"offset": offset, "size": self.size, "line": self.line_no})
         )
-        store.record_source_success(name, now, added=len(result.added))
-        batch.clear()
-        lines_of.clear()
-        if progress is not None:
-            report.seconds = clock() - began
-            progress(offset, size, report)
+        self.store.record_source_success(self.name, self.now, added=len(result.added))
+        self.batch.clear()
+        self.lines_of.clear()
+        self.lines_in_batch = 0
+        self.show(offset)
 
-    lines_in_batch = 0
-    rejects = SkipLog("snapshot")
-    with open(file_path, "rb") as file:
-        for offset, line_no, paper in _iter_numbered(file, start, first_line, limit, rejects):
-            report.lines += 1
-            lines_in_batch += 1
-            if paper is None:
-                report.skip_line(line_no)
-            else:
-                report.papers += 1
-                batch.append(paper)
-                lines_of[paper.id] = line_no
-            if lines_in_batch >= chunk:
-                commit(offset)
-                lines_in_batch = 0
-            elif progress is not None and report.lines % PROGRESS_LINES == 0:
-                # Between commits too: a chunk takes about a second, a bar should move smoothly.
-                report.seconds = clock() - began
-                progress(offset, size, report)
-    if lines_in_batch:
-        commit(offset)
-    report.finished = offset >= size
-    report.skipped_lines.sort()  # store refusals are found after the batch's parse skips
-    # `/papers status` shows the import's state like a source's: how many lines it skipped.
-    store.record_source_success(
-        name, now, skipped=[f"line {n}" for n in report.skipped_lines[:5]],
-        skipped_count=report.skipped,
-    )
-    if store.index is not None:
-        store.index.flush()  # the index defers commits; make the import searchable now
-    if report.finished:
-        store.set_source_cursor(name, None)
-    report.seconds = clock() - began
-    return report
+    def show(self, offset: int) -> None:
+        if self.progress is not None:
+            self.report.seconds = self.clock() - self.began
+            self.progress(offset, self.size, self.report)
+
+    def finish(self, offset: int) -> ImportReport:
+        report, store = self.report, self.store
+        report.finished = offset >= self.size
+        report.skipped_lines.sort()  # store refusals are found after the batch's parse skips
+        # `/papers status` shows the import's state like a source's: how many lines it skipped.
+        store.record_source_success(
+            self.name, self.now, skipped=[f"line {n}" for n in report.skipped_lines[:5]],
+            skipped_count=report.skipped,
+        )
+        if store.index is not None:
+            store.index.flush()  # the index defers commits; make the import searchable now
+        if report.finished:
+            store.set_source_cursor(self.name, None)
+        report.seconds = self.clock() - self.began
+        return report
 
 
 def _resume_offset(store: PaperStore, name: str, size: int) -> tuple[int, int]:
