@@ -239,8 +239,7 @@ class BotService:
             return None
 
         def rebuild() -> None:
-            index.recreate()
-            count = self.store.sync_index()
+            count = self.store.rebuild_index()
             logger.warning("search index rebuilt from the store: %d papers", count)
 
         async def run() -> None:

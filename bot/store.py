@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -67,6 +67,7 @@ class PaperStore(ChatRows):
         # this process commit and index a newer state of it, and the catch-up then apply the
         # older state over it (and skip the newer one later as already applied).
         self._feed_lock = threading.RLock()
+        self._generation = 0  # how many times the index was emptied (`_empty_index`)
 
     def close(self) -> None:
         """Release the index's writer lock and the database connections."""
@@ -317,7 +318,8 @@ class PaperStore(ChatRows):
         if index is None:
             return 0
         if rebuild:
-            index.clear()
+            self._empty_index(index.clear)
+        generation = self._generation
         bound = self.feed_bound()
         done = 0
         # The marks this index applied itself split the range into stretches read one by one
@@ -326,20 +328,44 @@ class PaperStore(ChatRows):
         start = index.position()[0]
         own = sorted(m for m in index.own_marks() if start <= m < bound)
         for stop, skip in [*((m, True) for m in own), (bound, False)]:
-            while index.position() < (stop, ""):
-                with self._feed_lock:
-                    rows = self.changes(index.position(), stop)
-                    if not rows:
-                        break
-                    last = rows[-1]
-                    index.upsert(rows, position=(int(last["change_seq"]), str(last["id"])))
-                done += len(rows)
-            index.advance(stop + 1 if skip else stop)  # an own mark: its rows are applied
-        self._peek(index, bound)
+            while (rows := self._apply_page(index, generation, stop)) is not None:
+                done += rows
+            with self._feed_lock:
+                if self._generation != generation:
+                    return done  # emptied meanwhile: the rebuild that did it refills it
+                index.advance(stop + 1 if skip else stop)  # an own mark: its rows are applied
+        self._peek(index, bound, generation)
         index.flush()
         return done
 
-    def _peek(self, index: PaperIndex, bound: int) -> None:
+    def rebuild_index(self) -> int:
+        """Recreate the index empty (its files were damaged) and refill it from the store."""
+        if self.index is None:
+            return 0
+        self._empty_index(self.index.recreate)
+        return self.sync_index()
+
+    def _empty_index(self, empty: Callable[[], None]) -> None:
+        """Empty the index under the feed lock, and tell catch-ups running meanwhile to stop:
+        one could otherwise apply a page read before and move the new position past papers
+        the refill has not applied yet."""
+        with self._feed_lock:
+            empty()
+            self._generation += 1
+
+    def _apply_page(self, index: PaperIndex, generation: int, stop: int) -> int | None:
+        """Apply the next page of changes below `stop`: how many, or None when done."""
+        with self._feed_lock:
+            if self._generation != generation or index.position() >= (stop, ""):
+                return None
+            rows = self.changes(index.position(), stop)
+            if not rows:
+                return None
+            last = rows[-1]
+            index.upsert(rows, position=(int(last["change_seq"]), str(last["id"])))
+            return len(rows)
+
+    def _peek(self, index: PaperIndex, bound: int, generation: int) -> None:
         """Apply the committed changes at or above the bound now, without moving past it.
 
         On PostgreSQL the bound waits for the oldest transaction still writing anywhere on
@@ -352,6 +378,8 @@ class PaperStore(ChatRows):
         after = (bound, "")
         while True:
             with self._feed_lock:
+                if self._generation != generation:
+                    return
                 rows = self.changes(after, 2**63 - 1, sorted(index.own_marks()))
                 if not rows:
                     return

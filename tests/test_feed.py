@@ -219,3 +219,35 @@ def test_two_postgres_instances_with_interleaved_long_transactions(
     assert a.sync_index() == 0 and b.sync_index() == 0
     for store in (a, b):
         store.close()
+
+
+def test_a_rebuild_during_a_catch_up_refills_every_paper(
+    sqlite_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search crash rebuilds the index (`rebuild_index`) while a digest tick's catch-up is
+    between pages: the catch-up must not move the new, empty index's position past papers
+    the refill has not applied yet."""
+    PaperStore(sqlite_engine).upsert_many([paper(n) for n in range(60)], NOW)  # another process
+    bot = PaperStore(sqlite_engine, index=open_index(tmp_path / "index"))
+    monkeypatch.setattr("bot.store.FEED_PAGE", 20)
+    real = bot.changes
+    pages = 0
+    rebuilding: list[threading.Thread] = []
+
+    def changes(*args: Any, **kw: Any) -> list[dict[str, Any]]:
+        nonlocal pages
+        rows = real(*args, **kw)
+        pages += 1
+        if pages == 2:  # the catch-up has applied page 1 and read page 2: the crash now
+            rebuilding.append(threading.Thread(target=bot.rebuild_index))
+            rebuilding[0].start()
+            rebuilding[0].join(0.5)  # it runs as far as the catch-up lets it
+        return rows
+
+    monkeypatch.setattr(bot, "changes", changes)
+    bot.sync_index()
+    rebuilding[0].join()
+    monkeypatch.setattr(bot, "changes", real)
+    assert missing(bot, bot) == []
+    assert bot.sync_index() == 0  # and nothing is left to catch up
+    bot.close()
