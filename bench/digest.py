@@ -182,13 +182,16 @@ def build_store(url: str, n_old: int, channels: int) -> Engine:
 def new_cutoff(engine: Engine, k: int) -> datetime:
     """The first_seen_at from which exactly the newest k papers are new."""
     with Session(engine) as session:
-        value = session.execute(
-            select(Paper.first_seen_at).order_by(Paper.first_seen_at.desc()).offset(k - 1).limit(1)  # type: ignore[attr-defined]
+        value: datetime = session.execute(
+            select(col(Paper.first_seen_at))
+            .order_by(col(Paper.first_seen_at).desc())
+            .offset(k - 1)
+            .limit(1)
         ).scalar_one()
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def reset(engine: Engine, since: datetime, due: int, channels: int) -> None:
+def reset(engine: Engine, since: datetime, due: int) -> None:
     """Clear the ledger; the first `due` channels are due at SLOT, the rest next year."""
     keys_due = [f"slack:T{c % 50:03d}:C{c:06d}" for c in range(due)]
     with engine.begin() as conn:
@@ -216,12 +219,12 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - t0, value
 
 
-def one_tick(engine: Engine, store: PaperStore, since: datetime, due: int, channels: int,
+def one_tick(engine: Engine, store: PaperStore, since: datetime, due: int,
              repeat: int) -> tuple[list[float], int, int]:
     times: list[float] = []
     claimed = digests = 0
     for _ in range(repeat):
-        reset(engine, since, due, channels)
+        reset(engine, since, due)
         ledger = Ledger(engine, "bench")
         seconds, (outgoing, _skipped) = timed(partial(open_due, store, ledger, NOW))
         times.append(seconds)
@@ -230,10 +233,9 @@ def one_tick(engine: Engine, store: PaperStore, since: datetime, due: int, chann
     return times, digests, claimed
 
 
-def phases(engine: Engine, store: PaperStore, since: datetime, due: int,
-           channels: int) -> dict[str, float]:
+def phases(engine: Engine, store: PaperStore, since: datetime, due: int) -> dict[str, float]:
     """open_due's steps one by one (same calls), to show where the time goes."""
-    reset(engine, since, due, channels)
+    reset(engine, since, due)
     ledger = Ledger(engine, "bench")
     out: dict[str, float] = {}
     out["due channels + topics"], (chans, subs) = timed(
@@ -311,8 +313,7 @@ def run_db(name: str, url: str, args: argparse.Namespace) -> None:
     store = PaperStore(engine, full)
     since = new_cutoff(engine, args.new)
 
-    times, digests, claimed = one_tick(engine, store, since, args.channels, args.channels,
-                                       args.repeat)
+    times, digests, claimed = one_tick(engine, store, since, args.channels, args.repeat)
     med = statistics.median(times)
     verdict = "within" if med <= 10 else "OVER"
     print(f"tick (select + rank + claim), {args.channels:,} channels, {args.new:,} new papers: "
@@ -320,18 +321,17 @@ def run_db(name: str, url: str, args: argparse.Namespace) -> None:
           f" -> {verdict} the 10 s budget")
     print(f"  {digests:,} digests, {claimed:,} papers claimed; "
           f"per channel {med / args.channels * 1e3:.3f} ms")
-    steps = phases(engine, store, since, args.channels, args.channels)
+    steps = phases(engine, store, since, args.channels)
     for phase, seconds in steps.items():
         print(f"    {phase:<24} {seconds:7.3f} s")
 
     print("growth with channels (new papers fixed):")
     for due in sorted({max(args.channels // 10, 1), args.channels // 3, args.channels}):
-        ts, _, _ = one_tick(engine, store, since, due, args.channels, 1)
+        ts, _, _ = one_tick(engine, store, since, due, 1)
         print(f"  {due:>7,} channels: {ts[0]:6.2f} s, {ts[0] / due * 1e3:.3f} ms per channel")
     print("growth with new papers (all channels due):")
     for k in (500, 1_000, 2_000, 4_000):
-        ts, _, claimed_k = one_tick(engine, store, new_cutoff(engine, k), args.channels,
-                                    args.channels, 1)
+        ts, _, claimed_k = one_tick(engine, store, new_cutoff(engine, k), args.channels, 1)
         print(f"  {k:>7,} new papers: {ts[0]:6.2f} s, "
               f"{ts[0] / args.channels * 1e3:.3f} ms per channel, {claimed_k:,} claimed")
 

@@ -204,17 +204,25 @@ def main() -> None:
     print(
         f"file: {args.lines:,} lines, {size_mb:,.0f} MB ({size_mb * 1e3 / args.lines:.2f} KB/line)"
     )
+    measure_parse(data, args.sample)
+    store, rate = measure_import(data)
+    measure_reimport(store, data, args.sample)
+    measure_baseline(data, args.sample, rate)
+    if not args.keep:
+        shutil.rmtree(OUT / "import_store", ignore_errors=True)
 
-    # 1. parsing
+
+def measure_parse(data: Path, sample: int) -> None:
+    """1. Parsing: a sample against stdlib json (median of 3), then the whole file."""
     sample_rates, base_rates = [], []
     for _ in range(3):
-        n, s = parse_rate(data, args.sample)
+        n, s = parse_rate(data, sample)
         sample_rates.append(n / s)
-        n, s = baseline_parse(data, args.sample)
+        n, s = baseline_parse(data, sample)
         base_rates.append(n / s)
     ours, base = statistics.median(sample_rates), statistics.median(base_rates)
     print(
-        f"parse ({args.sample:,}-line sample, median of 3, per CPU second): {ours:,.0f} lines/s; "
+        f"parse ({sample:,}-line sample, median of 3, per CPU second): {ours:,.0f} lines/s; "
         f"baseline stdlib json {base:,.0f} lines/s; ratio {ours / base:.2f}x"
     )
     t = time.perf_counter()
@@ -225,7 +233,9 @@ def main() -> None:
         f"({wall:.1f} s wall = {n / wall:,.0f} lines/s)"
     )
 
-    # 2. import, store + index
+
+def measure_import(data: Path) -> tuple[PaperStore, float]:
+    """2. The whole file into a fresh store + index; returns the store and lines/s."""
     store = open_store(OUT / "import_store")
     print(f"index: {'tantivy (bot.index)' if store.index is not None else 'none (no bot.index)'}")
     spent = {"store": 0.0, "index": 0.0}  # CPU seconds inside each, for the breakdown
@@ -251,39 +261,41 @@ def main() -> None:
     if store.index is not None:
         print(f"index documents: {store.index.doc_count():,}")
         assert store.index.doc_count() == report.papers, "every paper is in the index"
+    return store, report.lines / full
 
-    # 3. a second import of a sample: nothing is added
+
+def measure_reimport(store: PaperStore, data: Path, lines: int) -> None:
+    """3. A second import of a sample: nothing is added."""
     sample = OUT / "sample.jsonl"
     with open(data, "rb") as src, open(sample, "wb") as dst:
         for i, line in enumerate(src):
-            if i >= args.sample:
+            if i >= lines:
                 break
             dst.write(line)
     t = time.perf_counter()
     again = import_snapshot(store, sample, NOW)
     rerun = time.perf_counter() - t
     print(
-        f"re-import of the {args.sample:,}-line sample: {again.added} added, {again.updated} "
+        f"re-import of the {lines:,}-line sample: {again.added} added, {again.updated} "
         f"updated, {again.unchanged:,} unchanged in {rerun:.1f} s"
     )
     if store.index is not None:
         store.index.close()
     store.engine.dispose()
+    sample.unlink(missing_ok=True)
 
-    # baseline import on a sample, same run
-    n, s = baseline_import(data, min(args.sample, 20_000), OUT / "baseline.db")
-    ours_rate = report.lines / full
+
+def measure_baseline(data: Path, sample: int, ours_rate: float) -> None:
+    """The baseline import on a sample, same run."""
+    n, s = baseline_import(data, min(sample, 20_000), OUT / "baseline.db")
     print(
         f"baseline import (json.loads + one INSERT/commit per paper, no index, {n:,}-line "
         f"sample): {n / s:,.0f} lines/s; ours {ours_rate:,.0f} lines/s; "
         f"ratio {ours_rate / (n / s):.1f}x"
     )
-    if not args.keep:
-        shutil.rmtree(OUT / "import_store", ignore_errors=True)
     (OUT / "baseline.db").unlink(missing_ok=True)
     for suffix in ("-wal", "-shm"):
         (OUT / f"baseline.db{suffix}").unlink(missing_ok=True)
-    sample.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,8 @@ from sqlalchemy import Engine
 
 from bot.config import Settings
 from bot.delivery import DeliveryReport
-from bot.ports import Outbox
 from bot.scheduler import REFRESH_JOB, TICK_JOB, Scheduler
 from bot.store import PaperStore
-from tests.fakes import FakeAdapter
 
 NOW = datetime(2026, 6, 15, 9, 0, tzinfo=UTC)
 
@@ -30,7 +28,7 @@ class Counting:
         self.ticks = 0
         self.refreshes: list[datetime] = []
 
-    async def deliver_due(self, outbox: Outbox, now: datetime | None = None) -> DeliveryReport:
+    async def deliver_due(self) -> DeliveryReport:
         self.ticks += 1
         return DeliveryReport()
 
@@ -42,9 +40,8 @@ def make(
     sqlite_engine: Engine, counting: Counting, store: PaperStore | None = None, **kw: Any
 ) -> Scheduler:
     store = store or PaperStore(sqlite_engine)
-    outbox = Outbox({"slack": FakeAdapter()})
     return Scheduler(
-        Settings(), catch_up=store.sync_index, deliver=lambda: counting.deliver_due(outbox),
+        Settings(), catch_up=store.sync_index, deliver=counting.deliver_due,
         clock=lambda: NOW, **kw,
     )
 

@@ -46,6 +46,7 @@ def stored_utc(engine: Engine, sql: str) -> str:
 
 @pytest.fixture
 def zoned(pg_engine: Engine, pg_url: str) -> Iterator[list[Engine]]:
+    del pg_engine  # requested for its clean schema
     engines = [make_engine(in_zone(pg_url, zone)) for zone in ZONES]
     yield engines
     for engine in engines:
@@ -64,8 +65,9 @@ def test_sessions_in_other_zones_are_still_utc(zoned: list[Engine], pg_url: str)
 
 
 @pytest.mark.postgres
+@pytest.mark.usefixtures("pg_engine")
 def test_pgtz_in_the_environment_does_not_reach_our_sessions(
-    pg_engine: Engine, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PGTZ", "America/New_York")  # libpq sends it when connecting
     raw = create_engine(pg_url)
