@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -102,6 +103,14 @@ def topics_of(store: PaperStore, keys: Sequence[str]) -> dict[str, list[str]]:
     return out
 
 
+class DueDigests(NamedTuple):
+    """What one tick opened: the posts this instance owns, and how many due slots another
+    owner (an instance, or an earlier run) had."""
+
+    posts: list[Outgoing]
+    elsewhere: int
+
+
 @dataclass(slots=True)
 class _DuePlans:
     """Due channels' plans for this tick, and where each channel's schedule moves on to."""
@@ -136,16 +145,15 @@ def open_due(
     ledger: Ledger,
     now: datetime,
     platforms: Iterable[str] | None = None,
-) -> tuple[list[Outgoing], int]:
+) -> DueDigests:
     """Select, rank and claim every due channel's digest (blocking; run it in a thread).
 
     `platforms`: only channels this instance can post to (an instance without the Discord
-    adapter leaves Discord channels to one that has it). Returns the posts this instance owns
-    and how many due slots another owner had.
+    adapter leaves Discord channels to one that has it).
     """
     due = _due_plans(store, now, platforms)
     if not due.channels:
-        return [], 0
+        return DueDigests([], 0)
     plans = due.plans
     since = min((p.since for p in plans), default=now)
     delivered = ledger.delivered([p.channel_key for p in plans], since)
@@ -172,7 +180,7 @@ def open_due(
                      now, make_reply=partial(_reply_of, channel, selection, now, states,
                                              plan.topics, run.run_id))
         )
-    return outgoing, len(plans) - len(owned)
+    return DueDigests(outgoing, len(plans) - len(owned))
 
 
 def _kept(selection: digest.Selection, run: OwnedRun) -> digest.Selection | None:
@@ -277,9 +285,9 @@ async def deliver_due(
     for out in retries:
         out.make_reply = partial(retry_reply, store, out, now)
     report.retried = len(retries)
-    outgoing, report.skipped = await asyncio.to_thread(open_due, store, ledger, now, platforms)
-    report.digests = len(outgoing)
-    await post_all(store, ledger, outbox, [*retries, *outgoing], now, report)
+    due = await asyncio.to_thread(open_due, store, ledger, now, platforms)
+    report.digests, report.skipped = len(due.posts), due.elsewhere
+    await post_all(store, ledger, outbox, [*retries, *due.posts], now, report)
     if report.digests or report.retried or report.skipped or report.confirmed or report.reposted:
         logger.info("digest tick: %s", report.summary())
     return report

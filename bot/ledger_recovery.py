@@ -10,7 +10,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, and_, false, func, or_, select, update
 from sqlmodel import Session
@@ -37,6 +37,11 @@ _DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
 _CHANNEL = Channel.__table__  # type: ignore[attr-defined]
 
 
+class Recovered(NamedTuple):
+    unknown: int  # had started posting: the post may exist
+    queued: int  # had not: retried like a clear rejection
+
+
 class LedgerRecovery:
     """Retries, recovery and unknown outcomes (mixed into `bot.ledger.Ledger`)."""
 
@@ -46,8 +51,8 @@ class LedgerRecovery:
     def finish_run(self, run_id: int | None, status: str, papers: int, now: datetime) -> None:
         raise NotImplementedError  # bot.ledger.Ledger
 
-    def recover_stale(self, now: datetime) -> tuple[int, int]:
-        """Step 5: claims whose owner died. Returns (now unknown, queued for retry)."""
+    def recover_stale(self, now: datetime) -> Recovered:
+        """Step 5: claims whose owner died: now unknown, or queued for a retry."""
         cutoff = now - STALE_AFTER
         stale = and_(_DELIVERY.c.status == CLAIMED, _DELIVERY.c.claimed_at < cutoff)
         with Session(self._writer) as session, session.begin():
@@ -70,7 +75,7 @@ class LedgerRecovery:
             ).all()
         for key, pid in unknown:
             logger.warning("delivery of %s to %s is UNKNOWN (owner died mid-post)", pid, key)
-        return len(unknown), len(queued)
+        return Recovered(len(unknown), len(queued))
 
     def _take_due(
         self,
