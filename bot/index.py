@@ -33,6 +33,7 @@ from bot.index_health import no_panic, probe, usable
 from bot.index_rank import (
     ResultCache,
     SortBars,
+    Split,
     blend_top,
     doc_id,
     head_first,
@@ -370,8 +371,9 @@ class PaperIndex:
                 dense = int(searcher.num_docs * DENSE_SHARE)
                 head = self._compiler(self._alias_table[0], dense_df=dense)
                 head_query = head.query(query)
-                if head.dense and head_query is not None:
-                    hits = head_first(searcher, head_query, head.dense, limit)
+                split = Split(head.dense, head.later)
+                if (split.dense or split.later) and head_query is not None:
+                    hits = head_first(searcher, self.schema, head_query, split, limit)
                     if hits is not None:
                         return blend_top(searcher, hits, limit, now, fresh)
             return ranked(searcher, compiled, limit, now, fresh)

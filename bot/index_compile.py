@@ -14,16 +14,26 @@ from typing import Any
 from tantivy import FieldType, Occur, Query as TQuery
 
 from bot.aliases import AliasTable, Tokens
+from bot.index_forms import (
+    FUNCTION_WORDS as _FUNCTION_WORDS,
+    distinct,
+    is_function,
+    phrase_words,
+    plural_variant,
+    variants,
+)
 from bot.index_schema import BOOSTS, EN, NAME, TEXT_FIELDS, seconds
 from bot.query import AllOf, AnyOf, Author, Category, Node, Not, Phrase, Query, Word
 
 FULL = tuple((name, BOOSTS[name]) for name in TEXT_FIELDS)
-MAX_EXPANSIONS = 4  # alias forms tried per word
 ALIAS_SLOP = 1  # an expansion matches as a phrase, with this many words in between at most
 ALIAS_TIE = 0.2  # DisMax: the best form of a word counts, the others a little
 # Phrase evidence for a run of words (field, slop, boost): together in the title counts most.
 PROXIMITY = (("title", 1, 3.0), ("keywords", 1, 2.0), ("abstract", 0, 1.0))
 PROXIMITY_MAX_DF = 100_000  # abstract proximity skipped when every word is this common
+# Head-first: a keyword or abstract proximity phrase whose rarest word is in more than this
+# share of the dense lookups' papers (1% of all) is scored for the head's best papers only.
+LATER_SHARE = 0.2
 MAX_RELAX_WORDS = 4  # more words: no "most of the words" tail (its combinations cost)
 
 
@@ -56,6 +66,9 @@ class Compiler:
         # is in more than `dense_df` papers are left out of the query and collected here.
         self.dense_df: int | None = None
         self.dense: list[Any] = []
+        # ... and phrases of common words (proximity, typed), scored for the head query's best
+        # papers only.
+        self.later: list[Any] = []
 
     def query(self, query: Query) -> Any | None:
         """The tantivy query for `query`, or None when it cannot match anything."""
@@ -181,7 +194,7 @@ class Compiler:
         tokens = [self.en.analyze(w) for w in words]
         if not all(tokens):
             return None
-        needed = [not _is_function(t) for t in tokens]
+        needed = [not is_function(t) for t in tokens]
         if not any(needed):
             needed = [True] * len(tokens)
         units: list[Any] = []
@@ -194,7 +207,7 @@ class Compiler:
                 ]
                 flat = tuple(t for part in tokens[i : i + span] for t in part)
                 alternatives = [_all(typed)]
-                alternatives += [self.form(o) for o in _distinct(self.aliases.others(flat))]
+                alternatives += [self.form(o) for o in distinct(self.aliases.others(flat))]
                 units.append(_best(alternatives))
                 i += span
             else:
@@ -205,7 +218,7 @@ class Compiler:
 
     def loose_words(self, words: Sequence[str]) -> list[Any]:
         """The run's words one by one, function words left out (what relaxation drops)."""
-        kept = [w for w in words if not _is_function(self.en.analyze(w))]
+        kept = [w for w in words if not is_function(self.en.analyze(w))]
         return [q for q in (self.word(w) for w in kept) if q is not None]
 
     def _alias_span(self, tokens: Sequence[list[str]], start: int) -> int:
@@ -224,9 +237,9 @@ class Compiler:
     def word_tokens(self, tokens: list[str], text: str, slop: int = ALIAS_SLOP) -> Any:
         """A word (or a quoted phrase) as typed, in any field, or in any of its alias forms
         (those with at most `slop` words in between)."""
-        typed = self.fields(tokens, self.name.analyze(text), slop=0)
+        typed = self.fields(tokens, self.name.analyze(text), slop=0, typed=True)
         alternatives = [_should(typed)]
-        alternatives += [self.form(other, slop) for other in _variants(tokens, self.aliases)]
+        alternatives += [self.form(other, slop) for other in variants(tokens, self.aliases)]
         return _best(alternatives)
 
     def form(self, tokens: Sequence[str], slop: int = ALIAS_SLOP) -> Any:
@@ -244,12 +257,18 @@ class Compiler:
         finally:
             self.dense_df = dense_df
 
-    def fields(self, tokens: list[str], name_tokens: list[str], slop: int) -> list[Any]:
+    def fields(
+        self, tokens: list[str], name_tokens: list[str], slop: int, typed: bool = False
+    ) -> list[Any]:
+        """`tokens` in each text field (and `name_tokens` in authors). In head-first mode a
+        dense abstract lookup is left out: a word, or another form's phrase, comes back as
+        an optional clause; a phrase as typed, of words that common, weighs little and is
+        scored for the head query's best papers only."""
         clauses = []
         for field, boost in self.text_fields:
             query = self.field_text(field, tokens, slop)
             if field == "abstract" and self._is_dense(field, tokens):
-                self.dense.append(query)
+                (self.later if typed and len(tokens) > 1 else self.dense).append(query)
                 continue
             clauses.append(query if boost == 1.0 else TQuery.boost_query(query, boost))
         if name_tokens and self.text_fields == FULL:
@@ -260,12 +279,12 @@ class Compiler:
 
     def field_text(self, field: str, tokens: list[str], slop: int = 0) -> Any:
         if len(tokens) == 1:
-            plural = _plural_variant(tokens[0]) if field != "authors" else None
+            plural = plural_variant(tokens[0]) if field != "authors" else None
             term = TQuery.term_query(self.schema, field, tokens[0])
             if plural is None:
                 return term
             return _should([term, TQuery.term_query(self.schema, field, plural)])
-        return TQuery.phrase_query(self.schema, field, _phrase_words(tokens), slop)
+        return TQuery.phrase_query(self.schema, field, phrase_words(tokens), slop)
 
     def proximity(self, words: Sequence[str]) -> list[Any]:
         """Optional clauses that reward the run's words standing together (or a paper
@@ -277,37 +296,56 @@ class Compiler:
         # The whole run as a phrase, and (for three words or more) each pair of neighbouring
         # words: "direct preference alignment" is closer to "direct preference
         # optimization" than a paper with the three words apart.
-        phrases = [_phrase_words(tokens)]
+        phrases = [phrase_words(tokens)]
         if len(content) > 2:
             phrases += [[a, b] for a, b in itertools.pairwise(content)]
+        out = [q for phrase in phrases for q in self.phrase_evidence(phrase)]
+        return out + [self.form(o) for o in self.acronyms_spelled(words)]
+
+    def phrase_evidence(self, phrase: list[str | tuple[int, str]]) -> list[Any]:
+        """The phrase in the title, keywords and abstract, boosted (`PROXIMITY`)."""
         out = []
-        for phrase in phrases:
-            for field, slop, boost in PROXIMITY:
-                if self._too_common(field, phrase):
-                    continue
-                query = TQuery.phrase_query(self.schema, field, phrase, slop)
-                query = TQuery.boost_query(query, boost)
-                if field == "abstract" and self._is_dense(field, phrase):
-                    self.dense.append(query)
-                    continue
-                out.append(query)
+        for field, slop, boost in PROXIMITY:
+            if self._too_common(field, phrase) or self._absent(field, phrase):
+                continue
+            query = TQuery.phrase_query(self.schema, field, phrase, slop)
+            query = TQuery.boost_query(query, boost)
+            if field != "title" and self._is_dense(field, phrase, LATER_SHARE):
+                # Head-first: scored for the head query's best papers only (reading the
+                # positions of every paper with these words costs ms at 1M papers).
+                self.later.append(query)
+                continue
+            out.append(query)
+        return out
+
+    def acronyms_spelled(self, words: Sequence[str]) -> list[Tokens]:
+        """The one-word alias forms of the word groups of the run that spell one out."""
         analysed = [self.en.analyze(w) for w in words]
+        out: list[Tokens] = []
         i = 0
         while i < len(words):
             span = self._alias_span(analysed, i)
             if span > 1:
                 flat = tuple(t for part in analysed[i : i + span] for t in part)
-                out += [self.form(o) for o in self.aliases.others(flat) if len(o) == 1]
+                out += [o for o in self.aliases.others(flat) if len(o) == 1]
             i += max(span, 1)
         return out
 
-    def _is_dense(self, field: str, tokens: Sequence[str | tuple[int, str]]) -> bool:
+    def _is_dense(
+        self, field: str, tokens: Sequence[str | tuple[int, str]], share: float = 1.0
+    ) -> bool:
         """In head-first mode: is the rarest word of this lookup in more than `dense_df`
-        papers' `field`?"""
+        (times `share`) papers' `field`?"""
         if self.dense_df is None or self.doc_freq is None:
             return False
         words = [w if isinstance(w, str) else w[1] for w in tokens]
-        return min(self.doc_freq(field, w) for w in words) > self.dense_df
+        return min(self.doc_freq(field, w) for w in words) > self.dense_df * share
+
+    def _absent(self, field: str, phrase: Sequence[str | tuple[int, str]]) -> bool:
+        """Is a word of this phrase in no paper's `field` (the phrase cannot match)?"""
+        if self.doc_freq is None:
+            return False
+        return any(self.doc_freq(field, w if isinstance(w, str) else w[1]) == 0 for w in phrase)
 
     def _too_common(self, field: str, phrase: Sequence[str | tuple[int, str]]) -> bool:
         """Is every word of this proximity phrase in more than `PROXIMITY_MAX_DF` papers'
@@ -330,69 +368,6 @@ class _Parts:
     fixed: list[Any] = dataclasses.field(default_factory=list)
     must_not: list[Any] = dataclasses.field(default_factory=list)
     should: list[Any] = dataclasses.field(default_factory=list)  # scoring only (proximity)
-
-
-def _phrase_words(tokens: Sequence[str]) -> list[str | tuple[int, str]]:
-    # Function words in a longer phrase are left out, keeping their positions: "learning
-    # from human feedback" still needs the gap, but never intersects the postings of
-    # "from", which nearly every paper has.
-    kept = [(i, t) for i, t in enumerate(tokens) if t not in _FUNCTION_WORDS]
-    if len(kept) < 2 or len(tokens) < 3:
-        kept = list(enumerate(tokens))
-    return list(kept)
-
-
-def _variants(tokens: Sequence[str], aliases: AliasTable) -> list[Tokens]:
-    """`tokens` with one alias form replaced by another: kv -> key value, kv cache ->
-    key value cache (a hyphenated word), llms -> large language model."""
-    out: list[Tokens] = []
-    n = len(tokens)
-    for start in range(n):
-        for end in range(min(n, start + aliases.longest), start, -1):
-            part = tuple(tokens[start:end])
-            others = aliases.others(part) or aliases.others(_singular(part))
-            if others:
-                out += [(*tokens[:start], *o, *tokens[end:]) for o in others]
-                break
-    return _distinct(out)[:MAX_EXPANSIONS]
-
-
-_VOWELS = frozenset("aeiouy")
-
-
-def _distinct(forms: Sequence[Tokens]) -> list[Tokens]:
-    """Forms that compile to different queries: "reinforcement learning from / with human
-    feedback" are one phrase once function words are gaps, and cost as much twice."""
-    seen: set[tuple[Any, ...]] = set()
-    out = []
-    for form in forms:
-        key = tuple(_phrase_words(form)) if len(form) > 1 else tuple(form)
-        if key not in seen:
-            seen.add(key)
-            out.append(form)
-    return out
-
-
-def _plural_variant(token: str) -> str | None:
-    """The stemmer leaves "llms" and "vlms" alone (no vowel); the other number of such an
-    acronym-like token is matched too."""
-    if len(token) < 2 or any(c in _VOWELS for c in token[:-1]) or not token.isalnum():
-        return None
-    if token.endswith("s") and len(token) >= 3:
-        return token[:-1]
-    return token + "s"
-
-
-def _singular(tokens: Tokens) -> Tokens:
-    if len(tokens) == 1:
-        other = _plural_variant(tokens[0])
-        if other is not None and tokens[0].endswith("s"):
-            return (other,)
-    return tokens
-
-
-def _is_function(tokens: Sequence[str]) -> bool:
-    return all(t in _FUNCTION_WORDS for t in tokens)
 
 
 def _all(clauses: list[Any]) -> Any:
@@ -418,11 +393,6 @@ def _conjunction(must: list[Any], must_not: list[Any], should: list[Any]) -> Any
         + [(Occur.MustNot, q) for q in must_not]
         + [(Occur.Should, q) for q in should]
     )
-
-
-_FUNCTION_WORDS = frozenset(
-    "a an and are as at be by for from in into is of on or the to via with".split()
-)
 
 
 def _should(clauses: list[Any]) -> Any | None:

@@ -8,13 +8,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from tantivy import FieldType, Occur, Order, Query as TQuery
 
 from bot.index_schema import Ranked
 
 RERANK_DEPTH = 60  # BM25 hits re-ranked with upvotes and recency
+CANDIDATES = 3  # head-first: deferred clauses score this many times the re-rank depth
 SORT_HEAD = 2_000  # sort:new|top look among this many newest / most upvoted papers first
 POPULARITY = 0.12  # weight of log(1 + upvotes) in the final score
 FRESHNESS = 0.2  # share of the score that decays with age (half-life 180 days)
@@ -49,23 +50,65 @@ def depth_for(limit: int) -> int:
     return max(RERANK_DEPTH, limit * 2)
 
 
-def head_first(searcher: Any, head: Any, dense: list[Any], limit: int) -> list[Any] | None:
-    """The top BM25 hits of a query split into `head` (the query without its dense abstract
-    lookups) and `dense` (those lookups), or None when this cannot stand for the full query.
+def head_first(
+    searcher: Any, schema: Any, head: Any, split: Split, limit: int
+) -> list[Any] | None:
+    """The top BM25 hits of a query split into `head` (the query without its dense
+    lookups and phrases) and `split` (those), or None when this cannot stand for the full
+    query.
 
     At 1M papers "model" is in over half the abstracts, and scoring every match of two such
-    words costs 10-20 ms: tantivy prunes neither conjunctions nor unions. A word that common
-    weighs little in an abstract (low IDF), so the head query finds the papers that have each
-    word in a title, keywords or authors (or rare enough in an abstract), and each dense
-    lookup is added as an optional clause, a seek per head match instead of a scan of its
-    posting list. A paper whose only match for a word is a dense abstract lookup is not
-    seen, so when the head query finds fewer papers than the re-rank looks at, the caller
-    runs the full query."""
+    words costs 10-20 ms: tantivy prunes neither conjunctions nor unions; a phrase reads the
+    positions of every paper that has its words. A word that common weighs little in an
+    abstract (low IDF), so the head query finds the papers that have each word in a title,
+    keywords or authors (or rare enough in an abstract), and each dense lookup is added as
+    an optional clause, a seek per head match instead of a scan of its posting list (one
+    clause per nesting level: never a union of dense lists). `split.later` (proximity
+    phrases of common words, a typed phrase of very common words: a bonus that weighs
+    little) is scored for the best `CANDIDATES` x the re-rank depth papers only, each
+    clause looked up among those papers. A paper whose only match for a word is a dense
+    lookup is not seen, so when the head query finds fewer papers than the re-rank looks
+    at, the caller runs the full query."""
     query = head
-    for lookup in dense:  # one optional clause per level: never a union of dense lists
+    for lookup in split.dense:
         query = TQuery.boolean_query([(Occur.Must, query), (Occur.Should, lookup)])
-    hits: list[Any] = searcher.search(query, depth_for(limit), count=False).hits
-    return hits if len(hits) >= depth_for(limit) else None
+    depth = depth_for(limit)
+    hits: list[Any] = searcher.search(
+        query, depth * CANDIDATES if split.later else depth, count=False
+    ).hits
+    if len(hits) < depth:
+        return None
+    if split.later:
+        hits = _with_deferred(searcher, schema, hits, split.later)
+    return hits[:depth]
+
+
+def _with_deferred(searcher: Any, schema: Any, hits: list[Any], deferred: list[Any]) -> list[Any]:
+    """`hits` with the scores of the deferred clauses added, best first. Each clause is
+    looked up among these papers only: their ids lead the intersection (a zero-weight id
+    set, so the score is the clause's alone), and a clause is never part of a union,
+    which would read its matches far beyond these papers."""
+    keys = [_key(addr) for _, addr in hits]
+    total = {key: float(score) for key, (score, _) in zip(keys, hits, strict=True)}
+    ids = [doc_id(searcher, addr).lower() for _, addr in hits]
+    among = TQuery.boost_query(TQuery.term_set_query(schema, "id", ids), 0.0)
+    for clause in deferred:
+        query = TQuery.boolean_query([(Occur.Must, among), (Occur.Must, clause)])
+        for score, addr in searcher.search(query, len(hits), count=False).hits:
+            total[_key(addr)] += float(score)
+    order = sorted(range(len(hits)), key=lambda i: (-total[keys[i]], i))
+    return [(total[keys[i]], hits[i][1]) for i in order]
+
+
+class Split(NamedTuple):
+    """What head-first scoring leaves out of the head query (`head_first`)."""
+
+    dense: list[Any]  # dense word lookups: optional clauses, one per level
+    later: list[Any]  # phrases: scored for the best head matches only
+
+
+def _key(addr: Any) -> tuple[int, int]:
+    return int(addr.segment_ord), int(addr.doc)
 
 
 def blend_top(
