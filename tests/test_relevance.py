@@ -273,8 +273,9 @@ def test_head_first_search_gives_the_full_answer(
     store: PaperStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Large indexes leave lookups of very common abstract words out of the query and add
-    # them back as optional clauses (bot.index_rank.head_first). Forced on for 3,000
-    # papers: every answer is the full query's answer, and most come the head-first way.
+    # them back as optional clauses, and score phrases of common words for the head query's
+    # best papers only (bot.index_rank.head_first). Forced on for 3,000 papers: every answer
+    # is the full query's answer, and most come the head-first way.
     import bot.index
     import bot.index_rank
 
@@ -293,7 +294,16 @@ def test_head_first_search_gives_the_full_answer(
         taken.append(hits is not None)
         return hits
 
+    deferred: list[int] = []
+    with_deferred = bot.index_rank._with_deferred
+
+    def count_deferred(*args: Any) -> Any:
+        deferred.append(len(args[3]))
+        return with_deferred(*args)
+
     monkeypatch.setattr(bot.index, "HEAD_FIRST_DOCS", 0)
     monkeypatch.setattr(bot.index, "head_first", head_first)
+    monkeypatch.setattr(bot.index_rank, "_with_deferred", count_deferred)
     assert [[(h.paper.id, h.partial) for h in search(store, t)] for t in texts] == full
     assert sum(taken) >= 5
+    assert len(deferred) >= 2  # phrases scored among the head's best papers only
