@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+import bot.index
 from bot.config import Settings
 from bot.db import make_engine
 from bot.index import PaperIndex
@@ -34,18 +35,24 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = f"sqlite:///{where / 'db.sqlite'}"
     path = where / "index"
     store = PaperStore(make_engine(db), PaperIndex(path))
-    store.upsert_many(
-        [
-            paper(
-                f"2601.{i:05d}",
-                f"Walrus number {i} preference w{i % 97}",
-                f"We study walruses and preference optimization at scale x{i % 13} y{i % 31}.",
-            )
-            for i in range(3000)
-        ],
-        NOW - timedelta(hours=1),
-    )
-    store.close()
+    # One indexing thread: one segment, whose postings file is big enough to corrupt
+    # (with one thread per core, how the papers split between segments depends on load).
+    threads, bot.index.WRITER_THREADS = bot.index.WRITER_THREADS, 1
+    try:
+        store.upsert_many(
+            [
+                paper(
+                    f"2601.{i:05d}",
+                    f"Walrus number {i} preference w{i % 97}",
+                    f"We study walruses and preference optimization at scale x{i % 13} y{i % 31}.",
+                )
+                for i in range(3000)
+            ],
+            NOW - timedelta(hours=1),
+        )
+        store.close()
+    finally:
+        bot.index.WRITER_THREADS = threads
     return where
 
 
