@@ -73,6 +73,8 @@ class HuggingFaceSettings(_Section):
     enabled: bool = True
     base_url: str = "https://huggingface.co"
     refresh_days: int = Field(default=3, ge=0, le=30)
+    # Recent papers whose `/api/papers/{id}` each refresh reads again (code links, stars).
+    recheck_papers: int = Field(default=30, ge=0, le=500)
 
 
 class ArxivSettings(_Section):
@@ -81,6 +83,8 @@ class ArxivSettings(_Section):
     feed_url: str = "https://rss.arxiv.org/atom"
     categories: list[str] = Field(default_factory=lambda: ["cs.CL", "cs.LG", "cs.AI"])
     min_interval_seconds: float = Field(default=3.0, ge=0)
+    # Recent papers looked up again per refresh, in one API request (versions, comments).
+    recheck_papers: int = Field(default=100, ge=0, le=200)
 
 
 class SourcesSettings(_Section):
@@ -89,6 +93,7 @@ class SourcesSettings(_Section):
     timeout_seconds: float = Field(default=20.0, gt=0)
     retries: int = Field(default=4, ge=0, le=10)
     max_response_mb: int = Field(default=32, ge=1, le=1024)  # a bigger response is refused
+    recheck_days: int = Field(default=14, ge=0, le=60)  # how recent a rechecked paper is
 
 
 class RefreshSettings(_Section):

@@ -41,6 +41,9 @@ class Paper(SQLModel, table=True):
     organization: str | None = None
     ai_summary: str | None = None
     ai_keywords: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # arXiv's author comment and journal reference, as written (bot.venues reads the venue).
+    arxiv_comment: str | None = None
+    journal_ref: str | None = None
     sources: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     first_seen_at: datetime
     updated_at: datetime  # when it last changed (informative: the index follows change_seq)
@@ -54,6 +57,30 @@ class Paper(SQLModel, table=True):
     change_seq: int = Field(
         default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
     )
+    # When a refresh last asked each source about this one paper (bot.sources.recheck). Not
+    # paper data: written without moving the change feed.
+    hf_checked_at: datetime | None = None
+    arxiv_checked_at: datetime | None = None
+
+
+class PaperEvent(SQLModel, table=True):
+    """Something worth telling about a stored paper: a merge changed its code link, version,
+    venue, upvotes or stars. Written in the merge's transaction, with its change-feed mark,
+    so `PaperStore.events_since` reads them in commit order (bot/store_events.py)."""
+
+    __tablename__ = "paper_event"
+    __table_args__ = (
+        Index("ix_paper_event_feed", "mark", "id"),
+        Index("ix_paper_event_at", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    paper_id: str = Field(max_length=64)
+    kind: str = Field(max_length=16)  # code | version | venue | upvotes | stars
+    old: str | None = None
+    new: str | None = None
+    at: datetime
+    mark: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
 
 
 class Alias(SQLModel, table=True):
@@ -179,6 +206,8 @@ class PaperIn:
     organization: str | None = None
     ai_summary: str | None = None
     ai_keywords: list[str] = field(default_factory=list)
+    arxiv_comment: str | None = None
+    journal_ref: str | None = None
 
     def as_row_values(self) -> dict[str, Any]:
         """The fields this source knows, by column name (unknown ones left out)."""
@@ -198,6 +227,8 @@ class PaperIn:
             "organization",
             "ai_summary",
             "ai_keywords",
+            "arxiv_comment",
+            "journal_ref",
         ):
             value = getattr(self, name)
             if value is not None and value != "" and value != []:

@@ -44,6 +44,7 @@ MAX_CATEGORY = 64
 MAX_URL = 2_000
 MAX_ORG = 300
 MAX_SUMMARY = 5_000
+MAX_COMMENT = 2_000  # arXiv comment and journal reference
 MAX_KEYWORDS = 50
 MAX_KEYWORD = 100
 
@@ -243,4 +244,6 @@ _OPTIONAL_TEXT = (
     ("project_page", MAX_URL),
     ("organization", MAX_ORG),
     ("ai_summary", MAX_SUMMARY),
+    ("arxiv_comment", MAX_COMMENT),
+    ("journal_ref", MAX_COMMENT),
 )

@@ -26,8 +26,12 @@ Row = dict[str, Any]
 # Fields where a newer value from any source replaces the old one (counts that grow).
 _COUNTS = ("upvotes", "comments", "github_stars")
 _COLUMNS = tuple(c.name for c in Paper.__table__.columns)  # type: ignore[attr-defined]
+_PER_VERSION = ("arxiv_comment", "journal_ref")
 _JSON = ("authors", "categories", "ai_keywords", "sources")
-_DATETIMES = ("published_at", "first_seen_at", "updated_at", "announced_at")
+_DATETIMES = (
+    "published_at", "first_seen_at", "updated_at", "announced_at", "hf_checked_at",
+    "arxiv_checked_at",
+)
 
 
 def new_row(paper: PaperIn, now: datetime, mark: int) -> Row:
@@ -49,11 +53,15 @@ def new_row(paper: PaperIn, now: datetime, mark: int) -> Row:
         "organization": paper.organization or None,
         "ai_summary": paper.ai_summary or None,
         "ai_keywords": paper.ai_keywords or [],
+        "arxiv_comment": paper.arxiv_comment or None,
+        "journal_ref": paper.journal_ref or None,
         "sources": [paper.source],
         "first_seen_at": now,
         "updated_at": now,
         "announced_at": announced(own_moment(paper.published_at, paper.hf_daily_date), now),
         "change_seq": mark,
+        "hf_checked_at": None,
+        "arxiv_checked_at": None,
     }
     return row
 
@@ -70,11 +78,18 @@ def merged_row(old: Row, values: Row, source: str, now: datetime) -> Row:
     before = aware(old.get("announced_at"))
     if listed is not None and (before is None or daily_papers_moment(listed) > before):
         new["announced_at"] = announced(daily_papers_moment(listed), now)
+    if _older(values.get("version"), old.get("version")):
+        # arXiv's comment changes only with a new version: an older one's is out of date.
+        values = {k: v for k, v in values.items() if k not in _PER_VERSION or not old.get(k)}
     for name, value in values.items():
         new[name] = _merged_value(name, value, new.get(name))
     if source not in new["sources"]:
         new["sources"] = [*new["sources"], source]
     return new
+
+
+def _older(version: Any, stored: Any) -> bool:
+    return isinstance(version, int) and isinstance(stored, int) and version < stored
 
 
 def _merged_value(name: str, value: Any, current: Any) -> Any:

@@ -25,8 +25,10 @@ from sqlmodel import Session, col
 from bot.aliases import mine_aliases
 from bot.db import upsert_stmt, writer
 from bot.models import Alias, Paper, PaperIn
+from bot.paper_events import event_rows
 from bot.paper_in import Rejected, clean_paper
 from bot.paper_rows import BulkInsert, Row, merge_into, merged_row, new_row
+from bot.store_fresh import FreshRows, write_events
 from bot.store_rows import ChatRows, _one
 
 if TYPE_CHECKING:
@@ -37,6 +39,15 @@ logger = logging.getLogger(__name__)
 BATCH = 2_000
 LOG_SKIPS = 20  # refused papers logged one by one per call; the rest are counted
 FEED_PAGE = 5_000  # changes read per query when catching an index up
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """What one `upsert_many` call writes with every batch."""
+
+    now: datetime
+    announced_at: datetime | None
+    events: bool
 
 
 @dataclass
@@ -54,7 +65,7 @@ class UpsertResult:
         return self
 
 
-class PaperStore(ChatRows):
+class PaperStore(ChatRows, FreshRows):
     def __init__(self, engine: Engine, index: PaperIndex | None = None) -> None:
         self.engine = engine
         self._writer = writer(engine)
@@ -78,15 +89,23 @@ class PaperStore(ChatRows):
     # ----------------------------------------------------------------- papers
 
     def upsert_many(
-        self, papers: Iterable[PaperIn], now: datetime, *, announced_at: datetime | None = None
+        self,
+        papers: Iterable[PaperIn],
+        now: datetime,
+        *,
+        announced_at: datetime | None = None,
+        events: bool = True,
     ) -> UpsertResult:
         """Insert or merge papers, one transaction per batch; the index follows each batch.
 
         Every paper passes `clean_paper` first; one the store still cannot take is left out
         and reported in `skipped` (with its id and why), and the rest are stored. New papers
         count as announced when their own dates say (`bot.announce`), or at `announced_at` if
-        given (the demo's bundled papers play today's listing).
+        given (the demo's bundled papers play today's listing). A merge that changes a
+        paper's code, version, venue, upvotes or stars records paper events
+        (`bot.paper_events`) in its transaction, unless `events` is False (an import).
         """
+        write = _Write(now, announced_at, events)
         result = UpsertResult()
         batch: list[PaperIn] = []
         refused = 0
@@ -100,24 +119,22 @@ class PaperStore(ChatRows):
                 continue
             batch.append(cleaned)
             if len(batch) >= BATCH:
-                result += self._upsert_isolated(batch, now, announced_at)
+                result += self._upsert_isolated(batch, write)
                 batch = []
         if batch:
-            result += self._upsert_isolated(batch, now, announced_at)
+            result += self._upsert_isolated(batch, write)
         if refused > LOG_SKIPS:
             logger.warning("%d more papers skipped without a log line each", refused - LOG_SKIPS)
         if self.index is not None:
             self.index.flush()  # one index commit per call, not per batch (bulk imports)
         return result
 
-    def _upsert_isolated(
-        self, batch: Sequence[PaperIn], now: datetime, announced_at: datetime | None = None
-    ) -> UpsertResult:
+    def _upsert_isolated(self, batch: Sequence[PaperIn], write: _Write) -> UpsertResult:
         """One batch in one transaction; if the database refuses it, paper by paper, so one
         bad record costs only itself. A lost connection or a lock timeout is not a bad
         record: it is raised (the caller keeps its place and tries again later)."""
         try:
-            return self._upsert_batch(batch, now, announced_at)
+            return self._upsert_batch(batch, write)
         except _INFRA:
             raise
         except _RECORD_ERRORS as exc:
@@ -128,16 +145,14 @@ class PaperStore(ChatRows):
         result = UpsertResult()
         for paper in batch:
             try:
-                result += self._upsert_batch([paper], now, announced_at)
+                result += self._upsert_batch([paper], write)
             except _INFRA:
                 raise
             except _RECORD_ERRORS as exc:
                 result += _skipped_one(paper, exc)
         return result
 
-    def _upsert_batch(
-        self, batch: Sequence[PaperIn], now: datetime, announced_at: datetime | None = None
-    ) -> UpsertResult:
+    def _upsert_batch(self, batch: Sequence[PaperIn], write: _Write) -> UpsertResult:
         merged_in: dict[str, PaperIn] = {}
         for paper in batch:  # the same id twice in one batch: merge in order
             if paper.id in merged_in:
@@ -145,24 +160,24 @@ class PaperStore(ChatRows):
             else:
                 merged_in[paper.id] = paper
         with self._feed_lock:
-            return self._write_batch(merged_in, now, announced_at)
+            return self._write_batch(merged_in, write)
 
-    def _write_batch(
-        self, merged_in: dict[str, PaperIn], now: datetime, announced_at: datetime | None
-    ) -> UpsertResult:
+    def _write_batch(self, merged_in: dict[str, PaperIn], write: _Write) -> UpsertResult:
         result = UpsertResult()
         aliases: Counter[tuple[str, str]] = Counter()
+        now = write.now
         with Session(self._writer) as session, session.begin():
             mark = self._change_mark(session)
             existing = self._existing(session, list(merged_in))
             inserts: list[Row] = []
             updates: list[Row] = []
+            events: list[Row] = []
             for pid, incoming in merged_in.items():
                 old = existing.get(pid)
                 if old is None:
                     row = new_row(incoming, now, mark)
-                    if announced_at is not None:
-                        row["announced_at"] = announced_at
+                    if write.announced_at is not None:
+                        row["announced_at"] = write.announced_at
                     inserts.append(row)
                     result.added.append(pid)
                     aliases.update(mine_aliases(incoming.title))
@@ -172,9 +187,12 @@ class PaperStore(ChatRows):
                 else:
                     updates.append(new)
                     result.updated.append(pid)
+                    if write.events:
+                        events += event_rows(old, new, now, mark)
                     if incoming.abstract and incoming.abstract != old["abstract"]:
                         aliases.update(mine_aliases(incoming.abstract))
             self._write_rows(session, inserts, updates, aliases)
+            write_events(session, events)
         if aliases:
             self._aliases = None
         if self.index is not None and (inserts or updates):

@@ -141,6 +141,8 @@ def _api_entry(entry: ET.Element) -> PaperIn | None:
         ],
         categories=_unique(categories),
         published_at=parse_iso(entry.findtext(f"{ATOM}published")),
+        arxiv_comment=_text(entry.find(f"{ARXIV}comment")) or None,
+        journal_ref=_text(entry.find(f"{ARXIV}journal_ref")) or None,
     )
 
 
@@ -225,6 +227,8 @@ def _feed_item(node: ET.Element, rss: bool) -> FeedItem | None:
         categories=_unique(categories),
         # A new or cross item is announced with its paper; a replacement is not.
         published_at=published if announce in ADD_TYPES else None,
+        # The listing feeds carry no comment (AX-5): only the API has it.
+        journal_ref=_text(node.find(f"{ARXIV}journal_reference")) or None,
     )
     return FeedItem(paper, announce)
 
@@ -311,6 +315,8 @@ def _oai_record(meta: ET.Element) -> PaperIn | None:
         authors=authors,
         categories=(meta.findtext(f"{ns}categories") or "").split(),
         published_at=published,
+        arxiv_comment=_text(meta.find(f"{ns}comments")) or None,
+        journal_ref=_text(meta.find(f"{ns}journal-ref")) or None,
     )
 
 

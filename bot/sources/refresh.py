@@ -33,6 +33,7 @@ from bot.sources.arxiv import ADD_TYPES, UPDATE_TYPES, Arxiv
 from bot.sources.common import counting_skips
 from bot.sources.hf import HuggingFace
 from bot.sources.http import Clock, Http, Sleep, Throttle
+from bot.sources.recheck import merged, recheck_arxiv, recheck_hf
 from bot.store import PaperStore
 
 logger = logging.getLogger(__name__)
@@ -200,7 +201,7 @@ class Sources:
         try:
             with counting_skips() as unreadable:
                 if name == HF:
-                    papers = await self._fetch_hf(now, window.day, window.since, say)
+                    papers = await self._fetch_hf(store, now, window, say)
                 else:
                     papers = await self._fetch_arxiv(store, now, window.day, window.since, say)
         except SourceError as exc:
@@ -217,11 +218,11 @@ class Sources:
         return result
 
     async def _fetch_hf(
-        self, now: datetime, day: date | None, since: date | None, say: Callable[[str], None]
+        self, store: PaperStore, now: datetime, window: _Window, say: Callable[[str], None]
     ) -> list[PaperIn]:
         back = self.settings.sources.huggingface.refresh_days
         papers: dict[str, PaperIn] = {}  # a paper on two lists (or pages) counts once
-        for list_day in _days(now.astimezone(UTC).date(), day, since, back):
+        for list_day in _days(now.astimezone(UTC).date(), window.day, window.since, back):
             say(f"{HF}: Daily Papers of {list_day}")
             try:
                 found = await self.hf.daily(list_day)
@@ -234,7 +235,11 @@ class Sources:
                     raise exc from None
             for paper in found:
                 papers.setdefault(paper.id, paper)
-        return list(papers.values())
+        if window.day is not None or window.since is not None:
+            return list(papers.values())
+        say(f"{HF}: recent papers again (code links, stars)")
+        again = await recheck_hf(self.hf, store, self.settings, now, list(papers))
+        return merged(list(papers.values()), again)
 
     async def _fetch_arxiv(
         self,
@@ -258,7 +263,11 @@ class Sources:
         if replaced:
             known = {p.id for p in store.get_many([p.id for p in replaced])}
             papers += [p for p in replaced if p.id in known]
-        return papers
+        say(f"{ARXIV}: recent papers again (versions, comments, journal references)")
+        again = await recheck_arxiv(
+            self.arxiv, store, self.settings, now, [p.id for p in replaced]
+        )
+        return merged(papers, again)
 
 
 @dataclass(frozen=True, slots=True)

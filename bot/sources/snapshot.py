@@ -116,6 +116,8 @@ def parse_snapshot_record(obj: Any, reject: Reject = _log_skip) -> PaperIn | Non
         authors=authors,
         categories=categories.split() if isinstance(categories, str) else [],
         published_at=published,
+        arxiv_comment=collapse(obj.get("comments")) or None,
+        journal_ref=collapse(obj.get("journal-ref")) or None,
     )
 
 
@@ -298,7 +300,7 @@ class _Import:
 
     def commit(self, offset: int) -> None:
         report = self.report
-        result = self.store.upsert_many(self.batch, self.now)
+        result = self.store.upsert_many(self.batch, self.now, events=False)
         report.added += len(result.added)
         report.updated += len(result.updated)
         report.unchanged += result.unchanged
