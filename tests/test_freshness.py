@@ -29,7 +29,10 @@ def paper(pid: str = "2606.00001", **fields: Any) -> PaperIn:
     return PaperIn(id=pid, **{**base, **fields})
 
 
-def kinds(store: PaperStore, after: EventCursor = EventCursor()) -> list[tuple[str, Any, Any]]:
+START = EventCursor()
+
+
+def kinds(store: PaperStore, after: EventCursor = START) -> list[tuple[str, Any, Any]]:
     return [(e.kind, e.old, e.new) for e in store.events_since(after).events]
 
 
