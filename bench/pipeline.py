@@ -104,6 +104,11 @@ def import_batch(run: int, n: int) -> list[PaperIn]:
         p.source = "snapshot"
         # Submitted four to eight months before the import: a back-catalogue.
         p.published_at = NOW - timedelta(days=120 + (i % 120))
+        # As in the arXiv snapshot: most papers carry a comment, some a journal reference.
+        if i % 3:
+            p.arxiv_comment = f"{8 + i % 20} pages, {i % 9} figures"
+        if i % 7 == 0:
+            p.journal_ref = f"Proceedings of ICML 2025, PMLR {i % 300}"
         out.append(p)
     return out
 

@@ -42,9 +42,7 @@ FEED_PAGE = 5_000  # changes read per query when catching an index up
 
 
 @dataclass(frozen=True, slots=True)
-class _Write:
-    """What one `upsert_many` call writes with every batch."""
-
+class _Write:  # what one `upsert_many` call writes with every batch
     now: datetime
     announced_at: datetime | None
     events: bool
@@ -267,6 +265,7 @@ class PaperStore(ChatRows, FreshRows):
             stmt = stmt.where(table.c.change_seq.not_in(list(skip)))
         with Session(self.engine) as session:
             return [dict(row) for row in session.execute(stmt).mappings()]
+
     def _add_aliases(self, session: Session, counts: Counter[tuple[str, str]]) -> None:
         table = Alias.__table__  # type: ignore[attr-defined]
         stmt = upsert_stmt(self.engine, table)
@@ -423,7 +422,6 @@ class PaperStore(ChatRows, FreshRows):
                 select(func.max(Paper.hf_daily_date))
             ).scalar_one()
         return value
-
 
 
 # What one record can make the database (or the driver, before it) refuse: a value out of
