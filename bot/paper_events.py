@@ -17,7 +17,7 @@ page through them with `PaperStore.events_since(cursor)` in commit order (docs/p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.venues import venue_of
@@ -25,6 +25,9 @@ from bot.venues import venue_of
 Row = dict[str, Any]
 
 KINDS = ("code", "version", "venue", "upvotes", "stars")
+# Events older than this are deleted by each refresh: follow-ups look 30 days back, and
+# upvote changes alone add a few hundred rows a day.
+KEEP_EVENTS = timedelta(days=60)
 
 
 @dataclass(frozen=True, slots=True)

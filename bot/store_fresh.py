@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, tuple_, update
+from sqlalchemy import Engine, delete, select, tuple_, update
 from sqlmodel import Session
 
 from bot.db import chunks
@@ -58,6 +58,12 @@ class FreshRows:
             last = events[-1]
             return EventPage(events, EventCursor(last.mark, last.id))
         return EventPage(events, max(after, EventCursor(bound, 0)))
+
+    def prune_events(self, before: datetime) -> int:
+        """Delete the events recorded before `before` (an index range scan); how many."""
+        with Session(self._writer) as session, session.begin():
+            result = session.execute(delete(_EVENT).where(_EVENT.c.at < before))
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def recheck_candidates(
         self, source: str, since: datetime, limit: int, first: Sequence[str] = ()

@@ -139,6 +139,17 @@ def test_events_come_in_pages_and_a_caught_up_reader_reads_nothing(engine: Engin
     assert store.events_since(cursor).events == []
 
 
+async def test_a_refresh_forgets_events_older_than_sixty_days(engine: Engine) -> None:
+    store = PaperStore(engine)
+    store.upsert_many([paper(upvotes=1)], NOW)
+    store.upsert_many([paper(upvotes=2)], NOW - timedelta(days=61))  # an old event
+    store.upsert_many([paper(upvotes=3)], NOW - timedelta(days=59))
+    server = Server()
+    server.daily({})
+    await sources(server).refresh(store, NOW, source="hf")
+    assert kinds(store) == [("upvotes", "2", "3")]
+
+
 @pytest.mark.postgres
 def test_an_event_committed_late_is_never_skipped(pg_engine: Engine) -> None:
     """A transaction that started writing first and commits last: its event must still be

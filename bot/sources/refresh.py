@@ -29,6 +29,7 @@ from bot.config import Settings
 from bot.errors import SourceError
 from bot.ids import is_new_style, parse_arxiv_id
 from bot.models import PaperIn
+from bot.paper_events import KEEP_EVENTS
 from bot.sources.arxiv import ADD_TYPES, UPDATE_TYPES, Arxiv
 from bot.sources.common import counting_skips
 from bot.sources.hf import HuggingFace
@@ -187,6 +188,10 @@ class Sources:
                 report.sources[name] = await self._refresh_one(
                     name, store, now, _Window(day, since), say
                 )
+        try:
+            await asyncio.to_thread(store.prune_events, now - KEEP_EVENTS)
+        except Exception:  # the database; the next refresh prunes what this one could not
+            logger.exception("refresh: pruning old paper events failed")
         return report
 
     async def _refresh_one(
