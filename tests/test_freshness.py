@@ -9,7 +9,9 @@ import.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +20,7 @@ from sqlalchemy import Engine, text
 
 from bot.models import PaperIn
 from bot.paper_events import EventCursor
+from bot.sources.snapshot import import_snapshot
 from bot.store import PaperStore
 from tests.test_sources_refresh import NOW, Server, fixture_feed, hf_item, sources
 
@@ -73,6 +76,27 @@ def test_an_import_and_a_first_insert_record_no_events(engine: Engine) -> None:
                       events=False)
     stored = store.get("2606.00001")
     assert stored is not None and stored.upvotes == 9 and stored.github_repo
+    assert kinds(store) == []
+
+
+def test_a_snapshot_import_over_stored_papers_records_no_events(
+    engine: Engine, tmp_path: Path
+) -> None:
+    store = PaperStore(engine)
+    store.upsert_many([paper("0704.0001", version=1, published_at=RECENT)], NOW)
+    line = {
+        "id": "0704.0001", "title": "Paper 0704.0001", "abstract": "An abstract.",
+        "comments": "Accepted at ICML 2007", "journal-ref": "Phys.Rev.D76:013009,2007",
+        "versions": [{"version": "v1", "created": "Mon, 2 Apr 2007 19:18:42 GMT"},
+                     {"version": "v2", "created": "Tue, 24 Jul 2007 20:10:27 GMT"}],
+    }
+    path = tmp_path / "snapshot.jsonl"
+    path.write_text(json.dumps(line) + "\n")
+    report = import_snapshot(store, path, NOW)
+    assert report.updated == 1
+    stored = store.get("0704.0001")
+    assert stored is not None and stored.version == 2
+    assert stored.arxiv_comment == "Accepted at ICML 2007"
     assert kinds(store) == []
 
 
@@ -191,6 +215,7 @@ async def test_hf_rechecks_recent_papers_a_few_per_refresh(engine: Engine) -> No
     server.routes["hf.test/api/papers/2606.00001"] = (
         lambda _r: httpx.Response(200, json=hf_detail("2606.00001", 12)))
     src = sources(server, recheck_papers=1)
+    bound = store.feed_bound()
 
     def asked() -> list[str]:
         return [r.url.path for r in server.requests if r.url.path.startswith("/api/papers/")]
@@ -206,6 +231,10 @@ async def test_hf_rechecks_recent_papers_a_few_per_refresh(engine: Engine) -> No
     assert stored is not None
     assert (stored.github_repo, stored.github_stars) == ("https://github.com/lab/code", 12)
     assert ("code", None, "https://github.com/lab/code") in kinds(store)
+    # The change feed moved: every index reads the new values on its next catch-up.
+    moved = store.changes((bound, ""), 2**62)
+    assert [r["github_repo"] for r in moved if r["id"] == "2606.00001"] == [
+        "https://github.com/lab/code"]
     assert store.checked_at("hf", "2606.00002") is not None
     assert store.checked_at("hf", "2604.00003") is None
 

@@ -128,6 +128,16 @@ def _captured() -> list[tuple[str | None, str | None]]:
 
 
 @pytest.mark.skipif(not SHARED_FIXTURES.is_dir(), reason=f"{SHARED_FIXTURES} is absent")
+def test_the_api_parser_keeps_comments_and_references() -> None:
+    body = (SHARED_FIXTURES / "arxiv_api" / "q_testing_s0_m100_cfe7536492ca.xml").read_bytes()
+    papers = parse_arxiv_atom(body).papers
+    assert len(papers) == 100
+    assert sum(1 for p in papers if p.arxiv_comment) == 97  # AX-3
+    assert sum(1 for p in papers if p.journal_ref) == 18  # AX-4
+    assert all("\n" not in (p.arxiv_comment or "") for p in papers)
+
+
+@pytest.mark.skipif(not SHARED_FIXTURES.is_dir(), reason=f"{SHARED_FIXTURES} is absent")
 def test_every_captured_comment_and_reference() -> None:
     pairs = _captured()
     comments = [c for c, _ in pairs if c]
