@@ -101,7 +101,7 @@ _CLAUSE_RE = re.compile(r"[;|]+|(?:(?<=[A-Za-z]{5})|(?<=\d)|(?<=\)))\.\s+")
 _ACCEPTED_RE = re.compile(
     r"\baccepted\b|\bto appear\b|\bappear(?:s|ing)? (?:in|at)\b|\bcamera[\s-]?ready\b"
     r"|\bpublished (?:in|at|by|as)\b|\bto be published\b|\bproceedings of\b|\bin proc\b"
-    r"|\bpresented at\b|\bfindings of\b|\b(?:oral|spotlight|poster) (?:at|in)\b",
+    r"|\bpresented at\b|\bfindings of\b|\b(?:oral|spotlight|poster)(?: presentation)? (?:at|in)\b",
     re.IGNORECASE,
 )
 _REFUSED_RE = re.compile(
@@ -115,7 +115,7 @@ _WORKSHOP_RE = re.compile(r"\bworkshops?\b", re.IGNORECASE)
 # Words that may stand before a venue at a clause's start: "In Proc. of the 16th IEEE ...".
 _LEADING = frozenset(
     "in proc proceedings of the ieee acm cvf ieee/cvf ieee/acm annual international "
-    "st nd rd th conference".split()
+    "st nd rd th conference lrec".split()  # LREC-COLING is held jointly
 )
 
 

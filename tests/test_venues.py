@@ -37,6 +37,10 @@ ACCEPTED = [
     ("Accepted to ICRA2026", Venue("ICRA", 2026)),
     ("MICCAI 2025 early accept", Venue("MICCAI", 2025)),
     ("Accepted for publication in TACL", Venue("TACL", None)),
+    ("Oral presentation at NeurIPS 2023", Venue("NeurIPS", 2023)),
+    ("LREC-COLING 2024", Venue("COLING", 2024)),
+    ("Published as a conference paper at ICLR 2025", Venue("ICLR", 2025)),
+    ("Accepted to the Findings of ACL 2024", Venue("ACL", 2024, "findings")),
 ]
 
 NOT_ACCEPTED = [
@@ -46,6 +50,8 @@ NOT_ACCEPTED = [
     "Under review at ICLR 2026",
     "In submission to ACL 2025",
     "Extended version of our ICLR 2024 paper",
+    "Preprint. Under review.",
+    "Preprint submitted to Elsevier",
     "9 pages, 3 figures",
     "Our model beats the CVPR 2024 challenge baseline",
     "code: https://github.com/icml/iclr",
