@@ -93,7 +93,9 @@ _NAMES = sorted(_CANONICAL, key=len, reverse=True)
 # ICLR'26 count; github.com/x/iclr does not).
 _VENUE_RE = re.compile(
     r"(?<![A-Za-z0-9./_])(" + "|".join(re.escape(n) for n in _NAMES) + r")(?![A-Za-z])",
-    re.IGNORECASE,
+    # ASCII case folding only: a case-insensitive Unicode match lets the long s or the
+    # dotted capital I stand for s or i, and the match would then be no key of _CANONICAL.
+    re.IGNORECASE | re.ASCII,
 )
 _YEAR_AFTER_RE = re.compile(r"\)?\s{0,2}(?:-?\s?(\d{4})|[-'’‘](\d{2}))(?!\d)")
 _ANY_YEAR_RE = re.compile(r"(?<!\d)((?:19[89]|20[0-4])\d)(?!\d)")

@@ -97,6 +97,16 @@ def test_huge_and_hostile_text_is_read_up_to_the_cap_and_never_raises() -> None:
     assert venue_of("Accepted at ICML '" + "9" * 100_000) == Venue("ICML", None)
 
 
+def test_letters_that_fold_to_ascii_only_when_ignoring_case_never_raise() -> None:
+    """The long s matches "s" and the dotted capital I matches "i" in a case-insensitive
+    pattern, but neither lowercases to the ASCII letter: such a name is no known venue (it
+    used to raise KeyError, and a merge reading that comment failed its whole refresh)."""
+    assert venue_of("Accepted at RS\u017f 2024") is None
+    assert venue_of("Accepted at \u0130CLR 2024", "\u0130CML 2023") is None
+    assert venue_of("Accepted at \u212aDD 2024") is None  # the Kelvin sign is no K either
+    assert venue_of("Accepted at icml 2024") == Venue("ICML", 2024)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(st.none(), st.text(), st.integers(), st.binary()),
        st.one_of(st.none(), st.text(max_size=300)))
