@@ -14,6 +14,8 @@ rules live here once and hold for SQLite and PostgreSQL alike:
 - Numbers: counts are clamped into 0..2**31-1 (an INTEGER on PostgreSQL; SQLite raises past
   2**63). A version outside 1..MAX_VERSION is dropped (unknown), not clamped: the store keeps
   the highest version ever seen, so a clamped absurd value would hide every real one later.
+- Dates: a publication date is made UTC; one out of range (before 1900, from 3000 on, or
+  past what `datetime` holds in UTC) is dropped as unknown.
 - Ids: the store's key (arXiv id without version) must look like one and fit its column
   (64 characters); otherwise the record is rejected: there is no safe way to shorten a key.
 
@@ -34,6 +36,9 @@ from bot.models import PaperIn
 INT_MAX = 2**31 - 1  # PostgreSQL INTEGER
 MAX_VERSION = 10_000  # arXiv asks authors to replace at most weekly: real versions are small
 MAX_ID = 64  # Paper.id column
+# A publication date outside these is no date (dropped, the paper kept): arXiv began in 1991.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 
 MAX_TITLE = 1_000
 MAX_ABSTRACT = 20_000
@@ -131,11 +136,21 @@ def _version(value: Any) -> int | None:
 
 
 def _datetime(value: Any) -> datetime | None:
+    """The UTC instant, or None (unknown) when it is not a datetime, or not one a paper
+    can have: out of `datetime`'s range in UTC (year 9999 at UTC-5), or outside
+    EARLIEST..LATEST (a later `announced_at` or `since:` sum would overflow)."""
     if not isinstance(value, datetime):
         return None
-    if value.tzinfo is UTC:
-        return value
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        if value.tzinfo is not UTC:
+            value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        return None
+    return value if _in_range(value) else None
+
+
+def _in_range(moment: datetime) -> bool:
+    return EARLIEST <= moment < LATEST
 
 
 def clean_paper(paper: PaperIn) -> PaperIn | Rejected:
@@ -227,7 +242,9 @@ def _scalars_as_is(paper: PaperIn) -> bool:
     version, published, daily = paper.version, paper.published_at, paper.hf_daily_date
     if version is not None and not (type(version) is int and 1 <= version <= MAX_VERSION):
         return False
-    if published is not None and not (type(published) is datetime and published.tzinfo is UTC):
+    if published is not None and not (
+        type(published) is datetime and published.tzinfo is UTC and _in_range(published)
+    ):
         return False
     if daily is not None and type(daily) is not date:
         return False

@@ -184,6 +184,32 @@ async def test_a_record_the_database_refuses_costs_only_itself(
     assert any_store.count() == 5 and any_store.get("2606.00999") is None
 
 
+def test_a_date_out_of_any_range_is_dropped_and_the_paper_stored(any_store: PaperStore) -> None:
+    """A source's absurd publication date (year 9999 at UTC-5 is past `datetime.max` in UTC;
+    year 1 at UTC+5 before `datetime.min`) is unknown, not fatal: it used to raise
+    OverflowError out of the gate and fail the whole refresh, or cost the paper itself."""
+    minus5, plus5 = timezone(timedelta(hours=-5)), timezone(timedelta(hours=5))
+    whens = [
+        datetime(9999, 12, 31, 23, 59, tzinfo=minus5),
+        datetime(1, 1, 1, tzinfo=plus5),
+        datetime.max.replace(tzinfo=UTC),
+        datetime.min.replace(tzinfo=UTC),
+    ]
+    papers = [PaperIn(id=f"2606.{n:05d}", title=f"Paper {n}", source="hf", published_at=when)
+              for n, when in enumerate(whens)]
+    papers.append(PaperIn(id="2606.00009", title="Dated", source="hf",
+                          published_at=datetime(2026, 6, 1, 5, tzinfo=plus5)))
+    result = any_store.upsert_many(papers, NOW)
+    assert result.skipped == []
+    assert sorted(result.added) == sorted(p.id for p in papers)
+    for paper in papers[:4]:
+        stored = any_store.get(paper.id)
+        assert stored is not None and stored.published_at is None
+    dated = any_store.get("2606.00009")
+    assert dated is not None and dated.published_at is not None
+    assert dated.published_at.replace(tzinfo=UTC) == datetime(2026, 6, 1, 0, tzinfo=UTC)
+
+
 # ------------------------------------------------------------------ import
 
 
