@@ -323,3 +323,28 @@ async def test_a_failing_arxiv_lookup_keeps_the_feed(engine: Engine) -> None:
     assert report.failed == [] and sorted(report.sources["arxiv"].added) == [
         "2606.00001", "2606.00003"]
     assert store.checked_at("arxiv", "2606.00009") is None
+
+
+def test_a_store_from_before_paper_events_is_upgraded_and_records_them(engine: Engine) -> None:
+    """An existing database without the comment, journal reference and checked-at columns,
+    nor the event table, gets them on start; its stored papers then merge with events."""
+    from bot.db import make_engine
+
+    PaperStore(engine).upsert_many([paper(source="arxiv", version=1)], NOW)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE paper_event"))
+        for column in ("arxiv_comment", "journal_ref", "hf_checked_at", "arxiv_checked_at"):
+            conn.execute(text(f"ALTER TABLE paper DROP COLUMN {column}"))
+    upgraded = make_engine(engine.url.render_as_string(hide_password=False))
+    try:
+        store = PaperStore(upgraded)
+        store.upsert_many(
+            [paper(source="arxiv", version=2, arxiv_comment="Accepted at ICML 2026")],
+            NOW + timedelta(hours=1),
+        )
+        assert sorted(kinds(store)) == [("venue", None, "ICML 2026"), ("version", "1", "2")]
+        assert store.recheck_candidates("arxiv", RECENT - timedelta(days=3), 5) == ["2606.00001"]
+        store.mark_checked("arxiv", ["2606.00001"], NOW)
+        assert store.checked_at("arxiv", "2606.00001") == NOW
+    finally:
+        upgraded.dispose()
