@@ -4,7 +4,7 @@ When the store merges a newer record into a stored paper (a refresh, a lookup; n
 insert, never a snapshot import), `event_rows(old, new)` lists what changed among:
 
 - `code`: a GitHub repository appeared or changed;
-- `version`: a higher arXiv version;
+- `version`: a higher arXiv version than the one stored (learning the first one is none);
 - `venue`: the venue read from the comment and journal reference (`bot.venues`) appeared or
   changed (old/new are labels such as "NeurIPS 2025");
 - `upvotes`, `stars`: the Hugging Face upvotes or GitHub stars changed (every change is
@@ -70,8 +70,10 @@ def event_rows(old: Row, new: Row, at: datetime, mark: int) -> list[Row]:
 
     if new["github_repo"] and new["github_repo"] != old["github_repo"]:
         add("code", old["github_repo"], new["github_repo"])
-    if new["version"] is not None and (old["version"] or 0) < new["version"]:
-        add("version", old["version"], new["version"])
+    # A first known version (Hugging Face lists carry none) is no new version.
+    before_v, after_v = old["version"], new["version"]
+    if before_v is not None and after_v is not None and before_v < after_v:
+        add("version", before_v, after_v)
     if (old["arxiv_comment"], old["journal_ref"]) != (new["arxiv_comment"], new["journal_ref"]):
         before = venue_of(old["arxiv_comment"], old["journal_ref"])
         after = venue_of(new["arxiv_comment"], new["journal_ref"])

@@ -69,6 +69,18 @@ def test_a_merge_records_what_changed_once(engine: Engine) -> None:
     assert kinds(store, page.cursor) == [("upvotes", "5", "7")]
 
 
+def test_learning_a_version_first_seen_without_one_is_no_new_version(engine: Engine) -> None:
+    """Hugging Face lists carry no arXiv version: the first version arXiv then reports is
+    not a new version (a follow-up would announce one for every paper listed on HF)."""
+    store = PaperStore(engine)
+    store.upsert_many([paper()], NOW)
+    store.upsert_many([paper(source="arxiv", version=2)], NOW + timedelta(hours=1))
+    assert kinds(store) == []
+    cursor = store.events_since(START).cursor
+    store.upsert_many([paper(source="arxiv", version=3)], NOW + timedelta(hours=2))
+    assert kinds(store, cursor) == [("version", "2", "3")]
+
+
 def test_an_import_and_a_first_insert_record_no_events(engine: Engine) -> None:
     store = PaperStore(engine)
     store.upsert_many([paper(upvotes=1)], NOW, events=False)
