@@ -10,6 +10,7 @@ import.
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,21 @@ def paper(pid: str = "2606.00001", **fields: Any) -> PaperIn:
 START = EventCursor()
 
 
+def settle(store: PaperStore) -> None:
+    """Wait (at most a minute) until the feed's bound passes every event written so far.
+
+    On PostgreSQL the bound is the oldest transaction still running anywhere on the server,
+    so another client of a shared server holds it back for a moment, and a reader rightly
+    sees nothing yet: without this wait the tests below failed whenever one was running."""
+    with store.engine.connect() as conn:
+        newest = conn.execute(text("SELECT max(mark) FROM paper_event")).scalar()
+    deadline = time.monotonic() + 60
+    while newest is not None and store.feed_bound() <= newest and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def kinds(store: PaperStore, after: EventCursor = START) -> list[tuple[str, Any, Any]]:
+    settle(store)
     return [(e.kind, e.old, e.new) for e in store.events_since(after).events]
 
 
@@ -58,6 +73,7 @@ def test_a_merge_records_what_changed_once(engine: Engine) -> None:
         ("venue", None, "NeurIPS 2025"),
         ("version", "1", "2"),
     ]
+    settle(store)
     page = store.events_since(EventCursor())
     assert {e.paper_id for e in page.events} == {"2606.00001"}
     assert all(e.at == NOW + timedelta(hours=1) for e in page.events)
@@ -76,6 +92,7 @@ def test_learning_a_version_first_seen_without_one_is_no_new_version(engine: Eng
     store.upsert_many([paper()], NOW)
     store.upsert_many([paper(source="arxiv", version=2)], NOW + timedelta(hours=1))
     assert kinds(store) == []
+    settle(store)
     cursor = store.events_since(START).cursor
     store.upsert_many([paper(source="arxiv", version=3)], NOW + timedelta(hours=2))
     assert kinds(store, cursor) == [("version", "2", "3")]
@@ -120,6 +137,7 @@ def test_a_source_that_knows_less_never_erases_a_known_value(engine: Engine) -> 
         ai_keywords=["dpo"], arxiv_comment="Accepted at ICML 2026", journal_ref="JMLR 2026",
     )
     store.upsert_many([full], NOW)
+    settle(store)
     cursor = store.events_since(EventCursor()).cursor
     store.upsert_many([paper(upvotes=4)], NOW + timedelta(hours=1))  # a list item lacking all
     stored = store.get("2606.00001")
@@ -153,6 +171,7 @@ def test_a_new_venue_is_an_event_and_the_same_venue_reworded_is_not(engine: Engi
     store = PaperStore(engine)
     store.upsert_many([paper(arxiv_comment="Submitted to NeurIPS 2025", version=1)], NOW)
     store.upsert_many([paper(arxiv_comment="Accepted at NeurIPS 2025", version=2)], NOW)
+    settle(store)
     cursor = store.events_since(EventCursor()).cursor
     assert ("venue", None, "NeurIPS 2025") in kinds(store)
     store.upsert_many([paper(arxiv_comment="NeurIPS 2025 camera-ready", version=3)], NOW)
@@ -168,6 +187,7 @@ def test_events_come_in_pages_and_a_caught_up_reader_reads_nothing(engine: Engin
     seen: list[str] = []
     cursor = EventCursor()
     for _ in range(3):
+        settle(store)
         page = store.events_since(cursor, limit=2)
         seen += [e.paper_id for e in page.events]
         cursor = page.cursor
@@ -192,6 +212,7 @@ def test_an_event_committed_late_is_never_skipped(pg_engine: Engine) -> None:
     read, after the ones committed meanwhile (as the index's change feed)."""
     store = PaperStore(pg_engine)
     store.upsert_many([paper("2606.00001", upvotes=0), paper("2606.00002", upvotes=0)], NOW)
+    settle(store)
     cursor = store.events_since(EventCursor()).cursor
     with pg_engine.connect() as slow:  # closed (rolled back) even if an assert fails
         trans = slow.begin()
@@ -205,6 +226,7 @@ def test_an_event_committed_late_is_never_skipped(pg_engine: Engine) -> None:
         page = store.events_since(cursor)
         assert page.events == []  # not yet: the slow one could still commit below it
         trans.commit()
+    settle(store)
     page = store.events_since(page.cursor)
     assert [(e.paper_id, e.new) for e in page.events] == [("2606.00001", "1"), ("2606.00002", "5")]
 
