@@ -145,12 +145,27 @@ def test_get_many_keeps_the_asked_order_and_skips_missing(engine: Engine) -> Non
     ]
 
 
+def settled_bound(store: PaperStore) -> int:
+    """The feed's bound once it passes every paper written so far (waiting at most a
+    minute): on PostgreSQL any other transaction open on the server holds it back."""
+    import time
+
+    from sqlalchemy import text
+
+    with store.engine.connect() as conn:
+        newest = conn.execute(text("SELECT max(change_seq) FROM paper")).scalar() or 0
+    deadline = time.monotonic() + 60
+    while (bound := store.feed_bound()) <= newest and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return bound
+
+
 def test_change_feed_is_in_commit_order_and_has_each_paper_once(engine: Engine) -> None:
     store = PaperStore(engine)
     # Ids deliberately out of order, and one paper changed again by a later write.
     store.upsert_many([hf(id="2401.00003"), hf(id="2401.00001")], LATER)
     store.upsert_many([hf(id="2401.00002"), hf(id="2401.00003", upvotes=99)], NOW)
-    bound = store.feed_bound()
+    bound = settled_bound(store)
     rows = store.changes((0, ""), bound)
     assert [r["id"] for r in rows] == ["2401.00001", "2401.00002", "2401.00003"]
     assert rows[-1]["upvotes"] == 99  # the latest state, read once
