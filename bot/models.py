@@ -66,7 +66,7 @@ class Paper(SQLModel, table=True):
 class PaperEvent(SQLModel, table=True):
     """Something worth telling about a stored paper: a merge changed its code link, version,
     venue, upvotes or stars. Written in the merge's transaction, with its change-feed mark,
-    so `PaperStore.events_since` reads them in commit order (bot/store_events.py)."""
+    so `PaperStore.events_since` reads them in commit order (bot/store_fresh.py)."""
 
     __tablename__ = "paper_event"
     __table_args__ = (
