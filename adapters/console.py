@@ -17,8 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from bot.links import safe_url
-from bot.messages import ChannelRef, Invocation, Reply, ReplyKind, UserRef
+from bot.messages import ChannelRef, Invocation, Reply, ReplyKind, UserRef, safe_url
 from bot.service import BotService
 
 PROMPT = "papers> "

@@ -26,21 +26,34 @@ import aiohttp
 import discord
 from discord import app_commands
 
-from bot import redact
 from bot.commands import COMMANDS, CommandSpec, build_text
 from bot.config import DiscordSettings
-from bot.errors import ConfigError, DeliveryError
-from bot.links import safe_url
-from bot.messages import ChannelRef, Invocation, PaperCard, Pending, Reply, ReplyKind, UserRef
-from bot.ports import RESEND, UNCONFIRMED, Reconciled
-from bot.reachability import NetworkOneLiner
+from bot.messages import (
+    ChannelRef,
+    Invocation,
+    PaperCard,
+    Pending,
+    Reply,
+    ReplyKind,
+    UserRef,
+    safe_url,
+)
+from bot.ports import (
+    RESEND,
+    UNCONFIRMED,
+    ConfigError,
+    DeliveryError,
+    Reconciled,
+    keep_secret,
+    one_line_when_unreachable,
+)
 from bot.service import BotService
 
 logger = logging.getLogger(__name__)
 # discord.py's gateway logs a traceback per reconnect attempt while Discord is unreachable;
 # an operator gets one line per attempt instead (the runtime's own retries say the same).
-logging.getLogger("discord.client").addFilter(NetworkOneLiner("Discord"))
-logger.addFilter(NetworkOneLiner("Discord"))
+one_line_when_unreachable(logging.getLogger("discord.client"), "Discord")
+one_line_when_unreachable(logger, "Discord")
 
 PLATFORM = "discord"
 GROUP_NAME = "papers"
@@ -577,8 +590,7 @@ class DiscordAdapter:
     ) -> None:
         self.service = service
         self.token = token
-        redact.install()
-        redact.add_secrets([token])
+        keep_secret(token)
         self.settings = settings or DiscordSettings()
         self.client = client or build_client(self.settings)
         self.tree = _Tree(self.client)

@@ -55,12 +55,19 @@ from adapters.slack_render import (
     Message,
     render,
 )
-from bot import redact
 from bot.config import Settings, reveal
-from bot.errors import ConfigError, DeliveryError
 from bot.messages import ChannelRef, Invocation, Pending, Reply, UserRef, error
-from bot.ports import ABSENT, FOUND, LATER, UNCONFIRMED, Reconciled
-from bot.reachability import NetworkOneLiner
+from bot.ports import (
+    ABSENT,
+    FOUND,
+    LATER,
+    UNCONFIRMED,
+    ConfigError,
+    DeliveryError,
+    Reconciled,
+    keep_secret,
+    one_line_when_unreachable,
+)
 from bot.service import BotService
 
 logger = logging.getLogger(__name__)
@@ -106,7 +113,7 @@ MAX_INLINE_WAIT = 30.0
 RESPONSE_URL_USES = 5  # Slack allows five uses of a response_url (S-IN-4)
 
 _SOCKET_LOG = logging.getLogger("adapters.slack.socket")
-_SOCKET_LOG.addFilter(NetworkOneLiner("Slack"))
+one_line_when_unreachable(_SOCKET_LOG, "Slack")
 
 Sleep = Callable[[float], Awaitable[None]]
 Monotonic = Callable[[], float]
@@ -365,8 +372,7 @@ class SlackAdapter:
         bot_token = reveal(s.slack_bot_token)
         signing_secret = reveal(s.slack_signing_secret)
         client_secret = reveal(s.slack_client_secret)
-        redact.install()
-        redact.add_secrets([bot_token, signing_secret, client_secret, reveal(s.slack_app_token)])
+        keep_secret(bot_token, signing_secret, client_secret, reveal(s.slack_app_token))
         self.oauth = bool(s.slack_client_id and client_secret)
         if not self.oauth and not bot_token:
             raise ConfigError("Slack needs SLACK_BOT_TOKEN, or SLACK_CLIENT_ID and SECRET")

@@ -20,8 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.links import safe_url as checked_url
-from bot.messages import PaperCard, Reply, ReplyKind, shorten
+from bot.messages import PaperCard, Reply, ReplyKind, safe_url as checked_url, shorten
 
 MAX_BLOCKS = 50
 SECTION_TEXT = 3_000

@@ -11,6 +11,23 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
+from bot.links import safe_url
+
+__all__ = [
+    "Answer",
+    "ChannelRef",
+    "Invocation",
+    "PaperCard",
+    "Pending",
+    "Reply",
+    "ReplyKind",
+    "UserRef",
+    "error",
+    "info",
+    "safe_url",  # the one URL check before a URL becomes a link (bot.links)
+    "shorten",
+]
+
 
 @dataclass(frozen=True, slots=True)
 class ChannelRef:

@@ -1,21 +1,58 @@
 """Interfaces of the core to the outside: adapters (and the outbox routing posts to them), and
-remote paper lookups."""
+remote paper lookups.
+
+Adapters import from `bot` only `service`, `messages`, `ports`, `commands` (to register
+commands) and `config` (tests/test_layering.py checks it): what else of the core they use is
+exported here on purpose, so the seam stays one list.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from bot.errors import DeliveryError
+from bot import redact
+from bot.errors import ConfigError, DeliveryError
 from bot.messages import ChannelRef, Reply
 from bot.models import PaperIn
+from bot.reachability import NetworkOneLiner
+
+__all__ = [
+    "ABSENT",
+    "FOUND",
+    "LATER",
+    "RESEND",
+    "UNCONFIRMED",
+    "Adapter",
+    "ConfigError",
+    "DeliveryError",
+    "Outbox",
+    "PaperLookup",
+    "Reconciled",
+    "keep_secret",
+    "one_line_when_unreachable",
+]
+
+
+def keep_secret(*values: str | None) -> None:
+    """Never write these values (tokens, signing secrets) into a log line."""
+    redact.install()
+    redact.add_secrets(values)
+
+
+def one_line_when_unreachable(log: logging.Logger | logging.Handler, platform: str) -> None:
+    """A record from `log` carrying a network failure becomes one line ("cannot reach Slack
+    (DNS): reconnecting") instead of a traceback per reconnect attempt."""
+    log.addFilter(NetworkOneLiner(platform))
 
 
 @runtime_checkable
 class Adapter(Protocol):
-    """A platform. Inbound traffic is the adapter calling `BotService.handle`.
+    """A platform. Inbound traffic is the adapter calling `BotService.handle`. `start` raises
+    `ConfigError` for what retrying cannot fix (a rejected token).
 
     `send` posts a reply into a channel and returns the platform's message reference. It
     raises `DeliveryError` (ambiguous / retry_after / gone) and nothing else. The
