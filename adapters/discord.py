@@ -1,8 +1,9 @@
-"""Discord: the `/papers` application command group, embed rendering and digest posts.
+"""Discord: `/papers` interactions in, digest posts out; the gateway client and its lifecycle.
 
 Three translations and nothing else: an interaction's typed options -> `Invocation` (through the
-core's text grammar, `bot.commands.build_text`); `Reply` -> Discord messages (`render`, pure);
-`(ChannelRef, Reply)` -> a REST post (`DiscordAdapter.send`).
+core's text grammar, `bot.commands.build_text`); `Reply` -> Discord messages
+(`discord_render.render`, pure); `(ChannelRef, Reply)` -> a REST post (`DiscordAdapter.send`).
+The command group itself is generated in `discord_commands`.
 
 Inside this file `import discord` is the SDK (absolute imports); run the bot with `python -m bot`.
 """
@@ -13,31 +14,20 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import inspect
 import logging
-import re
-import zoneinfo
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any, Protocol
 
 import aiohttp
 import discord
 from discord import app_commands
 
-from bot.commands import COMMANDS, CommandSpec, build_text
+from adapters.discord_commands import PapersTree, build_group, timezone_choices, topic_choices
+from adapters.discord_render import render
+from bot.commands import build_text
 from bot.config import DiscordSettings
-from bot.messages import (
-    ChannelRef,
-    Invocation,
-    PaperCard,
-    Pending,
-    Reply,
-    ReplyKind,
-    UserRef,
-    safe_url,
-)
+from bot.messages import ChannelRef, Invocation, Pending, Reply, ReplyKind, UserRef
 from bot.ports import (
     RESEND,
     UNCONFIRMED,
@@ -56,283 +46,17 @@ one_line_when_unreachable(logging.getLogger("discord.client"), "Discord")
 one_line_when_unreachable(logger, "Discord")
 
 PLATFORM = "discord"
-GROUP_NAME = "papers"
-GROUP_DESCRIPTION = "Research papers: search, paper details, topics and digests for this channel"
-
-# Discord message limits (platforms.md D-MSG-1). A violation is a 400 (50035), i.e. a lost post.
-CONTENT_MAX = 2000
-EMBEDS_PER_MESSAGE = 10
-EMBED_TOTAL_MAX = 6000
-TITLE_MAX = 256
-DESCRIPTION_MAX = 4096
-FIELDS_MAX = 25
-FIELD_NAME_MAX = 256
-FIELD_VALUE_MAX = 1024
-FOOTER_MAX = 2048
-# Application command limits (D-INT-3).
-COMMAND_DESCRIPTION_MAX = 100
-CHOICE_MAX = 25
 NONCE_MAX = 25
 # Discord dedupes a nonce "in the past few minutes" (the exact window is not documented):
 # resend an unknown post only well inside it. Ticks are 30 s apart by default.
 NONCE_WINDOW = timedelta(minutes=2)
 UNKNOWN_MESSAGE = 10008  # Discord's error code
-
 # An interaction token lasts 15 minutes (D-INT-2); buttons on an answer stop a little earlier.
 VIEW_TIMEOUT = 14 * 60
 # discord.py sleeps on a 429 before retrying; above this wait it raises `RateLimited` instead,
 # so a digest tick is never parked for minutes (the ledger retries after `retry_after`).
 MAX_RATELIMIT_WAIT = 30.0
-
-COLOURS = {
-    ReplyKind.RESULTS: 0x5865F2,
-    ReplyKind.PAPER: 0x5865F2,
-    ReplyKind.DIGEST: 0x57F287,
-    ReplyKind.INFO: 0x99AAB5,
-    ReplyKind.ERROR: 0xED4245,
-}
-
 GUILD_REMOVED = "the bot was removed from this Discord server; invite it again to resume"
-
-
-def no_mentions() -> discord.AllowedMentions:
-    """Every message the bot sends pings nobody: paper titles and queries are untrusted text."""
-    return discord.AllowedMentions.none()
-
-
-# ---------------------------------------------------------------------------- rendering
-
-
-def neutralise(text: str) -> str:
-    """Break `@everyone`, `@here`, `<@id>` and `<@&id>` (defence in depth behind
-    `allowed_mentions`, which already stops every ping), and `[label](url)` masked links (a
-    zero-width space after `]`), in our own texts that quote what a user typed."""
-    return discord.utils.escape_mentions(text).replace("](", "]\u200b(")
-
-
-# Discord hides a backslash before any ASCII punctuation, so escaping is invisible. These are
-# the characters that start or end formatting, links (`[..](..)`, `<url>`), mentions, custom
-# emoji and timestamps (`<...>`), spoilers and quotes anywhere in a line.
-_MARKDOWN_CHARS = re.compile(r"([\\*_~`|<>\[\]()])")
-# Headings (`#`), subtext (`-#`), lists (`-`, `*`, `+`) and quotes only start a line.
-_LINE_START = re.compile(r"^(\s*)([#>+-])", re.MULTILINE)
-# C0/C1 controls other than newline and tab (and bidi overrides that reorder what is read).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def escape(text: str) -> str:
-    """Paper text (titles, authors, abstracts) as literal text: no markdown, no links, no
-    mentions. discord.py's `escape_markdown` leaves URLs and `[..](..)` alone, so a masked link
-    in an abstract would still be a link: every formatting character is escaped instead."""
-    text = _CONTROL.sub("", text)
-    text = _MARKDOWN_CHARS.sub(r"\\\1", text)
-    text = _LINE_START.sub(r"\1\\\2", text)
-    return neutralise(text)
-
-
-def clip(text: str, limit: int, placeholder: str = "…") -> str:
-    """Cut `text` to at most `limit` characters, at a word boundary when there is one."""
-    if len(text) <= limit:
-        return text
-    cut = text[: max(limit - len(placeholder), 0)]
-    space = max(cut.rfind(" "), cut.rfind("\n"))
-    if space > limit // 2:
-        cut = cut[:space]
-    cut = cut.rstrip()
-    # An escaped character cut in half would leave a lone backslash escaping the placeholder.
-    trailing = len(cut) - len(cut.rstrip("\\"))
-    if trailing % 2:
-        cut = cut[:-1]
-    return cut + placeholder
-
-
-def _chunks(text: str, limit: int) -> list[str]:
-    """Split text into pieces of at most `limit` characters, at line or word boundaries."""
-    pieces: list[str] = []
-    rest = text.strip()
-    while len(rest) > limit:
-        cut = rest.rfind("\n", 0, limit)
-        if cut < limit // 2:
-            cut = rest.rfind(" ", 0, limit)
-        if cut < limit // 2:
-            cut = limit
-        pieces.append(rest[:cut].rstrip())
-        rest = rest[cut:].strip()
-    if rest:
-        pieces.append(rest)
-    return pieces
-
-
-def _meta(card: PaperCard, authors: int = 3) -> str:
-    bits = [escape(card.short_authors(authors))] if card.authors else []
-    if card.published:
-        bits.append(card.published.isoformat())
-    if card.upvotes:
-        bits.append(f"▲ {card.upvotes}")
-    if card.comments:
-        bits.append(f"💬 {card.comments}")
-    return " · ".join(bits)
-
-
-def _links(card: PaperCard) -> str:
-    """Markdown links with our own labels; a URL the shared validator rejects is left out
-    (Hugging Face's `github_repo`/`project_page` are free text, and `[..](url)` would show
-    whatever label and target they carry)."""
-    stars = f" ★ {card.github_stars:,}" if card.github_stars else ""
-    candidates = (
-        ("arXiv", card.url),
-        ("Hugging Face", card.hf_url),
-        (f"GitHub{stars}", card.github_repo),
-        ("Project page", card.project_page),
-    )
-    links = []
-    for label, url in candidates:
-        checked = safe_url(url)
-        if checked:
-            links.append(f"[{label}]({checked})")
-    return " · ".join(links)
-
-
-def card_embed(card: PaperCard, number: int | None, colour: int) -> discord.Embed:
-    """One paper in a list (search results, top, digest)."""
-    prefix = f"{number}. " if number is not None else ""
-    parts = [_meta(card)]
-    blurb = card.blurb(300)
-    if blurb:
-        parts.append(escape(blurb))
-    if card.matched_topics:
-        parts.append(clip("Topics: " + escape(", ".join(card.matched_topics)), 300))
-    parts.append(_links(card))
-    embed = discord.Embed(
-        title=clip(prefix + neutralise(_title(card)), TITLE_MAX),
-        url=safe_url(card.url),
-        description=clip("\n".join(p for p in parts if p.strip()), 1800),
-        colour=colour,
-    )
-    return embed
-
-
-def _title(card: PaperCard) -> str:
-    # Discord trims whitespace and rejects an empty title field; a paper always has its id.
-    return " ".join(card.title.split()) or f"arXiv:{card.id}"
-
-
-def _field(embed: discord.Embed, name: str, value: str, *, inline: bool = True) -> None:
-    """Add a field only when it has something to show (Discord rejects blank values)."""
-    value = clip(value.strip(), FIELD_VALUE_MAX)
-    if value:
-        embed.add_field(name=name, value=value, inline=inline)
-
-
-def paper_embed(card: PaperCard) -> discord.Embed:
-    """One paper in detail: the abstract, authors, dates, counts and links."""
-    abstract = escape(card.abstract.strip())
-    embed = discord.Embed(
-        title=clip(neutralise(_title(card)), TITLE_MAX),
-        url=safe_url(card.url),
-        description=clip(abstract, DESCRIPTION_MAX) if abstract else None,
-        colour=COLOURS[ReplyKind.PAPER],
-    )
-    _field(embed, "Authors", escape(card.short_authors(12)), inline=False)
-    _field(embed, "In one line", escape(card.summary), inline=False)
-    if card.published:
-        _field(embed, "Published", card.published.isoformat())
-    if card.upvotes:
-        _field(embed, "Upvotes", f"▲ {card.upvotes}")
-    _field(embed, "Categories", escape(" ".join(c for c in card.categories if c.strip())))
-    _field(embed, "Links", _links(card), inline=False)
-    embed.set_footer(text=f"arXiv:{card.id}")
-    return _fit(embed)
-
-
-def _notice_embeds(reply: Reply) -> list[discord.Embed]:
-    """Info, help, status, errors and empty results: a title and text, split if long."""
-    colour = COLOURS[reply.kind]
-    title = neutralise(" ".join(reply.title.split()))
-    text = neutralise(reply.text.strip())
-    if not title and not text:
-        title = "Nothing to show."
-    if len(title) > TITLE_MAX:  # keep every word: the rest of the title opens the text
-        text = f"…{title[TITLE_MAX - 1:]}\n{text}".strip()
-        title = title[: TITLE_MAX - 1] + "…"
-    pieces = _chunks(text, DESCRIPTION_MAX) or [""]
-    embeds = []
-    for n, piece in enumerate(pieces):
-        embed = discord.Embed(
-            title=(title or None) if n == 0 else None,
-            description=piece or None,
-            colour=colour,
-        )
-        embeds.append(embed)
-    return embeds
-
-
-def _fit(embed: discord.Embed) -> discord.Embed:
-    """Shrink the description so one embed alone stays within the 6,000-character total."""
-    excess = len(embed) - EMBED_TOTAL_MAX
-    if excess > 0 and embed.description:
-        embed.description = clip(embed.description, max(len(embed.description) - excess, 1))
-    return embed
-
-
-def _footer_text(reply: Reply) -> str:
-    bits = []
-    if reply.more:
-        bits.append(f"+{reply.more} more")
-    if reply.footer.strip():
-        bits.append(neutralise(reply.footer.strip()))
-    return clip(" · ".join(bits), FOOTER_MAX)
-
-
-def _header(reply: Reply) -> str:
-    title = " ".join(reply.title.split())
-    lines = [f"**{neutralise(title)}**"] if title else []
-    if reply.text.strip():
-        lines.append(neutralise(reply.text.strip()))
-    return clip("\n".join(lines), CONTENT_MAX)
-
-
-def render(reply: Reply) -> list[dict[str, Any]]:
-    """A reply as Discord messages: keyword arguments for `send`/`send_message`/`followup.send`.
-
-    Every message carries `allowed_mentions=none`. Papers become embeds (one each) packed into
-    messages of at most 10 embeds and 6,000 embed characters; messages after the first are
-    marked as continued. Papers are split across messages, never dropped.
-    """
-    if not reply.cards:
-        embeds = _notice_embeds(reply)
-        header = ""
-    elif reply.kind is ReplyKind.PAPER:
-        embeds = [paper_embed(card) for card in reply.cards]
-        header = ""
-    else:
-        colour = COLOURS[reply.kind]
-        embeds = [card_embed(card, n, colour) for n, card in enumerate(reply.cards, 1)]
-        header = _header(reply)
-    footer = _footer_text(reply)
-    if footer:
-        embeds[-1].set_footer(text=footer)
-        _fit(embeds[-1])
-    batches: list[list[discord.Embed]] = [[]]
-    size = 0
-    for embed in embeds:
-        if len(batches[-1]) >= EMBEDS_PER_MESSAGE or size + len(embed) > EMBED_TOTAL_MAX:
-            batches.append([])
-            size = 0
-        batches[-1].append(embed)
-        size += len(embed)
-    total = len(batches)
-    messages: list[dict[str, Any]] = []
-    for n, batch in enumerate(batches, 1):
-        message: dict[str, Any] = {"embeds": batch, "allowed_mentions": no_mentions()}
-        if n == 1 and header:
-            message["content"] = header
-        elif n > 1:
-            title = clip(neutralise(" ".join(reply.title.split())), 200)
-            marker = f"(continued, {n}/{total})"
-            message["content"] = f"**{title}** {marker}" if title else marker
-        messages.append(message)
-    return messages
 
 
 # ----------------------------------------------------------------------------- inbound
@@ -377,126 +101,6 @@ def to_invocation(
         user=UserRef(PLATFORM, str(user.id), getattr(user, "name", None)),
         can_manage=can_manage,
     )
-
-
-@lru_cache(maxsize=1)
-def _zones() -> tuple[str, ...]:
-    # Only Area/City names people pick; the legacy aliases (EST5EDT, Etc/GMT+3...) confuse.
-    return tuple(
-        sorted(
-            z
-            for z in zoneinfo.available_timezones()
-            if "/" in z and not z.startswith(("Etc/", "SystemV/", "posix/", "right/"))
-        )
-    )
-
-
-def timezone_choices(current: str) -> list[app_commands.Choice[str]]:
-    """Up to 25 IANA zones matching what the user typed so far (prefix matches first)."""
-    wanted = current.strip().lower().replace(" ", "_")[:64]
-    if not wanted:
-        picks = ["UTC", "Europe/London", "Europe/Berlin", "America/New_York",
-                 "America/Los_Angeles", "Asia/Tokyo", "Asia/Shanghai", "Asia/Kolkata",
-                 "Australia/Sydney"]
-    else:
-        zones = _zones() + ("UTC",)
-        prefix = [z for z in zones if z.lower().startswith(wanted)]
-        city = [z for z in zones if z.lower().split("/")[-1].startswith(wanted)]
-        inner = [z for z in zones if wanted in z.lower()]
-        picks = list(dict.fromkeys(prefix + city + inner))
-    return [app_commands.Choice(name=z, value=z) for z in picks[:CHOICE_MAX]]
-
-
-def topic_choices(topics: Sequence[str], current: str) -> list[app_commands.Choice[str]]:
-    """This channel's topics matching the partial input; a topic too long for a choice value
-    (100 characters) is chosen by its number, which `unsubscribe` also accepts."""
-    wanted = " ".join(current.lower().split())
-    choices = []
-    for n, topic in enumerate(topics, 1):
-        if wanted and wanted not in topic.lower() and wanted != str(n):
-            continue
-        value = topic if len(topic) <= 100 else str(n)
-        choices.append(app_commands.Choice(name=clip(f"{n}. {topic}", 100), value=value))
-    return choices[:CHOICE_MAX]
-
-
-CommandRunner = Callable[[Any, str, dict[str, Any]], Awaitable[None]]
-Autocompleter = Callable[[Any, str], Awaitable[list[app_commands.Choice[str]]]]
-
-
-def _command(
-    spec: CommandSpec, run: CommandRunner, autocompleters: dict[str, Autocompleter]
-) -> app_commands.Command[Any, ..., None]:
-    """One subcommand generated from a `CommandSpec`: typed string options, choices,
-    autocomplete. discord.py reads the options from the callback's signature, so the callback
-    carries a synthetic `__signature__` with one parameter per option."""
-
-    async def callback(interaction: discord.Interaction[Any], **options: Any) -> None:
-        await run(interaction, spec.name, options)
-
-    params = [
-        inspect.Parameter(
-            "interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            annotation=discord.Interaction,
-        )
-    ]
-    descriptions: dict[str, str] = {}
-    choices: dict[str, list[app_commands.Choice[str]]] = {}
-    autocomplete: dict[str, Autocompleter] = {}
-    # Discord requires required options before optional ones.
-    for option in sorted(spec.options, key=lambda o: not o.required):
-        params.append(
-            inspect.Parameter(
-                option.name,
-                inspect.Parameter.KEYWORD_ONLY,
-                annotation=str if option.required else str | None,
-                default=inspect.Parameter.empty if option.required else None,
-            )
-        )
-        descriptions[option.name] = clip(option.description, COMMAND_DESCRIPTION_MAX)
-        if option.choices:
-            choices[option.name] = [
-                app_commands.Choice(name=c, value=c) for c in option.choices[:CHOICE_MAX]
-            ]
-        elif option.autocomplete in autocompleters:
-            autocomplete[option.name] = autocompleters[option.autocomplete]
-    callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    callback.__discord_app_commands_param_description__ = descriptions  # type: ignore[attr-defined]
-    callback.__discord_app_commands_param_choices__ = choices  # type: ignore[attr-defined]
-    callback.__discord_app_commands_param_autocomplete__ = autocomplete  # type: ignore[attr-defined]
-    return app_commands.Command(
-        name=spec.name,
-        description=clip(spec.summary.replace("`", ""), COMMAND_DESCRIPTION_MAX),
-        callback=callback,
-    )
-
-
-def build_group(run: CommandRunner, autocompleters: dict[str, Autocompleter]) -> app_commands.Group:
-    """`/papers <sub>` with one subcommand per entry of the core's registry, in its order.
-
-    Discord accepts `default_member_permissions` only on top-level commands, not on
-    subcommands, so the Manage Channels rule for subscribe/unsubscribe/schedule is enforced
-    per invocation (`Invocation.can_manage`) rather than in the command payload.
-    """
-    group = app_commands.Group(name=GROUP_NAME, description=GROUP_DESCRIPTION)
-    for spec in COMMANDS.values():
-        group.add_command(_command(spec, run, autocompleters))
-    return group
-
-
-class _Tree(app_commands.CommandTree[Any]):
-    async def on_error(
-        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
-    ) -> None:
-        logger.error("interaction failed: %s", error, exc_info=error)
-        if not interaction.response.is_done():
-            await interaction.response.send_message(
-                "Sorry, something went wrong on my side. Try again in a moment.",
-                ephemeral=True,
-                allowed_mentions=no_mentions(),
-            )
-
-
 def build_client(settings: DiscordSettings) -> discord.Client:
     """The gateway client: minimal intents (guild events only, no message content);
     `AutoShardedClient` when `[discord] shards` is set."""
@@ -593,7 +197,7 @@ class DiscordAdapter:
         keep_secret(token)
         self.settings = settings or DiscordSettings()
         self.client = client or build_client(self.settings)
-        self.tree = _Tree(self.client)
+        self.tree = PapersTree(self.client)
         self.group = build_group(
             self.run_command,
             {"topics": self.autocomplete_topics, "timezones": self.autocomplete_timezones},
@@ -807,61 +411,3 @@ async def _answer(interaction: InteractionLike, reply: Reply, *, ephemeral: bool
             await interaction.response.send_message(**kwargs)
         else:
             await interaction.followup.send(**kwargs)
-
-
-# ------------------------------------------------------------------------ registration
-
-
-def _unavailable_runner() -> tuple[CommandRunner, dict[str, Autocompleter]]:
-    async def run(_interaction: Any, _name: str, _options: dict[str, Any]) -> None:
-        raise RuntimeError("commands built for their payload only")
-
-    async def complete(_interaction: Any, _current: str) -> list[app_commands.Choice[str]]:
-        return []
-
-    return run, {"topics": complete, "timezones": complete}
-
-
-def _payload_tree() -> app_commands.CommandTree[discord.Client]:
-    # A client only to hold the tree: no login, no gateway. Its voice-support warnings are
-    # noise here, so they are muted while it is built.
-    client_log = logging.getLogger("discord.client")
-    level = client_log.level
-    client_log.setLevel(logging.ERROR)
-    try:
-        client = discord.Client(intents=discord.Intents(guilds=True))
-    finally:
-        client_log.setLevel(level)
-    tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)
-    run, autocompleters = _unavailable_runner()
-    tree.add_command(build_group(run, autocompleters))
-    return tree
-
-
-def command_payload() -> list[dict[str, Any]]:
-    """The exact JSON `paperboy discord sync` uploads (what `CommandTree.sync` sends)."""
-    tree = _payload_tree()
-    return [command.to_dict(tree) for command in tree.get_commands()]
-
-
-async def sync_commands(
-    settings: DiscordSettings, token: str, guild_id: int | None
-) -> list[str]:
-    """Upload the commands: to one guild (instant; for testing) or globally. Deliberate, never
-    on start: command creates are rate limited (200 per day per guild)."""
-    tree = _payload_tree()
-    client = tree.client
-    try:
-        try:
-            await client.login(token)
-        except discord.LoginFailure as exc:
-            raise ConfigError(f"DISCORD_TOKEN was rejected by Discord: {exc}") from None
-        if guild_id is not None:
-            guild = discord.Object(id=guild_id)
-            tree.copy_global_to(guild=guild)
-            synced = await tree.sync(guild=guild)
-        else:
-            synced = await tree.sync()
-    finally:
-        await client.close()
-    return [command.name for command in synced]

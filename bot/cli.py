@@ -258,7 +258,7 @@ def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_discord_sync(settings: Settings, args: argparse.Namespace) -> int:
     """Command sync is deliberate: Discord rate-limits command creates, so never on start."""
-    from adapters.discord import command_payload, sync_commands
+    from adapters.discord_commands import command_payload, sync_commands
 
     guild = args.guild if args.guild is not None else settings.discord.guild_id
     if args.dry_run:

@@ -5,6 +5,7 @@ an autospec'd `PartialMessageable`."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import re
@@ -19,15 +20,8 @@ import aiohttp
 import discord
 import pytest
 
-from adapters.discord import (
-    GUILD_REMOVED,
-    DiscordAdapter,
-    ResultsView,
-    command_payload,
-    make_nonce,
-    timezone_choices,
-    topic_choices,
-)
+from adapters.discord import GUILD_REMOVED, DiscordAdapter, ResultsView, make_nonce
+from adapters.discord_commands import command_payload, timezone_choices, topic_choices
 from bot.cli import main as cli_main
 from bot.commands import COMMANDS, CommandSpec, Option, info
 from bot.config import DiscordSettings, Settings
@@ -433,6 +427,24 @@ async def test_unsubscribe_autocompletes_this_channels_topics(adapter: DiscordAd
     assert [c.name for c in everything] == ["1. dpo", "2. diffusion models", "3. rlhf"]
     long = topic_choices(["x" * 150], "")
     assert long[0].value == "1" and len(long[0].name) <= 100
+
+
+async def test_the_generated_options_autocomplete_through_the_adapter(
+    adapter: DiscordAdapter,
+) -> None:
+    """The option's Transformer (what discord.py asks while the user types) reaches the
+    service: this channel's topics, and time zones."""
+    adapter.service.store.subscribe(KEY, "dpo", NOW)
+    unsubscribe = adapter.group.get_command("unsubscribe")
+    schedule = adapter.group.get_command("schedule")
+    assert isinstance(unsubscribe, discord.app_commands.Command)
+    assert isinstance(schedule, discord.app_commands.Command)
+    topic = inspect.signature(unsubscribe.callback).parameters["topic"].annotation
+    zone = inspect.signature(schedule.callback).parameters["timezone"].annotation
+    assert [c.value for c in await topic.autocomplete(interaction(), "")] == ["dpo"]
+    assert (await zone.autocomplete(interaction(), "berl"))[0].value == "Europe/Berlin"
+    kind = inspect.signature(schedule.callback).parameters["kind"].annotation
+    assert [c.value for c in kind.choices] == ["daily", "weekdays", "weekly", "off"]
 
 
 def test_timezone_autocomplete_is_filtered_and_capped() -> None:

@@ -6,7 +6,7 @@ from datetime import date
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from adapters.discord import clip, escape, render
+from adapters.discord_render import clip, escape, render
 from bot.commands import help_text
 from bot.messages import PaperCard, Reply, ReplyKind, error, info
 from tests.adapters.discord_limits import assert_within_limits, message_text
