@@ -61,11 +61,7 @@ def render(reply: Reply, *, width: int = WIDTH, emphasis: bool = False) -> str:
         if out:
             out.append("")
         out.append(_bold(f"{n}. {card.title}" if not detail else card.title, emphasis))
-        facts = [card.short_authors(8 if detail else 3)]
-        if card.published:
-            facts.append(card.published.isoformat())
-        if card.upvotes:
-            facts.append(f"▲ {card.upvotes}")
+        facts = card.facts(8 if detail else 3)
         if card.categories:
             facts.append(" ".join(card.categories[:3]))
         out.extend(wrap(" · ".join(f for f in facts if f), "   "))

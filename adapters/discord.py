@@ -276,7 +276,7 @@ class DiscordAdapter:
             await self._followups(interaction, await reply.reply(), ephemeral=reply.ephemeral)
             return
         messages = render(reply)
-        view = self._view_for(reply, messages)
+        view = self._view_for(reply)
         for n, message in enumerate(messages, 1):
             kwargs = _with(message, ephemeral=reply.ephemeral, view=view, last=n == len(messages))
             if n == 1:
@@ -288,12 +288,12 @@ class DiscordAdapter:
         self, interaction: InteractionLike, reply: Reply, *, ephemeral: bool
     ) -> None:
         messages = render(reply)
-        view = self._view_for(reply, messages)
+        view = self._view_for(reply)
         for n, message in enumerate(messages, 1):
             kwargs = _with(message, ephemeral=ephemeral, view=view, last=n == len(messages))
             await interaction.followup.send(**kwargs)
 
-    def _view_for(self, reply: Reply, messages: list[dict[str, Any]]) -> discord.ui.View | None:
+    def _view_for(self, reply: Reply) -> discord.ui.View | None:
         if reply.kind is ReplyKind.RESULTS and reply.cards and reply.ephemeral:
             return ResultsView(self, reply)
         return None
@@ -332,8 +332,8 @@ class DiscordAdapter:
 
     async def reconcile(
         self,
-        channel: ChannelRef,
-        idempotency_key: str,
+        _channel: ChannelRef,
+        _idempotency_key: str,
         *,
         posted_at: datetime,
         now: datetime,

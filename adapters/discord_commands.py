@@ -16,7 +16,6 @@ from discord import app_commands
 
 from adapters.discord_render import clip, no_mentions
 from bot.commands import COMMANDS, CommandSpec, Option
-from bot.config import DiscordSettings
 from bot.ports import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -87,7 +86,7 @@ class OptionTransformer(app_commands.Transformer[Any]):
             app_commands.Choice(name=c, value=c) for c in self.option.choices[:CHOICE_MAX]
         ]
 
-    async def transform(self, interaction: discord.Interaction[Any], value: Any, /) -> Any:
+    async def transform(self, _interaction: discord.Interaction[Any], value: Any, /) -> Any:
         return value  # the core reads every option as text (`build_text`)
 
 
@@ -214,9 +213,7 @@ def command_payload() -> list[dict[str, Any]]:
     return [command.to_dict(tree) for command in tree.get_commands()]
 
 
-async def sync_commands(
-    settings: DiscordSettings, token: str, guild_id: int | None
-) -> list[str]:
+async def sync_commands(token: str, guild_id: int | None) -> list[str]:
     """Upload the commands: to one guild (instant; for testing) or globally. Deliberate, never
     on start: command creates are rate limited (200 per day per guild)."""
     tree = _payload_tree()

@@ -100,11 +100,7 @@ def _chunks(text: str, limit: int) -> list[str]:
 
 
 def _meta(card: PaperCard, authors: int = 3) -> str:
-    bits = [escape(card.short_authors(authors))] if card.authors else []
-    if card.published:
-        bits.append(card.published.isoformat())
-    if card.upvotes:
-        bits.append(f"▲ {card.upvotes}")
+    bits = [escape(bit) for bit in card.facts(authors)]
     if card.comments:
         bits.append(f"💬 {card.comments}")
     return " · ".join(bits)

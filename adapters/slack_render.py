@@ -143,13 +143,7 @@ def button(text: str, action_id: str, value: str, style: str | None = None) -> B
 
 def paper_meta(card: PaperCard, *, authors: int = 3) -> str:
     """One line: authors · date · ▲ upvotes · categories · code · project page."""
-    bits = []
-    if card.authors:
-        bits.append(fit(card.short_authors(authors), 300))
-    if card.published:
-        bits.append(card.published.isoformat())
-    if card.upvotes:
-        bits.append(f"▲ {card.upvotes}")
+    bits = [fit(bit, 300) for bit in card.facts(authors)]
     if card.categories:
         bits.append(fit(" ".join(card.categories[:3]), 100))
     if safe_url(card.github_repo):

@@ -267,7 +267,7 @@ def cmd_discord_sync(settings: Settings, args: argparse.Namespace) -> int:
     token = reveal(settings.secrets.discord_token)
     if not token:
         raise ConfigError("DISCORD_TOKEN is not set: `paperboy discord sync` needs the bot token")
-    names = asyncio.run(sync_commands(settings.discord, token, guild))
+    names = asyncio.run(sync_commands(token, guild))
     where = f"server {guild} (available now)" if guild else "all servers (may take a moment)"
     print(f"synced /{', /'.join(names)} to {where}")
     return 0

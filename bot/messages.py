@@ -109,6 +109,14 @@ class PaperCard:
             return ", ".join(self.authors)
         return f"{', '.join(self.authors[:limit])} et al."
 
+    def facts(self, authors: int = 3) -> list[str]:
+        """The pieces of the line under a paper's title, in plain text (renderers escape them
+        and add their own): authors, the publication date, `▲ upvotes`."""
+        bits = [self.short_authors(authors), _date(self.published)]
+        if self.upvotes:
+            bits.append(f"▲ {self.upvotes}")
+        return [bit for bit in bits if bit]
+
     def blurb(self, limit: int = 280) -> str:
         """The HF one-line summary if there is one, else the abstract cut at a word."""
         text = self.summary or self.abstract
@@ -146,11 +154,9 @@ class Reply:
             lines.append(self.text)
         for n, card in enumerate(self.cards, 1):
             lines.append(f"{n}. {card.title}")
-            bits = [b for b in (card.short_authors(), _date(card.published)) if b]
-            if card.upvotes:
-                bits.append(f"▲ {card.upvotes}")
-            if bits:
-                lines.append("   " + " · ".join(bits))
+            facts = card.facts()
+            if facts:
+                lines.append("   " + " · ".join(facts))
             if card.matched_topics:
                 lines.append("   topics: " + ", ".join(card.matched_topics))
             lines.append(f"   {card.url}")

@@ -16,7 +16,8 @@ from typing import Any, cast
 from sqlalchemy import Engine
 
 from bot import metrics
-from bot.commands import COMMANDS, PAPER, CommandSpec, Context, Later, parse_text
+from bot.command_context import CommandSpec, Context, Later
+from bot.commands import COMMANDS, PAPER, parse_text
 from bot.config import Settings
 from bot.delivery import DeliveryReport, deliver_due
 from bot.errors import IndexDamaged
@@ -70,6 +71,7 @@ class _OnLoop:
 
 
 _thread = threading.local()
+COMMAND_NAMES = frozenset(COMMANDS)
 
 
 def _run(work: Callable[[], Awaitable[Reply | Later]]) -> Reply | Later:
@@ -169,6 +171,7 @@ class BotService:
             self.ledger,
             cast("PaperLookup", _OnLoop(self.remote, loop)) if self.remote else None,
             cast("Outbox", _OnLoop(self.outbox, loop)) if self.outbox else None,
+            COMMAND_NAMES,
         )
 
     def _pending(self, spec: CommandSpec, finish: Callable[[], Awaitable[Reply]]) -> Pending:

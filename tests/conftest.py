@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -19,6 +20,9 @@ from sqlmodel import SQLModel
 
 from bot.db import make_engine
 from bot.store import PaperStore
+
+if TYPE_CHECKING:
+    from tests.fakes import TestBot
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 PG_URL = os.environ.get(
@@ -98,3 +102,13 @@ def store(sqlite_engine: Engine, tmp_path: Path) -> Iterator[PaperStore]:
     index = open_index(tmp_path / "index")
     yield PaperStore(sqlite_engine, index=index)
     index.close()
+
+
+@pytest.fixture
+def bot(store: PaperStore) -> TestBot:
+    """An in-memory paperboy with the test papers (`tests.fakes.TestBot`):
+    `reply = await bot.ask("top week")`, `bot.outbox.sent`."""
+    from tests.fakes import TestBot, sample_papers
+
+    store.upsert_many(sample_papers(NOW), NOW - timedelta(hours=1))
+    return TestBot(store, NOW)

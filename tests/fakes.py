@@ -1,4 +1,5 @@
-"""Fakes at our own boundary: a recording `bot.ports.Adapter` with scripted failures, and the
+"""Fakes at our own boundary: an in-memory bot (`TestBot`, the `bot` fixture), a recording
+`bot.ports.Adapter` with scripted failures, remote sources that answer from a dict, and the
 child-process entry points of the crash and claim-race tests.
 
 `FakeAdapter.send` either accepts a post (recorded in `delivered`, the way a user would see it in
@@ -28,8 +29,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.errors import DeliveryError
-from bot.messages import ChannelRef, Reply
+from bot.errors import DeliveryError, SourceError
+from bot.messages import Answer, ChannelRef, Invocation, Reply, UserRef
+from bot.models import PaperIn
+from bot.ports import Outbox
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,82 @@ class FakeAdapter:
             os.fsync(fh.fileno())
 
 
+class FakeOutbox(Outbox):
+    """The running platforms, as `FakeAdapter`s: `sent` is every post users see."""
+
+    def __init__(self, *platforms: str) -> None:
+        super().__init__({name: FakeAdapter(name) for name in platforms})
+
+    @property
+    def sent(self) -> list[Post]:
+        return [post for a in self.adapters.values() for post in a.delivered]  # type: ignore[attr-defined]
+
+
+class FakeRemote:
+    """Remote sources that answer from a dict, or fail; `lookups` records what was asked."""
+
+    def __init__(self, papers: dict[str, PaperIn] | None = None, fail: bool = False) -> None:
+        self.papers = papers or {}
+        self.fail = fail
+        self.lookups: list[str] = []
+
+    async def lookup_paper(self, paper_id: str) -> PaperIn | None:
+        self.lookups.append(paper_id)
+        if self.fail:
+            raise SourceError("Hugging Face answered 503")
+        return self.papers.get(paper_id)
+
+    async def search_remote(self, query: str, limit: int) -> list[PaperIn]:
+        if self.fail:
+            raise SourceError("Hugging Face answered 503")
+        return [p for p in self.papers.values() if query.lower() in p.title.lower()][:limit]
+
+
+CHAN = ChannelRef("slack", "T1", "C1")
+
+
+class TestBot:
+    """An in-memory paperboy in the spirit of errbot's testbot: `PAPERS` in a SQLite store with
+    its index, a clock standing at `now`, a `FakeOutbox` for slack, discord and the console.
+
+        reply = await bot.ask("top week")
+        assert "Direct Preference Optimization" in reply.plain_text()
+        await bot.ask("digest post", after=...); bot.outbox.sent
+
+    `with_remote(FakeRemote(...))` is the same bot (same store) with remote sources."""
+
+    __test__ = False  # not a test class, whatever its name
+
+    def __init__(self, store: Any, now: datetime, remote: FakeRemote | None = None) -> None:
+        from bot.config import Settings
+        from bot.service import BotService
+
+        self.store = store
+        self.now = now
+        self.remote = remote
+        self.outbox = FakeOutbox("slack", "discord", "console")
+        self.settings = Settings.load(None, {})
+        self.service = BotService(
+            self.settings, store, clock=lambda: self.now, remote=remote, outbox=self.outbox
+        )
+
+    def with_remote(self, remote: FakeRemote) -> TestBot:
+        return TestBot(self.store, self.now, remote)
+
+    def invocation(
+        self, text: str, channel: ChannelRef = CHAN, *, can_manage: bool = True
+    ) -> Invocation:
+        return Invocation(text, channel, UserRef(channel.platform, "U1"), can_manage=can_manage)
+
+    async def handle(self, text: str, channel: ChannelRef = CHAN, **kw: Any) -> Answer:
+        """What an adapter gets: a Reply, or a Pending to ack first."""
+        return await self.service.handle(self.invocation(text, channel, **kw))
+
+    async def ask(self, text: str, channel: ChannelRef = CHAN, **kw: Any) -> Reply:
+        """The whole answer to `/papers <text>` in `channel`."""
+        return await self.service.ask(self.invocation(text, channel, **kw))
+
+
 def read_record(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -170,6 +249,45 @@ def paper(pid: str, title: str, abstract: str = "", **fields: Any) -> Any:
 
     fields.setdefault("source", "hf")
     return PaperIn(id=pid, title=title, abstract=abstract, **fields)
+
+
+def sample_papers(now: datetime) -> list[Any]:
+    """The papers the `bot` fixture knows (and `CommandSpec` examples are checked against):
+    the DPO paper (top today), a related one, an older diffusion paper, an old-style id."""
+    from datetime import timedelta
+
+    return [
+        paper(
+            "2305.18290",
+            "Direct Preference Optimization: Your Language Model is Secretly a Reward Model",
+            "We introduce Direct Preference Optimization (DPO), a stable alternative to RLHF.",
+            authors=["Rafael Rafailov", "Archit Sharma"],
+            upvotes=120,
+            hf_daily_date=now.date(),
+            published_at=now - timedelta(days=1),
+            categories=["cs.LG"],
+        ),
+        paper(
+            "2401.00001",
+            "Preference tuning without reinforcement learning",
+            "We study direct preference optimization for small models.",
+            authors=["Ada Lovelace"],
+            upvotes=5,
+            hf_daily_date=now.date() - timedelta(days=3),
+            published_at=now - timedelta(days=3),
+        ),
+        paper(
+            "2402.00002",
+            "Diffusion models for protein design",
+            "A diffusion model that designs proteins.",
+            authors=["Grace Hopper"],
+            upvotes=40,
+            hf_daily_date=now.date() - timedelta(days=20),
+            published_at=now - timedelta(days=20),
+            categories=["q-bio.BM"],
+        ),
+        paper("hep-th/9901001", "Strings on a lattice", "Old-style identifiers still work."),
+    ]
 
 
 def setup_channel(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import commands
+from bot import paper_commands
 from bot.config import Settings
 from bot.db import make_engine
 from bot.index import PaperIndex
@@ -70,7 +70,7 @@ async def test_an_empty_store_says_how_to_fill_it(tmp_path: Path) -> None:
 async def test_a_remote_source_that_does_not_answer_costs_about_two_seconds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(commands, "REMOTE_BUDGET", 0.2)  # the 2 s budget, scaled down
+    monkeypatch.setattr(paper_commands, "REMOTE_BUDGET", 0.2)  # the 2 s budget, scaled down
     service = make_service(tmp_path, [DPO])
     service.remote = SilentRemote()
     search = await asyncio.wait_for(ask(service, "walrus"), 5)

@@ -23,12 +23,13 @@ import pytest
 from adapters.discord import GUILD_REMOVED, DiscordAdapter, ResultsView, make_nonce
 from adapters.discord_commands import command_payload, timezone_choices, topic_choices
 from bot.cli import main as cli_main
-from bot.commands import COMMANDS, CommandSpec, Option, info
+from bot.command_context import Example
+from bot.commands import COMMANDS, CommandSpec, Option
 from bot.config import DiscordSettings, Settings
 from bot.db import make_engine
 from bot.errors import DeliveryError
 from bot.index import PaperIndex
-from bot.messages import ChannelRef, PaperCard, Reply, ReplyKind
+from bot.messages import ChannelRef, PaperCard, Reply, ReplyKind, info
 from bot.models import PaperIn
 from bot.ports import Outbox
 from bot.service import BotService
@@ -166,7 +167,8 @@ async def test_a_command_added_to_the_registry_appears_on_discord(
     async def handler(ctx: Any, text: str) -> Reply:
         return info("preview")
 
-    spec = CommandSpec("preview", "Preview something.", "preview", ("preview",), handler,
+    spec = CommandSpec("preview", "Preview something.", "preview",
+                       (Example("preview", "preview"),), handler,
                        (Option("what", "What to preview"),))
     monkeypatch.setitem(COMMANDS, "preview", spec)
     [group] = command_payload()

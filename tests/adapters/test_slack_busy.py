@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 
 from adapters.slack import LOOKING, SlackAdapter
-from bot import commands
+from bot import channel_commands
 from bot.messages import ChannelRef, Invocation, Reply, UserRef
 from bot.service import MAX_HEAVY_PER_CHANNEL, BotService
 from tests.adapters.fake_slack import FakeSlackApi, slack_api
@@ -49,7 +49,7 @@ async def url(service: BotService, slack_api: FakeSlackApi) -> AsyncIterator[str
 def release(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     """Digest previews burn CPU (pure Python, holding the GIL) until released."""
     gate = threading.Event()
-    original = commands._digest_preview
+    original = channel_commands._digest_preview
 
     def grinding_preview(ctx: Any) -> Reply:
         deadline = time.monotonic() + GUARD
@@ -62,7 +62,7 @@ def release(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
 
     GAVE_UP.clear()
 
-    monkeypatch.setattr(commands, "_digest_preview", grinding_preview)
+    monkeypatch.setattr(channel_commands, "_digest_preview", grinding_preview)
     return gate
 
 

@@ -1,0 +1,267 @@
+"""Handlers for what a channel follows and gets: topics, the digest schedule, digests, and the
+bot's status as seen from the channel."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot import digest as digests, search
+from bot.aliases import normalize_topic
+from bot.command_context import (
+    EMPTY_STORE,
+    Context,
+    ensure_channel,
+    plain_source_error,
+    save_schedule,
+    schedule_of,
+    topic_lines,
+)
+from bot.delivery import post_now
+from bot.errors import QueryError
+from bot.messages import Reply, error, info
+from bot.schedules import EXAMPLE as SCHEDULE_EXAMPLE, Schedule, ScheduleError, parse_schedule
+from bot.times import local_label
+
+MAX_TOPIC_CHARS = 500  # Subscription.normalized holds 500 (a topic is one search, not a page)
+
+
+async def do_subscribe(ctx: Context, text: str) -> Reply:
+    if not text.strip():
+        return error("Subscribe to what?", "Give a topic, for example `/papers subscribe dpo`.")
+    length = len(" ".join(text.split()))
+    if length > MAX_TOPIC_CHARS:
+        # Checked before anything is written, the same on both databases (PostgreSQL refused
+        # it only after the channel row existed; SQLite took any length).
+        return error(
+            f"That topic is too long ({length} characters; at most {MAX_TOPIC_CHARS}).",
+            "Subscribe to a shorter search, for example `/papers subscribe dpo`.",
+        )
+    if digests.is_hf_top(text):
+        text = digests.HF_TOP  # no search: the top of each day's Hugging Face list
+    else:
+        try:
+            query = search.parse_query(text, ctx.now)
+        except QueryError as exc:
+            return error("That topic is not a search I can run.", str(exc))
+        if query.is_empty():
+            return error(
+                "That topic has no words I can look for.", "Try `/papers subscribe rlhf`."
+            )
+    key = ctx.inv.channel.key
+    channel, created_channel = ensure_channel(ctx)
+    sub, created = ctx.store.subscribe(key, text, ctx.now, user=ctx.inv.user.user_id)
+    if not created:
+        return info(f"This channel already follows {sub.query}.", "See `/papers list`.")
+    lines = ["New papers on this topic will appear in this channel's digest."]
+    if channel.schedule == "off" and created_channel:
+        digest = ctx.settings.digest
+        schedule = Schedule.from_stored(digest.schedule, digest.time, digest.timezone)
+        save_schedule(ctx, schedule)
+        lines.append(
+            f"Digests come {schedule.describe()}; change that with "
+            "`/papers schedule daily 09:00 Europe/Berlin` (or weekdays, weekly mon, off)."
+        )
+    elif channel.schedule == "off":
+        lines.append("Digests are off here: turn them on with `/papers schedule daily 09:00`.")
+    shown = (
+        "the top of each day's Hugging Face Daily Papers" if sub.query == digests.HF_TOP
+        else sub.query
+    )
+    return info(f"Subscribed this channel to {shown}.", "\n".join(lines), ephemeral=False)
+
+
+async def do_unsubscribe(ctx: Context, text: str) -> Reply:
+    key = ctx.inv.channel.key
+    subs = ctx.store.subscriptions(key)
+    target = text.strip()
+    if not target:
+        return error("Unsubscribe from what?", "Give the topic or its number from `/papers list`.")
+    chosen = None
+    if target.isdigit():
+        n = int(target)
+        if 1 <= n <= len(subs):
+            chosen = subs[n - 1]
+    else:
+        wanted = normalize_topic(target)
+        chosen = next((s for s in subs if s.normalized == wanted), None)
+    if chosen is None or chosen.id is None:
+        listing = topic_lines(subs) or "This channel follows no topics."
+        return error(f"This channel does not follow {target}.", listing)
+    ctx.store.unsubscribe(key, chosen.id)
+    left = len(subs) - 1
+    return info(
+        f"Unsubscribed this channel from {chosen.query}.",
+        f"{left} topic{'s' if left != 1 else ''} left." if left else "No topics left.",
+        ephemeral=False,
+    )
+
+
+async def do_list(ctx: Context, _text: str) -> Reply:
+    subs = ctx.store.subscriptions(ctx.inv.channel.key)
+    channel = ctx.store.channel(ctx.inv.channel.key)
+    schedule = schedule_of(ctx, channel)
+    lines = [topic_lines(subs) or "No topics yet: `/papers subscribe dpo` adds one."]
+    lines.append(f"Digest: {schedule.describe()}.")
+    nxt = schedule.next_slot(ctx.now) if subs else None
+    if nxt is not None:
+        lines.append(f"Next digest: {local_label(nxt, schedule.timezone)}.")
+    if channel is not None and channel.quiet:
+        lines.append("Quiet: a digest with nothing new is not posted (`/papers digest quiet off`).")
+    if channel is not None and channel.paused_reason:
+        lines.append(
+            f"Digests are paused: {channel.paused_reason}. Setting a schedule resumes them."
+        )
+    unknown = ctx.ledger.unknown_summary(ctx.inv.channel.key)
+    if unknown.papers:
+        lines.append(unknown.line(here=True))
+    return info("This channel's topics", "\n".join(lines))
+
+
+async def do_schedule(ctx: Context, text: str) -> Reply:
+    channel, _ = ensure_channel(ctx)
+    current = schedule_of(ctx, channel)
+    if not text.strip():
+        return info(f"Digests here: {current.describe()}.", f"Change it with {SCHEDULE_EXAMPLE}.")
+    try:
+        schedule = parse_schedule(text, current)
+    except ScheduleError as exc:
+        return error("That is not a schedule I understand.", str(exc))
+    save_schedule(ctx, schedule)
+    if schedule.kind == "off":
+        return info(
+            "Digests are off for this channel.",
+            "Turn them on with `/papers schedule daily 09:00`.",
+            ephemeral=False,
+        )
+    nxt = schedule.next_slot(ctx.now)
+    assert nxt is not None
+    return info(
+        f"Digests come {schedule.describe()}.",
+        f"Next digest: {local_label(nxt, schedule.timezone)}.",
+        ephemeral=False,
+    )
+
+
+DIGEST_USAGE = (
+    "`/papers digest` (preview), `/papers digest post`, `/papers digest quiet on|off`, "
+    "`/papers digest resend` (posts whose outcome is unknown)"
+)
+
+
+async def do_digest(ctx: Context, text: str) -> Reply:
+    words = text.lower().split()
+    if not words:
+        return _digest_preview(ctx)
+    if words not in (["post"], ["quiet", "on"], ["quiet", "off"], ["resend"]):
+        return error(f"`digest {text}` is not something I can do.", f"Try {DIGEST_USAGE}.")
+    if not ctx.inv.can_manage:
+        return error(
+            "Only people who can manage this channel may post digests or change quiet mode.",
+            "`/papers digest` shows a preview to anyone.",
+        )
+    if words[0] == "resend":
+        ledger = ctx.ledger
+        n = ledger.requeue_unknown(ctx.inv.channel.key, ctx.now)
+        if not n:
+            return info("No post here has an unknown outcome.", "Nothing to resend.")
+        return info(
+            f"{n} paper{'s' if n != 1 else ''} whose post had an unknown outcome will be "
+            "posted again with the next digest tick.",
+            "Only do this if the digest is missing from the channel.",
+        )
+    if words[0] == "quiet":
+        ensure_channel(ctx)
+        quiet = words[1] == "on"
+        ctx.store.update_channel(ctx.inv.channel.key, quiet=quiet)
+        if quiet:
+            return info("Quiet mode on.", "A digest with nothing new is not posted.",
+                        ephemeral=False)
+        return info("Quiet mode off.", "An empty digest says so, with the state of the sources.",
+                    ephemeral=False)
+    return await _digest_post(ctx)
+
+
+def _digest_preview(ctx: Context) -> Reply:
+    key = ctx.inv.channel.key
+    subs = ctx.store.subscriptions(key)
+    channel = ctx.store.channel(key)
+    if not subs or channel is None:
+        return info(
+            "This channel follows no topics yet.",
+            "Add one with `/papers subscribe dpo` (or `--hf-top`), then `/papers digest` "
+            "previews its digest.",
+        )
+    ledger = ctx.ledger
+    slot = digests.due_slot(channel, ctx.now) or ctx.now
+    plan = digests.plan_for(channel, [s.query for s in subs], slot)
+    delivered = ledger.delivered([key]).get(key, set())
+    selection = digests.select_one(ctx.store, plan, ctx.now, delivered)
+    reply = digests.digest_reply(
+        channel, selection, ctx.now, ctx.store.source_states(), topics=plan.topics,
+        preview=True,
+    )
+    assert reply is not None  # previews are never quiet
+    schedule = schedule_of(ctx, channel)
+    nxt = schedule.next_slot(ctx.now)
+    when = f"Next digest: {local_label(nxt, schedule.timezone)}." if nxt else "Digests are off."
+    return replace(reply, footer=" ".join(b for b in (reply.footer, when) if b))
+
+
+async def _digest_post(ctx: Context) -> Reply:
+    if ctx.outbox is None:
+        return error(
+            "I can only post digests while the bot is running.",
+            "`/papers digest` shows a preview; `paperboy digest --channel KEY` posts one.",
+        )
+    ledger = ctx.ledger
+    report = await post_now(ctx.store, ledger, ctx.outbox, ctx.inv.channel.key, ctx.now)
+    if report is None:
+        return info("Nothing to post.", "This channel follows no topics: `/papers subscribe dpo`.")
+    if report.messages:
+        n = report.papers_sent
+        return info(f"Posted this channel's digest ({n} paper{'s' if n != 1 else ''}).")
+    return error(
+        "Posting the digest did not work.",
+        "It is recorded and retried when the platform allows; see `/papers status`.",
+    )
+
+
+async def do_status(ctx: Context, _text: str) -> Reply:
+    lines = [f"{ctx.store.count():,} papers in the store."]
+    for state in sorted(ctx.store.source_states(), key=lambda s: s.source):
+        bits = [state.source]
+        if state.newest_paper_at:
+            bits.append(f"newest {state.newest_paper_at:%Y-%m-%d}")
+        if state.last_success_at:
+            bits.append(f"last fetched {state.last_success_at:%Y-%m-%d %H:%M} UTC")
+        if state.consecutive_failures:
+            since = (
+                f" since {state.last_error_at:%Y-%m-%d %H:%M} UTC" if state.last_error_at else ""
+            )
+            bits.append(
+                f"FAILING{since} ({state.consecutive_failures}x): "
+                f"{plain_source_error(state.source, state.last_error)}"
+            )
+        if state.items_skipped:
+            n = state.items_skipped
+            bits.append(
+                f"{n} item{'s' if n != 1 else ''} skipped in the last fetch (bad data; "
+                f"the rest was stored): {state.skipped_note or 'see the log'}"
+            )
+        lines.append(" · ".join(bits))
+    if not ctx.store.count():
+        lines.append(EMPTY_STORE)
+    lines.append(f"This channel: {ctx.inv.channel.key}")
+    channel = ctx.store.channel(ctx.inv.channel.key)
+    if channel is not None and channel.paused_reason:
+        lines.append(f"Digests in this channel are paused: {channel.paused_reason}")
+    ledger = ctx.ledger
+    # Only this workspace's (or Discord server's) channels: another team's are not ours to see.
+    here_ref = ctx.inv.channel
+    unknown = ledger.unknown_summary(prefix=f"{here_ref.platform}:{here_ref.workspace}:")
+    if unknown.papers:
+        here = ledger.unknown_summary(ctx.inv.channel.key)
+        lines.append(unknown.line())
+        if here.papers:
+            lines.append(f"In this channel: {here.line(here=True)}")
+    return info("paperboy status", "\n".join(lines))
