@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot import metrics
-from bot.cli import load_demo_papers
 from bot.config import Settings
+from bot.demo import load_demo_papers
 from bot.messages import ChannelRef, Invocation, UserRef
 from bot.runtime import build_service, open_store
 

@@ -243,15 +243,13 @@ def _crash(url: str, record: str, now_text: str) -> None:
 # ------------------------------------------------------------------- builders
 
 
-def paper(pid: str, title: str, abstract: str = "", **fields: Any) -> Any:
+def paper(pid: str, title: str, abstract: str = "", **fields: Any) -> PaperIn:
     """A hand-made `PaperIn`; `fields` are PaperIn's own (source defaults to "hf")."""
-    from bot.models import PaperIn
-
     fields.setdefault("source", "hf")
     return PaperIn(id=pid, title=title, abstract=abstract, **fields)
 
 
-def sample_papers(now: datetime) -> list[Any]:
+def sample_papers(now: datetime) -> list[PaperIn]:
     """The papers the `bot` fixture knows (and `CommandSpec` examples are checked against):
     the DPO paper (top today), a related one, an older diffusion paper, an old-style id."""
     from datetime import timedelta
@@ -335,7 +333,7 @@ def catch_up(store: Any, timeout: float = 20.0) -> int:
     done = 0
     while True:
         ready = store.feed_bound() > latest
-        done += store.sync_index()
+        done += int(store.sync_index())
         if ready or time.monotonic() > deadline:
             return done
         time.sleep(0.05)

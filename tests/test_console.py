@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from adapters.console import ConsoleAdapter, render, to_invocation
-from bot.cli import load_demo_papers
+from bot.demo import load_demo_papers
 from bot.messages import ChannelRef, PaperCard, Reply, ReplyKind
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +62,7 @@ def test_demo_search_json(tmp_path: Path) -> None:
             sys.executable,
             "-c",
             "from datetime import UTC, datetime\n"
-            "from bot.cli import load_demo_papers\nfrom bot.config import Settings\n"
+            "from bot.demo import load_demo_papers\nfrom bot.config import Settings\n"
             "from bot.runtime import open_store\n"
             f"s = open_store(Settings.load({str(cfg)!r}, {{}}))\n"
             "s.upsert_many(load_demo_papers(), datetime.now(UTC))\n",

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import Engine
 
 from adapters.discord import DiscordAdapter
-from bot.cli import digest_once, main
+from bot.cli import main
+from bot.cli_run import digest_once
 from bot.config import Settings
 from bot.messages import ChannelRef, Invocation, UserRef
 from bot.runtime import open_store

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bot.cli import load_demo_papers
+from bot.demo import load_demo_papers
 from bot.errors import SourceError
 from bot.models import PaperIn
 from bot.sources.arxiv import parse_arxiv_atom, parse_arxiv_feed, parse_oai_records
