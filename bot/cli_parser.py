@@ -62,11 +62,6 @@ def build_parser() -> tuple[argparse.ArgumentParser, Subcommands]:
     return parser, sub
 
 
-def operator_commands() -> list[str]:
-    """The names of `paperboy`'s subcommands, in `--help` order."""
-    return build_parser()[1].names
-
-
 def _demo(sub: Subcommands) -> None:
     p = sub.add("demo", demo.cmd_demo, help="try paperboy offline on a bundled set of papers")
     p.add_argument(

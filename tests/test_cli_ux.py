@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.cli_parser import operator_commands
+from bot.cli_parser import build_parser
 from bot.config import Settings
 from bot.runtime import open_store
 from tests.conftest import NOW
@@ -46,7 +46,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_every_subcommand_help_says_what_it_does(capsys: pytest.CaptureFixture[str]) -> None:
-    names = operator_commands()
+    names = build_parser()[1].names
     assert {"run", "demo", "search", "digest", "check-config"} <= set(names)
     for name in names:
         with pytest.raises(SystemExit):

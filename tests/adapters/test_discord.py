@@ -25,18 +25,15 @@ from adapters.discord_commands import command_payload, timezone_choices, topic_c
 from bot.cli import main as cli_main
 from bot.command_context import Example
 from bot.commands import COMMANDS, CommandSpec, Option
-from bot.config import DiscordSettings, Settings
-from bot.db import make_engine
+from bot.config import DiscordSettings
 from bot.errors import DeliveryError
-from bot.index import PaperIndex
 from bot.messages import ChannelRef, PaperCard, Reply, ReplyKind, info
 from bot.models import PaperIn
 from bot.ports import Outbox
 from bot.service import BotService
-from bot.store import PaperStore
 from tests.adapters.discord_limits import assert_within_limits, message_text
 from tests.conftest import NOW
-from tests.fakes import paper
+from tests.fakes import TestBot, paper
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "discord_commands.json"
 GUILD, CHANNEL, USER = 111111111111111111, 222222222222222222, 333333333333333333
@@ -45,25 +42,15 @@ NAME = re.compile(r"^[-_\w]{1,32}$")
 
 
 
-PAPERS = [
-    paper(
-        "2305.18290",
-        "Direct Preference Optimization: Your Language Model is Secretly a Reward Model",
-        "We introduce Direct Preference Optimization (DPO), a stable alternative to RLHF.",
-        authors=["Rafael Rafailov", "Archit Sharma"],
-        upvotes=120,
-        hf_daily_date=NOW.date(),
-        published_at=NOW - timedelta(days=1),
-    ),
-    paper(
-        "2401.00001",
-        "@everyone Preference tuning without reinforcement learning",
-        "We study direct preference optimization for small models.",
-        authors=["Ada Lovelace"],
-        upvotes=5,
-        published_at=NOW - timedelta(days=3),
-    ),
-]
+# The test papers (`bot` fixture), one of them titled to ping everyone.
+EVERYONE = paper(
+    "2401.00001",
+    "@everyone Preference tuning without reinforcement learning",
+    "We study direct preference optimization for small models.",
+    authors=["Ada Lovelace"],
+    upvotes=5,
+    published_at=NOW - timedelta(days=3),
+)
 
 
 class FakeRemote:
@@ -82,12 +69,9 @@ class FakeRemote:
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> BotService:
-    store = PaperStore(
-        make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"), PaperIndex(tmp_path / "index")
-    )
-    store.upsert_many(PAPERS, NOW - timedelta(hours=1))
-    return BotService(Settings.load(None, {}), store, clock=lambda: NOW)
+def service(bot: TestBot) -> BotService:
+    bot.store.upsert_many([EVERYONE], NOW - timedelta(hours=1))
+    return bot.service
 
 
 def fake_channel() -> Any:
