@@ -273,25 +273,11 @@ class DiscordAdapter:
             # Ack before Discord's 3 s run out (the user sees "thinking"; the ephemeral choice
             # is fixed now, D-INT-2), then answer within the token's 15 minutes.
             await interaction.response.defer(ephemeral=reply.ephemeral, thinking=True)
-            await self._followups(interaction, await reply.reply(), ephemeral=reply.ephemeral)
+            answer = await reply.reply()
+            await _send(interaction, answer, ephemeral=reply.ephemeral,
+                        view=self._view_for(answer), deferred=True)
             return
-        messages = render(reply)
-        view = self._view_for(reply)
-        for n, message in enumerate(messages, 1):
-            kwargs = _with(message, ephemeral=reply.ephemeral, view=view, last=n == len(messages))
-            if n == 1:
-                await interaction.response.send_message(**kwargs)
-            else:
-                await interaction.followup.send(**kwargs)
-
-    async def _followups(
-        self, interaction: InteractionLike, reply: Reply, *, ephemeral: bool
-    ) -> None:
-        messages = render(reply)
-        view = self._view_for(reply)
-        for n, message in enumerate(messages, 1):
-            kwargs = _with(message, ephemeral=ephemeral, view=view, last=n == len(messages))
-            await interaction.followup.send(**kwargs)
+        await _send(interaction, reply, ephemeral=reply.ephemeral, view=self._view_for(reply))
 
     def _view_for(self, reply: Reply) -> discord.ui.View | None:
         if reply.kind is ReplyKind.RESULTS and reply.cards and reply.ephemeral:
@@ -390,7 +376,7 @@ class ResultsView(discord.ui.View):
 
     async def share(self, interaction: InteractionLike) -> None:
         """Post the same results publicly in the channel."""
-        await _answer(interaction, self.reply, ephemeral=False)
+        await _send(interaction, self.reply, ephemeral=False)
 
     async def subscribe(self, interaction: InteractionLike) -> None:
         """`/papers subscribe <the query>`, with the clicking user's permissions."""
@@ -400,14 +386,23 @@ class ResultsView(discord.ui.View):
             manage_permission=self.adapter.settings.manage_permission,
         )
         reply = await self.adapter.service.ask(inv)
-        await _answer(interaction, reply, ephemeral=reply.ephemeral)
+        await _send(interaction, reply, ephemeral=reply.ephemeral)
 
 
-async def _answer(interaction: InteractionLike, reply: Reply, *, ephemeral: bool) -> None:
-    """The first message as the interaction response, the rest as follow-ups."""
-    for n, message in enumerate(render(reply), 1):
-        kwargs = _with(message, ephemeral=ephemeral, view=None, last=False)
-        if n == 1:
+async def _send(
+    interaction: InteractionLike,
+    reply: Reply,
+    *,
+    ephemeral: bool,
+    view: discord.ui.View | None = None,
+    deferred: bool = False,
+) -> None:
+    """Every message of a reply: the first as the interaction's response (after a deferral, a
+    follow-up), the rest as follow-ups; the buttons go on the last one."""
+    messages = render(reply)
+    for n, message in enumerate(messages, 1):
+        kwargs = _with(message, ephemeral=ephemeral, view=view, last=n == len(messages))
+        if n == 1 and not deferred:
             await interaction.response.send_message(**kwargs)
         else:
             await interaction.followup.send(**kwargs)
