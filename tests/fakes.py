@@ -32,7 +32,7 @@ from typing import Any
 from bot.errors import DeliveryError, SourceError
 from bot.messages import Answer, ChannelRef, Invocation, Reply, UserRef
 from bot.models import PaperIn
-from bot.ports import Outbox
+from bot.ports import Outbox, PaperLookup
 
 
 @dataclass(frozen=True)
@@ -162,13 +162,20 @@ class TestBot:
         assert "Direct Preference Optimization" in reply.plain_text()
         await bot.ask("digest post", after=...); bot.outbox.sent
 
-    `with_remote(FakeRemote(...))` is the same bot (same store) with remote sources."""
+    `with_remote(FakeRemote(...))` and `with_ack_budget(0.01)` give the same bot (same store)
+    built with remote sources or a shorter ack budget."""
 
     __test__ = False  # not a test class, whatever its name
 
-    def __init__(self, store: Any, now: datetime, remote: FakeRemote | None = None) -> None:
+    def __init__(
+        self,
+        store: Any,
+        now: datetime,
+        remote: PaperLookup | None = None,
+        ack_budget: float | None = None,
+    ) -> None:
         from bot.config import Settings
-        from bot.service import BotService
+        from bot.service import ACK_BUDGET, BotService
 
         self.store = store
         self.now = now
@@ -176,11 +183,21 @@ class TestBot:
         self.outbox = FakeOutbox("slack", "discord", "console")
         self.settings = Settings.load(None, {})
         self.service = BotService(
-            self.settings, store, clock=lambda: self.now, remote=remote, outbox=self.outbox
+            self.settings,
+            store,
+            clock=lambda: self.now,
+            remote=remote,
+            outbox=self.outbox,
+            ack_budget=ACK_BUDGET if ack_budget is None else ack_budget,
         )
 
-    def with_remote(self, remote: FakeRemote) -> TestBot:
+    def with_remote(self, remote: PaperLookup) -> TestBot:
+        """The same papers, with remote sources."""
         return TestBot(self.store, self.now, remote)
+
+    def with_ack_budget(self, seconds: float) -> TestBot:
+        """The same papers; answers slower than `seconds` come back `Pending`."""
+        return TestBot(self.store, self.now, self.remote, seconds)
 
     def invocation(
         self, text: str, channel: ChannelRef = CHAN, *, can_manage: bool = True

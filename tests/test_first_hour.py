@@ -14,6 +14,7 @@ from bot.db import make_engine
 from bot.index import PaperIndex
 from bot.messages import ChannelRef, Invocation, Reply, UserRef
 from bot.models import PaperIn
+from bot.ports import PaperLookup
 from bot.service import BotService
 from bot.store import PaperStore
 from tests.conftest import NOW
@@ -22,13 +23,15 @@ from tests.fakes import paper
 CHAN = ChannelRef("slack", "T1", "C1")
 
 
-def make_service(tmp_path: Path, papers: list[PaperIn]) -> BotService:
+def make_service(
+    tmp_path: Path, papers: list[PaperIn], remote: PaperLookup | None = None
+) -> BotService:
     store = PaperStore(
         make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"), PaperIndex(tmp_path / "index")
     )
     if papers:
         store.upsert_many(papers, NOW - timedelta(hours=1))
-    return BotService(Settings.load(None, {}), store, clock=lambda: NOW)
+    return BotService(Settings.load(None, {}), store, clock=lambda: NOW, remote=remote)
 
 
 async def ask(service: BotService, text: str) -> Reply:
@@ -71,8 +74,7 @@ async def test_a_remote_source_that_does_not_answer_costs_about_two_seconds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(paper_commands, "REMOTE_BUDGET", 0.2)  # the 2 s budget, scaled down
-    service = make_service(tmp_path, [DPO])
-    service.remote = SilentRemote()
+    service = make_service(tmp_path, [DPO], SilentRemote())
     search = await asyncio.wait_for(ask(service, "walrus"), 5)
     assert "did not answer" in search.text
     lookup = await asyncio.wait_for(ask(service, "2501.99999"), 5)

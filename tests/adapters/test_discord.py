@@ -305,11 +305,11 @@ async def test_a_title_with_everyone_pings_nobody(adapter: DiscordAdapter) -> No
 
 
 async def test_a_lookup_that_needs_the_network_defers_first_then_follows_up(
-    adapter: DiscordAdapter,
+    bot: TestBot,
 ) -> None:
     inter = interaction()
     remote = FakeRemote(inter)
-    adapter.service.remote = remote
+    adapter = DiscordAdapter(bot.with_remote(remote).service, token=None)
     await invoke(adapter, "paper", inter, id="2501.12345")
     inter.response.defer.assert_awaited_once_with(ephemeral=False, thinking=True)
     assert remote.deferred_before_lookup is True
@@ -330,18 +330,18 @@ async def test_an_unexpected_error_still_gets_a_private_answer(adapter: DiscordA
 
 
 async def test_an_answer_slower_than_the_ack_budget_is_deferred_then_followed_up(
-    service: BotService, monkeypatch: pytest.MonkeyPatch
+    bot: TestBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     release = threading.Event()
-    count = service.store.count
+    count = bot.store.count
 
     def slow_count() -> int:
         release.wait(10)  # a busy database: held until Discord has been acked
-        return count()
+        return int(count())
 
-    monkeypatch.setattr(service.store, "count", slow_count)
-    service.ack_budget = 0.01  # the real budget is 2 s of Discord's 3
-    adapter = DiscordAdapter(service, token=None)
+    monkeypatch.setattr(bot.store, "count", slow_count)
+    # The real budget is 2 s of Discord's 3.
+    adapter = DiscordAdapter(bot.with_ack_budget(0.01).service, token=None)
     inter = interaction()
     inter.response.defer.side_effect = lambda **kw: release.set()  # answer after the ack
     await invoke(adapter, "status", inter)
