@@ -120,6 +120,14 @@ class BotService:
         database) that the adapter awaits after acking the platform. User mistakes and our
         own failures both come back as a short, helpful Reply; nothing raises to the adapter.
         Every answer is counted in the metrics by kind, with its latency."""
+        return await self._answer(inv, self.ack_budget)
+
+    async def ask(self, inv: Invocation) -> Reply:
+        """The whole answer, however long it takes (the console, the CLI, tests)."""
+        answer = await self._answer(inv, None)
+        return await answer.reply() if isinstance(answer, Pending) else answer
+
+    async def _answer(self, inv: Invocation, budget: float | None) -> Answer:
         started = time.perf_counter()
         name, args = parse_text(inv.text)
         spec = COMMANDS[name]
@@ -132,23 +140,21 @@ class BotService:
             return denied
         ctx = self._context(inv)
         first = functools.partial(spec.handler, ctx, args)
+        if budget is None:  # nobody to ack: the whole answer at once
+            return await self._settle(spec, inv, started, self._execute(spec, inv, first))
         if spec.name in HEAVY_COMMANDS:
             # Seconds of store work: the adapter acks the platform first.
-            return self._pending(spec, lambda: self._settle(spec, inv, started, first))
+            return self._pending(
+                spec, lambda: self._settle(spec, inv, started, self._execute(spec, inv, first))
+            )
         task = asyncio.ensure_future(self._execute(spec, inv, first))
-        try:
-            result = await asyncio.wait_for(asyncio.shield(task), self.ack_budget)
-        except TimeoutError:
-            return self._pending(spec, lambda: self._settle(spec, inv, started, task))
-        if isinstance(result, Later):
+        # `wait`, not `wait_for`: the task goes on when the budget runs out.
+        await asyncio.wait((task,), timeout=budget)
+        result = task.result() if task.done() else None
+        if result is None or isinstance(result, Later):
             return self._pending(spec, lambda: self._settle(spec, inv, started, task))
         metrics.observe_command(spec.name, time.perf_counter() - started)
         return result
-
-    async def ask(self, inv: Invocation) -> Reply:
-        """The whole answer, however long it takes (the console, the CLI, tests)."""
-        answer = await self.handle(inv)
-        return await answer.reply() if isinstance(answer, Pending) else answer
 
     async def topics(self, channel: ChannelRef) -> list[str]:
         """The topics a channel follows, in `/papers list` order (autocomplete)."""
@@ -184,10 +190,10 @@ class BotService:
         spec: CommandSpec,
         inv: Invocation,
         started: float,
-        first: Awaitable[Reply | Later] | Callable[[], Awaitable[Reply | Later]],
+        first: Awaitable[Reply | Later],
     ) -> Reply:
-        """Run the rest of a pending answer: its remote part(s), then count it."""
-        result = await (self._execute(spec, inv, first) if callable(first) else first)
+        """Run an answer to its end: its first step, its remote part(s); then count it."""
+        result = await first
         while isinstance(result, Later):
             result = await self._execute(spec, inv, result.finish)
         metrics.observe_command(spec.name, time.perf_counter() - started)
