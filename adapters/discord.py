@@ -268,6 +268,11 @@ class DiscordAdapter:
             build_text(name, options),
             manage_permission=self.settings.manage_permission,
         )
+        await self.respond(interaction, inv)
+
+    async def respond(self, interaction: InteractionLike, inv: Invocation) -> None:
+        """The service's answer as the interaction's response: at once when it is ready, else
+        deferred (Discord allows 3 s) and followed up."""
         reply = await self.service.handle(inv)
         if isinstance(reply, Pending):
             # Ack before Discord's 3 s run out (the user sees "thinking"; the ephemeral choice
@@ -385,8 +390,7 @@ class ResultsView(discord.ui.View):
             f"subscribe {self.reply.query}",
             manage_permission=self.adapter.settings.manage_permission,
         )
-        reply = await self.adapter.service.ask(inv)
-        await _send(interaction, reply, ephemeral=reply.ephemeral)
+        await self.adapter.respond(interaction, inv)
 
 
 async def _send(
