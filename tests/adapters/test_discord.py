@@ -64,7 +64,7 @@ class FakeRemote:
         self.deferred_before_lookup = self.interaction.response.defer.await_count == 1
         return paper(paper_id, "A paper fetched on demand", "Fetched from the source.")
 
-    async def search_remote(self, query: str, limit: int) -> list[PaperIn]:
+    async def search_remote(self, query: str, limit: int) -> list[PaperIn]:  # noqa: ARG002 - PaperLookup
         return []
 
 
@@ -77,7 +77,7 @@ def service(bot: TestBot) -> BotService:
 def fake_channel() -> Any:
     channel = create_autospec(discord.PartialMessageable, instance=True)
     counter = iter(range(900, 10_000))
-    channel.send.side_effect = lambda *a, **kw: SimpleNamespace(id=next(counter))
+    channel.send.side_effect = lambda *_a, **_kw: SimpleNamespace(id=next(counter))
     return channel
 
 
@@ -148,7 +148,7 @@ async def test_subcommands_are_generated_from_the_registry(adapter: DiscordAdapt
 async def test_a_command_added_to_the_registry_appears_on_discord(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def handler(ctx: Any, text: str) -> Reply:
+    async def handler(_ctx: Any, _text: str) -> Reply:
         return info("preview")
 
     spec = CommandSpec("preview", "Preview something.", "preview",
@@ -179,18 +179,18 @@ def test_registration_payload_is_within_discords_limits() -> None:
     assert len(payload) <= 100
     for command in payload:
         assert len(json.dumps(command)) <= 8000
-        _check_command(command, top=True)
+        _check_command(command)
         subs = command["options"]
         assert 1 <= len(subs) <= 25
         for sub in subs:
             assert sub["type"] == 1
-            _check_command(sub, top=False)
+            _check_command(sub)
             options = sub["options"]
             assert len(options) <= 25
             required = [o["required"] for o in options]
             assert required == sorted(required, reverse=True), "required options come first"
             for option in options:
-                _check_command(option, top=False)
+                _check_command(option)
                 choices = option.get("choices", [])
                 assert len(choices) <= 25
                 assert not (choices and option.get("autocomplete"))
@@ -198,7 +198,7 @@ def test_registration_payload_is_within_discords_limits() -> None:
                     assert 1 <= len(choice["name"]) <= 100 and len(choice["value"]) <= 100
 
 
-def _check_command(item: dict[str, Any], *, top: bool) -> None:
+def _check_command(item: dict[str, Any]) -> None:
     assert NAME.match(item["name"]) and item["name"] == item["name"].lower(), item["name"]
     assert 1 <= len(item["description"]) <= 100, item["description"]
 
@@ -229,7 +229,7 @@ async def test_starting_logs_in_but_never_syncs_commands(service: BotService) ->
     client.login = AsyncMock()  # type: ignore[method-assign]
     connected = asyncio.Event()
 
-    async def connect(reconnect: bool = True) -> None:
+    async def connect(reconnect: bool = True) -> None:  # noqa: ARG001 - discord.py's signature
         connected.set()
         await asyncio.Event().wait()
 
@@ -343,7 +343,7 @@ async def test_an_answer_slower_than_the_ack_budget_is_deferred_then_followed_up
     # The real budget is 2 s of Discord's 3.
     adapter = DiscordAdapter(bot.with_ack_budget(0.01).service, token=None)
     inter = interaction()
-    inter.response.defer.side_effect = lambda **kw: release.set()  # answer after the ack
+    inter.response.defer.side_effect = lambda **_kw: release.set()  # answer after the ack
     await invoke(adapter, "status", inter)
     inter.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)
     inter.response.send_message.assert_not_awaited()
@@ -517,7 +517,7 @@ async def test_a_failure_after_part_of_a_digest_was_posted_is_ambiguous(
 ) -> None:
     replies = iter([SimpleNamespace(id=1), discord.RateLimited(60.0)])
 
-    def send(*args: Any, **kwargs: Any) -> Any:
+    def send(*_args: Any, **_kwargs: Any) -> Any:
         item = next(replies)
         if isinstance(item, BaseException):
             raise item
