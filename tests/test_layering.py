@@ -3,6 +3,7 @@
 - the core knows no platform SDK: importing every `bot` module loads no slack/discord module;
 - adapters import from `bot` only the seam: `service`, `messages`, `ports`, `commands` (to
   register commands) and `config`;
+- adapters use the service's methods, never its insides (`service.store`, ...);
 - there is no import cycle inside `bot/` (imports inside functions count: a cycle hidden in a
   function is still two modules that cannot be understood apart).
 """
@@ -167,3 +168,28 @@ def test_adapters_import_only_the_seam_of_the_core() -> None:
 
 def _inside_seam(name: str) -> bool:
     return any(name.startswith(f"{module}.") for module in SEAM)
+
+
+def reaches_past_the_service(source: str) -> list[str]:
+    """`service.store`, `self.service.ledger`, ...: an adapter using the service's insides."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Attribute) or node.attr.startswith("__"):
+            continue
+        owner = node.value
+        name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+        if name == "service" and node.attr in {"store", "ledger", "settings", "remote", "outbox"}:
+            found.append(ast.unparse(node))
+    return found
+
+
+def test_adapters_talk_only_to_the_service() -> None:
+    assert reaches_past_the_service("x = self.service.store.subscriptions(k)") == [
+        "self.service.store"
+    ]
+    wrong = {
+        path.name: used
+        for path in sorted((ROOT / "adapters").rglob("*.py"))
+        if (used := reaches_past_the_service(path.read_text()))
+    }
+    assert wrong == {}
