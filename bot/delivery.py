@@ -178,7 +178,7 @@ def open_due(
         outgoing.append(
             Outgoing(run.run_id, plan.channel_key, None, run.paper_ids, digest_key(run.run_id),
                      now, make_reply=partial(_reply_of, channel, selection, now, states,
-                                             plan.topics, run.run_id))
+                                             plan.topics))
         )
     return DueDigests(outgoing, len(plans) - len(owned))
 
@@ -199,11 +199,10 @@ def _reply_of(
     now: datetime,
     states: Sequence[SourceState],
     topics: Sequence[str],
-    run_id: int,
 ) -> Reply:
     reply = digest.digest_reply(channel, selection, now, states, topics=topics, quiet=False)
     assert reply is not None
-    return replace_meta(reply, run_id)
+    return reply
 
 
 def open_now(
@@ -230,8 +229,7 @@ def open_now(
         channel, selection, now, store.source_states(), topics=plan.topics, quiet=False
     )
     assert reply is not None
-    return Outgoing(run.run_id, channel_key, replace_meta(reply, run.run_id), run.paper_ids,
-                    digest_key(run.run_id), now)
+    return Outgoing(run.run_id, channel_key, reply, run.paper_ids, digest_key(run.run_id), now)
 
 
 async def post_now(
@@ -264,11 +262,7 @@ def retry_reply(store: PaperStore, out: Outgoing, now: datetime) -> Reply:
     assert channel is not None
     reply = digest.digest_reply(channel, selection, now, topics=topics, quiet=False)
     assert reply is not None
-    return replace_meta(reply, out.run_id)
-
-
-def replace_meta(reply: Reply, run_id: int | None) -> Reply:
-    return replace(reply, meta={**reply.meta, "digest_run": str(run_id or "")})
+    return reply
 
 
 async def deliver_due(

@@ -141,7 +141,6 @@ class Reply:
     ephemeral: bool = False
     # For a search: the query, so adapters can offer "Subscribe this channel" / "Share".
     query: str | None = None
-    meta: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_error(self) -> bool:
