@@ -76,8 +76,8 @@ def seed(store: PaperStore) -> None:
     )
 
 
-def service(engine: Engine, clock: Clock) -> BotService:
-    return BotService(Settings(), PaperStore(engine), clock=clock)
+def service(engine: Engine, clock: Clock, outbox: Outbox | None = None) -> BotService:
+    return BotService(Settings(), PaperStore(engine), clock=clock, outbox=outbox)
 
 
 def scheduler(svc: BotService, outbox: Outbox) -> Scheduler:
@@ -359,12 +359,11 @@ async def test_three_days_of_downtime_give_one_catch_up_digest(engine: Engine) -
 
 async def test_digest_post_goes_through_the_ledger(engine: Engine) -> None:
     clock = Clock(DAY0)
-    svc = service(engine, clock)
-    setup_channel(svc.store, CHAN, ["dpo"], DAY0)
-    svc.store.upsert_many([paper("2606.00001", "DPO one")], DAY0)
     adapter = FakeAdapter()
     outbox = Outbox({"slack": adapter})
-    svc.outbox = outbox
+    svc = service(engine, clock, outbox)
+    setup_channel(svc.store, CHAN, ["dpo"], DAY0)
+    svc.store.upsert_many([paper("2606.00001", "DPO one")], DAY0)
     user = UserRef("slack", "U1")
     clock.now = DAY0 + timedelta(minutes=10)
     preview = await svc.ask(Invocation("digest", ChannelRef.parse(CHAN), user))
