@@ -28,6 +28,7 @@ import tantivy
 from tantivy import FieldType, Occur, Query as TQuery
 
 from bot.aliases import AliasTable, build_alias_table
+from bot.index_aliases import digest as alias_digest
 from bot.index_compile import Compiler
 from bot.index_health import no_panic, probe, usable
 from bot.index_rank import (
@@ -257,6 +258,7 @@ class PaperIndex:
             return
         state = {
             "schema": SCHEMA_VERSION,
+            "aliases": alias_digest(),
             "position": list(self._position),
             "own": sorted(self._own),
         }

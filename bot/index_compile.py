@@ -22,7 +22,7 @@ from bot.index_forms import (
     plural_variant,
     variants,
 )
-from bot.index_schema import BOOSTS, EN, NAME, TEXT_FIELDS, seconds
+from bot.index_schema import BOOSTS, EN, NAME, TEXT_FIELDS, indexed_forms, seconds
 from bot.query import AllOf, AnyOf, Author, Category, Node, Not, Phrase, Query, Word
 
 FULL = tuple((name, BOOSTS[name]) for name in TEXT_FIELDS)
@@ -61,6 +61,9 @@ class Compiler:
         self.en = analyzers[EN]
         self.name = analyzers[NAME]
         self.aliases = aliases
+        # Curated expansions the documents carry as their acronym token (`index_aliases`):
+        # looked up as that one term, not as a phrase.
+        self.indexed = indexed_forms()
         self.doc_freq = doc_freq
         # Head-first mode (`bot.index_rank.head_first`): abstract lookups whose rarest word
         # is in more than `dense_df` papers are left out of the query and collected here.
@@ -207,7 +210,7 @@ class Compiler:
                 ]
                 flat = tuple(t for part in tokens[i : i + span] for t in part)
                 alternatives = [_all(typed)]
-                alternatives += [self.form(o) for o in distinct(self.aliases.others(flat))]
+                alternatives += [self.form(o) for o in self.cheap(self.aliases.others(flat), flat)]
                 units.append(_best(alternatives))
                 i += span
             else:
@@ -237,10 +240,24 @@ class Compiler:
     def word_tokens(self, tokens: list[str], text: str, slop: int = ALIAS_SLOP) -> Any:
         """A word (or a quoted phrase) as typed, in any field, or in any of its alias forms
         (those with at most `slop` words in between)."""
-        typed = self.fields(tokens, self.name.analyze(text), slop=0, typed=True)
+        acronym = self.indexed.acronym(tuple(tokens))
+        own = [acronym] if acronym is not None else tokens  # the same papers, one term
+        typed = self.fields(own, self.name.analyze(text), slop=0, typed=True)
         alternatives = [_should(typed)]
-        alternatives += [self.form(other, slop) for other in variants(tokens, self.aliases)]
+        others = self.cheap(variants(tokens, self.aliases), tuple(own))
+        alternatives += [self.form(other, slop) for other in others]
         return _best(alternatives)
+
+    def cheap(self, forms: Sequence[Tokens], typed: Sequence[str]) -> list[Tokens]:
+        """`forms` with each indexed expansion as its acronym token, leaving out the forms
+        that are what was typed, once each."""
+        out = []
+        for form in distinct(forms):
+            acronym = self.indexed.acronym(form)
+            short = (acronym,) if acronym is not None else form
+            if short != tuple(typed) and short not in out:
+                out.append(short)
+        return out
 
     def form(self, tokens: Sequence[str], slop: int = ALIAS_SLOP) -> Any:
         """Another form of what was typed (an acronym, an expansion): text fields only."""
@@ -295,12 +312,21 @@ class Compiler:
         content = [t for t in tokens if t not in _FUNCTION_WORDS]
         # The whole run as a phrase, and (for three words or more) each pair of neighbouring
         # words: "direct preference alignment" is closer to "direct preference
-        # optimization" than a paper with the three words apart.
-        phrases = [phrase_words(tokens)]
+        # optimization" than a paper with the three words apart. A run that is an indexed
+        # expansion is its acronym's token instead.
+        runs = [tuple(tokens)]
         if len(content) > 2:
-            phrases += [[a, b] for a, b in itertools.pairwise(content)]
-        out = [q for phrase in phrases for q in self.phrase_evidence(phrase)]
-        return out + [self.form(o) for o in self.acronyms_spelled(words)]
+            runs += list(itertools.pairwise(content))
+        out = []
+        acronyms: list[Tokens] = []
+        for run in runs:
+            acronym = self.indexed.acronym(run)
+            if acronym is not None:  # the index holds these words together as one token
+                acronyms.append((acronym,))
+                continue
+            out += self.phrase_evidence(phrase_words(run))
+        acronyms += self.acronyms_spelled(words)
+        return out + [self.form(o) for o in distinct(acronyms)]
 
     def phrase_evidence(self, phrase: list[str | tuple[int, str]]) -> list[Any]:
         """The phrase in the title, keywords and abstract, boosted (`PROXIMITY`)."""

@@ -13,6 +13,7 @@ import tantivy
 from tantivy import Occur, Query as TQuery
 
 from bot.errors import IndexDamaged
+from bot.index_aliases import digest
 from bot.index_schema import SCHEMA_VERSION, STATE_FILE
 
 T = TypeVar("T")
@@ -112,7 +113,8 @@ def _crc_ok(file: Path) -> bool:
 
 
 def usable(path: Path) -> bool:
-    """Is `path` an index of ours, of this schema version (or an empty directory)?"""
+    """Is `path` an index of ours, of this schema version and acronym list (or an empty
+    directory)?"""
     try:
         state = json.loads((path / STATE_FILE).read_text())
     except (OSError, ValueError):
@@ -120,6 +122,8 @@ def usable(path: Path) -> bool:
         return not any(path.iterdir())
     if not isinstance(state, dict) or state.get("schema") != SCHEMA_VERSION:
         return False
+    if state.get("aliases") != digest():
+        return False  # built with another curated acronym list (`bot.index_aliases`)
     try:
         return bool(tantivy.Index.exists(str(path)))
     except (ValueError, OSError):

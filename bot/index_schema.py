@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, NamedTuple
 
 from tantivy import Document, Filter, SchemaBuilder, TextAnalyzerBuilder, Tokenizer
 
+from bot.index_aliases import IndexedForms
 from bot.models import Paper
 from bot.times import aware
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 STATE_FILE = "paperboy-index.json"
 
 # Field boosts: a word in the title counts most, then keywords, abstract, authors.
@@ -55,6 +57,22 @@ def analyzers() -> dict[str, Any]:
     }
 
 
+@cache
+def indexed_forms() -> IndexedForms:
+    """The curated acronym forms that documents carry as tokens (`bot.index_aliases`)."""
+    return IndexedForms(_en_analyze)
+
+
+def _en_analyze(text: str) -> list[str]:
+    tokens: list[str] = _en().analyze(text)
+    return tokens
+
+
+@cache
+def _en() -> Any:
+    return analyzers()[EN]
+
+
 def schema() -> Any:
     sb = SchemaBuilder()
     sb.add_text_field("id", stored=True, tokenizer_name=CODE, index_option="basic")
@@ -76,11 +94,12 @@ def document(row: Mapping[str, Any]) -> Any:
     """The tantivy document of one paper (a store row or its fields)."""
     doc = Document()
     doc.add_text("id", row["id"])
-    doc.add_text("title", row["title"])
+    forms = indexed_forms()
+    _add_text(doc, "title", row["title"], forms)
     for keyword in row.get("ai_keywords") or ():
-        doc.add_text("keywords", keyword)
+        _add_text(doc, "keywords", keyword, forms)
     if row.get("abstract"):
-        doc.add_text("abstract", row["abstract"])
+        _add_text(doc, "abstract", row["abstract"], forms)
     for author in row.get("authors") or ():
         doc.add_text("authors", author)
     for code in row.get("categories") or ():
@@ -94,6 +113,15 @@ def document(row: Mapping[str, Any]) -> Any:
     when = row.get("announced_at")
     doc.add_integer("announced", seconds(when) if when is not None else 0)
     return doc
+
+
+def _add_text(doc: Any, field: str, text: str, forms: IndexedForms) -> None:
+    """The text, and (as another value of the field, so no phrase spans both) the acronym
+    of every curated expansion it spells out."""
+    doc.add_text(field, text)
+    found = forms.found(text)
+    if found:
+        doc.add_text(field, " ".join(found))
 
 
 ROW_FIELDS = (

@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.index import STATE_FILE, PaperIndex, open_index
+from bot.index_aliases import tokens_found
+from bot.index_schema import _en_analyze, indexed_forms
 from bot.models import PaperIn
 from bot.search import parse_query, search_papers
 from bot.store import PaperStore
@@ -102,6 +104,23 @@ def test_index_of_another_schema_version_is_rebuilt(sqlite_engine: Engine, tmp_p
     index.close()
     state = json.loads((path / STATE_FILE).read_text())
     (path / STATE_FILE).write_text(json.dumps({**state, "schema": -1}))
+
+    store = PaperStore(sqlite_engine, index=open_index(path))
+    assert store.sync_index() == 1
+    assert found(store, "walrus") == [("2601.00001", 0)]
+
+
+def test_index_built_with_another_acronym_list_is_rebuilt(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    # Documents carry the acronyms of the shipped list's expansions they spell out: an index
+    # written with another list would miss papers, so it is rebuilt from the store.
+    path = tmp_path / "index"
+    index = open_index(path)
+    PaperStore(sqlite_engine, index=index).upsert_many([paper("2601.00001", "Walrus")], NOW)
+    index.close()
+    state = json.loads((path / STATE_FILE).read_text())
+    (path / STATE_FILE).write_text(json.dumps({**state, "aliases": "another list"}))
 
     store = PaperStore(sqlite_engine, index=open_index(path))
     assert store.sync_index() == 1
@@ -246,3 +265,24 @@ def test_a_since_window_ranks_by_relevance_not_by_age_within_it(store: PaperStor
         "2502.00001",
         "2606.00001",
     ]
+
+
+def test_acronym_automaton_finds_what_the_analysed_tokens_hold() -> None:
+    # The automaton runs over lowercased text without the analyser; each field finds the same
+    # acronym tokens, as often, as the analysed tokens in a row would.
+    forms = indexed_forms()
+    texts = [
+        "Reinforcement Learning with Human Feedback (RLHF) and direct-preference\noptimization",
+        "Large Vision-Language Models, large language models; a language modeling view",
+        "Question-answer pairs for retrieval augmented generation, and RAG.",
+        "In-context learning: chain-of-thought, chains of thought, mixture of experts",
+        "Reinforcement learning for human tutors and feedback; direct preference, optimization",
+        "direct preference optimization direct preference optimization",
+        "Ünïcode — supervised fine-tuning… low–rank adaptation",
+        "",
+    ]
+    for text in texts:
+        found = forms.found(text)
+        assert sorted(found) == sorted(tokens_found(forms, _en_analyze(text))), text
+    assert forms.found(texts[5]) == ["dpo", "dpo"]
+    assert "lvlm" in forms.found(texts[1]) and "rag" in forms.found(texts[2])

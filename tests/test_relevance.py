@@ -119,6 +119,29 @@ def test_mined_aliases_still_work_beside_the_shipped_list(store: PaperStore) -> 
     assert set(full(store, "qzr")) == {"2601.00041", "2601.00042"}
 
 
+def test_an_acronym_finds_its_expansion_with_any_function_word(store: PaperStore) -> None:
+    # RLHF is "reinforcement learning from human feedback" in the shipped list; "with" in its
+    # place, and "Direct-Preference Optimization" hyphenated, are the same acronym; words of
+    # the expansion that are apart, or split over two keywords, are not.
+    store.upsert_many(
+        [
+            paper("2601.00051", "Reinforcement learning with human feedback for agents"),
+            paper("2601.00052", "Reinforcement learning for human tutors and feedback"),
+            paper("2601.00053", "Ranking", "Direct-Preference Optimization of rankers."),
+            PaperIn(
+                id="2601.00054",
+                title="Ranking",
+                source="test",
+                ai_keywords=["direct preference", "optimization"],
+            ),
+        ],
+        NOW,
+    )
+    assert full(store, "rlhf") == ["2601.00051"]
+    assert full(store, "dpo") == ["2601.00053"]
+    assert full(store, '"human feedback"') == ["2601.00051"]
+
+
 # ------------------------------------------------------------------ proximity
 
 
