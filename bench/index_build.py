@@ -46,16 +46,17 @@ def rows(n: int) -> list[dict[str, Any]]:
 @contextlib.contextmanager
 def acronyms(on: bool) -> Iterator[None]:
     """Documents with (on) or without (off: the baseline) the acronym scan."""
-    scan = index_schema._add_text
+    scan = index_schema._add_texts
 
-    def plain(doc: Any, field: str, text: str, _forms: IndexedForms) -> None:
-        doc.add_text(field, text)
+    def plain(doc: Any, texts: list[tuple[str, str]], _forms: IndexedForms) -> None:
+        for field, text in texts:
+            doc.add_text(field, text)
 
-    index_schema._add_text = scan if on else plain  # type: ignore[assignment]
+    index_schema._add_texts = scan if on else plain  # type: ignore[assignment]
     try:
         yield
     finally:
-        index_schema._add_text = scan
+        index_schema._add_texts = scan
 
 
 def build(papers: list[dict[str, Any]], workdir: Path) -> tuple[float, float]:

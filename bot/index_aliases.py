@@ -14,8 +14,8 @@ paper written to the index, so it does not call the analyser: each form is spell
 of time in every surface form whose words the analyser reads as the form's tokens (plurals,
 "-ing" and "-ed" forms: "large language models"), and one Aho-Corasick automaton finds them
 all, as whole words, in the text lowercased with punctuation as spaces ("retrieval-augmented
-generation"). `tokens_found` is the definition it is checked against (tests/test_index.py,
-bench/index_build.py).
+generation"; a run of separators, as in "large, language model", does not count).
+`tokens_found` is the definition it is checked against (tests/test_index.py).
 """
 
 from __future__ import annotations
@@ -39,8 +39,10 @@ _ENDINGS = ("", "s", "es", "ies", "ing", "ed", "d")
 _STRIP = ("", "s", "es", "e", "y", "ing", "ed", "d")
 # Characters the analyser splits words on, as spaces (ASCII, and the usual dashes and quotes).
 _PUNCT = "".join(chr(c) for c in range(128) if not chr(c).isalnum())
-_PUNCT += "\u2010\u2011\u2012\u2013\u2014\u2015\u2018\u2019\u201c\u201d\u2026"
+_PUNCT += "\u00a0\u2009\u202f\u2010\u2011\u2012\u2013\u2014\u2015\u2018\u2019\u201c\u201d\u2026"
+_PUNCT = _PUNCT.replace("\0", "")  # NUL separates the fields of a paper (`found_each`)
 _SPACES = str.maketrans(_PUNCT, " " * len(_PUNCT))
+_FIELDS = " \0 "
 _WORD = re.compile(r"[^\W_]+")
 MAX_SPELLINGS = 4096  # per form: a bound on the automaton (the longest form has 360)
 
@@ -76,9 +78,17 @@ class IndexedForms:
     def found(self, text: str) -> list[str]:
         """The acronym tokens of the forms that `text` (a field) spells out, once per
         occurrence."""
-        plain = f" {' '.join(text.lower().translate(_SPACES).split())} "
-        matches = self._automaton.find_matches_as_indexes(plain, overlapping=True)
-        return [self._acronyms[i] for i, _start, _end in matches]
+        return self.found_each([text])[0]
+
+    def found_each(self, texts: Sequence[str]) -> list[list[str]]:
+        """`found` for each of `texts` (the fields of one paper), in one pass."""
+        plain = f" {_FIELDS.join(texts).lower().translate(_SPACES)} "
+        if plain.count("\0") != len(texts) - 1:  # a text with a NUL of its own
+            return self.found_each([t.replace("\0", " ") for t in texts])
+        out: list[list[str]] = [[] for _ in texts]
+        for i, start, _end in self._automaton.find_matches_as_indexes(plain, overlapping=True):
+            out[plain.count("\0", 0, start)].append(self._acronyms[i])
+        return out
 
 
 def _spellings(

@@ -94,12 +94,11 @@ def document(row: Mapping[str, Any]) -> Any:
     """The tantivy document of one paper (a store row or its fields)."""
     doc = Document()
     doc.add_text("id", row["id"])
-    forms = indexed_forms()
-    _add_text(doc, "title", row["title"], forms)
-    for keyword in row.get("ai_keywords") or ():
-        _add_text(doc, "keywords", keyword, forms)
+    texts = [("title", row["title"])]
+    texts += [("keywords", keyword) for keyword in row.get("ai_keywords") or ()]
     if row.get("abstract"):
-        _add_text(doc, "abstract", row["abstract"], forms)
+        texts.append(("abstract", row["abstract"]))
+    _add_texts(doc, texts, indexed_forms())
     for author in row.get("authors") or ():
         doc.add_text("authors", author)
     for code in row.get("categories") or ():
@@ -115,13 +114,14 @@ def document(row: Mapping[str, Any]) -> Any:
     return doc
 
 
-def _add_text(doc: Any, field: str, text: str, forms: IndexedForms) -> None:
-    """The text, and (as another value of the field, so no phrase spans both) the acronym
-    of every curated expansion it spells out."""
-    doc.add_text(field, text)
-    found = forms.found(text)
-    if found:
-        doc.add_text(field, " ".join(found))
+def _add_texts(doc: Any, texts: list[tuple[str, str]], forms: IndexedForms) -> None:
+    """Each (field, text), and (as another value of the field, so no phrase spans both) the
+    acronym of every curated expansion the text spells out."""
+    found = forms.found_each([text for _field, text in texts])
+    for (field, text), acronyms in zip(texts, found, strict=True):
+        doc.add_text(field, text)
+        if acronyms:
+            doc.add_text(field, " ".join(acronyms))
 
 
 ROW_FIELDS = (

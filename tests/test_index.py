@@ -276,7 +276,7 @@ def test_acronym_automaton_finds_what_the_analysed_tokens_hold() -> None:
         "Large Vision-Language Models, large language models; a language modeling view",
         "Question-answer pairs for retrieval augmented generation, and RAG.",
         "In-context learning: chain-of-thought, chains of thought, mixture of experts",
-        "Reinforcement learning for human tutors and feedback; direct preference, optimization",
+        "Reinforcement learning for human tutors and feedback; direct preference optimizations",
         "direct preference optimization direct preference optimization",
         "Ünïcode — supervised fine-tuning… low–rank adaptation",
         "",
@@ -286,3 +286,8 @@ def test_acronym_automaton_finds_what_the_analysed_tokens_hold() -> None:
         assert sorted(found) == sorted(tokens_found(forms, _en_analyze(text))), text
     assert forms.found(texts[5]) == ["dpo", "dpo"]
     assert "lvlm" in forms.found(texts[1]) and "rag" in forms.found(texts[2])
+    # A paper's fields in one pass: each finds its own; a form never spans two fields, nor a
+    # run of separators ("direct preference, optimization").
+    fields = ["Direct preference", "optimization", "DPO: direct preference optimization\0x"]
+    assert forms.found_each(fields) == [[], [], ["dpo"]]
+    assert forms.found("direct preference, optimization") == []
