@@ -67,9 +67,13 @@ class IndexedForms:
         self._acronyms: list[str] = []
         for form, spelled in words.items():
             for text in _spellings(form, spelled, analyze):
-                patterns.append(f" {text} ")
+                patterns.append(f"{text} ")
                 self._acronyms.append(forms[form])
-        self._automaton = ahocorasick_rs.AhoCorasick(patterns)
+        # No space in front: a pattern that starts with a letter scans faster; the match is
+        # kept when a space stands before it (a whole word).
+        self._automaton = ahocorasick_rs.AhoCorasick(
+            patterns, implementation=ahocorasick_rs.Implementation.DFA
+        )
 
     def acronym(self, tokens: Tokens) -> str | None:
         """The acronym token the index adds for this form, None for any other tokens."""
@@ -87,7 +91,8 @@ class IndexedForms:
             return self.found_each([t.replace("\0", " ") for t in texts])
         out: list[list[str]] = [[] for _ in texts]
         for i, start, _end in self._automaton.find_matches_as_indexes(plain, overlapping=True):
-            out[plain.count("\0", 0, start)].append(self._acronyms[i])
+            if plain[start - 1] == " ":
+                out[plain.count("\0", 0, start)].append(self._acronyms[i])
         return out
 
 
