@@ -27,16 +27,11 @@ from adapters.discord_commands import PapersTree, build_group, timezone_choices,
 from adapters.discord_render import render
 from bot.commands import build_text
 from bot.config import DiscordSettings
-from bot.messages import ChannelRef, Invocation, Pending, Reply, ReplyKind, UserRef
-from bot.ports import (
-    RESEND,
-    UNCONFIRMED,
-    ConfigError,
-    DeliveryError,
-    Reconciled,
-    keep_secret,
-    one_line_when_unreachable,
-)
+from bot.errors import ConfigError, DeliveryError
+from bot.links import safe_url
+from bot.messages import ChannelRef, Invocation, PaperCard, Pending, Reply, ReplyKind, UserRef
+from bot.ports import RESEND, UNCONFIRMED, Reconciled, retry_after
+from bot.reachability import NetworkOneLiner
 from bot.service import BotService
 
 logger = logging.getLogger(__name__)
@@ -153,7 +148,10 @@ def delivery_error(exc: BaseException, *, posted: Sequence[str] = ()) -> Deliver
         return DeliveryError("Discord rate limit", retry_after=exc.retry_after)
     if isinstance(exc, discord.HTTPException):
         if exc.status == 429:
-            return DeliveryError("Discord rate limit", retry_after=_retry_after(exc))
+            return DeliveryError(
+                "Discord rate limit",
+                retry_after=retry_after(getattr(exc.response, "headers", None), default=5.0),
+            )
         if exc.status >= 500:
             return DeliveryError(f"Discord {exc.status}: {exc.text}", ambiguous=True)
         # 400 and friends: Discord rejected the message itself; nothing was created.
@@ -162,14 +160,6 @@ def delivery_error(exc: BaseException, *, posted: Sequence[str] = ()) -> Deliver
         return DeliveryError(f"no clear answer from Discord ({exc!r})", ambiguous=True)
     # Unknown failure: assume the worst for "never twice" (the reconciler checks the nonce).
     return DeliveryError(f"unexpected error posting to Discord ({exc!r})", ambiguous=True)
-
-
-def _retry_after(exc: discord.HTTPException) -> float:
-    headers = getattr(exc.response, "headers", None) or {}
-    try:
-        return max(float(headers.get("Retry-After", 5.0)), 0.0)
-    except (TypeError, ValueError):
-        return 5.0
 
 
 ChannelGetter = Callable[[int], "discord.abc.Messageable"]

@@ -123,6 +123,9 @@ class SlackSettings(_Section):
     port: int = Field(default=3000, ge=1, le=65535)
     api_base_url: str = "https://slack.com/api/"
     command: str = "/papers"
+    # HTTP mode: processes answering on the one port (SO_REUSEPORT), one per core is the most
+    # that helps; only the first runs the scheduler and writes the search index.
+    http_workers: int = Field(default=1, ge=1, le=64)
 
 
 class DiscordSettings(_Section):

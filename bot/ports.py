@@ -48,6 +48,9 @@ def one_line_when_unreachable(log: logging.Logger | logging.Handler, platform: s
     (DNS): reconnecting") instead of a traceback per reconnect attempt."""
     log.addFilter(NetworkOneLiner(platform))
 
+# Adapters read Retry-After through the ports (one parser for the whole bot).
+from bot.retry_after import retry_after as retry_after
+
 
 @runtime_checkable
 class Adapter(Protocol):

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from bot.errors import SourceError
 from bot.reachability import describe, is_unreachable_now
+from bot.retry_after import retry_after
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
@@ -31,7 +30,6 @@ Clock = Callable[[], float]
 USER_AGENT = "paperboy/0.1 (research papers chat bot; https://github.com/paperboy)"
 # A source response bigger than this is refused (Hugging Face's biggest real pages are a few MB).
 DEFAULT_MAX_BYTES = 32_000_000
-_RATELIMIT_T = re.compile(r"(?:^|[;,\s])t=(\d+(?:\.\d+)?)")
 
 
 def make_client(timeout_seconds: float = 20.0, **kwargs: Any) -> httpx.AsyncClient:
@@ -71,26 +69,7 @@ class Throttle:
 
 def retry_after_seconds(response: httpx.Response, now: datetime | None = None) -> float | None:
     """The wait a 429/503 asks for: `Retry-After` (seconds or HTTP date) or `RateLimit` t=."""
-    value = response.headers.get("Retry-After")
-    if value:
-        value = value.strip()
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                when = parsedate_to_datetime(value)
-            except (TypeError, ValueError, IndexError):
-                when = None
-            if when is not None:
-                if when.tzinfo is None:
-                    when = when.replace(tzinfo=UTC)
-                return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-    limit = response.headers.get("RateLimit")
-    if limit:
-        match = _RATELIMIT_T.search(limit)
-        if match:
-            return float(match.group(1))
-    return None
+    return retry_after(response.headers, now=now)
 
 
 class Http:

@@ -472,7 +472,7 @@ async def test_send_outcomes_map_to_delivery_errors_and_are_never_resent(
 async def test_a_timeout_after_sending_is_ambiguous(
     adapter: SlackAdapter, slack_api: FakeSlackApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("adapters.slack.POST_TIMEOUT", 1)
+    monkeypatch.setattr("adapters.slack_post.POST_TIMEOUT", 1)
     slack_api.script("chat.postMessage", Scripted(delay=1.5))
     with pytest.raises(DeliveryError) as caught:
         await adapter.send(CHANNEL, digest(1), idempotency_key="k")

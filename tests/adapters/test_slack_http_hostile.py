@@ -14,7 +14,8 @@ import aiohttp
 import pytest
 from sqlalchemy import Engine
 
-from adapters.slack import SEEN_REQUESTS, SlackAdapter
+from adapters.slack import SlackAdapter
+from adapters.slack_http import SEEN_REQUESTS
 from bot.config import Settings
 from bot.index import PaperIndex
 from bot.service import BotService

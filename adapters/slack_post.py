@@ -1,0 +1,268 @@
+"""Posting digests to Slack: `chat.postMessage` paced per channel, outcomes mapped to
+`DeliveryError` for the delivery ledger, and the check of a post whose outcome was unknown
+(`reconcile`, from the channel's history)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack_render import Message, render
+from bot.errors import DeliveryError
+from bot.messages import ChannelRef, Reply
+from bot.ports import ABSENT, FOUND, LATER, UNCONFIRMED, Reconciled, retry_after
+
+logger = logging.getLogger("adapters.slack")
+
+# Slack: about one message per second per channel (S-OUT-1).
+POST_INTERVAL = 1.0
+POST_TIMEOUT = 15
+# Errors that mean the bot cannot post to that channel any more: stop, pause, tell people.
+GONE_ERRORS = frozenset(
+    {
+        "not_in_channel",
+        "channel_not_found",
+        "is_archived",
+        "account_inactive",
+        "invalid_auth",
+        "token_revoked",
+        "not_authed",
+        "team_access_not_granted",
+        "missing_scope",
+    }
+)
+# A continuation message hit by a 429 waits and tries again (a clear rejection is safe to
+# resend), at most this often and this long.
+CONTINUATION_RETRIES = 2
+MAX_INLINE_WAIT = 30.0
+# conversations.history for non-Marketplace apps: 1 request per minute, at most 15 messages
+# (wave2.md SH-2). One check per workspace per interval; the rest wait for a later tick.
+HISTORY_INTERVAL = 60.0
+HISTORY_LIMIT = 15
+HISTORY_SLACK = 120  # seconds before the claim the post may carry (clocks differ)
+DIGEST_EVENT = "paperboy_digest"
+RATE_LIMIT_WAIT = 1.0  # a 429 without a usable Retry-After
+
+Sleep = Callable[[float], Awaitable[None]]
+Monotonic = Callable[[], float]
+TokenOf = Callable[[str], Awaitable[str]]  # team id -> bot token, or DeliveryError
+
+
+def delivery_error(exc: BaseException) -> DeliveryError:
+    """The ledger's view of a failed `chat.postMessage` (platforms.md S-OUT-1/2/7, R-3)."""
+    if isinstance(exc, SlackApiError):
+        status = exc.response.status_code
+        data = exc.response.data if isinstance(exc.response.data, dict) else {}
+        code = str(data.get("error") or f"HTTP {status}")
+        if status == 429:
+            wait = retry_after(exc.response.headers, default=RATE_LIMIT_WAIT, minimum=1.0)
+            return DeliveryError(f"rate limited ({code})", retry_after=wait)
+        if status >= 500:
+            return DeliveryError(f"Slack answered {status}: may have posted", ambiguous=True)
+        if code in GONE_ERRORS:
+            return DeliveryError(f"cannot post to this channel: {code}", gone=True)
+        return DeliveryError(f"Slack refused the post: {code}")
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+        # No connection was made, so nothing was written: a plain retry is safe.
+        return DeliveryError(f"could not reach Slack: {exc}")
+    if isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | OSError):
+        return DeliveryError(
+            f"connection to Slack failed after sending ({type(exc).__name__}): may have posted",
+            ambiguous=True,
+        )
+    return DeliveryError(f"unexpected failure posting to Slack: {exc!r}", ambiguous=True)
+
+
+def found_in_history(
+    response: Mapping[str, Any], channel: ChannelRef, idempotency_key: str
+) -> Reconciled:
+    """What one page of `conversations.history` says about the post carrying the key."""
+    messages = response.get("messages") or []
+    for message in messages:
+        meta = message.get("metadata") or {}
+        payload = meta.get("event_payload") or {}
+        if (meta.get("event_type") == DIGEST_EVENT
+                and payload.get("idempotency_key") == idempotency_key):
+            return Reconciled(FOUND, ref=f"{channel.channel}:{message['ts']}")
+    if response.get("has_more"):
+        return Reconciled(
+            UNCONFIRMED,
+            note=f"not among the newest {len(messages)} messages since the post, and "
+            "Slack lets this app read no further back",
+        )
+    return Reconciled(ABSENT, note=f"{len(messages)} messages since the post, none of ours")
+
+
+def history_failure(exc: SlackApiError) -> Reconciled:
+    data = getattr(exc.response, "data", None)
+    code = str(data.get("error", "")) if isinstance(data, dict) else ""
+    status = int(getattr(exc.response, "status_code", 0) or 0)
+    if status == 429 or status >= 500:
+        return Reconciled(LATER, note=f"Slack answered {status}")
+    # missing_scope (an install from before the *:history scopes), not_in_channel...
+    return Reconciled(UNCONFIRMED, note=f"cannot read the channel's history: {code}")
+
+
+class SlackPoster:
+    """Posts and history checks, one Web API client per bot token."""
+
+    def __init__(
+        self, api_base_url: str, token_of: TokenOf, *, sleep: Sleep, monotonic: Monotonic
+    ) -> None:
+        self.api_base_url = api_base_url
+        self._token_of = token_of
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._last_post: dict[str, float] = {}
+        self._channel_locks: dict[str, asyncio.Lock] = {}
+        self._clients: dict[str, AsyncWebClient] = {}
+        self._history_at: dict[str, float] = {}  # team -> monotonic time of the last check
+
+    async def close(self) -> None:
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            if client.session is not None and not client.session.closed:
+                await client.session.close()
+
+    async def send(self, channel: ChannelRef, reply: Reply, *, idempotency_key: str) -> str:
+        """Post `reply` to a channel; returns "channel:ts" of the first message.
+
+        Raises only `DeliveryError`. The post is never retried here when its outcome is
+        unknown (the client has no retry handlers): the ledger decides (platforms.md R-3).
+        Continuation messages go into the thread of the first.
+        """
+        client = await self._client_of(channel.workspace)
+        messages = render(reply, actions=False)
+        metadata = {
+            "event_type": DIGEST_EVENT,
+            "event_payload": {"idempotency_key": idempotency_key, "channel": channel.key},
+        }
+        async with self._channel_lock(channel.key):
+            first = await self._post(client, channel, messages[0], metadata=metadata)
+            for n, message in enumerate(messages[1:], 2):
+                await self._post_continuation(client, channel, message, first, metadata, n)
+        return f"{channel.channel}:{first}"
+
+    async def reconcile(
+        self, channel: ChannelRef, idempotency_key: str, *, posted_at: datetime
+    ) -> Reconciled:
+        """Did the digest post carrying `idempotency_key` in its metadata land? Reads the
+        channel's history since shortly before the post (wave2.md SH-1..SH-3)."""
+        team = channel.workspace
+        last = self._history_at.get(team)
+        if last is not None and self._monotonic() - last < HISTORY_INTERVAL:
+            return Reconciled(LATER, note="one history check per minute per workspace")
+        try:
+            client = await self._client_of(team)
+        except DeliveryError as exc:
+            return Reconciled(LATER, note=str(exc))
+        self._history_at[team] = self._monotonic()
+        oldest = posted_at.timestamp() - HISTORY_SLACK
+        try:
+            response = await client.conversations_history(
+                channel=channel.channel,
+                oldest=f"{oldest:.6f}",
+                inclusive=True,
+                include_all_metadata=True,
+                limit=HISTORY_LIMIT,
+            )
+        except SlackApiError as exc:
+            return history_failure(exc)
+        except Exception as exc:
+            return Reconciled(LATER, note=f"could not reach Slack: {exc!r}")
+        return found_in_history(response.data if isinstance(response.data, dict) else {},
+                                channel, idempotency_key)
+
+    async def _post_continuation(
+        self,
+        client: AsyncWebClient,
+        channel: ChannelRef,
+        message: Message,
+        thread_ts: str,
+        metadata: dict[str, Any],
+        n: int,
+    ) -> None:
+        for attempt in range(CONTINUATION_RETRIES + 1):
+            try:
+                await self._post(client, channel, message, metadata=metadata, thread_ts=thread_ts)
+                return
+            except DeliveryError as exc:
+                wait = exc.retry_after
+                if wait is not None and wait <= MAX_INLINE_WAIT and attempt < CONTINUATION_RETRIES:
+                    await self._sleep(wait)
+                    continue
+                # The first message is out: resending the whole digest would repeat it, so
+                # the outcome is "partly posted", for the reconciler and an operator.
+                raise DeliveryError(
+                    f"digest partly posted: part {n} failed ({exc})", ambiguous=True
+                ) from exc
+
+    async def _post(
+        self,
+        client: AsyncWebClient,
+        channel: ChannelRef,
+        message: Message,
+        *,
+        metadata: dict[str, Any],
+        thread_ts: str | None = None,
+    ) -> str:
+        await self._pace(channel.key)
+        try:
+            response = await client.chat_postMessage(
+                channel=channel.channel,
+                text=message["text"],
+                blocks=message["blocks"],
+                metadata=metadata,
+                thread_ts=thread_ts,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except Exception as exc:
+            failure = delivery_error(exc)
+            if failure.gone:
+                logger.warning("cannot post to %s: %s", channel.key, failure)
+            raise failure from exc
+        finally:
+            self._last_post[channel.key] = self._monotonic()
+        ts = response.get("ts")
+        if not ts:
+            raise DeliveryError("Slack accepted the post without a ts", ambiguous=True)
+        return str(ts)
+
+    async def _pace(self, key: str) -> None:
+        last = self._last_post.get(key)
+        if last is None:
+            return
+        wait = last + POST_INTERVAL - self._monotonic()
+        if wait > 0:
+            await self._sleep(wait)
+
+    def _channel_lock(self, key: str) -> asyncio.Lock:
+        lock = self._channel_locks.get(key)
+        if lock is None:
+            lock = self._channel_locks[key] = asyncio.Lock()
+        return lock
+
+    async def _client_of(self, team: str) -> AsyncWebClient:
+        try:
+            token = await self._token_of(team)
+        except DeliveryError:
+            raise
+        except Exception as exc:
+            raise DeliveryError(f"could not look up the Slack installation: {exc}") from exc
+        client = self._clients.get(token)
+        if client is None:
+            # No retry handlers: the SDK's default resends after a connection error, which
+            # can post a digest twice (S-OUT-2).
+            client = AsyncWebClient(
+                token=token, base_url=self.api_base_url, timeout=POST_TIMEOUT, retry_handlers=[]
+            )
+            self._clients[token] = client
+        return client
