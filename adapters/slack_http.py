@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,7 @@ EVENTS_PATH = "/slack/events"
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 HEALTH_PATH = "/healthz"
+PROCESS_HEADER = "X-Paperboy-Process"
 MAX_BODY = 1024 * 1024
 # Slack's signature is valid for five minutes (S-IN-7): a replay after that is refused by the
 # signature check, so a key needs keeping only that long (plus clock skew).
@@ -190,6 +192,7 @@ class SlackHttpServer:
     def web_app(self) -> web.Application:
         """Events/commands/actions, the OAuth pages, and an unsigned /healthz."""
         app = web.Application(client_max_size=MAX_BODY)
+        app.on_response_prepare.append(_stamp)
         app.router.add_get(HEALTH_PATH, _health)
         if self.setup.events:
             app.router.add_post(EVENTS_PATH, self.events)
@@ -291,6 +294,11 @@ def key_is_command(body: str, command: str) -> bool:
 
 async def _health(_request: web.Request) -> web.Response:
     return web.Response(text="ok")
+
+
+async def _stamp(_request: web.Request, response: web.StreamResponse) -> None:
+    # Which process answered, when `[slack] http_workers` share the port (operators, tests).
+    response.headers[PROCESS_HEADER] = str(os.getpid())
 
 
 def to_aiohttp(response: BoltResponse) -> web.Response:

@@ -45,6 +45,7 @@ from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
 from adapters.slack import SlackAdapter  # noqa: E402
 from bench.search import NOW, QUERIES, Corpus  # noqa: E402
+from bot import http_workers  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.db import make_engine  # noqa: E402
 from bot.index import open_index  # noqa: E402
@@ -107,76 +108,113 @@ async def fake_web_api() -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}/api/"
 
 
-def http_settings(api: str) -> Settings:
+def http_settings(api: str, port: int = 0) -> Settings:
     base = Settings.load(None, {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET})
     return base.model_copy(update={"slack": base.slack.model_copy(
-        update={"mode": "http", "host": "127.0.0.1", "api_base_url": api})})
+        update={"mode": "http", "host": "127.0.0.1", "port": port, "api_base_url": api})})
 
 
 # ---------------------------------------------------------------------------- client side
 
 
-def client_main(ports: dict[str, int], total: int, out: Any) -> None:
+def client_main(ports: dict[str, int], pids: dict[str, list[int]], total: int, out: Any) -> None:
     """The second process: drive each server in turn, send back the latencies."""
-    out.send(asyncio.run(_drive(ports, total)))
+    out.send(asyncio.run(_drive(ports, pids, total)))
 
 
-async def _drive(ports: dict[str, int], total: int) -> dict[str, Any]:
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+async def _drive(ports: dict[str, int], pids: dict[str, list[int]], total: int
+                 ) -> dict[str, Any]:
     results: dict[str, Any] = {}
     texts = [q.text for q in QUERIES]
-    connector = aiohttp.TCPConnector(limit=CONCURRENCY, force_close=False)
-    urls = {name: f"http://127.0.0.1:{port}/slack/events" for name, port in ports.items()}
-    async with aiohttp.ClientSession(connector=connector) as http:
-        for url in urls.values():  # warm-up: connections, page cache, auth.test
-            await _run(http, url, texts, 2 * len(texts))
-        for name in urls:
-            results[name] = {"samples": [], "failures": 0, "wall": 0.0, "burst": []}
-        # Two rounds, the second in reverse order, so no server gains from going last.
-        for order in (list(urls), list(reversed(urls))):
-            for name in order:
-                r = results[name]
-                t0 = time.perf_counter()
-                samples, failures = await _run(http, urls[name], texts, total // 2)
-                r["wall"] += time.perf_counter() - t0
-                r["samples"] += samples
-                # One burst of exactly 50 at once, the brief's scenario.
-                burst, burst_fail = await _run(http, urls[name], texts, CONCURRENCY)
-                r["burst"] += burst
-                r["failures"] += failures + burst_fail
+    for name, port in ports.items():  # warm-up: connections, page cache, auth.test
+        await _run(port, texts, 2 * len(texts))
+        results[name] = {"samples": [], "failures": 0, "wall": 0.0, "burst": [],
+                         "server_cpu": 0.0, "client_cpu": 0.0}
+    # Two rounds, the second in reverse order, so no server gains from going last.
+    for order in (list(ports), list(reversed(ports))):
+        for name in order:
+            r = results[name]
+            cpu0, mine0 = cpu_seconds(pids[name]), time.process_time()
+            t0 = time.perf_counter()
+            samples, failures = await _run(ports[name], texts, total // 2)
+            r["wall"] += time.perf_counter() - t0
+            r["server_cpu"] += cpu_seconds(pids[name]) - cpu0
+            r["client_cpu"] += time.process_time() - mine0
+            r["samples"] += samples
+            # One burst of exactly 50 at once, the brief's scenario.
+            burst, burst_fail = await _run(ports[name], texts, CONCURRENCY)
+            r["burst"] += burst
+            r["failures"] += failures + burst_fail
     return results
 
 
-async def _run(
-    http: aiohttp.ClientSession, url: str, texts: list[str], total: int
-) -> tuple[list[float], int]:
+def signed_requests(port: int, texts: list[str], total: int) -> list[bytes]:
+    """`total` signed slash-command requests, made before the clock starts (HMAC included)."""
     verifier = SignatureVerifier(SECRET)
-    counter = itertools.count()
+    out = []
+    ts = str(int(time.time()))
+    for i in range(total):
+        body = urlencode({
+            "team_id": "T0BENCH", "channel_id": f"C{i % 97}", "user_id": "U1",
+            "user_name": "bench", "command": "/papers", "text": texts[i % len(texts)],
+            "response_url": "http://127.0.0.1:9/unused",
+            # Unique: a repeated trigger_id is a replay, acknowledged and not acted on.
+            "trigger_id": f"t{os.getpid()}.{i}.{time.time_ns()}",
+            "api_app_id": "A1",
+        })
+        signature = verifier.generate_signature(timestamp=ts, body=body)
+        out.append(
+            f"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            f"X-Slack-Request-Timestamp: {ts}\r\nX-Slack-Signature: {signature}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n{body}".encode()
+        )
+    return out
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+                    ) -> tuple[int, bytes]:
+    """One request on a kept-alive connection: (status, body)."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    return status, await reader.readexactly(length)
+
+
+async def _run(port: int, texts: list[str], total: int) -> tuple[list[float], int]:
+    """`total` requests, CONCURRENCY in flight, each connection kept alive: a raw-socket
+    client, so the load generator costs little of the two cores it shares with the server."""
+    requests = iter(signed_requests(port, texts, total))
     samples: list[float] = []
     failures = 0
 
     async def worker() -> None:
         nonlocal failures
-        while (i := next(counter)) < total:
-            body = urlencode({
-                "team_id": "T0BENCH", "channel_id": f"C{i % 97}", "user_id": "U1",
-                "user_name": "bench", "command": "/papers", "text": texts[i % len(texts)],
-                "response_url": "http://127.0.0.1:9/unused",
-                # Unique: a repeated trigger_id is a replay, acknowledged and not acted on.
-                "trigger_id": f"t{os.getpid()}.{i}.{time.time_ns()}",
-                "api_app_id": "A1",
-            })
-            ts = str(int(time.time()))
-            headers = {
-                "X-Slack-Request-Timestamp": ts,
-                "X-Slack-Signature": verifier.generate_signature(timestamp=ts, body=body),
-                "Content-Type": "application/x-www-form-urlencoded",
-            }
-            t0 = time.perf_counter()
-            async with http.post(url, data=body, headers=headers) as response:
-                payload = await response.read()
-            samples.append((time.perf_counter() - t0) * 1000)
-            if response.status != 200 or b"blocks" not in payload:
-                failures += 1
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for request in requests:
+                t0 = time.perf_counter()
+                status, payload = await _exchange(reader, writer, request)
+                samples.append((time.perf_counter() - t0) * 1000)
+                if status != 200 or b"blocks" not in payload:
+                    failures += 1
+        finally:
+            writer.close()
 
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
     return samples, failures
@@ -197,35 +235,38 @@ async def serve(store: PaperStore, total: int, workers: int, db: Path, index: Pa
     service = BotService(settings, store, clock=lambda: NOW)
     real = SlackAdapter(service, settings)
     floor = SlackAdapter(FixedService(settings, store, clock=lambda: NOW), settings)
+    # The same core behind bolt's own dispatch (the short path for slash commands off): what
+    # bolt's middleware costs, for the comparison.
+    bolt = SlackAdapter(BotService(settings, store, clock=lambda: NOW), settings)
+    bolt.http.setup.command = "/bolt-path-only"
     ports = {
         "paperboy": await real.serve_http("127.0.0.1", 0),
+        "bolt path": await bolt.serve_http("127.0.0.1", 0),
         "baseline": await floor.serve_http("127.0.0.1", 0),
     }
     ctx = mp.get_context("spawn")
     pool_port = free_port()
-    stops = []
     procs = []
     for _ in range(workers):
         ready, ready_send = ctx.Pipe(duplex=False)
-        stop_recv, stop = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=worker_main, args=(db, index, api, pool_port, ready_send,
-                                                     stop_recv))
+                                                     os.getpid()))
         proc.start()
         await asyncio.get_running_loop().run_in_executor(None, ready.recv)
-        stops.append(stop)
         procs.append(proc)
     ports[f"paperboy x{workers}"] = pool_port
+    pids = {"paperboy": [os.getpid()], "baseline": [os.getpid()], "bolt path": [os.getpid()],
+            f"paperboy x{workers}": [p.pid for p in procs if p.pid is not None]}
     receive, send = ctx.Pipe(duplex=False)
-    client = ctx.Process(target=client_main, args=(ports, total, send))
+    client = ctx.Process(target=client_main, args=(ports, pids, total, send))
     client.start()
     loop = asyncio.get_running_loop()
     results: dict[str, Any] = await loop.run_in_executor(None, receive.recv)
     await loop.run_in_executor(None, client.join)
-    for stop in stops:
-        stop.send(True)
     for proc in procs:
+        proc.terminate()  # SIGTERM, as `paperboy run` stops its workers
         await loop.run_in_executor(None, proc.join)
-    for adapter in (real, floor):
+    for adapter in (real, floor, bolt):
         await adapter.stop()
     await runner.cleanup()
     return results
@@ -237,18 +278,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def worker_main(db: Path, index: Path, api: str, port: int, ready: Any, stop: Any) -> None:
-    """One of several server processes on one port (SO_REUSEPORT): each has its own event
-    loop and GIL, so the two cores both serve requests."""
+def worker_main(db: Path, index: Path, api: str, port: int, ready: Any, parent: int) -> None:
+    """One of several server processes on one port: `paperboy run`'s own worker code
+    (`bot.http_workers`, SO_REUSEPORT), on the benchmark's store; stopped by SIGTERM."""
 
     async def run() -> None:
-        store = PaperStore(make_engine(f"sqlite:///{db}"), index=open_index(index))
-        settings = http_settings(api)
-        adapter = SlackAdapter(BotService(settings, store, clock=lambda: NOW), settings)
-        await adapter.serve_http("127.0.0.1", port, reuse_port=True)
-        ready.send(True)
-        await asyncio.get_running_loop().run_in_executor(None, stop.recv)
-        await adapter.stop()
+        store = http_workers.follower_store(f"sqlite:///{db}", index)
+        settings = http_settings(api, port)
+        service = BotService(settings, store, clock=lambda: NOW)
+        await http_workers.serve_worker(service, settings, parent, lambda: ready.send(True))
         store.close()
 
     asyncio.run(run())
@@ -413,25 +451,30 @@ def main() -> None:
     workdir = Path(args.workdir)
     if args.scenario in ("busy", "all"):
         busy(workdir, args.window)
+    load_before = os.getloadavg()
     results = asyncio.run(serve(store, args.requests, args.workers, workdir / f"store-{n}.db",
                                 workdir / f"index-{n}"))
     print(f"{args.requests} signed /papers requests per server, {CONCURRENCY} in flight, "
-          f"client in a second process; {len(QUERIES)}-query mix of bench/search.py")
-    print(f"{'server':<10} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-          f"{'req/s':>8} {'burst-50 p99':>13} {'failed':>7}")
-    for name in ("paperboy", f"paperboy x{args.workers}", "baseline"):
+          f"raw-socket keep-alive client in a second process; {len(QUERIES)}-query mix of "
+          "bench/search.py; cpu: ms of CPU per request (server processes, load generator)")
+    print(f"{'server':<13} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+          f"{'req/s':>6} {'burst p99':>9} {'srv cpu':>7} {'gen cpu':>7} {'failed':>6}")
+    names = ("paperboy", f"paperboy x{args.workers}", "bolt path", "baseline")
+    for name in names:
         r = results[name]
         s = r["samples"]
-        print(f"{name:<10} {statistics.median(s):8.1f} {pct(s, 95):8.1f} {pct(s, 99):8.1f} "
-              f"{max(s):8.1f} {len(s) / r['wall']:8.0f} {pct(r['burst'], 99):13.1f} "
-              f"{r['failures']:7d}")
+        print(f"{name:<13} {statistics.median(s):7.1f} {pct(s, 95):7.1f} {pct(s, 99):7.1f} "
+              f"{max(s):7.1f} {len(s) / r['wall']:6.0f} {pct(r['burst'], 99):9.1f} "
+              f"{1000 * r['server_cpu'] / len(s):7.2f} {1000 * r['client_cpu'] / len(s):7.2f} "
+              f"{r['failures']:6d}")
     floor = results["baseline"]["samples"]
-    for name in ("paperboy", f"paperboy x{args.workers}"):
+    for name in names[:3]:
         real = results[name]["samples"]
         p50_ratio = statistics.median(real) / statistics.median(floor)
         p99_ratio = pct(real, 99) / pct(floor, 99)
         print(f"ratio {name} / baseline: p50 {p50_ratio:.1f}x  p99 {p99_ratio:.1f}x"
               "   (budget: p99 <= 300 ms; Slack: 3 s)")
+    print(f"load average (1, 5, 15 min) before {load_before}, after {os.getloadavg()}")
     one, pooled = results["paperboy"]["samples"], results[f"paperboy x{args.workers}"]["samples"]
     print(f"ratio paperboy x{args.workers} / paperboy (one process): "
           f"p50 {statistics.median(pooled) / statistics.median(one):.2f}x  "

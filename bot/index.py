@@ -95,6 +95,10 @@ class PaperIndex:
         self._alias_table: tuple[Aliases, AliasTable] | None = None
         self._alias_version = 0
         self._cache = ResultCache(RESULT_CACHE)
+        # A follower (a Slack HTTP worker process) reads an index another process writes: it
+        # never writes, and a commit of the writer (meta.json changes) empties its caches.
+        self.read_only = False
+        self._seen_on_disk = 0
         if self.path is None:
             self._open(None)
             return
@@ -150,6 +154,8 @@ class PaperIndex:
         """
         if not papers:
             return True
+        if self.read_only:
+            return False  # the writer's next catch-up indexes them
         with self._lock:
             try:
                 writer = self._get_writer()
@@ -270,6 +276,9 @@ class PaperIndex:
     def recreate(self) -> None:
         """Throw the index away and start it empty (a damaged index found at run time); the
         caller refills it with `store.sync_index()`."""
+        if self.read_only:
+            logger.error("search index %s is damaged; the writing process rebuilds it", self.path)
+            return
         with self._lock:
             self._writer = None
             self._pending = 0
@@ -348,10 +357,26 @@ class PaperIndex:
     ) -> list[Ranked]:
         """The answer to `key` from the result cache, else computed (and remembered until the
         next commit or a change of the alias table)."""
+        self._follow()
         self.flush()
         self._compiler(aliases)  # (re)builds the alias table if the store's aliases changed
         state = (self._generation, self._alias_version)
         return self._cache.get(key, state, no_panic(compute))
+
+    def _follow(self) -> None:
+        """A follower's view of the writer's commits: meta.json's mtime, read on each search
+        (a stat). On a change the reader reloads at once and the generation moves on, so no
+        cached answer or sort bar outlives the commit."""
+        if not self.read_only or self.path is None:
+            return
+        try:
+            seen = (self.path / "meta.json").stat().st_mtime_ns
+        except OSError:
+            return
+        if seen != self._seen_on_disk:
+            self._index.reload()
+            self._seen_on_disk = seen
+            self._generation += 1
 
     def _all(self, query: Query, limit: int, now: datetime) -> Callable[[], list[Ranked]]:
         def compute() -> list[Ranked]:

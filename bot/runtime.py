@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bot import metrics
+from bot import http_workers, metrics
 from bot.config import Settings, reveal
 from bot.db import make_engine
 from bot.errors import ConfigError
@@ -106,6 +106,7 @@ async def run(settings: Settings) -> None:
     )
     states = {name: "connecting" for name in adapters}
     watch = await _serve_metrics(settings, store, states)
+    workers = http_workers.start_workers(settings)  # Slack HTTP mode on more cores
     stop = _stop_on_signals()
     connecting = [
         asyncio.create_task(_keep_connecting(name, adapter, states), name=f"connect-{name}")
@@ -125,6 +126,9 @@ async def run(settings: Settings) -> None:
         for task in [*waiters, *connecting]:
             task.cancel()
         await asyncio.gather(*connecting, return_exceptions=True)
+        stopping = asyncio.create_task(
+            asyncio.to_thread(http_workers.stop_workers, workers, SHUTDOWN_GRACE / 2)
+        )
         scheduler.stop()
         # Every adapter, also one still connecting: its half-open session is closed too.
         for adapter in reversed(adapters.values()):
@@ -133,6 +137,7 @@ async def run(settings: Settings) -> None:
             except Exception as exc:  # noqa: BLE001 - stopping goes on for the others
                 logger.warning("%s did not stop cleanly: %s", adapter.platform, exc)
         await close_sources()
+        await stopping
         if watch is not None:
             await watch.stop()
         store.close()

@@ -1,0 +1,147 @@
+"""Slack HTTP mode on several cores: `[slack] http_workers` processes answer on one port.
+
+`paperboy run` stays the one process that runs the scheduler, refreshes the sources and writes
+the search index. With `http_workers = N` (N > 1) it also starts N-1 worker processes; each
+serves only the Slack HTTP endpoint, on the same host:port (SO_REUSEPORT: the kernel spreads
+connections over the processes, and each has its own GIL). A worker reads the shared store and
+follows the index the first process writes (its cache empties on every commit there); a
+paper it fetches on demand is stored, and reaches the index at the first process's next tick.
+Workers stop on SIGTERM/SIGINT, and on their own when the first process is gone.
+
+Part of the composition root: like `bot.runtime`, it imports the adapter inside a function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Callable
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.config import Settings
+
+if TYPE_CHECKING:
+    from bot.service import BotService
+    from bot.store import PaperStore
+
+logger = logging.getLogger(__name__)
+
+PARENT_CHECK = 1.0  # seconds between checks that the first process is still there
+
+
+def wanted(settings: Settings) -> int:
+    """How many worker processes to start besides this one."""
+    slack = settings.slack
+    if slack.mode != "http" or "slack" not in settings.platforms():
+        return 0
+    return slack.http_workers - 1
+
+
+def start_workers(settings: Settings) -> list[BaseProcess]:
+    """Start the worker processes (none unless HTTP mode asks for more than one)."""
+    context = multiprocessing.get_context("spawn")  # no copy of this process's loop or locks
+    workers: list[BaseProcess] = []
+    for number in range(1, wanted(settings) + 1):
+        worker = context.Process(
+            target=worker_main,
+            args=(settings, number, os.getpid()),
+            name=f"paperboy-slack-{number}",
+            daemon=True,
+        )
+        worker.start()
+        workers.append(worker)
+    if workers:
+        logger.info("Slack HTTP: %d worker processes share the port", len(workers))
+    return workers
+
+
+def stop_workers(workers: list[BaseProcess], timeout: float) -> None:
+    """SIGTERM each worker, wait up to `timeout` in all, then kill what is left (blocking)."""
+    for worker in workers:
+        if worker.is_alive():
+            worker.terminate()
+    deadline = time.monotonic() + timeout
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():
+            logger.warning("%s did not stop in time: killed", worker.name)
+            worker.kill()
+            worker.join(1.0)
+
+
+def worker_main(settings: Settings, number: int, parent: int) -> None:
+    """A worker process's life: serve until a signal, or until the first process is gone."""
+    _log_like_parent(settings, number)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(settings, parent))
+
+
+async def _serve(settings: Settings, parent: int) -> None:
+    from bot.service import BotService
+    from bot.sources import Sources, make_client
+
+    store = follower_store(settings.database_url, settings.index_dir)
+    client = make_client(settings.sources.timeout_seconds)
+    service = BotService(settings, store)
+    service.remote = Sources(settings, client)  # on-demand lookups; no refresh here
+    try:
+        await serve_worker(service, settings, parent)
+    finally:
+        await client.aclose()
+        store.close()
+
+
+def follower_store(database_url: str, index_dir: Path) -> PaperStore:
+    """The shared store, with the index opened read-only: it follows the writer's commits."""
+    from bot.db import make_engine
+    from bot.index import PaperIndex
+    from bot.store import PaperStore
+
+    index = PaperIndex(index_dir)
+    index.read_only = True
+    return PaperStore(make_engine(database_url), index)
+
+
+async def serve_worker(
+    service: BotService, settings: Settings, parent: int, ready: Callable[[], None] | None = None
+) -> None:
+    """Serve `[slack] host:port` beside the other processes until SIGTERM/SIGINT, or until
+    the process `parent` is gone; then stop the adapter (commands in flight are answered)."""
+    from adapters.slack import SlackAdapter
+
+    adapter = SlackAdapter(service, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await adapter.serve_http(settings.slack.host, settings.slack.port, reuse_port=True)
+        if ready is not None:
+            ready()
+        while not stop.is_set() and os.getppid() == parent:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), PARENT_CHECK)
+    finally:
+        await adapter.stop()
+
+
+def _log_like_parent(settings: Settings, number: int) -> None:
+    """A spawned process starts without the parent's logging: the same level and format,
+    each line naming the worker."""
+    from bot.cli import JsonFormatter
+
+    handler = logging.StreamHandler()
+    if settings.logging.format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(
+            f"%(asctime)s %(levelname)s %(name)s[worker {number}]: %(message)s"
+        ))
+    logging.basicConfig(level=getattr(logging, settings.logging.level), handlers=[handler])

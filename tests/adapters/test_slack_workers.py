@@ -1,0 +1,113 @@
+"""`[slack] http_workers`: several processes answer Slack HTTP mode on one port, and they
+all stop on SIGTERM. The real `paperboy run` in a subprocess; no network but loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+from slack_sdk.signature import SignatureVerifier
+
+from adapters.slack_http import PROCESS_HEADER
+from tests.test_lifecycle import STOP_LIMIT, Bot, closed_port
+
+SECRET = "workers-signing-secret"
+ENV = {"SLACK_BOT_TOKEN": "xoxb-fake", "SLACK_SIGNING_SECRET": SECRET}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def config(tmp_path: Path, port: int, workers: int) -> Path:
+    nowhere = f"http://127.0.0.1:{closed_port()}"
+    path = tmp_path / "paperboy.toml"
+    path.write_text(
+        f"""
+[storage]
+data_dir = "{tmp_path / 'data'}"
+[sources]
+retries = 0
+[sources.huggingface]
+base_url = "{nowhere}"
+[sources.arxiv]
+api_url = "{nowhere}/api/query"
+feed_url = "{nowhere}/atom"
+[metrics]
+host = "127.0.0.1"
+port = 0
+[slack]
+mode = "http"
+host = "127.0.0.1"
+port = {port}
+http_workers = {workers}
+api_base_url = "{nowhere}/api/"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def ask(port: int, text: str, n: int) -> tuple[int, str, bytes]:
+    """A signed `/papers <text>` on a new connection: (status, answering process, body)."""
+    body = urlencode({
+        "team_id": "T1", "channel_id": "C1", "user_id": "U1", "command": "/papers",
+        "text": text, "trigger_id": f"trigger-{n}-{time.time_ns()}",
+        "response_url": f"http://127.0.0.1:{closed_port()}/r",
+    })
+    ts = str(int(time.time()))
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/slack/events", data=body.encode(), method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded",
+                 "X-Slack-Request-Timestamp": ts,
+                 "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(
+                     timestamp=ts, body=body)},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, response.headers[PROCESS_HEADER], response.read()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_two_processes_answer_commands_on_one_port_and_stop_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    bot = Bot(config(tmp_path, port, workers=2), ENV)
+    try:
+        bot.wait_for("worker processes share the port")
+        bot.wait_for("Slack HTTP endpoint on")
+        answered: dict[str, bytes] = {}
+        deadline = time.monotonic() + 30
+        n = 0
+        while len(answered) < 2 and time.monotonic() < deadline:
+            n += 1
+            try:
+                status, process, body = ask(port, "help", n)
+            except OSError:  # the worker is still starting
+                time.sleep(0.1)
+                continue
+            assert status == 200
+            answered[process] = body
+        assert len(answered) == 2, f"one process answered {n} commands; log:\n{bot.log}"
+        assert str(bot.proc.pid) in answered  # the main process, and one worker
+        assert all(b"/papers" in body and b"blocks" in body for body in answered.values())
+    except BaseException:
+        bot.kill()
+        raise
+    code, took = bot.stop_with(signal.SIGTERM)
+    assert code == 0 and took < STOP_LIMIT, bot.log
+    workers = [int(pid) for pid in answered if int(pid) != bot.proc.pid]
+    assert workers and not any(alive(pid) for pid in workers)
+    assert "Traceback" not in bot.log
