@@ -230,6 +230,11 @@ class Settings(_Section):
                 issues.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
             if s.slack_client_id and not s.slack_client_secret:
                 issues.append("SLACK_CLIENT_SECRET is missing: SLACK_CLIENT_ID is set (OAuth)")
+            if self.slack.http_workers > 1 and self.slack.mode != "http":
+                issues.append(
+                    f"[slack] http_workers = {self.slack.http_workers} needs "
+                    '[slack] mode = "http" (Socket Mode is one connection per app)'
+                )
         return issues
 
     @classmethod

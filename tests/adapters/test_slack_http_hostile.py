@@ -157,3 +157,42 @@ async def test_slack_retries_of_an_event_are_acted_on_once(
         status, _ = await post(url, event, headers)
         assert status == 200
     assert paused == ["slack:T0002:"]
+
+
+async def test_slacks_retry_after_our_failure_is_acted_on_but_a_copy_of_a_success_is_not(
+    sqlite_engine: Engine, slack_api: FakeSlackApi, tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = PaperStore(sqlite_engine, PaperIndex(tmp_path / "index"))
+    service = BotService(Settings.load(None, {}), store, clock=lambda: NOW)
+    adapter = SlackAdapter(
+        service, settings(slack_api, mode="http", SLACK_SIGNING_SECRET=SECRET, SLACK_APP_TOKEN="")
+    )
+    await adapter.serve_http("127.0.0.1", 0)
+    url = f"http://127.0.0.1:{adapter.http_port}/slack/events"
+    paused: list[str] = []
+    monkeypatch.setattr(store, "pause_channels", lambda prefix, reason: paused.append(prefix) or 0)
+    dispatch = adapter.app.async_dispatch
+    failures = [RuntimeError("database went away")]
+
+    async def flaky(request: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await dispatch(request)
+
+    monkeypatch.setattr(adapter.app, "async_dispatch", flaky)
+    event = json.dumps(load("app_uninstalled.json"))
+    try:
+        statuses = []
+        for retry in range(3):  # the first attempt fails on our side; Slack retries twice
+            headers = {**signed(event), "Content-Type": "application/json"}
+            if retry:
+                headers.update({"X-Slack-Retry-Num": str(retry),
+                                "X-Slack-Retry-Reason": "http_error"})
+            statuses.append((await post(url, event, headers))[0])
+        assert statuses == [400, 200, 200]
+        assert paused == ["slack:T0002:"]  # acted on at the first retry, not at the second
+    finally:
+        await adapter.stop()
+        SEEN_REQUESTS.drop(sqlite_engine, checkfirst=True)
+        store.close()

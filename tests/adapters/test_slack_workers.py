@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
+import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from adapters.slack_http import PROCESS_HEADER
@@ -111,3 +112,19 @@ def test_two_processes_answer_commands_on_one_port_and_stop_on_sigterm(tmp_path:
     workers = [int(pid) for pid in answered if int(pid) != bot.proc.pid]
     assert workers and not any(alive(pid) for pid in workers)
     assert "Traceback" not in bot.log
+
+
+def test_check_config_explains_http_workers_outside_http_mode(tmp_path: Path) -> None:
+    from bot.config import Settings
+    from bot.errors import ConfigError
+
+    path = tmp_path / "paperboy.toml"
+    env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}
+    path.write_text('[slack]\nmode = "socket"\nhttp_workers = 2\n', encoding="utf-8")
+    [problem] = Settings.load(path, env).problems()
+    assert "http_workers = 2" in problem and 'mode = "http"' in problem
+    path.write_text('[slack]\nmode = "http"\nhttp_workers = 2\n', encoding="utf-8")
+    assert Settings.load(path, {**env, "SLACK_SIGNING_SECRET": "s"}).problems() == []
+    path.write_text("[slack]\nhttp_workers = 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="http_workers"):
+        Settings.load(path, env)
