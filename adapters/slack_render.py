@@ -8,8 +8,9 @@ undocumented cap, `msg_blocks_too_long`, sits near 13.2k). A reply that does not
 further messages, each marked "continued"; the adapter posts those in the thread of the first.
 
 Every piece of paper or user text goes through `escape` (S-OUT-5): `&`, `<` and `>` become
-entities, nothing else does, so a title like `<!channel> <@U1> <https://evil|x>` pings nobody and
-links nowhere. The only `<...>` sequences in our output are the links we build from checked
+entities, so a title like `<!channel> <@U1> <https://evil|x>` pings nobody and links nowhere, and
+mrkdwn's `*`, `_`, `~` and backtick become look-alikes (mrkdwn has no escape for them), so a
+title cannot turn the rest of a message bold or into code. The only `<...>` sequences in our output are the links we build from checked
 http(s) URLs.
 """
 
@@ -27,7 +28,6 @@ SECTION_TEXT = 3_000
 HEADER_TEXT = 150
 BUTTON_TEXT = 75
 BUTTON_VALUE = 2_000
-CONTEXT_TEXT = 2_000
 FALLBACK_TEXT = 3_000  # Slack recommends <= 4,000 for the top-level text
 MESSAGE_TEXT_BUDGET = 11_000  # all block text of one message; the observed cap is ~13.2k
 # Room left in every message for a continuation marker and the closing blocks.
@@ -45,9 +45,17 @@ Message = dict[str, Any]
 # ------------------------------------------------------------------------------ text
 
 
+# mrkdwn has no escape for its formatting characters (`*bold*`, `_italic_`, `~strike~`,
+# `` `code` ``): in paper and user text they become look-alikes that Slack never formats.
+_MARKERS = str.maketrans({"*": "\u2217", "_": "\uff3f", "~": "\u223c", "`": "\u02cb"})
+
+
 def escape(text: str) -> str:
-    """Slack's three control characters as entities; nothing else is touched."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Slack's three control characters as entities, and mrkdwn's formatting characters as
+    look-alikes (one character each, so lengths hold); nothing else is touched."""
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").translate(_MARKERS)
+    )
 
 
 def fit(text: str, limit: int) -> str:

@@ -21,6 +21,7 @@ from bot.messages import PaperCard, Reply, ReplyKind, error, info
 from tests.adapters.fake_slack import assert_valid_blocks
 
 NASTY = "<!channel> <@U123> <https://evil|click> & <#C999> A<B>C"
+MARKUP = " *bold* _it_ ~gone~ `code` ```x```"  # mrkdwn formatting has no escape
 
 
 def card(n: int = 1, **kw: object) -> PaperCard:
@@ -52,8 +53,11 @@ def all_text(messages: list[dict[str, object]]) -> str:
     return json.dumps(shown(messages), ensure_ascii=False)
 
 
-def test_escape_only_the_three_control_characters() -> None:
+def test_escape_the_three_control_characters_and_neutralise_formatting() -> None:
     assert escape("A<B & C>D <!channel> don't") == "A&lt;B &amp; C&gt;D &lt;!channel&gt; don't"
+    hostile = "*bold* _it_ ~gone~ `code` ```block```"
+    assert not set(escape(hostile)) & set("*_~`")
+    assert len(escape(hostile)) == len(hostile)  # look-alikes: one character each
     assert fit("a & b", 7) == "a &amp;…" or len(fit("a & b", 7)) <= 7
 
 
@@ -105,25 +109,27 @@ def test_shared_copy_and_channel_replies_have_no_share_button() -> None:
 def test_nasty_titles_ping_nobody_and_link_nowhere() -> None:
     nasty = card(
         1,
-        title=NASTY,
-        authors=(NASTY,),
-        abstract=NASTY,
-        summary=NASTY,
+        title=NASTY + MARKUP,
+        authors=(NASTY + MARKUP,),
+        abstract=NASTY + MARKUP,
+        summary=NASTY + MARKUP,
         categories=(NASTY,),
         github_repo="<!channel>",
         project_page="javascript:alert(1)",
         matched_topics=(NASTY,),
     )
     for kind in ReplyKind:
-        reply = Reply(kind=kind, title=NASTY, text=NASTY, cards=(nasty,), footer=NASTY,
-                      query=NASTY, ephemeral=True)
-        messages = render(reply, source_text=NASTY)
+        reply = Reply(kind=kind, title=NASTY + MARKUP, text=NASTY + MARKUP, cards=(nasty,),
+                      footer=NASTY + MARKUP, query=NASTY, ephemeral=True)
+        messages = render(reply, source_text=NASTY + MARKUP)
         for message in messages:
             assert_valid_blocks(message)  # also: every <...> is one of our links
         dump = all_text(messages)
         for bad in ("<!channel>", "<@U123>", "<https://evil", "<#C999>", "<!channel|"):
             assert bad not in dump
         assert "&lt;!channel&gt;" in dump
+        for formatting in ("*bold*", "_it_", "~gone~", "`code`", "```"):
+            assert formatting not in dump
         # A link label is escaped too: the title inside <url|title>.
         if kind is not ReplyKind.INFO:
             assert "|&lt;!channel&gt; &lt;@U123&gt;" in dump
