@@ -85,12 +85,18 @@ class FakeSlackApi:
     def response_url(self, name: str = "r1") -> str:
         return f"{self.root}/response/{name}"
 
-    async def wait_for_response(self, name: str = "r1", count: int = 1) -> list[dict[str, Any]]:
-        """The posts to one response_url, waiting (bounded) for `count` of them: the answer
-        after an ack arrives asynchronously."""
-        for _ in range(200):
-            if len(self.responses.get(name, [])) >= count:
-                break
+    async def wait_for_response(
+        self, name: str = "r1", count: int = 1, timeout: float = 5.0
+    ) -> list[dict[str, Any]]:
+        """The posts to one response_url once `count` of them arrived (the answer after an
+        ack arrives asynchronously); fails the test if they do not within `timeout`."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.responses.get(name, [])) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                got = self.responses.get(name, [])
+                raise AssertionError(
+                    f"response_url {name!r}: {len(got)} of {count} posts after {timeout} s: {got}"
+                )
             await asyncio.sleep(0.01)
         return self.responses.get(name, [])
 

@@ -20,8 +20,8 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
-from adapters.slack import LOOKING, SlackAdapter
-from bot import channel_commands
+from adapters.slack import LOOKING, STOPPING, SlackAdapter
+from bot import commands
 from bot.messages import ChannelRef, Invocation, Reply, UserRef
 from bot.service import MAX_HEAVY_PER_CHANNEL, BotService
 from tests.adapters.fake_slack import FakeSlackApi, slack_api
@@ -118,3 +118,28 @@ async def test_a_channel_runs_a_bounded_number_of_heavy_commands(
     release.set()
     for reply in await asyncio.gather(*running, other):
         assert not reply.is_error
+
+
+async def test_previews_still_running_at_shutdown_are_told_to_try_again(
+    service: BotService, slack_api: FakeSlackApi, release: threading.Event,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("adapters.slack.STOP_WAIT", 0.2)
+    slack = SlackAdapter(
+        service, settings(slack_api, mode="http", SLACK_SIGNING_SECRET=SECRET, SLACK_APP_TOKEN="")
+    )
+    await slack.serve_http("127.0.0.1", 0)
+    url = f"http://127.0.0.1:{slack.http_port}/slack/events"
+    try:
+        async with aiohttp.ClientSession() as http:
+            # Two grind in the heavy pool, the third waits in its queue.
+            acks = [await slash(http, url, slack_api, "digest", f"C{n:04d}") for n in range(3)]
+        assert all(ack["text"] == LOOKING for ack in acks)
+        await slack.stop()
+        for n in range(3):
+            [answer] = await slack_api.wait_for_response(f"C{n:04d}-digest")
+            assert answer["text"] == STOPPING
+            assert answer["response_type"] == "ephemeral"
+    finally:
+        release.set()
+        await slack.stop()
