@@ -10,8 +10,8 @@ further messages, each marked "continued"; the adapter posts those in the thread
 Every piece of paper or user text goes through `escape` (S-OUT-5): `&`, `<` and `>` become
 entities, so a title like `<!channel> <@U1> <https://evil|x>` pings nobody and links nowhere, and
 mrkdwn's `*`, `_`, `~` and backtick become look-alikes (mrkdwn has no escape for them), so a
-title cannot turn the rest of a message bold or into code. The only `<...>` sequences in our output are the links we build from checked
-http(s) URLs.
+title cannot turn the rest of a message bold or into code. The only `<...>` sequences in our
+output are the links we build from checked http(s) URLs.
 """
 
 from __future__ import annotations

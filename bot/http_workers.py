@@ -89,8 +89,7 @@ async def _serve(settings: Settings, parent: int) -> None:
 
     store = follower_store(settings.database_url, settings.index_dir)
     client = make_client(settings.sources.timeout_seconds)
-    service = BotService(settings, store)
-    service.remote = Sources(settings, client)  # on-demand lookups; no refresh here
+    service = BotService(settings, store, remote=Sources(settings, client))  # lookups only
     try:
         await serve_worker(service, settings, parent)
     finally:
