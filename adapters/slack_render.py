@@ -247,48 +247,10 @@ def render(reply: Reply, *, source_text: str | None = None, actions: bool = True
     "Share" button that re-runs it for the whole channel. `actions=False` leaves out Share and
     Subscribe (for the copy that is shared, and for digests).
     """
-    head: list[Block] = []
-    units: list[list[Block]] = []
-    tail: list[Block] = []
-
-    if reply.kind is ReplyKind.PAPER and reply.cards:
-        units.extend(paper_detail(reply.cards[0]))
-        for n, card in enumerate(reply.cards[1:], 2):
-            units.append([paper_section(card, n, abstract_button=True, index=n)])
-    else:
-        title = reply.title if reply.title.strip() else ""
-        if reply.kind is ReplyKind.ERROR:
-            # A section, not a header: errors stay small and the warning sign leads.
-            head.append(section(":warning: *" + fit(title, 500) + "*"))
-        elif title:
-            if reply.cards:
-                head.append(header(title))
-            else:
-                head.append(section("*" + fit(title, 500) + "*"))
-        for piece in split_text(reply.text, SECTION_TEXT):
-            units.append([section(piece)])
-        numbered = reply.kind is not ReplyKind.INFO
-        for n, card in enumerate(reply.cards, 1):
-            units.append(
-                [paper_section(card, n if numbered else None, abstract_button=True, index=n)]
-            )
-
-    closing = []
-    if reply.more:
-        closing.append(f"+{reply.more} more")
-    if reply.footer.strip():
-        closing.append(fit(reply.footer, 1_500))
-    if closing:
-        tail.append(context(" · ".join(closing)))
-    if actions and reply.kind is ReplyKind.RESULTS and reply.cards:
-        buttons = []
-        if reply.ephemeral and source_text and len(source_text) <= BUTTON_VALUE:
-            buttons.append(button("Share", ACTION_SHARE, source_text, "primary"))
-        if reply.query and len(reply.query) <= BUTTON_VALUE:
-            buttons.append(button("Subscribe this channel", ACTION_SUBSCRIBE, reply.query))
-        if buttons:
-            tail.append({"type": "actions", "elements": buttons})
-
+    head, units = _body(reply)
+    tail = _closing(reply)
+    if actions:
+        tail += _actions(reply, source_text)
     fallback = fit(_fallback(reply), FALLBACK_TEXT) or "paperboy"
     if not (head or units or tail):
         head.append(section(fallback))
@@ -303,6 +265,50 @@ def render(reply: Reply, *, source_text: str | None = None, actions: bool = True
             text = fit(f"…continued (part {n} of {len(drafts)}): {reply.title}", FALLBACK_TEXT)
         messages.append({"text": text, "blocks": blocks})
     return messages
+
+
+def _body(reply: Reply) -> tuple[list[Block], list[list[Block]]]:
+    """The heading blocks, and the units (blocks kept together) of text and papers."""
+    head: list[Block] = []
+    units: list[list[Block]] = []
+    if reply.kind is ReplyKind.PAPER and reply.cards:
+        units.extend(paper_detail(reply.cards[0]))
+        for n, card in enumerate(reply.cards[1:], 2):
+            units.append([paper_section(card, n, abstract_button=True, index=n)])
+        return head, units
+    title = reply.title if reply.title.strip() else ""
+    if reply.kind is ReplyKind.ERROR:
+        # A section, not a header: errors stay small and the warning sign leads.
+        head.append(section(":warning: *" + fit(title, 500) + "*"))
+    elif title:
+        head.append(header(title) if reply.cards else section("*" + fit(title, 500) + "*"))
+    for piece in split_text(reply.text, SECTION_TEXT):
+        units.append([section(piece)])
+    numbered = reply.kind is not ReplyKind.INFO
+    for n, card in enumerate(reply.cards, 1):
+        units.append([paper_section(card, n if numbered else None, abstract_button=True, index=n)])
+    return head, units
+
+
+def _closing(reply: Reply) -> list[Block]:
+    closing = []
+    if reply.more:
+        closing.append(f"+{reply.more} more")
+    if reply.footer.strip():
+        closing.append(fit(reply.footer, 1_500))
+    return [context(" · ".join(closing))] if closing else []
+
+
+def _actions(reply: Reply, source_text: str | None) -> list[Block]:
+    """Share (an ephemeral result list, again for the channel) and Subscribe buttons."""
+    if reply.kind is not ReplyKind.RESULTS or not reply.cards:
+        return []
+    buttons = []
+    if reply.ephemeral and source_text and len(source_text) <= BUTTON_VALUE:
+        buttons.append(button("Share", ACTION_SHARE, source_text, "primary"))
+    if reply.query and len(reply.query) <= BUTTON_VALUE:
+        buttons.append(button("Subscribe this channel", ACTION_SUBSCRIBE, reply.query))
+    return [{"type": "actions", "elements": buttons}] if buttons else []
 
 
 def _pack(head: list[Block], units: list[list[Block]], tail: list[Block]) -> list[_Draft]:
