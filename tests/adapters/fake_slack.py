@@ -290,35 +290,7 @@ def assert_valid_blocks(message: dict[str, Any]) -> None:
     blocks = message.get("blocks")
     assert isinstance(blocks, list) and blocks, "blocks missing"
     assert len(blocks) <= 50, f"{len(blocks)} blocks > 50"
-    action_ids: list[str] = []
-    for i, block in enumerate(blocks):
-        where = f"block {i} ({block.get('type')})"
-        kind = block.get("type")
-        assert kind in ("header", "section", "context", "actions", "divider"), where
-        if "block_id" in block:
-            assert len(block["block_id"]) <= 255, where
-        if kind == "header":
-            _text_obj(block.get("text"), 150, where, plain=True)
-        elif kind == "section":
-            assert "text" in block or "fields" in block, where
-            if "text" in block:
-                _text_obj(block["text"], 3_000, where)
-            fields = block.get("fields", [])
-            assert len(fields) <= 10, where
-            for f in fields:
-                _text_obj(f, 2_000, where)
-            if "accessory" in block:
-                action_ids.append(_button(block["accessory"], where))
-        elif kind == "context":
-            elements = block.get("elements", [])
-            assert 1 <= len(elements) <= 10, where
-            for e in elements:
-                _text_obj(e, 3_000, where)
-        elif kind == "actions":
-            elements = block.get("elements", [])
-            assert 1 <= len(elements) <= 25, where
-            for e in elements:
-                action_ids.append(_button(e, where))
+    action_ids = [a for i, block in enumerate(blocks) for a in _check_block(i, block)]
     assert len(action_ids) == len(set(action_ids)), f"duplicate action_ids {action_ids}"
     total = sum(len(t) for t in _texts(blocks))
     assert total <= 12_000, f"block text totals {total} > 12000"
@@ -333,6 +305,38 @@ def assert_valid_blocks(message: dict[str, Any]) -> None:
         parsed = Block.parse(block)
         assert parsed is not None, block
         parsed.validate_json()
+
+
+def _check_block(i: int, block: dict[str, Any]) -> list[str]:
+    """One block within its limits; returns the action_ids it carries."""
+    where = f"block {i} ({block.get('type')})"
+    kind = block.get("type")
+    assert kind in ("header", "section", "context", "actions", "divider"), where
+    if "block_id" in block:
+        assert len(block["block_id"]) <= 255, where
+    if kind == "header":
+        _text_obj(block.get("text"), 150, where, plain=True)
+    elif kind == "section":
+        return _check_section(block, where)
+    elif kind in ("context", "actions"):
+        elements = block.get("elements", [])
+        assert 1 <= len(elements) <= (10 if kind == "context" else 25), where
+        if kind == "actions":
+            return [_button(e, where) for e in elements]
+        for e in elements:
+            _text_obj(e, 3_000, where)
+    return []
+
+
+def _check_section(block: dict[str, Any], where: str) -> list[str]:
+    assert "text" in block or "fields" in block, where
+    if "text" in block:
+        _text_obj(block["text"], 3_000, where)
+    fields = block.get("fields", [])
+    assert len(fields) <= 10, where
+    for f in fields:
+        _text_obj(f, 2_000, where)
+    return [_button(block["accessory"], where)] if "accessory" in block else []
 
 
 def _button(element: dict[str, Any], where: str) -> str:

@@ -101,6 +101,7 @@ class FakeRemote:
         raise SourceError("arXiv answered 503")
 
     async def search_remote(self, query: str, limit: int) -> list[PaperIn]:
+        del query, limit  # knows no other papers
         return []
 
 
@@ -247,7 +248,7 @@ async def test_workspaces_never_see_or_change_each_others_subscriptions(
 
 
 async def test_a_network_lookup_acks_at_once_then_answers_via_response_url(
-    store: PaperStore, slack_api: FakeSlackApi, sleeps: Sleeps
+    store: PaperStore, slack_api: FakeSlackApi
 ) -> None:
     store.upsert_many(PAPERS, NOW - timedelta(hours=1))
     remote = FakeRemote()
@@ -587,7 +588,7 @@ async def test_oauth_install_tokens_per_workspace_and_uninstall(
 
 
 async def test_the_runtime_builds_the_slack_adapter_from_settings(
-    service: BotService, slack_api: FakeSlackApi, tmp_path: Path
+    service: BotService, slack_api: FakeSlackApi
 ) -> None:
     from bot.runtime import build_adapters
 
@@ -634,7 +635,7 @@ async def test_socket_mode_connects_and_acks_envelopes_with_the_answer(
 
 
 async def test_revoked_bot_token_pauses_only_that_workspaces_channels(
-    adapter: SlackAdapter, slack_api: FakeSlackApi, service: BotService
+    adapter: SlackAdapter, service: BotService
 ) -> None:
     service.store.ensure_channel("slack:T0001:C0001", NOW)
     service.store.ensure_channel("slack:T0002:C0001", NOW)

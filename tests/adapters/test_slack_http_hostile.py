@@ -147,7 +147,7 @@ async def test_slack_retries_of_an_event_are_acted_on_once(
     [first, second], service = instances
     paused: list[str] = []
     monkeypatch.setattr(
-        service.store, "pause_channels", lambda prefix, reason: paused.append(prefix) or 0
+        service.store, "pause_channels", lambda prefix, _reason: paused.append(prefix) or 0
     )
     event = json.dumps(load("app_uninstalled.json"))
     for n, url in enumerate((first, second, first)):
@@ -171,7 +171,7 @@ async def test_slacks_retry_after_our_failure_is_acted_on_but_a_copy_of_a_succes
     await adapter.serve_http("127.0.0.1", 0)
     url = f"http://127.0.0.1:{adapter.http_port}/slack/events"
     paused: list[str] = []
-    monkeypatch.setattr(store, "pause_channels", lambda prefix, reason: paused.append(prefix) or 0)
+    monkeypatch.setattr(store, "pause_channels", lambda prefix, _reason: paused.append(prefix) or 0)
     dispatch = adapter.app.async_dispatch
     failures = [RuntimeError("database went away")]
 
