@@ -4,18 +4,22 @@ A SQLite store + tantivy index of N synthetic papers (default 1M; `bench/search.
 generator) is served by `SlackAdapter` in HTTP mode on loopback. A second process sends signed
 slash-command requests, 50 in flight at a time, with the query mix of `bench/search.py`, and
 measures each request from send to the full ack body (Slack's 3 s deadline; budget p99 300 ms).
+The load generator is a raw-socket asyncio client on kept-alive connections, with every request
+signed before the clock starts: it shares the machine's cores with the server, so its own CPU
+per request is printed (`gen cpu`) beside the server's (`srv cpu`).
 
-Same run, same process layout, a comparison: `baseline`, an adapter whose core answers a
-fixed one-line reply without touching the store: the floor of aiohttp +
-signature check + bolt + our rendering, so the difference is what the search costs under
-concurrency.
+Servers, same run, in turn (two rounds, the second in reverse order):
+- `paperboy`: one process, as `paperboy run` with `[slack] http_workers = 1`;
+- `paperboy xN`: N processes on one port (SO_REUSEPORT), `bot.http_workers`' own worker code;
+- `bolt path`: one process with the slash-command short path off (bolt's dispatch, as before);
+- `baseline`: an adapter whose core answers a fixed one-line reply without touching the store:
+  the floor of aiohttp + signature check + the act-once guard + rendering.
 
-    .venv/bin/python bench/slack_http.py                  # 1M papers (builds once, ~5 min)
+    .venv/bin/python bench/slack_http.py --scenario sustained --workdir DIR   # 1M papers
+    .venv/bin/python bench/slack_http.py --scenario busy --workdir DIR        # 40k previews
     .venv/bin/python bench/slack_http.py --papers 100k    # quicker
-    .venv/bin/python bench/slack_http.py --workdir DIR    # reuse a store built there
-                                                          # (store-<n>.db + index-<n>, as
-                                                          # `bench/search.py --keep` leaves)
-Not a test: it prints figures and never fails on them.
+The store is built once in `--workdir` (store-<n>.db + index-<n>, as `bench/search.py --keep`
+leaves; ~7 min for 1M) and reused. Not a test: it prints figures and never fails on them.
 """
 
 from __future__ import annotations
