@@ -35,6 +35,7 @@ import socket
 import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -121,9 +122,11 @@ def http_settings(api: str, port: int = 0) -> Settings:
 # ---------------------------------------------------------------------------- client side
 
 
-def client_main(ports: dict[str, int], pids: dict[str, list[int]], total: int, out: Any) -> None:
+def client_main(ports: dict[str, int], pids: dict[str, list[int]], total: int, out: Any,
+                client: str = "raw") -> None:
     """The second process: drive each server in turn, send back the latencies."""
-    out.send(asyncio.run(_drive(ports, pids, total)))
+    run = _run_aiohttp if client == "aiohttp" else _run
+    out.send(asyncio.run(_drive(ports, pids, total, run)))
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -137,12 +140,15 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / tick
 
 
-async def _drive(ports: dict[str, int], pids: dict[str, list[int]], total: int
+Run = Callable[[int, list[str], int], Awaitable[tuple[list[float], int]]]
+
+
+async def _drive(ports: dict[str, int], pids: dict[str, list[int]], total: int, run: Run
                  ) -> dict[str, Any]:
     results: dict[str, Any] = {}
     texts = [q.text for q in QUERIES]
     for name, port in ports.items():  # warm-up: connections, page cache, auth.test
-        await _run(port, texts, 2 * len(texts))
+        await run(port, texts, 2 * len(texts))
         results[name] = {"samples": [], "failures": 0, "wall": 0.0, "burst": [],
                          "server_cpu": 0.0, "client_cpu": 0.0}
     # Two rounds, the second in reverse order, so no server gains from going last.
@@ -151,13 +157,13 @@ async def _drive(ports: dict[str, int], pids: dict[str, list[int]], total: int
             r = results[name]
             cpu0, mine0 = cpu_seconds(pids[name]), time.process_time()
             t0 = time.perf_counter()
-            samples, failures = await _run(ports[name], texts, total // 2)
+            samples, failures = await run(ports[name], texts, total // 2)
             r["wall"] += time.perf_counter() - t0
             r["server_cpu"] += cpu_seconds(pids[name]) - cpu0
             r["client_cpu"] += time.process_time() - mine0
             r["samples"] += samples
             # One burst of exactly 50 at once, the brief's scenario.
-            burst, burst_fail = await _run(ports[name], texts, CONCURRENCY)
+            burst, burst_fail = await run(ports[name], texts, CONCURRENCY)
             r["burst"] += burst
             r["failures"] += failures + burst_fail
     return results
@@ -224,6 +230,41 @@ async def _run(port: int, texts: list[str], total: int) -> tuple[list[float], in
     return samples, failures
 
 
+async def _run_aiohttp(port: int, texts: list[str], total: int) -> tuple[list[float], int]:
+    """The previous load generator (`--client aiohttp`), for comparison: an aiohttp session,
+    each request signed inside the timed loop."""
+    verifier = SignatureVerifier(SECRET)
+    counter = itertools.count()
+    samples: list[float] = []
+    failures = 0
+    url = f"http://127.0.0.1:{port}/slack/events"
+
+    async def worker(http: aiohttp.ClientSession) -> None:
+        nonlocal failures
+        while (i := next(counter)) < total:
+            body = urlencode({
+                "team_id": "T0BENCH", "channel_id": f"C{i % 97}", "user_id": "U1",
+                "user_name": "bench", "command": "/papers", "text": texts[i % len(texts)],
+                "response_url": "http://127.0.0.1:9/unused",
+                "trigger_id": f"a{os.getpid()}.{i}.{time.time_ns()}", "api_app_id": "A1",
+            })
+            ts = str(int(time.time()))
+            headers = {"X-Slack-Request-Timestamp": ts,
+                       "X-Slack-Signature": verifier.generate_signature(timestamp=ts, body=body),
+                       "Content-Type": "application/x-www-form-urlencoded"}
+            t0 = time.perf_counter()
+            async with http.post(url, data=body, headers=headers) as response:
+                payload = await response.read()
+            samples.append((time.perf_counter() - t0) * 1000)
+            if response.status != 200 or b"blocks" not in payload:
+                failures += 1
+
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        await asyncio.gather(*(worker(http) for _ in range(CONCURRENCY)))
+    return samples, failures
+
+
 # ---------------------------------------------------------------------------- main
 
 
@@ -232,8 +273,8 @@ def pct(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-async def serve(store: PaperStore, total: int, workers: int, db: Path, index: Path
-                ) -> dict[str, Any]:
+async def serve(store: PaperStore, total: int, workers: int, db: Path, index: Path,
+                generator: str = "raw") -> dict[str, Any]:
     runner, api = await fake_web_api()
     settings = http_settings(api)
     service = BotService(settings, store, clock=lambda: NOW)
@@ -262,7 +303,7 @@ async def serve(store: PaperStore, total: int, workers: int, db: Path, index: Pa
     pids = {"paperboy": [os.getpid()], "baseline": [os.getpid()], "bolt path": [os.getpid()],
             f"paperboy x{workers}": [p.pid for p in procs if p.pid is not None]}
     receive, send = ctx.Pipe(duplex=False)
-    client = ctx.Process(target=client_main, args=(ports, pids, total, send))
+    client = ctx.Process(target=client_main, args=(ports, pids, total, send, generator))
     client.start()
     loop = asyncio.get_running_loop()
     results: dict[str, Any] = await loop.run_in_executor(None, receive.recv)
@@ -438,6 +479,8 @@ def main() -> None:
     ap.add_argument("--scenario", choices=("sustained", "busy", "all"), default="all",
                     help="sustained: 2,000 searches at 50 in flight; busy: 10 digest previews "
                     "over a large window plus 50 searches")
+    ap.add_argument("--client", choices=("raw", "aiohttp"), default="raw",
+                    help="load generator: raw sockets (default) or the former aiohttp client")
     ap.add_argument("--window", default="40k", help="papers in the busy scenario's window")
     args = ap.parse_args()
     n = parse_n(args.papers)
@@ -457,9 +500,9 @@ def main() -> None:
         busy(workdir, args.window)
     load_before = os.getloadavg()
     results = asyncio.run(serve(store, args.requests, args.workers, workdir / f"store-{n}.db",
-                                workdir / f"index-{n}"))
+                                workdir / f"index-{n}", generator=args.client))
     print(f"{args.requests} signed /papers requests per server, {CONCURRENCY} in flight, "
-          f"raw-socket keep-alive client in a second process; {len(QUERIES)}-query mix of "
+          f"{args.client} load generator in a second process; {len(QUERIES)}-query mix of "
           "bench/search.py; cpu: ms of CPU per request (server processes, load generator)")
     print(f"{'server':<13} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} "
           f"{'req/s':>6} {'burst p99':>9} {'srv cpu':>7} {'gen cpu':>7} {'failed':>6}")
