@@ -128,3 +128,41 @@ def test_check_config_explains_http_workers_outside_http_mode(tmp_path: Path) ->
     path.write_text("[slack]\nhttp_workers = 0\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="http_workers"):
         Settings.load(path, env)
+
+
+async def test_a_worker_finds_papers_the_main_process_stores_after_it_started(
+    tmp_path: Path,
+) -> None:
+    from bot import http_workers
+    from bot.config import Settings
+    from bot.db import make_engine
+    from bot.index import PaperIndex
+    from bot.messages import ChannelRef, Invocation, UserRef
+    from bot.service import BotService
+    from bot.store import PaperStore
+    from tests.conftest import NOW
+    from tests.fakes import paper
+
+    url = f"sqlite:///{tmp_path / 'paperboy.db'}"
+    main = PaperStore(make_engine(url), PaperIndex(tmp_path / "index"))
+    main.upsert_many([paper("2402.00002", "Diffusion models for protein design",
+                            published_at=NOW)], NOW)
+    worker = http_workers.follower_store(url, tmp_path / "index")
+    service = BotService(Settings.load(None, {}), worker, clock=lambda: NOW)
+    ask = Invocation("preference optimization", ChannelRef("slack", "T1", "C1"),
+                     UserRef("slack", "U1"))
+    try:
+        assert (await service.ask(ask)).cards == ()  # asked (and cached) before it exists
+        main.upsert_many([paper("2305.18290", "Direct Preference Optimization",
+                                published_at=NOW)], NOW)
+        assert [c.id for c in (await service.ask(ask)).cards] == ["2305.18290"]
+        # The worker never writes the index: its own store writes leave it to the main process.
+        worker.upsert_many([paper("2403.00003", "Preference optimization, fetched on demand",
+                                  published_at=NOW)], NOW)
+        assert [c.id for c in (await service.ask(ask)).cards] == ["2305.18290"]
+        assert main.sync_index() == 1  # the main process's next tick indexes it
+        found = [c.id for c in (await service.ask(ask)).cards]
+        assert sorted(found) == ["2305.18290", "2403.00003"]
+    finally:
+        worker.close()
+        main.close()
