@@ -47,15 +47,16 @@ Message = dict[str, Any]
 
 # mrkdwn has no escape for its formatting characters (`*bold*`, `_italic_`, `~strike~`,
 # `` `code` ``): in paper and user text they become look-alikes that Slack never formats.
-_MARKERS = str.maketrans({"*": "\u2217", "_": "\uff3f", "~": "\u223c", "`": "\u02cb"})
+_MARKERS = (("*", "\u2217"), ("_", "\uff3f"), ("~", "\u223c"), ("`", "\u02cb"))
 
 
 def escape(text: str) -> str:
     """Slack's three control characters as entities, and mrkdwn's formatting characters as
     look-alikes (one character each, so lengths hold); nothing else is touched."""
-    return (
-        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").translate(_MARKERS)
-    )
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    for marker, look_alike in _MARKERS:  # str.replace: several times faster than translate
+        text = text.replace(marker, look_alike)
+    return text
 
 
 def fit(text: str, limit: int) -> str:
