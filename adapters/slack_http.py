@@ -22,7 +22,7 @@ import os
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 from aiohttp import web
@@ -59,7 +59,14 @@ CommandRunner = Callable[[Mapping[str, Any], Ack, Respond], Coroutine[Any, Any, 
 # ------------------------------------------------------------------------ pure checks
 
 
-def request_key(body: str, content_type: str) -> str | None:
+class Parsed(NamedTuple):
+    """A signed body, read once: what makes it unique, and a slash command's form fields."""
+
+    key: str | None
+    command: dict[str, str] | None = None
+
+
+def request_key(body: str, content_type: str) -> Parsed:
     """What makes a signed request unique, for acting on it once: the event's `event_id`
     (Slack's retries repeat it), else the `trigger_id` of a slash command or interaction.
     Raises ValueError for a body that is neither a form nor JSON of the shapes Slack sends."""
@@ -68,22 +75,23 @@ def request_key(body: str, content_type: str) -> str | None:
         if not isinstance(data, dict):
             raise ValueError("JSON body is not an object")
         event_id = data.get("event_id")
-        return f"event:{event_id}" if isinstance(event_id, str) and event_id else None
+        return Parsed(f"event:{event_id}" if isinstance(event_id, str) and event_id else None)
     form = parse_qs(body, keep_blank_values=True, strict_parsing=bool(body))
     if "payload" in form:
         payload = json.loads(form["payload"][0])
         if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
             raise ValueError("interaction payload is not an object with a type")
         trigger = payload.get("trigger_id")
-        return f"trigger:{trigger}" if isinstance(trigger, str) and trigger else None
+        return Parsed(f"trigger:{trigger}" if isinstance(trigger, str) and trigger else None)
     if "command" in form:
+        fields = {name: values[0] for name, values in form.items()}
         for field in ("team_id", "channel_id", "user_id"):
-            if not form.get(field, [""])[0]:
+            if not fields.get(field):
                 raise ValueError(f"slash command without {field}")
-        trigger = form.get("trigger_id", [""])[0]
-        return f"trigger:{trigger}" if trigger else None
+        trigger = fields.get("trigger_id")
+        return Parsed(f"trigger:{trigger}" if trigger else None, fields)
     if "ssl_check" in form:
-        return None
+        return Parsed(None)
     raise ValueError("neither a slash command, an interaction nor an event")
 
 
@@ -213,22 +221,23 @@ class SlackHttpServer:
             return web.json_response(INVALID, status=401)
         try:
             text = raw.decode("utf-8")
-            key = request_key(text, request.headers.get("Content-Type", ""))
+            parsed = request_key(text, request.headers.get("Content-Type", ""))
         except ValueError:
             return web.json_response(MALFORMED, status=400)
-        key = key or "sig:" + request.headers.get("X-Slack-Signature", "")
+        key = parsed.key or "sig:" + request.headers.get("X-Slack-Signature", "")
         replays = self.setup.replays
         if not await asyncio.to_thread(replays.first_time, key):
             logger.info("Slack request %s seen before (replay or retry): not acted on", key)
             return web.Response(status=200, text="")
-        response = await self._handle(text, request)
+        response = await self._handle(text, request, parsed.command)
         if response.status >= 400:  # our failure: Slack's retry of it must be acted on
             await asyncio.to_thread(replays.forget, key)
         return response
 
-    async def _handle(self, text: str, request: web.Request) -> web.Response:
-        if key_is_command(text, self.setup.command):
-            form = {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
+    async def _handle(
+        self, text: str, request: web.Request, form: dict[str, str] | None
+    ) -> web.Response:
+        if form is not None and form.get("command") == self.setup.command:
             installed = self.setup.installed
             if installed is None or await installed(str(form.get("team_id"))):
                 return await self._command(form)
@@ -283,13 +292,6 @@ class SlackHttpServer:
         if response.status == 200:
             logger.info("Slack app installed in a workspace")
         return to_aiohttp(response)
-
-
-def key_is_command(body: str, command: str) -> bool:
-    """Is this (already validated) form body the slash command `command`?"""
-    if body.startswith("payload=") or "command=" not in body:
-        return False
-    return parse_qs(body).get("command", [""])[0] == command
 
 
 async def _health(_request: web.Request) -> web.Response:
