@@ -48,10 +48,12 @@ def start_workers(settings: Settings) -> list[BaseProcess]:
     """Start the worker processes (none unless HTTP mode asks for more than one)."""
     context = multiprocessing.get_context("spawn")  # no copy of this process's loop or locks
     workers: list[BaseProcess] = []
+    handlers = logging.getLogger().handlers
+    formatter = handlers[0].formatter if handlers else None  # log lines like this process's
     for number in range(1, wanted(settings) + 1):
         worker = context.Process(
             target=worker_main,
-            args=(settings, number, os.getpid()),
+            args=(settings, number, os.getpid(), formatter),
             name=f"paperboy-slack-{number}",
             daemon=True,
         )
@@ -76,9 +78,11 @@ def stop_workers(workers: list[BaseProcess], timeout: float) -> None:
             worker.join(1.0)
 
 
-def worker_main(settings: Settings, number: int, parent: int) -> None:
+def worker_main(
+    settings: Settings, number: int, parent: int, formatter: logging.Formatter | None = None
+) -> None:
     """A worker process's life: serve until a signal, or until the first process is gone."""
-    _log_like_parent(settings, number)
+    _log_like_parent(settings, number, formatter)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(settings, parent))
 
@@ -131,16 +135,25 @@ async def serve_worker(
         await adapter.stop()
 
 
-def _log_like_parent(settings: Settings, number: int) -> None:
-    """A spawned process starts without the parent's logging: the same level and format,
-    each line naming the worker."""
-    from bot.cli import JsonFormatter
-
+def _log_like_parent(
+    settings: Settings, number: int, formatter: logging.Formatter | None
+) -> None:
+    """A spawned process starts without the parent's logging: the same level and format
+    (the parent's formatter, pickled), each record's logger name marking the worker."""
     handler = logging.StreamHandler()
-    if settings.logging.format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter(
-            f"%(asctime)s %(levelname)s %(name)s[worker {number}]: %(message)s"
-        ))
+    handler.setFormatter(
+        formatter or logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    handler.addFilter(_Tag(f"[worker {number}]"))
     logging.basicConfig(level=getattr(logging, settings.logging.level), handlers=[handler])
+
+
+class _Tag(logging.Filter):
+    def __init__(self, tag: str) -> None:
+        super().__init__()
+        self.tag = tag
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.endswith(self.tag):
+            record.name += self.tag
+        return True
