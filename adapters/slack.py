@@ -64,7 +64,7 @@ SCOPES = ["commands", "chat:write", "chat:write.public", "channels:history", "gr
 LOOKING = "Looking that up…"
 RESPONSE_URL_USES = 5  # Slack allows five uses of a response_url (S-IN-4)
 # At shutdown, commands still running get this long to answer; the rest are told to retry.
-STOP_WAIT = 2.0
+STOP_WAIT = 1.5
 STOPPING = "paperboy is restarting and could not finish this. Please try again in a minute."
 
 _SOCKET_LOG = logging.getLogger("adapters.slack.socket")
@@ -275,20 +275,20 @@ class SlackAdapter:
 
     async def _finish_running(self) -> None:
         """Commands still running (a digest preview in the queue) get `STOP_WAIT` to answer;
-        whoever is still waiting after that is told to try again, not left hanging."""
+        whoever is still waiting after that is told to try again, not left hanging. Both
+        steps together stay within the runtime's stop budget for an adapter."""
         if not self._running:
             return
         _, late = await asyncio.wait(list(self._running), timeout=STOP_WAIT)
+        told = []
         for task in late:
             respond = self._running.pop(task, None)
             task.cancel()
-            if respond is None:
-                continue
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    respond(text=STOPPING, response_type="ephemeral", replace_original=False),
-                    timeout=STOP_WAIT,
-                )
+            if respond is not None:
+                told.append(respond(text=STOPPING, response_type="ephemeral",
+                                    replace_original=False))
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*told, return_exceptions=True), STOP_WAIT)
 
     # ------------------------------------------------------------------ listeners
 
