@@ -27,11 +27,17 @@ from adapters.discord_commands import PapersTree, build_group, timezone_choices,
 from adapters.discord_render import render
 from bot.commands import build_text
 from bot.config import DiscordSettings
-from bot.errors import ConfigError, DeliveryError
-from bot.links import safe_url
-from bot.messages import ChannelRef, Invocation, PaperCard, Pending, Reply, ReplyKind, UserRef
-from bot.ports import RESEND, UNCONFIRMED, Reconciled, retry_after
-from bot.reachability import NetworkOneLiner
+from bot.messages import ChannelRef, Invocation, Pending, Reply, ReplyKind, UserRef
+from bot.ports import (
+    RESEND,
+    UNCONFIRMED,
+    ConfigError,
+    DeliveryError,
+    Reconciled,
+    keep_secret,
+    one_line_when_unreachable,
+    retry_after,
+)
 from bot.service import BotService
 
 logger = logging.getLogger(__name__)

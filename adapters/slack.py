@@ -46,11 +46,15 @@ from adapters.slack_http import (
 from adapters.slack_oauth import InstallationStore, open_oauth_stores
 from adapters.slack_post import Monotonic, SlackPoster, Sleep
 from adapters.slack_render import ACTION_ABSTRACT, ACTION_SHARE, ACTION_SUBSCRIBE, render
-from bot import redact
 from bot.config import Settings, reveal
 from bot.messages import ChannelRef, Invocation, Pending, Reply, UserRef, error
-from bot.ports import Reconciled
-from bot.reachability import NetworkOneLiner
+from bot.ports import (
+    ConfigError,
+    DeliveryError,
+    Reconciled,
+    keep_secret,
+    one_line_when_unreachable,
+)
 from bot.service import BotService
 
 logger = logging.getLogger(__name__)

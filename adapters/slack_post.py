@@ -15,9 +15,16 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack_render import Message, render
-from bot.errors import DeliveryError
 from bot.messages import ChannelRef, Reply
-from bot.ports import ABSENT, FOUND, LATER, UNCONFIRMED, Reconciled, retry_after
+from bot.ports import (
+    ABSENT,
+    FOUND,
+    LATER,
+    UNCONFIRMED,
+    DeliveryError,
+    Reconciled,
+    retry_after,
+)
 
 logger = logging.getLogger("adapters.slack")
 

@@ -19,6 +19,7 @@ from bot.errors import ConfigError, DeliveryError
 from bot.messages import ChannelRef, Reply
 from bot.models import PaperIn
 from bot.reachability import NetworkOneLiner
+from bot.retry_after import retry_after  # the one Retry-After reading, for every adapter
 
 __all__ = [
     "ABSENT",
@@ -34,6 +35,7 @@ __all__ = [
     "Reconciled",
     "keep_secret",
     "one_line_when_unreachable",
+    "retry_after",
 ]
 
 
@@ -47,9 +49,6 @@ def one_line_when_unreachable(log: logging.Logger | logging.Handler, platform: s
     """A record from `log` carrying a network failure becomes one line ("cannot reach Slack
     (DNS): reconnecting") instead of a traceback per reconnect attempt."""
     log.addFilter(NetworkOneLiner(platform))
-
-# Adapters read Retry-After through the ports (one parser for the whole bot).
-from bot.retry_after import retry_after as retry_after
 
 
 @runtime_checkable

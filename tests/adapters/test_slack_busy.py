@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 
 from adapters.slack import LOOKING, STOPPING, SlackAdapter
-from bot import commands
+from bot import channel_commands
 from bot.messages import ChannelRef, Invocation, Reply, UserRef
 from bot.service import MAX_HEAVY_PER_CHANNEL, BotService
 from tests.adapters.fake_slack import FakeSlackApi, slack_api
