@@ -68,9 +68,7 @@ def test_a_limit_below_one_is_rejected(
     assert "at least 1" in err or "between 1 and" in err
 
 
-def test_config_is_accepted_after_the_subcommand(
-    cfg: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_config_is_accepted_after_the_subcommand(cfg: str) -> None:
     assert main(["search", "dpo", "--config", cfg]) == 0
     # ...and before it; the data directory of that file is the one used.
     assert main(["--config", cfg, "search", "dpo"]) == 0
@@ -163,13 +161,13 @@ def test_fetch_offline_fails_fast_with_one_plain_line_per_source(
 
 
 def test_check_config_checks_what_will_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import importlib.util
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "aiohttp" else real(name)
+        importlib.util, "find_spec", lambda name, *_: None if name == "aiohttp" else real(name)
     )
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
     monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1")

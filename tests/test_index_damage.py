@@ -81,7 +81,7 @@ async def test_a_panicking_index_answers_politely_and_is_rebuilt(
     path, db = build(built, tmp_path)
     corrupt_postings(path)
     # The damage happens after start-up (a disk error while running): skip the start check.
-    monkeypatch.setattr("bot.index.probe", lambda *args: None)
+    monkeypatch.setattr("bot.index.probe", lambda *_: None)
     store = PaperStore(make_engine(db), PaperIndex(path))
     monkeypatch.undo()
     service = BotService(Settings.load(None, {}), store, clock=lambda: NOW)

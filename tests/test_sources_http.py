@@ -190,7 +190,7 @@ async def test_throttle_spaces_requests_by_the_interval() -> None:
     rec = Recorder()
     times: list[float] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(_request: httpx.Request) -> httpx.Response:
         times.append(rec.now)
         rec.now += 0.5  # the request itself takes half a second
         return httpx.Response(200)
@@ -208,7 +208,7 @@ async def test_throttle_applies_to_retries_too() -> None:
     rec = Recorder()
     times: list[float] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(_request: httpx.Request) -> httpx.Response:
         times.append(rec.now)
         return httpx.Response(503) if len(times) == 1 else httpx.Response(200)
 
@@ -235,7 +235,7 @@ class _Endless(httpx.AsyncByteStream):
 async def test_a_response_over_the_cap_is_refused_while_streaming() -> None:
     body = _Endless()
     client = httpx.AsyncClient(
-        transport=httpx.MockTransport(lambda request: httpx.Response(200, stream=body))
+        transport=httpx.MockTransport(lambda _request: httpx.Response(200, stream=body))
     )
     http = Http(client, "Hugging Face", retries=0, max_bytes=5_000_000)
     with pytest.raises(SourceError, match="larger than 5 MB"):
@@ -249,7 +249,7 @@ async def test_a_gzip_bomb_is_measured_after_decompression() -> None:
     bomb = gzip.compress(b"\0" * 50_000_000)  # 50 MB of zeros in ~50 kB
     client = httpx.AsyncClient(
         transport=httpx.MockTransport(
-            lambda request: httpx.Response(
+            lambda _request: httpx.Response(
                 200, content=bomb, headers={"Content-Encoding": "gzip"}
             )
         )
@@ -262,7 +262,7 @@ async def test_a_gzip_bomb_is_measured_after_decompression() -> None:
 async def test_a_declared_length_over_the_cap_is_refused_before_reading() -> None:
     client = httpx.AsyncClient(
         transport=httpx.MockTransport(
-            lambda request: httpx.Response(
+            lambda _request: httpx.Response(
                 200, content=b"{}", headers={"Content-Length": "300000000"}
             )
         )
@@ -273,7 +273,7 @@ async def test_a_declared_length_over_the_cap_is_refused_before_reading() -> Non
 
 async def test_a_response_under_the_cap_is_read_whole() -> None:
     client = httpx.AsyncClient(
-        transport=httpx.MockTransport(lambda request: httpx.Response(200, json={"ok": [1] * 1000}))
+        transport=httpx.MockTransport(lambda _request: httpx.Response(200, json={"ok": [1] * 1000}))
     )
     response = await Http(client, "Hugging Face", max_bytes=1_000_000).get("https://hf.co/x")
     assert response.json() == {"ok": [1] * 1000}

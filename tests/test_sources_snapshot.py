@@ -74,7 +74,7 @@ def test_crash_mid_import_keeps_committed_batches(store: PaperStore, tmp_path: P
     path = write(tmp_path / "snap.jsonl", [line(n) for n in range(1, 26)])
     calls = 0
 
-    def crash(done: int, total: int, report: object) -> None:
+    def crash(_done: int, _total: int, _report: object) -> None:
         nonlocal calls
         calls += 1
         if calls == 2:
