@@ -91,7 +91,7 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
 def engine(request: pytest.FixtureRequest) -> Engine:
     """The same test on a real SQLite file and on the real PostgreSQL server."""
     name = "sqlite_engine" if request.param == "sqlite" else "pg_engine"
-    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+    return request.getfixturevalue(name)
 
 
 @pytest.fixture

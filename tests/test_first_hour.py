@@ -74,13 +74,14 @@ async def test_a_remote_source_that_does_not_answer_costs_about_two_seconds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(paper_commands, "REMOTE_BUDGET", 0.2)  # the 2 s budget, scaled down
-    service = make_service(tmp_path, [DPO], SilentRemote())
+    remote = SilentRemote()
+    service = make_service(tmp_path, [DPO], remote)
     search = await asyncio.wait_for(ask(service, "walrus"), 5)
     assert "did not answer" in search.text
     lookup = await asyncio.wait_for(ask(service, "2501.99999"), 5)
     assert lookup.is_error and "did not answer" in lookup.text
     assert "arxiv.org/abs/2501.99999" in lookup.text
-    assert service.remote.calls == 2
+    assert remote.calls == 2
 
 
 async def test_top_today_never_lists_a_paper_nobody_upvoted(tmp_path: Path) -> None:

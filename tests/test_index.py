@@ -145,7 +145,7 @@ def test_stale_index_catches_up_only_what_changed(sqlite_engine: Engine, tmp_pat
     assert store.sync_index() == 2  # the two changed papers, not all three
     assert found(store, "walrus sort:top") == [("2601.00001", 90), ("2601.00003", 0)]
     assert store.sync_index() == 0
-    assert store.index.doc_count() == 3
+    assert store.index is not None and store.index.doc_count() == 3
 
 
 def test_feed_state_survives_a_restart(sqlite_engine: Engine, tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ def _exists(moment: datetime, zone: ZoneInfo) -> bool:
 
 
 def walk(schedule: Schedule, start: datetime, days: int) -> list[datetime]:
-    slots = []
+    slots: list[datetime] = []
     cursor = start
     end = start + timedelta(days=days)
     while True:

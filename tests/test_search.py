@@ -20,11 +20,11 @@ from bot.query import (
     Phrase,
     Query,
     Sort,
-    Upvotes,
     Word,
     describe,
     parse_query,
 )
+from bot.query_values import Upvotes
 from bot.search import search_papers
 from bot.store import PaperStore
 

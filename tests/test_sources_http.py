@@ -226,7 +226,7 @@ class _Endless(httpx.AsyncByteStream):
     def __init__(self) -> None:
         self.sent = 0
 
-    async def __aiter__(self):  # type: ignore[no-untyped-def]
+    async def __aiter__(self):
         while True:
             self.sent += 1
             yield b"x" * 1_000_000

@@ -53,7 +53,7 @@ class Scored:
 
 def ndcg(ranked: Sequence[str], grades: dict[str, int], k: int = K_NDCG) -> float:
     def dcg(gains: Sequence[int]) -> float:
-        return sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(gains[:k]))
+        return float(sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(gains[:k])))
 
     ideal = dcg(sorted(grades.values(), reverse=True))
     if ideal == 0:

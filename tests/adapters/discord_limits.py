@@ -24,7 +24,7 @@ def assert_within_limits(message: dict[str, Any]) -> None:
     """A message (send kwargs) that Discord accepts, and that pings nobody."""
     mentions = message.get("allowed_mentions")
     assert isinstance(mentions, discord.AllowedMentions)
-    assert mentions.to_dict() == {"parse": []}, "allowed_mentions must be none"
+    assert dict(mentions.to_dict()) == {"parse": []}, "allowed_mentions must be none"
     content = message.get("content")
     embeds: list[discord.Embed] = message.get("embeds") or []
     assert (content and content.strip()) or embeds, "a message needs content or an embed"

@@ -15,7 +15,7 @@ import discord
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from adapters import console, discord as discord_adapter, slack_render
+from adapters import console, discord_render as discord_adapter, slack_render
 from bot.links import MAX_URL_CHARS, safe_url
 from bot.messages import PaperCard, Reply, ReplyKind
 
