@@ -122,7 +122,7 @@ class FakeSlackApi:
             return dict(request.query)
         raw = await request.read()
         if request.content_type == "application/json":
-            return json.loads(raw or b"{}")  # type: ignore[no-any-return]
+            return json.loads(raw or b"{}")
         body: dict[str, Any] = dict(parse_qsl(raw.decode()))
         for key in ("blocks", "metadata"):
             if isinstance(body.get(key), str):

@@ -73,7 +73,7 @@ def load(name: str, **replace: str) -> dict[str, Any]:
     text = (SLACK_FIXTURES / name).read_text()
     for key, value in replace.items():
         text = text.replace(key, value)
-    return json.loads(text)  # type: ignore[no-any-return]
+    return json.loads(text)
 
 
 def settings(fake: FakeSlackApi, *, mode: str = "socket", **secrets: str) -> Settings:
@@ -310,6 +310,7 @@ async def test_abstract_button_shows_the_full_abstract_to_the_clicker(
 def signed(body: str, *, secret: str = SECRET, age: int = 0) -> dict[str, str]:
     timestamp = str(int(time.time()) - age)
     signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+    assert signature is not None
     return {
         "X-Slack-Request-Timestamp": timestamp,
         "X-Slack-Signature": signature,

@@ -19,10 +19,10 @@ from tests.adapters.test_slack import (
     NASTY,
     PAPERS,
     command,
-    paper,
     posting_adapter,
 )
 from tests.conftest import NOW
+from tests.fakes import paper
 
 __all__ = ["slack_api"]
 

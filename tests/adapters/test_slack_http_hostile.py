@@ -146,9 +146,12 @@ async def test_slack_retries_of_an_event_are_acted_on_once(
 ) -> None:
     [first, second], service = instances
     paused: list[str] = []
-    monkeypatch.setattr(
-        service.store, "pause_channels", lambda prefix, _reason: paused.append(prefix) or 0
-    )
+
+    def pause(prefix: str, _reason: str) -> int:
+        paused.append(prefix)
+        return 0
+
+    monkeypatch.setattr(service.store, "pause_channels", pause)
     event = json.dumps(load("app_uninstalled.json"))
     for n, url in enumerate((first, second, first)):
         headers = {**signed(event), "Content-Type": "application/json"}
@@ -171,7 +174,12 @@ async def test_slacks_retry_after_our_failure_is_acted_on_but_a_copy_of_a_succes
     await adapter.serve_http("127.0.0.1", 0)
     url = f"http://127.0.0.1:{adapter.http_port}/slack/events"
     paused: list[str] = []
-    monkeypatch.setattr(store, "pause_channels", lambda prefix, _reason: paused.append(prefix) or 0)
+
+    def pause(prefix: str, _reason: str) -> int:
+        paused.append(prefix)
+        return 0
+
+    monkeypatch.setattr(store, "pause_channels", pause)
     dispatch = adapter.app.async_dispatch
     failures = [RuntimeError("database went away")]
 

@@ -68,8 +68,8 @@ def ask(port: int, text: str, n: int) -> tuple[int, str, bytes]:
         f"http://127.0.0.1:{port}/slack/events", data=body.encode(), method="POST",
         headers={"Content-Type": "application/x-www-form-urlencoded",
                  "X-Slack-Request-Timestamp": ts,
-                 "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(
-                     timestamp=ts, body=body)},
+                 "X-Slack-Signature": str(SignatureVerifier(SECRET).generate_signature(
+                     timestamp=ts, body=body))},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.status, response.headers[PROCESS_HEADER], response.read()
