@@ -133,6 +133,21 @@ class PaperIndex:
 
     # ------------------------------------------------------------------ writing
 
+    def _write_documents(
+        self, writer: Any, papers: Sequence[Paper | Mapping[str, Any]]
+    ) -> None:
+        searcher = self._index.searcher()
+        pending = self._pending_ids
+        for paper in papers:
+            row = row_of(paper)
+            key = row["id"].lower()
+            # A delete costs more than indexing a small document; only papers already in
+            # the index (committed, or queued since the last commit) need one.
+            if key in pending or searcher.doc_freq("id", key):
+                writer.delete_documents_by_term("id", key)
+            pending.add(key)
+            writer.add_document(document(row))
+
     def upsert(
         self,
         papers: Sequence[Paper | Mapping[str, Any]],
@@ -165,17 +180,7 @@ class PaperIndex:
                 # this index catches up, and searches meanwhile see the committed state.
                 logger.warning("search index %s is busy (%s); not updated now", self.path, exc)
                 return False
-            searcher = self._index.searcher()
-            pending = self._pending_ids
-            for paper in papers:
-                row = row_of(paper)
-                key = row["id"].lower()
-                # A delete costs more than indexing a small document; only papers already in
-                # the index (committed, or queued since the last commit) need one.
-                if key in pending or searcher.doc_freq("id", key):
-                    writer.delete_documents_by_term("id", key)
-                pending.add(key)
-                writer.add_document(document(row))
+            self._write_documents(writer, papers)
             if position is not None and position > self._position:
                 self._position = position
             if own_mark is not None and own_mark >= self._position[0]:

@@ -14,7 +14,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -86,6 +86,21 @@ RECONNECT_BACKOFF = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0)
 PLATFORM_NAMES = {"slack": "Slack", "discord": "Discord", "console": "the console"}
 
 
+async def _until_stopped(stop: asyncio.Event, adapters: Iterable[Adapter]) -> None:
+    """Wait for a signal, or for an adapter that ends the bot by itself (the console's
+    `quit`)."""
+    waiters = [asyncio.create_task(stop.wait())]
+    for adapter in adapters:
+        done = getattr(adapter, "finished", None)
+        if done is not None:
+            waiters.append(asyncio.create_task(done.wait()))
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waiters:
+            task.cancel()
+
+
 async def run(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM (or the console's `quit`), then stop in reverse order.
 
@@ -112,18 +127,12 @@ async def run(settings: Settings) -> None:
         asyncio.create_task(_keep_connecting(name, adapter, states), name=f"connect-{name}")
         for name, adapter in adapters.items()
     ]
-    waiters: list[asyncio.Task[Any]] = []
     try:
         # Inside the running loop (A-2); every instance runs it: the ledger decides who posts.
         scheduler.start()
-        waiters.append(asyncio.create_task(stop.wait()))
-        for adapter in adapters.values():
-            done = getattr(adapter, "finished", None)
-            if done is not None:
-                waiters.append(asyncio.create_task(done.wait()))
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        await _until_stopped(stop, adapters.values())
     finally:
-        for task in [*waiters, *connecting]:
+        for task in connecting:
             task.cancel()
         await asyncio.gather(*connecting, return_exceptions=True)
         stopping = asyncio.create_task(
