@@ -208,9 +208,7 @@ class ConsoleAdapter:
     async def repl(self) -> None:
         """Read lines until Ctrl-D or `quit`. A terminal gets line editing and history
         (prompt_toolkit), Ctrl-C clears the line, and log lines print above the prompt."""
-        self._print(
-            "Type what you would type in Slack, e.g. /papers dpo  (quit: Ctrl-D or quit)"
-        )
+        self._print("Type what you would type in Slack, e.g. /papers dpo  (quit: Ctrl-D or quit)")
         try:
             if _is_tty(self.stdin) and _is_tty(self.stdout):
                 await self._repl_terminal()

@@ -102,6 +102,8 @@ def to_invocation(
         user=UserRef(PLATFORM, str(user.id), getattr(user, "name", None)),
         can_manage=can_manage,
     )
+
+
 def build_client(settings: DiscordSettings) -> discord.Client:
     """The gateway client: minimal intents (guild events only, no message content);
     `AutoShardedClient` when `[discord] shards` is set."""
@@ -275,8 +277,13 @@ class DiscordAdapter:
             # is fixed now, D-INT-2), then answer within the token's 15 minutes.
             await interaction.response.defer(ephemeral=reply.ephemeral, thinking=True)
             answer = await reply.reply()
-            await _send(interaction, answer, ephemeral=reply.ephemeral,
-                        view=self._view_for(answer), deferred=True)
+            await _send(
+                interaction,
+                answer,
+                ephemeral=reply.ephemeral,
+                view=self._view_for(answer),
+                deferred=True,
+            )
             return
         await _send(interaction, reply, ephemeral=reply.ephemeral, view=self._view_for(reply))
 

@@ -43,9 +43,17 @@ def timezone_choices(current: str) -> list[app_commands.Choice[str]]:
     """Up to 25 IANA zones matching what the user typed so far (prefix matches first)."""
     wanted = current.strip().lower().replace(" ", "_")[:64]
     if not wanted:
-        picks = ["UTC", "Europe/London", "Europe/Berlin", "America/New_York",
-                 "America/Los_Angeles", "Asia/Tokyo", "Asia/Shanghai", "Asia/Kolkata",
-                 "Australia/Sydney"]
+        picks = [
+            "UTC",
+            "Europe/London",
+            "Europe/Berlin",
+            "America/New_York",
+            "America/Los_Angeles",
+            "Asia/Tokyo",
+            "Asia/Shanghai",
+            "Asia/Kolkata",
+            "Australia/Sydney",
+        ]
     else:
         zones = _zones() + ("UTC",)
         prefix = [z for z in zones if z.lower().startswith(wanted)]
@@ -82,9 +90,7 @@ class OptionTransformer(app_commands.Transformer[Any]):
     def choices(self) -> list[app_commands.Choice[int | float | str]] | None:
         if not self.option.choices:
             return None
-        return [
-            app_commands.Choice(name=c, value=c) for c in self.option.choices[:CHOICE_MAX]
-        ]
+        return [app_commands.Choice(name=c, value=c) for c in self.option.choices[:CHOICE_MAX]]
 
     async def transform(self, _interaction: discord.Interaction[Any], value: Any, /) -> Any:
         return value  # the core reads every option as text (`build_text`)

@@ -36,7 +36,6 @@ def no_mentions() -> discord.AllowedMentions:
     return discord.AllowedMentions.none()
 
 
-
 def neutralise(text: str) -> str:
     """Break `@everyone`, `@here`, `<@id>` and `<@&id>` (defence in depth behind
     `allowed_mentions`, which already stops every ping), and `[label](url)` masked links (a
@@ -183,7 +182,7 @@ def _notice_embeds(reply: Reply) -> list[discord.Embed]:
     if not title and not text:
         title = "Nothing to show."
     if len(title) > TITLE_MAX:  # keep every word: the rest of the title opens the text
-        text = f"…{title[TITLE_MAX - 1:]}\n{text}".strip()
+        text = f"…{title[TITLE_MAX - 1 :]}\n{text}".strip()
         title = title[: TITLE_MAX - 1] + "…"
     pieces = _chunks(text, DESCRIPTION_MAX) or [""]
     embeds = []

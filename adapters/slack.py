@@ -125,8 +125,14 @@ def shared_copy(reply: Reply, user_name: str | None) -> Reply:
     if user_name:
         footer = " · ".join(p for p in (reply.footer, f"shared by {user_name}") if p)
     return Reply(
-        kind=reply.kind, title=reply.title, text=reply.text, cards=reply.cards,
-        more=reply.more, footer=footer, ephemeral=False, query=reply.query,
+        kind=reply.kind,
+        title=reply.title,
+        text=reply.text,
+        cards=reply.cards,
+        more=reply.more,
+        footer=footer,
+        ephemeral=False,
+        query=reply.query,
     )
 
 
@@ -166,27 +172,29 @@ class SlackAdapter:
         if not self.oauth and not bot_token:
             raise ConfigError("Slack needs SLACK_BOT_TOKEN, or SLACK_CLIENT_ID and SECRET")
         if settings.slack.mode == "http" and not signing_secret:
-            raise ConfigError("SLACK_SIGNING_SECRET is missing: [slack] mode = \"http\" needs it")
+            raise ConfigError('SLACK_SIGNING_SECRET is missing: [slack] mode = "http" needs it')
         db = engine if engine is not None else service.engine
         self.installation_store: InstallationStore | None = None
         self.app = self._make_app(db, bot_token, signing_secret)
-        self.poster = SlackPoster(settings.slack.api_base_url, self._bot_token,
-                                  sleep=sleep, monotonic=monotonic)
-        self.http = SlackHttpServer(HttpSetup(
-            app=self.app,
-            secret=signing_secret,
-            now=(signature_clock.now if signature_clock else time.time),
-            replays=ReplayGuard(db),
-            command=self.command,
-            run_command=self._on_command_form,
-            events=settings.slack.mode == "http",
-            oauth=self.oauth,
-            installed=self._installed if self.oauth else None,
-        ))
+        self.poster = SlackPoster(
+            settings.slack.api_base_url, self._bot_token, sleep=sleep, monotonic=monotonic
+        )
+        self.http = SlackHttpServer(
+            HttpSetup(
+                app=self.app,
+                secret=signing_secret,
+                now=(signature_clock.now if signature_clock else time.time),
+                replays=ReplayGuard(db),
+                command=self.command,
+                run_command=self._on_command_form,
+                events=settings.slack.mode == "http",
+                oauth=self.oauth,
+                installed=self._installed if self.oauth else None,
+            )
+        )
         self._register()
 
-    def _make_app(self, db: Engine, bot_token: str | None, signing_secret: str | None
-                  ) -> AsyncApp:
+    def _make_app(self, db: Engine, bot_token: str | None, signing_secret: str | None) -> AsyncApp:
         s, api = self.secrets, self.settings.slack.api_base_url
         common: dict[str, Any] = {
             "signing_secret": signing_secret or "",
@@ -289,8 +297,9 @@ class SlackAdapter:
             respond = self._running.pop(task, None)
             task.cancel()
             if respond is not None:
-                told.append(respond(text=STOPPING, response_type="ephemeral",
-                                    replace_original=False))
+                told.append(
+                    respond(text=STOPPING, response_type="ephemeral", replace_original=False)
+                )
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.gather(*told, return_exceptions=True), STOP_WAIT)
 
@@ -307,9 +316,7 @@ class SlackAdapter:
     async def _on_command(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         await self._on_command_form(body, ack, respond)
 
-    async def _on_command_form(
-        self, body: Mapping[str, Any], ack: Ack, respond: Respond
-    ) -> None:
+    async def _on_command_form(self, body: Mapping[str, Any], ack: Ack, respond: Respond) -> None:
         """Ack within 3 s every time: with the answer when the store has it, else at once with
         "Looking that up…" and the answer later through the response_url."""
         try:
@@ -342,33 +349,46 @@ class SlackAdapter:
         first, rest = messages[0], messages[1:]
         await ack(text=first["text"], blocks=first["blocks"], response_type=response_type(reply))
         for message in rest[: RESPONSE_URL_USES - 1]:
-            await respond(text=message["text"], blocks=message["blocks"],
-                          response_type=response_type(reply), replace_original=False)
+            await respond(
+                text=message["text"],
+                blocks=message["blocks"],
+                response_type=response_type(reply),
+                replace_original=False,
+            )
 
     async def _respond(
-        self, respond: Respond, reply: Reply, *, source_text: str | None, actions: bool = True,
+        self,
+        respond: Respond,
+        reply: Reply,
+        *,
+        source_text: str | None,
+        actions: bool = True,
         kind: str | None = None,
     ) -> None:
         messages = render(reply, source_text=source_text, actions=actions)
         for message in messages[:RESPONSE_URL_USES]:
-            await respond(text=message["text"], blocks=message["blocks"],
-                          response_type=kind or response_type(reply), replace_original=False)
+            await respond(
+                text=message["text"],
+                blocks=message["blocks"],
+                response_type=kind or response_type(reply),
+                replace_original=False,
+            )
 
     async def _on_share(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        """"Share": the same `/papers` text again, posted for the whole channel."""
+        """ "Share": the same `/papers` text again, posted for the whole channel."""
         await ack()
         inv = action_invocation(body, _action_value(body))
         shared = shared_copy(await self.service.ask(inv), inv.user.name)
         await self._respond(respond, shared, source_text=None, actions=False, kind="in_channel")
 
     async def _on_subscribe(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        """"Subscribe this channel": `/papers subscribe <query>` through the core."""
+        """ "Subscribe this channel": `/papers subscribe <query>` through the core."""
         await ack()
         inv = action_invocation(body, f"subscribe {_action_value(body)}")
         await self._respond(respond, await self.service.ask(inv), source_text=None)
 
     async def _on_abstract(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        """"Abstract": the paper in detail, shown only to whoever clicked."""
+        """ "Abstract": the paper in detail, shown only to whoever clicked."""
         await ack()
         inv = action_invocation(body, _action_value(body))
         reply = await self.service.ask(inv)
@@ -419,8 +439,10 @@ class SlackAdapter:
 
     async def _installed(self, team_id: str) -> bool:
         store = self.installation_store
-        return store is None or await store.async_find_bot(
-            enterprise_id=None, team_id=team_id) is not None
+        return (
+            store is None
+            or await store.async_find_bot(enterprise_id=None, team_id=team_id) is not None
+        )
 
     async def _bot_token(self, team_id: str) -> str:
         if self.installation_store is None:
@@ -429,8 +451,9 @@ class SlackAdapter:
             return token
         bot = await self.installation_store.async_find_bot(enterprise_id=None, team_id=team_id)
         if bot is None or not bot.bot_token:
-            raise DeliveryError(f"paperboy is not installed in Slack workspace {team_id}",
-                                gone=True)
+            raise DeliveryError(
+                f"paperboy is not installed in Slack workspace {team_id}", gone=True
+            )
         return str(bot.bot_token)
 
 

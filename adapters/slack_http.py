@@ -305,12 +305,16 @@ async def _stamp(_request: web.Request, response: web.StreamResponse) -> None:
 
 def to_aiohttp(response: BoltResponse) -> web.Response:
     """bolt's response as aiohttp's (cookies of the OAuth flow kept secure)."""
-    headers = {k: v for k, v in response.first_headers_without_set_cookie().items()
-               if k.lower() != "content-type"}
+    headers = {
+        k: v
+        for k, v in response.first_headers_without_set_cookie().items()
+        if k.lower() != "content-type"
+    }
     body = response.body or ""
     content_type = "application/json" if body.startswith("{") else "text/plain"
-    if any(k.lower() == "content-type" and "html" in v for k, v in
-           response.first_headers().items()):
+    if any(
+        k.lower() == "content-type" and "html" in v for k, v in response.first_headers().items()
+    ):
         content_type = "text/html"
     out = web.Response(
         status=response.status, text=body, headers=headers, content_type=content_type
@@ -318,7 +322,11 @@ def to_aiohttp(response: BoltResponse) -> web.Response:
     for cookie in response.cookies():
         for name, morsel in cookie.items():
             out.set_cookie(
-                name, morsel.value, max_age=morsel.get("max-age") or None,
-                path=morsel.get("path") or "/", secure=True, httponly=True,
+                name,
+                morsel.value,
+                max_age=morsel.get("max-age") or None,
+                path=morsel.get("path") or "/",
+                secure=True,
+                httponly=True,
             )
     return out

@@ -95,8 +95,10 @@ def found_in_history(
     for message in messages:
         meta = message.get("metadata") or {}
         payload = meta.get("event_payload") or {}
-        if (meta.get("event_type") == DIGEST_EVENT
-                and payload.get("idempotency_key") == idempotency_key):
+        if (
+            meta.get("event_type") == DIGEST_EVENT
+            and payload.get("idempotency_key") == idempotency_key
+        ):
             return Reconciled(FOUND, ref=f"{channel.channel}:{message['ts']}")
     if response.get("has_more"):
         return Reconciled(
@@ -184,8 +186,9 @@ class SlackPoster:
             return history_failure(exc)
         except Exception as exc:
             return Reconciled(LATER, note=f"could not reach Slack: {exc!r}")
-        return found_in_history(response.data if isinstance(response.data, dict) else {},
-                                channel, idempotency_key)
+        return found_in_history(
+            response.data if isinstance(response.data, dict) else {}, channel, idempotency_key
+        )
 
     async def _post_continuation(
         self,

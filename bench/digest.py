@@ -55,9 +55,7 @@ from bot.store import PaperStore  # noqa: E402
 from bot.times import aware  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
-PG_URL = os.environ.get(
-    "PAPERBOY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+PG_URL = os.environ.get("PAPERBOY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SLOT = datetime(2026, 6, 17, 9, 0, tzinfo=UTC)
 NOW = SLOT + timedelta(seconds=20)
 MAX_NEW = 4_000  # new papers in the store; a run's window takes the newest k of them
@@ -161,21 +159,38 @@ def build_store(url: str, n_old: int, channels: int) -> Engine:
     chan_rows, sub_rows = [], []
     for c in range(channels):
         key = f"slack:T{c % 50:03d}:C{c:06d}"
-        chan_rows.append({
-            "key": key, "schedule": "daily", "digest_time": "09:00", "timezone": "UTC",
-            "max_papers": 10, "min_upvotes": 0, "quiet": False, "created_at": SLOT,
-        })
+        chan_rows.append(
+            {
+                "key": key,
+                "schedule": "daily",
+                "digest_time": "09:00",
+                "timezone": "UTC",
+                "max_papers": 10,
+                "min_upvotes": 0,
+                "quiet": False,
+                "created_at": SLOT,
+            }
+        )
         topics: set[str] = set()
         while len(topics) < 3:
             topics.add(zipf_choice(rng, pool, 1.0))
         for topic in sorted(topics):
-            sub_rows.append({"channel_key": key, "query": topic, "normalized": topic,
-                             "created_at": SLOT - timedelta(days=30)})
+            sub_rows.append(
+                {
+                    "channel_key": key,
+                    "query": topic,
+                    "normalized": topic,
+                    "created_at": SLOT - timedelta(days=30),
+                }
+            )
     with engine.begin() as conn:
         conn.execute(Channel.__table__.insert(), chan_rows)  # type: ignore[attr-defined]
         conn.execute(Subscription.__table__.insert(), sub_rows)  # type: ignore[attr-defined]
-    print(f"  built {n_old + MAX_NEW:,} papers, {channels:,} channels in "
-          f"{time.perf_counter() - t0:.0f} s", flush=True)
+    print(
+        f"  built {n_old + MAX_NEW:,} papers, {channels:,} channels in "
+        f"{time.perf_counter() - t0:.0f} s",
+        flush=True,
+    )
     return engine
 
 
@@ -197,8 +212,9 @@ def reset(engine: Engine, since: datetime, due: int) -> None:
     with engine.begin() as conn:
         conn.execute(delete(Delivery))
         conn.execute(delete(DigestRun))
-        conn.execute(update(Channel).values(last_digest_at=since,
-                                            next_digest_at=SLOT + timedelta(days=365)))
+        conn.execute(
+            update(Channel).values(last_digest_at=since, next_digest_at=SLOT + timedelta(days=365))
+        )
         for i in range(0, len(keys_due), 5_000):
             conn.execute(
                 update(Channel)
@@ -219,8 +235,9 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - t0, value
 
 
-def one_tick(engine: Engine, store: PaperStore, since: datetime, due: int,
-             repeat: int) -> tuple[list[float], int, int]:
+def one_tick(
+    engine: Engine, store: PaperStore, since: datetime, due: int, repeat: int
+) -> tuple[list[float], int, int]:
     times: list[float] = []
     claimed = digests = 0
     for _ in range(repeat):
@@ -239,9 +256,7 @@ def phases(engine: Engine, store: PaperStore, since: datetime, due: int) -> dict
     ledger = Ledger(engine, "bench")
     out: dict[str, float] = {}
     out["due channels + topics"], (chans, subs) = timed(
-        lambda: (lambda c: (c, topics_of(store, [x.key for x in c])))(
-            due_channels(store, NOW)
-        )
+        lambda: (lambda c: (c, topics_of(store, [x.key for x in c])))(due_channels(store, NOW))
     )
     plans = [digest.plan_for(c, subs[c.key], SLOT) for c in chans]
     out["delivered sets"], delivered = timed(
@@ -252,8 +267,9 @@ def phases(engine: Engine, store: PaperStore, since: datetime, due: int) -> dict
     )
     runs = [RunRequest(p.channel_key, SLOT, selections[p.channel_key].paper_ids) for p in plans]
     out["runs + claims (1 txn)"], _ = timed(
-        lambda: ledger.open_runs(runs, NOW, advance={p.channel_key: SLOT + timedelta(days=1)
-                                                     for p in plans})
+        lambda: ledger.open_runs(
+            runs, NOW, advance={p.channel_key: SLOT + timedelta(days=1) for p in plans}
+        )
     )
     return out
 
@@ -261,9 +277,11 @@ def phases(engine: Engine, store: PaperStore, since: datetime, due: int) -> dict
 def baseline_no_sharing(store: PaperStore, plans: list[digest.Plan], sample: int) -> float:
     """Seconds per channel: its topics searched one by one over the new papers."""
     with Session(store.engine) as session:
-        fresh = list(session.scalars(
-            select(Paper).where(col(Paper.announced_at) >= min(p.since for p in plans))
-        ).all())
+        fresh = list(
+            session.scalars(
+                select(Paper).where(col(Paper.announced_at) >= min(p.since for p in plans))
+            ).all()
+        )
     index = PaperIndex(None)
     index.upsert(fresh)
     aliases = store.aliases()
@@ -274,8 +292,9 @@ def baseline_no_sharing(store: PaperStore, plans: list[digest.Plan], sample: int
     return (time.perf_counter() - t0) / sample
 
 
-def baseline_naive(store: PaperStore, full: PaperIndex, plans: list[digest.Plan],
-                   sample: int) -> float:
+def baseline_naive(
+    store: PaperStore, full: PaperIndex, plans: list[digest.Plan], sample: int
+) -> float:
     """Seconds per channel: each topic searched in the whole store, filtered to the window."""
     aliases = store.aliases()
     t0 = time.perf_counter()
@@ -305,8 +324,11 @@ def full_index(engine: Engine, path: Path, total: int) -> PaperIndex:
 
 
 def run_db(name: str, url: str, args: argparse.Namespace) -> None:
-    print(f"\n== {name}: {args.papers:,} old + {MAX_NEW:,} recent papers, "
-          f"{args.channels:,} channels x 3 topics ==", flush=True)
+    print(
+        f"\n== {name}: {args.papers:,} old + {MAX_NEW:,} recent papers, "
+        f"{args.channels:,} channels x 3 topics ==",
+        flush=True,
+    )
     engine = build_store(url, args.papers, args.channels)
     # Digests ask the store's own search index (per topic, for the window's announcements).
     full = full_index(engine, OUT / f"index-{name.lower()}-{args.papers}", args.papers + MAX_NEW)
@@ -316,11 +338,15 @@ def run_db(name: str, url: str, args: argparse.Namespace) -> None:
     times, digests, claimed = one_tick(engine, store, since, args.channels, args.repeat)
     med = statistics.median(times)
     verdict = "within" if med <= 10 else "OVER"
-    print(f"tick (select + rank + claim), {args.channels:,} channels, {args.new:,} new papers: "
-          f"median {med:.2f} s of {len(times)} runs (min {min(times):.2f}, max {max(times):.2f})"
-          f" -> {verdict} the 10 s budget")
-    print(f"  {digests:,} digests, {claimed:,} papers claimed; "
-          f"per channel {med / args.channels * 1e3:.3f} ms")
+    print(
+        f"tick (select + rank + claim), {args.channels:,} channels, {args.new:,} new papers: "
+        f"median {med:.2f} s of {len(times)} runs (min {min(times):.2f}, max {max(times):.2f})"
+        f" -> {verdict} the 10 s budget"
+    )
+    print(
+        f"  {digests:,} digests, {claimed:,} papers claimed; "
+        f"per channel {med / args.channels * 1e3:.3f} ms"
+    )
     steps = phases(engine, store, since, args.channels)
     for phase, seconds in steps.items():
         print(f"    {phase:<24} {seconds:7.3f} s")
@@ -332,23 +358,31 @@ def run_db(name: str, url: str, args: argparse.Namespace) -> None:
     print("growth with new papers (all channels due):")
     for k in (500, 1_000, 2_000, 4_000):
         ts, _, claimed_k = one_tick(engine, store, new_cutoff(engine, k), args.channels, 1)
-        print(f"  {k:>7,} new papers: {ts[0]:6.2f} s, "
-              f"{ts[0] / args.channels * 1e3:.3f} ms per channel, {claimed_k:,} claimed")
+        print(
+            f"  {k:>7,} new papers: {ts[0]:6.2f} s, "
+            f"{ts[0] / args.channels * 1e3:.3f} ms per channel, {claimed_k:,} claimed"
+        )
 
     channels = due_channels_all(store, since)
     per_select = steps["select + rank"] / args.channels
     per_no_share = baseline_no_sharing(store, channels, min(args.sample * 5, len(channels)))
     print("selection per channel, same run (baselines sampled, extrapolated to all channels):")
-    print(f"  distinct topics, shared     {per_select * 1e3:8.3f} ms  "
-          f"({per_select * args.channels:7.1f} s; search, rank, fan-out)")
-    print(f"  no topic sharing            {per_no_share * 1e3:8.3f} ms  "
-          f"({per_no_share * args.channels:7.1f} s; searches alone)  "
-          f"x{per_no_share / per_select:.1f}")
+    print(
+        f"  distinct topics, shared     {per_select * 1e3:8.3f} ms  "
+        f"({per_select * args.channels:7.1f} s; search, rank, fan-out)"
+    )
+    print(
+        f"  no topic sharing            {per_no_share * 1e3:8.3f} ms  "
+        f"({per_no_share * args.channels:7.1f} s; searches alone)  "
+        f"x{per_no_share / per_select:.1f}"
+    )
     if not args.no_naive:
         per_naive = baseline_naive(store, full, channels, min(args.sample, len(channels)))
-        print(f"  naive full-store search     {per_naive * 1e3:8.3f} ms  "
-              f"({per_naive * args.channels:7.1f} s; searches + rows alone)  "
-              f"x{per_naive / per_select:.1f}")
+        print(
+            f"  naive full-store search     {per_naive * 1e3:8.3f} ms  "
+            f"({per_naive * args.channels:7.1f} s; searches + rows alone)  "
+            f"x{per_naive / per_select:.1f}"
+        )
     full.close()
     engine.dispose()
 
@@ -364,8 +398,9 @@ def pg_bench_url(n: int) -> str:
     name = f"paperboy_bench_{n}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                              {"n": name}).first()
+        exists = conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+        ).first()
         if not exists:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
@@ -385,8 +420,10 @@ def main() -> None:
     if args.new > MAX_NEW:
         parser.error(f"--new is at most {MAX_NEW}")
     OUT.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {platform.machine()} {platform.processor() or ''} {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''} {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
     if args.db in ("sqlite", "both"):
         run_db("SQLite", f"sqlite:///{OUT / f'digest-{args.papers}.db'}", args)
     if args.db in ("postgresql", "both"):

@@ -88,10 +88,7 @@ def main() -> None:
     args = ap.parse_args()
     papers = rows(args.papers)
     index_schema.document(papers[0])  # warm the analyser and the curated forms
-    found = sum(
-        len(index_schema.indexed_forms().found(r["abstract"]))
-        for r in papers[:10_000]
-    )
+    found = sum(len(index_schema.indexed_forms().found(r["abstract"])) for r in papers[:10_000])
     print(f"{len(papers):,} synthetic papers; acronym tokens per abstract: {found / 10_000:.3f}")
     figures: dict[bool, list[tuple[float, float, float]]] = {False: [], True: []}
     with tempfile.TemporaryDirectory() as tmp:

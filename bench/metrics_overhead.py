@@ -48,7 +48,7 @@ async def main() -> None:
         samples: dict[str, list[float]] = {"metrics": [], "baseline": []}
         await timed_calls(service, 200)  # warm up caches and the index reader
         for n in range(args.rounds):
-            for mode in (("metrics", "baseline") if n % 2 == 0 else ("baseline", "metrics")):
+            for mode in ("metrics", "baseline") if n % 2 == 0 else ("baseline", "metrics"):
                 metrics.observe_command = real if mode == "metrics" else (lambda *_: None)
                 samples[mode] += await timed_calls(service, args.calls)
         metrics.observe_command = real
@@ -56,10 +56,14 @@ async def main() -> None:
     med = {k: statistics.median(v) * 1e6 for k, v in samples.items()}
     p95 = {k: statistics.quantiles(v, n=20)[18] * 1e6 for k, v in samples.items()}
     for mode in ("baseline", "metrics"):
-        print(f"{mode:>8}: median {med[mode]:8.1f} µs   p95 {p95[mode]:8.1f} µs   "
-              f"({len(samples[mode])} calls)")
-    print(f"ratio metrics/baseline: median {med['metrics'] / med['baseline']:.3f}   "
-          f"p95 {p95['metrics'] / p95['baseline']:.3f}")
+        print(
+            f"{mode:>8}: median {med[mode]:8.1f} µs   p95 {p95[mode]:8.1f} µs   "
+            f"({len(samples[mode])} calls)"
+        )
+    print(
+        f"ratio metrics/baseline: median {med['metrics'] / med['baseline']:.3f}   "
+        f"p95 {p95['metrics'] / p95['baseline']:.3f}"
+    )
 
 
 if __name__ == "__main__":

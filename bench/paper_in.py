@@ -74,17 +74,21 @@ def main() -> None:
     runs = [cpu_per_item(lines) for _ in range(3)]
     parse = statistics.median(r[0] for r in runs)
     clean = statistics.median(r[1] for r in runs)
-    print(f"CPU per item, median of 3: parse {parse * 1e6:.1f} us/line (baseline), "
-          f"clean_paper {clean * 1e6:.1f} us/paper; ratio clean/parse {clean / parse:.2f}")
+    print(
+        f"CPU per item, median of 3: parse {parse * 1e6:.1f} us/line (baseline), "
+        f"clean_paper {clean * 1e6:.1f} us/paper; ratio clean/parse {clean / parse:.2f}"
+    )
 
     with_gate, without = [], []
     for _ in range(3):
         without.append(import_rate(data, gate=False))
         with_gate.append(import_rate(data, gate=True))
     ours, base = statistics.median(with_gate), statistics.median(without)
-    print(f"import of {args.lines:,} lines (store + index), median of 3: with the gate "
-          f"{ours:,.0f} lines/s; baseline without it {base:,.0f} lines/s; "
-          f"ratio {ours / base:.2f}")
+    print(
+        f"import of {args.lines:,} lines (store + index), median of 3: with the gate "
+        f"{ours:,.0f} lines/s; baseline without it {base:,.0f} lines/s; "
+        f"ratio {ours / base:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -361,8 +361,10 @@ def run_size(
         t0 = time.perf_counter()
         store.sync_index(rebuild=True)
         store.index.optimize()
-        print(f"reusing the store in {workdir}; index rebuilt from it in "
-              f"{time.perf_counter() - t0:.0f} s (no build figures)")
+        print(
+            f"reusing the store in {workdir}; index rebuilt from it in "
+            f"{time.perf_counter() - t0:.0f} s (no build figures)"
+        )
     else:
         build_store(store, corpus, n)
     print(

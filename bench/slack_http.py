@@ -100,8 +100,16 @@ async def fake_web_api() -> tuple[web.AppRunner, str]:
     """Just enough Slack Web API for bolt's authorization (`auth.test`, called once)."""
 
     async def auth_test(_request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "team_id": "T0BENCH", "user_id": "UBOT",
-                                  "bot_id": "BBOT", "team": "bench", "user": "paperboy"})
+        return web.json_response(
+            {
+                "ok": True,
+                "team_id": "T0BENCH",
+                "user_id": "UBOT",
+                "bot_id": "BBOT",
+                "team": "bench",
+                "user": "paperboy",
+            }
+        )
 
     app = web.Application()
     app.router.add_post("/api/auth.test", auth_test)
@@ -115,15 +123,21 @@ async def fake_web_api() -> tuple[web.AppRunner, str]:
 
 def http_settings(api: str, port: int = 0) -> Settings:
     base = Settings.load(None, {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET})
-    return base.model_copy(update={"slack": base.slack.model_copy(
-        update={"mode": "http", "host": "127.0.0.1", "port": port, "api_base_url": api})})
+    return base.model_copy(
+        update={
+            "slack": base.slack.model_copy(
+                update={"mode": "http", "host": "127.0.0.1", "port": port, "api_base_url": api}
+            )
+        }
+    )
 
 
 # ---------------------------------------------------------------------------- client side
 
 
-def client_main(ports: dict[str, int], pids: dict[str, list[int]], total: int, out: Any,
-                client: str = "raw") -> None:
+def client_main(
+    ports: dict[str, int], pids: dict[str, list[int]], total: int, out: Any, client: str = "raw"
+) -> None:
     """The second process: drive each server in turn, send back the latencies."""
     run = _run_aiohttp if client == "aiohttp" else _run
     out.send(asyncio.run(_drive(ports, pids, total, run)))
@@ -143,16 +157,23 @@ def cpu_seconds(pids: list[int]) -> float:
 Run = Callable[[int, list[str], int], Awaitable[tuple[list[float], int]]]
 
 
-async def _drive(ports: dict[str, int], pids: dict[str, list[int]], total: int, run: Run
-                 ) -> dict[str, Any]:
+async def _drive(
+    ports: dict[str, int], pids: dict[str, list[int]], total: int, run: Run
+) -> dict[str, Any]:
     results: dict[str, Any] = {}
     texts = [q.text for q in QUERIES]
     # Warm-up: connections, page cache, and each process's result cache (every query reaches
     # every process of a pool: the kernel spreads connections, not queries).
     for name, port in ports.items():
         await run(port, texts, 10 * len(texts))
-        results[name] = {"samples": [], "failures": 0, "wall": 0.0, "burst": [],
-                         "server_cpu": 0.0, "client_cpu": 0.0}
+        results[name] = {
+            "samples": [],
+            "failures": 0,
+            "wall": 0.0,
+            "burst": [],
+            "server_cpu": 0.0,
+            "client_cpu": 0.0,
+        }
     # Two rounds, the second in reverse order, so no server gains from going last.
     for order in (list(ports), list(reversed(ports))):
         for name in order:
@@ -177,14 +198,20 @@ def signed_requests(port: int, texts: list[str], total: int) -> list[bytes]:
     out = []
     ts = str(int(time.time()))
     for i in range(total):
-        body = urlencode({
-            "team_id": "T0BENCH", "channel_id": f"C{i % 97}", "user_id": "U1",
-            "user_name": "bench", "command": "/papers", "text": texts[i % len(texts)],
-            "response_url": "http://127.0.0.1:9/unused",
-            # Unique: a repeated trigger_id is a replay, acknowledged and not acted on.
-            "trigger_id": f"t{os.getpid()}.{i}.{time.time_ns()}",
-            "api_app_id": "A1",
-        })
+        body = urlencode(
+            {
+                "team_id": "T0BENCH",
+                "channel_id": f"C{i % 97}",
+                "user_id": "U1",
+                "user_name": "bench",
+                "command": "/papers",
+                "text": texts[i % len(texts)],
+                "response_url": "http://127.0.0.1:9/unused",
+                # Unique: a repeated trigger_id is a replay, acknowledged and not acted on.
+                "trigger_id": f"t{os.getpid()}.{i}.{time.time_ns()}",
+                "api_app_id": "A1",
+            }
+        )
         signature = verifier.generate_signature(timestamp=ts, body=body)
         out.append(
             f"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
@@ -195,8 +222,9 @@ def signed_requests(port: int, texts: list[str], total: int) -> list[bytes]:
     return out
 
 
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-                    ) -> tuple[int, bytes]:
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[int, bytes]:
     """One request on a kept-alive connection: (status, body)."""
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
@@ -244,16 +272,25 @@ async def _run_aiohttp(port: int, texts: list[str], total: int) -> tuple[list[fl
     async def worker(http: aiohttp.ClientSession) -> None:
         nonlocal failures
         while (i := next(counter)) < total:
-            body = urlencode({
-                "team_id": "T0BENCH", "channel_id": f"C{i % 97}", "user_id": "U1",
-                "user_name": "bench", "command": "/papers", "text": texts[i % len(texts)],
-                "response_url": "http://127.0.0.1:9/unused",
-                "trigger_id": f"a{os.getpid()}.{i}.{time.time_ns()}", "api_app_id": "A1",
-            })
+            body = urlencode(
+                {
+                    "team_id": "T0BENCH",
+                    "channel_id": f"C{i % 97}",
+                    "user_id": "U1",
+                    "user_name": "bench",
+                    "command": "/papers",
+                    "text": texts[i % len(texts)],
+                    "response_url": "http://127.0.0.1:9/unused",
+                    "trigger_id": f"a{os.getpid()}.{i}.{time.time_ns()}",
+                    "api_app_id": "A1",
+                }
+            )
             ts = str(int(time.time()))
-            headers = {"X-Slack-Request-Timestamp": ts,
-                       "X-Slack-Signature": verifier.generate_signature(timestamp=ts, body=body),
-                       "Content-Type": "application/x-www-form-urlencoded"}
+            headers = {
+                "X-Slack-Request-Timestamp": ts,
+                "X-Slack-Signature": verifier.generate_signature(timestamp=ts, body=body),
+                "Content-Type": "application/x-www-form-urlencoded",
+            }
             t0 = time.perf_counter()
             async with http.post(url, data=body, headers=headers) as response:
                 payload = await response.read()
@@ -275,8 +312,9 @@ def pct(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-async def serve(store: PaperStore, total: int, workers: int, db: Path, index: Path,
-                generator: str = "raw") -> dict[str, Any]:
+async def serve(
+    store: PaperStore, total: int, workers: int, db: Path, index: Path, generator: str = "raw"
+) -> dict[str, Any]:
     runner, api = await fake_web_api()
     settings = http_settings(api)
     service = BotService(settings, store, clock=lambda: NOW)
@@ -296,14 +334,19 @@ async def serve(store: PaperStore, total: int, workers: int, db: Path, index: Pa
     procs = []
     for _ in range(workers):
         ready, ready_send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=worker_main, args=(db, index, api, pool_port, ready_send,
-                                                     os.getpid()))
+        proc = ctx.Process(
+            target=worker_main, args=(db, index, api, pool_port, ready_send, os.getpid())
+        )
         proc.start()
         await asyncio.get_running_loop().run_in_executor(None, ready.recv)
         procs.append(proc)
     ports[f"paperboy x{workers}"] = pool_port
-    pids = {"paperboy": [os.getpid()], "baseline": [os.getpid()], "bolt path": [os.getpid()],
-            f"paperboy x{workers}": [p.pid for p in procs if p.pid is not None]}
+    pids = {
+        "paperboy": [os.getpid()],
+        "baseline": [os.getpid()],
+        "bolt path": [os.getpid()],
+        f"paperboy x{workers}": [p.pid for p in procs if p.pid is not None],
+    }
     receive, send = ctx.Pipe(duplex=False)
     client = ctx.Process(target=client_main, args=(ports, pids, total, send, generator))
     client.start()
@@ -360,24 +403,35 @@ def busy(workdir: Path, window: int) -> None:
         t0 = time.perf_counter()
         papers = itertools.islice(Corpus(window).papers(), store.count(), None)
         while chunk := list(itertools.islice(papers, 20_000)):
-            store.upsert_many(chunk, NOW - timedelta(hours=1),
-                              announced_at=NOW - timedelta(hours=1))
-        print(f"busy store: {store.count():,} papers built in {time.perf_counter() - t0:.0f} s",
-              flush=True)
+            store.upsert_many(
+                chunk, NOW - timedelta(hours=1), announced_at=NOW - timedelta(hours=1)
+            )
+        print(
+            f"busy store: {store.count():,} papers built in {time.perf_counter() - t0:.0f} s",
+            flush=True,
+        )
     results = asyncio.run(_busy_serve(store))
     store.close()
     base, loaded = results["alone"], results["searches"]
     previews, answered = results["previews"], results["answered"]
-    print(f"busy: {BUSY_CHANNELS} concurrent /papers digest previews over a {window:,}-paper "
-          f"window + {BUSY_SEARCHES} searches (10 in flight); client in a second process")
-    print(f"  every ack under 3 s: {max(previews + loaded) < 3000}  "
-          f"(max preview ack {max(previews):.0f} ms, max search ack {max(loaded):.0f} ms)")
-    print(f"  searches p50 {statistics.median(loaded):.1f} ms  p99 {pct(loaded, 99):.1f} ms; "
-          f"baseline (alone, same run) p50 {statistics.median(base):.1f} ms  "
-          f"p99 {pct(base, 99):.1f} ms; ratio p99 {pct(loaded, 99) / pct(base, 99):.1f}x")
-    print(f"  previews answered through response_url: {len(answered)}/{BUSY_CHANNELS}, "
-          f"last after {max(answered, default=float('nan')) / 1000:.1f} s; "
-          f"a preview says: {results['preview']!r}")
+    print(
+        f"busy: {BUSY_CHANNELS} concurrent /papers digest previews over a {window:,}-paper "
+        f"window + {BUSY_SEARCHES} searches (10 in flight); client in a second process"
+    )
+    print(
+        f"  every ack under 3 s: {max(previews + loaded) < 3000}  "
+        f"(max preview ack {max(previews):.0f} ms, max search ack {max(loaded):.0f} ms)"
+    )
+    print(
+        f"  searches p50 {statistics.median(loaded):.1f} ms  p99 {pct(loaded, 99):.1f} ms; "
+        f"baseline (alone, same run) p50 {statistics.median(base):.1f} ms  "
+        f"p99 {pct(base, 99):.1f} ms; ratio p99 {pct(loaded, 99) / pct(base, 99):.1f}x"
+    )
+    print(
+        f"  previews answered through response_url: {len(answered)}/{BUSY_CHANNELS}, "
+        f"last after {max(answered, default=float('nan')) / 1000:.1f} s; "
+        f"a preview says: {results['preview']!r}"
+    )
 
 
 async def _busy_serve(store: PaperStore) -> dict[str, Any]:
@@ -398,8 +452,9 @@ async def _busy_serve(store: PaperStore) -> dict[str, Any]:
     results: dict[str, Any] = await loop.run_in_executor(None, receive.recv)
     await loop.run_in_executor(None, client.join)
     # What a preview showed (after the run: computing it before would warm the caches).
-    sample = await service.ask(Invocation("digest", ChannelRef("slack", "T0BENCH", "CB0"),
-                                          UserRef("slack", "U1")))
+    sample = await service.ask(
+        Invocation("digest", ChannelRef("slack", "T0BENCH", "CB0"), UserRef("slack", "U1"))
+    )
     results["preview"] = sample.title
     await adapter.stop()
     await runner.cleanup()
@@ -431,15 +486,25 @@ async def _busy_drive(port: int) -> dict[str, Any]:
     serial = itertools.count()
 
     async def post(http: aiohttp.ClientSession, text: str, channel: str) -> float:
-        body = urlencode({
-            "team_id": "T0BENCH", "channel_id": channel, "user_id": "U1", "user_name": "bench",
-            "command": "/papers", "text": text, "response_url": sink_url,
-            "trigger_id": f"busy{os.getpid()}.{next(serial)}.{time.time_ns()}", "api_app_id": "A1",
-        })
+        body = urlencode(
+            {
+                "team_id": "T0BENCH",
+                "channel_id": channel,
+                "user_id": "U1",
+                "user_name": "bench",
+                "command": "/papers",
+                "text": text,
+                "response_url": sink_url,
+                "trigger_id": f"busy{os.getpid()}.{next(serial)}.{time.time_ns()}",
+                "api_app_id": "A1",
+            }
+        )
         ts = str(int(time.time()))
-        headers = {"X-Slack-Request-Timestamp": ts,
-                   "X-Slack-Signature": verifier.generate_signature(timestamp=ts, body=body),
-                   "Content-Type": "application/x-www-form-urlencoded"}
+        headers = {
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": verifier.generate_signature(timestamp=ts, body=body),
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
         t0 = time.perf_counter()
         async with http.post(url, data=body, headers=headers) as response:
             await response.read()
@@ -461,8 +526,9 @@ async def _busy_drive(port: int) -> dict[str, Any]:
         await searches(http)  # warm-up
         alone = await searches(http)
         start = time.perf_counter()
-        preview_tasks = [asyncio.create_task(post(http, "digest", f"CB{k}"))
-                         for k in range(BUSY_CHANNELS)]
+        preview_tasks = [
+            asyncio.create_task(post(http, "digest", f"CB{k}")) for k in range(BUSY_CHANNELS)
+        ]
         loaded = await searches(http)
         previews = await asyncio.gather(*preview_tasks)
         deadline = time.perf_counter() + 300
@@ -484,62 +550,108 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--papers", default="1m", help="store size, e.g. 100k or 1m (default 1m)")
     ap.add_argument("--requests", type=int, default=2_000, help="requests per server")
-    ap.add_argument("--workdir", default=str(Path(__file__).parent / "out" / "slack-http"),
-                    help="where the store is built and kept for the next run")
-    ap.add_argument("--workers", type=int, default=2,
-                    help="server processes on one port (SO_REUSEPORT) for the pooled figure")
-    ap.add_argument("--scenario", choices=("sustained", "busy", "all"), default="all",
-                    help="sustained: 2,000 searches at 50 in flight; busy: 10 digest previews "
-                    "over a large window plus 50 searches")
-    ap.add_argument("--client", choices=("raw", "aiohttp"), default="raw",
-                    help="load generator: raw sockets (default) or the former aiohttp client")
+    ap.add_argument(
+        "--workdir",
+        default=str(Path(__file__).parent / "out" / "slack-http"),
+        help="where the store is built and kept for the next run",
+    )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="server processes on one port (SO_REUSEPORT) for the pooled figure",
+    )
+    ap.add_argument(
+        "--scenario",
+        choices=("sustained", "busy", "all"),
+        default="all",
+        help="sustained: 2,000 searches at 50 in flight; busy: 10 digest previews "
+        "over a large window plus 50 searches",
+    )
+    ap.add_argument(
+        "--client",
+        choices=("raw", "aiohttp"),
+        default="raw",
+        help="load generator: raw sockets (default) or the former aiohttp client",
+    )
     ap.add_argument("--window", default="40k", help="papers in the busy scenario's window")
     args = ap.parse_args()
     n = parse_n(args.papers)
     if args.scenario == "busy":
         busy(Path(args.workdir), parse_n(args.window))
         return
-    print(f"paperboy Slack HTTP-mode benchmark {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} "
-          "UTC")
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}")
+    print(
+        f"paperboy Slack HTTP-mode benchmark {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC"
+    )
+    print(
+        f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}"
+    )
     args.window = parse_n(args.window)
     store, built = open_or_build(n, Path(args.workdir))
-    print(f"store: {store.count():,} papers" + (f" (built in {built:.0f} s)" if built else
-                                                " (reused)"), flush=True)
+    print(
+        f"store: {store.count():,} papers"
+        + (f" (built in {built:.0f} s)" if built else " (reused)"),
+        flush=True,
+    )
     workdir = Path(args.workdir)
     if args.scenario in ("busy", "all"):
         busy(workdir, args.window)
     load_before = os.getloadavg()
-    results = asyncio.run(serve(store, args.requests, args.workers, workdir / f"store-{n}.db",
-                                workdir / f"index-{n}", generator=args.client))
-    print(f"{args.requests} signed /papers requests per server, {CONCURRENCY} in flight, "
-          f"{args.client} load generator in a second process; {len(QUERIES)}-query mix of "
-          "bench/search.py; cpu: ms of CPU per request (server processes, load generator)")
-    print(f"{'server':<13} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-          f"{'req/s':>6} {'burst p99':>9} {'srv cpu':>7} {'gen cpu':>7} {'failed':>6}")
+    results = asyncio.run(
+        serve(
+            store,
+            args.requests,
+            args.workers,
+            workdir / f"store-{n}.db",
+            workdir / f"index-{n}",
+            generator=args.client,
+        )
+    )
+    print(
+        f"{args.requests} signed /papers requests per server, {CONCURRENCY} in flight, "
+        f"{args.client} load generator in a second process; {len(QUERIES)}-query mix of "
+        "bench/search.py; cpu: ms of CPU per request (server processes, load generator)"
+    )
+    print(
+        f"{'server':<13} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+        f"{'req/s':>6} {'burst p99':>9} {'srv cpu':>7} {'gen cpu':>7} {'failed':>6}"
+    )
     names = ("paperboy", f"paperboy x{args.workers}", "bolt path", "baseline")
     for name in names:
         r = results[name]
         s = r["samples"]
-        print(f"{name:<13} {statistics.median(s):7.1f} {pct(s, 95):7.1f} {pct(s, 99):7.1f} "
-              f"{max(s):7.1f} {len(s) / r['wall']:6.0f} {pct(r['burst'], 99):9.1f} "
-              f"{1000 * r['server_cpu'] / len(s):7.2f} {1000 * r['client_cpu'] / len(s):7.2f} "
-              f"{r['failures']:6d}")
+        print(
+            f"{name:<13} {statistics.median(s):7.1f} {pct(s, 95):7.1f} {pct(s, 99):7.1f} "
+            f"{max(s):7.1f} {len(s) / r['wall']:6.0f} {pct(r['burst'], 99):9.1f} "
+            f"{1000 * r['server_cpu'] / len(s):7.2f} {1000 * r['client_cpu'] / len(s):7.2f} "
+            f"{r['failures']:6d}"
+        )
     floor = results["baseline"]["samples"]
     for name in names[:3]:
         real = results[name]["samples"]
         p50_ratio = statistics.median(real) / statistics.median(floor)
         p99_ratio = pct(real, 99) / pct(floor, 99)
-        print(f"ratio {name} / baseline: p50 {p50_ratio:.1f}x  p99 {p99_ratio:.1f}x"
-              "   (budget: p99 <= 300 ms; Slack: 3 s)")
+        print(
+            f"ratio {name} / baseline: p50 {p50_ratio:.1f}x  p99 {p99_ratio:.1f}x"
+            "   (budget: p99 <= 300 ms; Slack: 3 s)"
+        )
     print(f"load average (1, 5, 15 min) before {load_before}, after {os.getloadavg()}")
     one, pooled = results["paperboy"]["samples"], results[f"paperboy x{args.workers}"]["samples"]
-    print(f"ratio paperboy x{args.workers} / paperboy (one process): "
-          f"p50 {statistics.median(pooled) / statistics.median(one):.2f}x  "
-          f"p99 {pct(pooled, 99) / pct(one, 99):.2f}x")
-    print(json.dumps({"papers": store.count(), "p99_ms": round(pct(one, 99), 1),
-                      f"p99_ms_x{args.workers}": round(pct(pooled, 99), 1)}))
+    print(
+        f"ratio paperboy x{args.workers} / paperboy (one process): "
+        f"p50 {statistics.median(pooled) / statistics.median(one):.2f}x  "
+        f"p99 {pct(pooled, 99) / pct(one, 99):.2f}x"
+    )
+    print(
+        json.dumps(
+            {
+                "papers": store.count(),
+                "p99_ms": round(pct(one, 99), 1),
+                f"p99_ms_x{args.workers}": round(pct(pooled, 99), 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

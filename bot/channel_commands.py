@@ -44,9 +44,7 @@ async def do_subscribe(ctx: Context, text: str) -> Reply:
         except QueryError as exc:
             return error("That topic is not a search I can run.", str(exc))
         if query.is_empty():
-            return error(
-                "That topic has no words I can look for.", "Try `/papers subscribe rlhf`."
-            )
+            return error("That topic has no words I can look for.", "Try `/papers subscribe rlhf`.")
     key = ctx.inv.channel.key
     channel, created_channel = ensure_channel(ctx)
     sub, created = ctx.store.subscribe(key, text, ctx.now, user=ctx.inv.user.user_id)
@@ -64,7 +62,8 @@ async def do_subscribe(ctx: Context, text: str) -> Reply:
     elif channel.schedule == "off":
         lines.append("Digests are off here: turn them on with `/papers schedule daily 09:00`.")
     shown = (
-        "the top of each day's Hugging Face Daily Papers" if sub.query == digests.HF_TOP
+        "the top of each day's Hugging Face Daily Papers"
+        if sub.query == digests.HF_TOP
         else sub.query
     )
     return info(f"Subscribed this channel to {shown}.", "\n".join(lines), ephemeral=False)
@@ -174,10 +173,14 @@ async def do_digest(ctx: Context, text: str) -> Reply:
         quiet = words[1] == "on"
         ctx.store.update_channel(ctx.inv.channel.key, quiet=quiet)
         if quiet:
-            return info("Quiet mode on.", "A digest with nothing new is not posted.",
-                        ephemeral=False)
-        return info("Quiet mode off.", "An empty digest says so, with the state of the sources.",
-                    ephemeral=False)
+            return info(
+                "Quiet mode on.", "A digest with nothing new is not posted.", ephemeral=False
+            )
+        return info(
+            "Quiet mode off.",
+            "An empty digest says so, with the state of the sources.",
+            ephemeral=False,
+        )
     return await _digest_post(ctx)
 
 
@@ -197,7 +200,11 @@ def _digest_preview(ctx: Context) -> Reply:
     delivered = ledger.delivered([key]).get(key, set())
     selection = digests.select_one(ctx.store, plan, ctx.now, delivered)
     reply = digests.digest_reply(
-        channel, selection, ctx.now, ctx.store.source_states(), topics=plan.topics,
+        channel,
+        selection,
+        ctx.now,
+        ctx.store.source_states(),
+        topics=plan.topics,
         preview=True,
     )
     assert reply is not None  # previews are never quiet

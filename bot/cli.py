@@ -54,9 +54,7 @@ def _log_to_stderr(settings: Settings) -> None:
     if settings.logging.format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=getattr(logging, settings.logging.level), handlers=[handler])
 
 

@@ -13,8 +13,12 @@ from bot.errors import ConfigError
 
 # Which extra installs a missing module, and the command to install it.
 EXTRAS = {
-    "slack_bolt": "slack", "slack_sdk": "slack", "aiohttp": "slack",
-    "discord": "discord", "psycopg": "postgres", "psycopg2": "postgres",
+    "slack_bolt": "slack",
+    "slack_sdk": "slack",
+    "aiohttp": "slack",
+    "discord": "discord",
+    "psycopg": "postgres",
+    "psycopg2": "postgres",
 }
 
 
@@ -103,8 +107,11 @@ def missing_extras(settings: Settings) -> list[str]:
     for extra, modules in needs.items():
         absent = [m for m in modules if importlib.util.find_spec(m) is None]
         if absent:
-            why = {"slack": "Slack tokens are set", "discord": "DISCORD_TOKEN is set",
-                   "postgres": "[database] url is PostgreSQL"}[extra]
+            why = {
+                "slack": "Slack tokens are set",
+                "discord": "DISCORD_TOKEN is set",
+                "postgres": "[database] url is PostgreSQL",
+            }[extra]
             out.append(
                 f"{why} but the {extra} extra is not installed (no {', '.join(absent)}): "
                 f"{install_hint(extra)}"
@@ -124,7 +131,7 @@ def _data_dir_problem(path: Path) -> str | None:
         reason = exc.strerror or type(exc).__name__
         return (
             f"[storage] data_dir {path} cannot be created or written ({reason}); "
-            "choose a directory this user may write, e.g. data_dir = \"./data\""
+            'choose a directory this user may write, e.g. data_dir = "./data"'
         )
     return None
 

@@ -23,10 +23,16 @@ class Subcommands:
         self.names: list[str] = []
 
     def add(
-        self, name: str, func: Callable[..., int] | None, *, help: str  # noqa: A002
+        self,
+        name: str,
+        func: Callable[..., int] | None,
+        *,
+        help: str,  # noqa: A002
     ) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = self.action.add_parser(
-            name, help=help, description=help[:1].upper() + help[1:] + ".",
+            name,
+            help=help,
+            description=help[:1].upper() + help[1:] + ".",
             parents=[self.common],
         )
         if func is not None:  # a group (`discord`) without its action prints its help
@@ -56,7 +62,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, Subcommands]:
     _import(sub)
     _digest(sub)
     sub.add(
-        "check-config", cli_checks.cmd_check_config,
+        "check-config",
+        cli_checks.cmd_check_config,
         help="validate settings and secrets; name what is wrong",
     )
     return parser, sub
@@ -65,7 +72,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, Subcommands]:
 def _demo(sub: Subcommands) -> None:
     p = sub.add("demo", demo.cmd_demo, help="try paperboy offline on a bundled set of papers")
     p.add_argument(
-        "--run", metavar="TEXT", action="append", default=[],
+        "--run",
+        metavar="TEXT",
+        action="append",
+        default=[],
         help='answer TEXT (e.g. "/papers dpo") and exit; repeatable',
     )
 
@@ -83,7 +93,8 @@ def _discord(sub: Subcommands, common: argparse.ArgumentParser) -> None:
     p = sub.add("discord", None, help="Discord operator tools")
     actions = Subcommands(p.add_subparsers(metavar="ACTION"), common)
     p = actions.add(
-        "sync", cli_run.cmd_discord_sync,
+        "sync",
+        cli_run.cmd_discord_sync,
         help="upload the /papers commands to Discord (once, after install or upgrade)",
     )
     p.add_argument(
@@ -106,7 +117,8 @@ def _fetch(sub: Subcommands) -> None:
 
 def _import(sub: Subcommands) -> None:
     p = sub.add(
-        "import", cli_store.cmd_import,
+        "import",
+        cli_store.cmd_import,
         help="import an arXiv metadata snapshot (Kaggle JSON Lines, .zip or .gz)",
     )
     p.add_argument("file", type=Path, help="arxiv-metadata-oai-snapshot.json (resumable)")
@@ -117,15 +129,19 @@ def _import(sub: Subcommands) -> None:
 
 def _digest(sub: Subcommands) -> None:
     p = sub.add(
-        "digest", cli_run.cmd_digest,
+        "digest",
+        cli_run.cmd_digest,
         help="build a channel's digest now and post it through the ledger (or --dry-run)",
     )
     p.add_argument(
-        "--channel", required=True, metavar="KEY",
+        "--channel",
+        required=True,
+        metavar="KEY",
         help="platform:workspace:channel, e.g. slack:T0123:C0456 or console:local:terminal",
     )
     p.add_argument(
-        "--dry-run", action="store_true",
+        "--dry-run",
+        action="store_true",
         help="print the digest only: nothing is posted or recorded as delivered",
     )
 

@@ -92,8 +92,10 @@ async def digest_once(
     adapters = build_adapters(settings, service)
     adapter = adapters.get(channel.platform)
     if adapter is None:
-        return 2, (f"error: no {channel.platform} adapter is configured "
-                   "(set its token; see `paperboy check-config`)")
+        return 2, (
+            f"error: no {channel.platform} adapter is configured "
+            "(set its token; see `paperboy check-config`)"
+        )
     open_posting = getattr(adapter, "open_for_posting", None)
     try:
         if open_posting is not None:

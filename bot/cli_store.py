@@ -34,9 +34,7 @@ def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
     with closing(open_store(settings)) as store:
         try:
             hits = (
-                search.search_papers(store, query, args.limit, now)
-                if not query.is_empty()
-                else []
+                search.search_papers(store, query, args.limit, now) if not query.is_empty() else []
             )
         except IndexDamaged as exc:
             print(f"error: {exc}; run `paperboy reindex` to rebuild it", file=sys.stderr)

@@ -75,9 +75,9 @@ async def do_help(_ctx: Context, text: str) -> Reply:
 
 
 SEARCH_EXPLAINED = (
-    "How search finds papers: acronyms work both ways (`llm` also finds \"large language "
-    "models\", `vision language models` also finds \"VLMs\"), plurals and hyphens too "
-    "(`kv cache` finds \"KV-cache\" and \"key-value cache\"). Papers where your words "
+    'How search finds papers: acronyms work both ways (`llm` also finds "large language '
+    'models", `vision language models` also finds "VLMs"), plurals and hyphens too '
+    '(`kv cache` finds "KV-cache" and "key-value cache"). Papers where your words '
     "stand together, in the title first, come before papers where they are scattered. When "
     "few papers have all your words, the list goes on with papers that have most of them, "
     "after every full match, and the footer says so."
@@ -155,7 +155,8 @@ COMMANDS: dict[str, CommandSpec] = {
             (
                 Example("unsubscribe dpo", "No topics left", after=("subscribe dpo",)),
                 Example(
-                    "unsubscribe 2", "Unsubscribed this channel from rlhf",
+                    "unsubscribe 2",
+                    "Unsubscribed this channel from rlhf",
                     after=("subscribe dpo", "subscribe rlhf"),
                 ),
             ),
@@ -201,7 +202,8 @@ COMMANDS: dict[str, CommandSpec] = {
             do_digest,
             (
                 Option(
-                    "action", "Post it now, resend unknown posts, or quiet on/off",
+                    "action",
+                    "Post it now, resend unknown posts, or quiet on/off",
                     choices=("post", "resend", "quiet on", "quiet off"),
                 ),
             ),

@@ -121,9 +121,7 @@ class _DuePlans:
     advance: dict[str, datetime | None] = field(default_factory=dict)
 
 
-def _due_plans(
-    store: PaperStore, now: datetime, platforms: Iterable[str] | None
-) -> _DuePlans:
+def _due_plans(store: PaperStore, now: datetime, platforms: Iterable[str] | None) -> _DuePlans:
     channels = due_channels(store, now)
     if platforms is not None:
         allowed = set(platforms)
@@ -158,8 +156,10 @@ def open_due(
     since = min((p.since for p in plans), default=now)
     delivered = ledger.delivered([p.channel_key for p in plans], since)
     selections = digest.select_many(store, plans, now, delivered)
-    runs = [RunRequest(p.channel_key, due.slots[p.channel_key],
-                       selections[p.channel_key].paper_ids) for p in plans]
+    runs = [
+        RunRequest(p.channel_key, due.slots[p.channel_key], selections[p.channel_key].paper_ids)
+        for p in plans
+    ]
     owned = ledger.open_runs(runs, now, advance=due.advance)
     states = store.source_states() if owned else []
     outgoing = []
@@ -176,9 +176,15 @@ def open_due(
             continue
         assert selection is not None
         outgoing.append(
-            Outgoing(run.run_id, plan.channel_key, None, run.paper_ids, digest_key(run.run_id),
-                     now, make_reply=partial(_reply_of, channel, selection, now, states,
-                                             plan.topics))
+            Outgoing(
+                run.run_id,
+                plan.channel_key,
+                None,
+                run.paper_ids,
+                digest_key(run.run_id),
+                now,
+                make_reply=partial(_reply_of, channel, selection, now, states, plan.topics),
+            )
         )
     return DueDigests(outgoing, len(plans) - len(owned))
 
@@ -205,9 +211,7 @@ def _reply_of(
     return reply
 
 
-def open_now(
-    store: PaperStore, ledger: Ledger, channel_key: str, now: datetime
-) -> Outgoing | None:
+def open_now(store: PaperStore, ledger: Ledger, channel_key: str, now: datetime) -> Outgoing | None:
     """`/papers digest post`: this channel's digest now, through the ledger, as its own run
     (slot = now). The schedule is left as it is: the next scheduled digest skips what this one
     delivered."""
@@ -218,8 +222,9 @@ def open_now(
     plan = digest.plan_for(channel, [s.query for s in subs], digest.due_slot(channel, now) or now)
     delivered = ledger.delivered([channel_key])
     selection = digest.select_many(store, [plan], now, delivered)[channel_key]
-    owned = ledger.open_runs([RunRequest(channel_key, now, selection.paper_ids)], now,
-                             scheduled=False)
+    owned = ledger.open_runs(
+        [RunRequest(channel_key, now, selection.paper_ids)], now, scheduled=False
+    )
     run = owned.get(channel_key)
     if run is None:
         return None
@@ -299,22 +304,31 @@ async def reconcile_unknown(
         channel = ChannelRef.parse(post.channel_key)
         try:
             result = await outbox.reconcile(
-                channel, post.idempotency_key, posted_at=post.posted_at, now=now,
+                channel,
+                post.idempotency_key,
+                posted_at=post.posted_at,
+                now=now,
                 attempts=post.attempts,
             )
         except Exception as exc:  # an adapter bug must not stop the tick
             logger.exception("checking an unknown post to %s failed", post.channel_key)
             result = Reconciled(LATER, note=repr(exc))
         papers = await asyncio.to_thread(ledger.settle_unknown, post, result, now)
-        logger.info("unknown post %s to %s: %s %s", post.idempotency_key, post.channel_key,
-                    result.state, result.note)
+        logger.info(
+            "unknown post %s to %s: %s %s",
+            post.idempotency_key,
+            post.channel_key,
+            result.state,
+            result.note,
+        )
         if result.state == FOUND:
             report.confirmed += len(papers)
         elif result.state == ABSENT:
             report.reposted += len(papers)
         elif result.state == RESEND and papers:
-            out = Outgoing(post.run_id, post.channel_key, None, papers, post.idempotency_key,
-                           now, retry=True)
+            out = Outgoing(
+                post.run_id, post.channel_key, None, papers, post.idempotency_key, now, retry=True
+            )
             out.make_reply = partial(retry_reply, store, out, now)
             report.reposted += len(papers)
             await post_one(store, ledger, outbox, out, now, report)
@@ -356,9 +370,7 @@ async def post_one(
             return  # taken over meanwhile (we were presumed dead): the new owner posts
         if len(papers) < len(out.paper_ids):
             keep = set(papers)
-            out.reply = replace(
-                out.reply, cards=tuple(c for c in out.reply.cards if c.id in keep)
-            )
+            out.reply = replace(out.reply, cards=tuple(c for c in out.reply.cards if c.id in keep))
     elif not papers:
         report.empty += 1
     try:
@@ -371,14 +383,20 @@ async def post_one(
     except Exception as exc:  # an adapter bug: we cannot know whether it posted
         logger.exception("posting to %s raised; marking its papers unknown", out.channel_key)
         await asyncio.to_thread(
-            ledger.mark, out.channel_key, papers, UNKNOWN, now, error=f"adapter error: {exc!r}",
+            ledger.mark,
+            out.channel_key,
+            papers,
+            UNKNOWN,
+            now,
+            error=f"adapter error: {exc!r}",
             retry_at=now,
         )
         report.unknown += len(papers)
         return
     await asyncio.to_thread(ledger.mark, out.channel_key, papers, SENT, now, message_ref=ref)
-    await asyncio.to_thread(ledger.finish_run, out.run_id, "done" if papers else "empty",
-                            len(papers), now)
+    await asyncio.to_thread(
+        ledger.finish_run, out.run_id, "done" if papers else "empty", len(papers), now
+    )
     report.messages += 1
     report.papers_sent += len(papers)
 
@@ -405,22 +423,23 @@ def _failed(
     if exc.ambiguous:
         ledger.mark(key, papers, UNKNOWN, now, error=f"ambiguous: {exc}", retry_at=now)
         ledger.finish_run(out.run_id, "unknown", 0, now)
-        logger.warning("post to %s is UNKNOWN (%s); its %d papers are not re-posted",
-                       key, exc, len(papers))
+        logger.warning(
+            "post to %s is UNKNOWN (%s); its %d papers are not re-posted", key, exc, len(papers)
+        )
         report.unknown += len(papers)
         return
-    wait = (
-        timedelta(seconds=exc.retry_after) if exc.retry_after is not None else DEFAULT_RETRY
-    )
+    wait = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else DEFAULT_RETRY
     attempts = ledger.attempts(key, papers)
     final = attempts >= MAX_ATTEMPTS or exc.final
-    ledger.mark(key, papers, FAILED, now, error=str(exc)[:500],
-                retry_at=None if final else now + wait)
+    ledger.mark(
+        key, papers, FAILED, now, error=str(exc)[:500], retry_at=None if final else now + wait
+    )
     if not papers:
         ledger.finish_run(out.run_id, "failed", 0, now)
     report.failed += len(papers)
     if final:
-        logger.error("giving up on %d papers for %s after %d attempts: %s",
-                     len(papers), key, attempts, exc)
+        logger.error(
+            "giving up on %d papers for %s after %d attempts: %s", len(papers), key, attempts, exc
+        )
     else:
         logger.info("post to %s rejected (%s); retrying after %s", key, exc, wait)

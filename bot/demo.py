@@ -64,7 +64,8 @@ def load_demo_papers(today: date | None = None, *, as_published: bool = False) -
     papers = []
     for i, item in enumerate(items):
         day = (
-            date.fromisoformat(item["hf_daily_date"]) if as_published
+            date.fromisoformat(item["hf_daily_date"])
+            if as_published
             else today - timedelta(days=days_ago[i])
         )
         papers.append(

@@ -101,8 +101,16 @@ class DueChannel:
     last_digest_at: datetime | None
 
     FIELDS: ClassVar[tuple[str, ...]] = (
-        "key", "schedule", "digest_time", "timezone", "max_papers", "min_upvotes", "quiet",
-        "paused_reason", "next_digest_at", "last_digest_at",
+        "key",
+        "schedule",
+        "digest_time",
+        "timezone",
+        "max_papers",
+        "min_upvotes",
+        "quiet",
+        "paused_reason",
+        "next_digest_at",
+        "last_digest_at",
     )
 
 

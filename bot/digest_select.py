@@ -329,4 +329,3 @@ def _fan_out(
     unseen = sum(max(topic.total - len(topic.relevance), 0) for _, topic in found)
     more = sum(1 for pid in (searched | listed) - taken if ok(pid)) + unseen
     return Selection(plan.channel_key, plan.since, picks, more)
-

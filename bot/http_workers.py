@@ -135,9 +135,7 @@ async def serve_worker(
         await adapter.stop()
 
 
-def _log_like_parent(
-    settings: Settings, number: int, formatter: logging.Formatter | None
-) -> None:
+def _log_like_parent(settings: Settings, number: int, formatter: logging.Formatter | None) -> None:
     """A spawned process starts without the parent's logging: the same level and format
     (the parent's formatter, pickled), each record's logger name marking the worker."""
     handler = logging.StreamHandler()

@@ -69,6 +69,7 @@ COMMIT_EVERY = 100_000  # documents queued before a commit even if nobody reads
 WRITER_THREADS = 0  # 0: tantivy picks (one per core)
 Aliases = Mapping[str, Sequence[str]]
 
+
 class PaperIndex:
     """A tantivy index of papers in `path` (a directory), or in memory when `path` is None.
 
@@ -133,9 +134,7 @@ class PaperIndex:
 
     # ------------------------------------------------------------------ writing
 
-    def _write_documents(
-        self, writer: Any, papers: Sequence[Paper | Mapping[str, Any]]
-    ) -> None:
+    def _write_documents(self, writer: Any, papers: Sequence[Paper | Mapping[str, Any]]) -> None:
         searcher = self._index.searcher()
         pending = self._pending_ids
         for paper in papers:

@@ -114,9 +114,7 @@ def _spellings(
     return [" ".join(p) for p in itertools.islice(product, MAX_SPELLINGS)]
 
 
-def _same_token(
-    word: str, token: str, analyze: Callable[[str], list[str]], last: bool
-) -> set[str]:
+def _same_token(word: str, token: str, analyze: Callable[[str], list[str]], last: bool) -> set[str]:
     strip, endings = (_STRIP, _ENDINGS) if last else (("", "y"), _PLURALS)
     bases = {word[: len(word) - len(e)] for e in strip if word.endswith(e)}
     found = {b + e for b in bases if b for e in endings}

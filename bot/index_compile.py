@@ -428,4 +428,3 @@ def _should(clauses: list[Any]) -> Any | None:
     if len(clauses) == 1:
         return clauses[0]
     return TQuery.boolean_query([(Occur.Should, c) for c in clauses])
-

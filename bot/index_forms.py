@@ -78,4 +78,3 @@ def _singular(tokens: Tokens) -> Tokens:
 
 def is_function(tokens: Sequence[str]) -> bool:
     return all(t in FUNCTION_WORDS for t in tokens)
-

@@ -50,9 +50,7 @@ def depth_for(limit: int) -> int:
     return max(RERANK_DEPTH, limit * 2)
 
 
-def head_first(
-    searcher: Any, schema: Any, head: Any, split: Split, limit: int
-) -> list[Any] | None:
+def head_first(searcher: Any, schema: Any, head: Any, split: Split, limit: int) -> list[Any] | None:
     """The top BM25 hits of a query split into `head` (the query without its dense
     lookups and phrases) and `split` (those), or None when this cannot stand for the full
     query.

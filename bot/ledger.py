@@ -65,8 +65,19 @@ from bot.models import Delivery, DigestRun
 from bot.store_rows import ScheduleMove, advance_schedules
 
 __all__ = [
-    "CHECK_AGAIN", "CHECK_LEASE", "CLAIMED", "FAILED", "SENT", "STALE_AFTER", "UNKNOWN",
-    "Ledger", "Outgoing", "OwnedRun", "RunRequest", "UnknownPost", "UnknownSummary",
+    "CHECK_AGAIN",
+    "CHECK_LEASE",
+    "CLAIMED",
+    "FAILED",
+    "SENT",
+    "STALE_AFTER",
+    "UNKNOWN",
+    "Ledger",
+    "Outgoing",
+    "OwnedRun",
+    "RunRequest",
+    "UnknownPost",
+    "UnknownSummary",
     "digest_key",
 ]
 
@@ -89,8 +100,15 @@ class Ledger(LedgerRecovery):
         with Session(self._writer) as session, session.begin():
             got = session.execute(
                 insert_ignore(self.engine, _DELIVERY).returning(_DELIVERY.c.id),
-                [{"channel_key": channel_key, "paper_id": paper_id, "status": CLAIMED,
-                  "attempts": 0, "claimed_at": now}],
+                [
+                    {
+                        "channel_key": channel_key,
+                        "paper_id": paper_id,
+                        "status": CLAIMED,
+                        "attempts": 0,
+                        "claimed_at": now,
+                    }
+                ],
             ).first()
         return got is not None
 
@@ -145,8 +163,12 @@ class Ledger(LedgerRecovery):
         with Session(self._writer) as session, session.begin():
             if runs:
                 got = insert_runs(session, runs, now, self.instance_id)
-                claims = [Claim(r.channel_key, pid, got[r.channel_key]) for r in runs
-                          if r.channel_key in got for pid in r.paper_ids]
+                claims = [
+                    Claim(r.channel_key, pid, got[r.channel_key])
+                    for r in runs
+                    if r.channel_key in got
+                    for pid in r.paper_ids
+                ]
                 won = claim_papers(session, claims, got, now)
                 for r in runs:
                     if r.channel_key in got:
@@ -154,9 +176,13 @@ class Ledger(LedgerRecovery):
                             got[r.channel_key], [p for p in r.paper_ids if p in won[r.channel_key]]
                         )
             moves = [
-                ScheduleMove(r.channel_key, r.slot if scheduled and r.channel_key in owned
-                             else None, nexts.pop(r.channel_key))
-                for r in runs if r.channel_key in nexts
+                ScheduleMove(
+                    r.channel_key,
+                    r.slot if scheduled and r.channel_key in owned else None,
+                    nexts.pop(r.channel_key),
+                )
+                for r in runs
+                if r.channel_key in nexts
             ]
             moves += [ScheduleMove(key, None, nxt) for key, nxt in nexts.items()]
             if moves:
@@ -169,18 +195,22 @@ class Ledger(LedgerRecovery):
         if not out.paper_ids:
             return []
         with Session(self._writer) as session, session.begin():
-            got = session.execute(
-                update(_DELIVERY)
-                .where(
-                    _DELIVERY.c.channel_key == out.channel_key,
-                    _DELIVERY.c.paper_id.in_(out.paper_ids),
-                    _DELIVERY.c.status == CLAIMED,
-                    _DELIVERY.c.claimed_at == out.lease,
-                    _DELIVERY.c.attempts == 0,
+            got = (
+                session.execute(
+                    update(_DELIVERY)
+                    .where(
+                        _DELIVERY.c.channel_key == out.channel_key,
+                        _DELIVERY.c.paper_id.in_(out.paper_ids),
+                        _DELIVERY.c.status == CLAIMED,
+                        _DELIVERY.c.claimed_at == out.lease,
+                        _DELIVERY.c.attempts == 0,
+                    )
+                    .values(attempts=_DELIVERY.c.attempts + 1)
+                    .returning(_DELIVERY.c.paper_id)
                 )
-                .values(attempts=_DELIVERY.c.attempts + 1)
-                .returning(_DELIVERY.c.paper_id)
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
         mine = set(got)
         return [p for p in out.paper_ids if p in mine]
 

@@ -61,8 +61,7 @@ class LedgerRecovery:
                 .where(stale, _DELIVERY.c.attempts > 0)
                 .values(
                     status=UNKNOWN,
-                    error="the process stopped while posting: the post may exist; "
-                    "not re-posted",
+                    error="the process stopped while posting: the post may exist; not re-posted",
                     retry_at=now,  # checked with the platform by `reconcile_unknown`
                 )
                 .returning(_DELIVERY.c.channel_key, _DELIVERY.c.paper_id)
@@ -143,9 +142,7 @@ class LedgerRecovery:
                 "attempts": _DELIVERY.c.attempts + 1,
             },
         )
-        groups: dict[tuple[str, int | None, str | None], list[tuple[int, str]]] = defaultdict(
-            list
-        )
+        groups: dict[tuple[str, int | None, str | None], list[tuple[int, str]]] = defaultdict(list)
         for row_id, key, pid, run_id, idem in rows:
             groups[(key, run_id, idem)].append((row_id, pid))
         return [
@@ -189,37 +186,53 @@ class LedgerRecovery:
             post.attempts = max(post.attempts, attempts or 0)
         return list(groups.values())
 
-    def settle_unknown(
-        self, post: UnknownPost, result: Reconciled, now: datetime
-    ) -> list[str]:
+    def settle_unknown(self, post: UnknownPost, result: Reconciled, now: datetime) -> list[str]:
         """Apply what the platform said about an unknown post; returns the papers changed
         (for RESEND: the papers now claimed again for the resend)."""
         values: dict[str, object]
         if result.state == FOUND:
-            values = {"status": SENT, "message_ref": result.ref, "sent_at": now,
-                      "error": None, "retry_at": None}
+            values = {
+                "status": SENT,
+                "message_ref": result.ref,
+                "sent_at": now,
+                "error": None,
+                "retry_at": None,
+            }
         elif result.state == ABSENT:
-            values = {"status": FAILED, "retry_at": now,
-                      "error": f"not found in the channel ({result.note}): posted again"}
+            values = {
+                "status": FAILED,
+                "retry_at": now,
+                "error": f"not found in the channel ({result.note}): posted again",
+            }
         elif result.state == RESEND:
-            values = {"status": CLAIMED, "claimed_at": now, "retry_at": None,
-                      "attempts": _DELIVERY.c.attempts + 1}
+            values = {
+                "status": CLAIMED,
+                "claimed_at": now,
+                "retry_at": None,
+                "attempts": _DELIVERY.c.attempts + 1,
+            }
         elif result.state == LATER:
             values = {"retry_at": now + CHECK_AGAIN}
         else:
-            values = {"retry_at": None,
-                      "error": f"outcome unknown, could not be checked: {result.note}"[:500]}
+            values = {
+                "retry_at": None,
+                "error": f"outcome unknown, could not be checked: {result.note}"[:500],
+            }
         with Session(self._writer) as session, session.begin():
-            got = session.execute(
-                update(_DELIVERY)
-                .where(
-                    _DELIVERY.c.channel_key == post.channel_key,
-                    _DELIVERY.c.paper_id.in_(post.paper_ids),
-                    _DELIVERY.c.status == UNKNOWN,
+            got = (
+                session.execute(
+                    update(_DELIVERY)
+                    .where(
+                        _DELIVERY.c.channel_key == post.channel_key,
+                        _DELIVERY.c.paper_id.in_(post.paper_ids),
+                        _DELIVERY.c.status == UNKNOWN,
+                    )
+                    .values(**values)
+                    .returning(_DELIVERY.c.paper_id)
                 )
-                .values(**values)
-                .returning(_DELIVERY.c.paper_id)
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
         if result.state == FOUND and got:
             self.finish_run(post.run_id, "done", len(got), now)
         changed = set(got)
@@ -232,8 +245,11 @@ class LedgerRecovery:
             got = session.execute(
                 update(_DELIVERY)
                 .where(_DELIVERY.c.channel_key == channel_key, _DELIVERY.c.status == UNKNOWN)
-                .values(status=FAILED, retry_at=now,
-                        error="outcome was unknown; posted again on an operator's request")
+                .values(
+                    status=FAILED,
+                    retry_at=now,
+                    error="outcome was unknown; posted again on an operator's request",
+                )
                 .returning(_DELIVERY.c.id)
             ).all()
         return len(got)
@@ -243,14 +259,19 @@ class LedgerRecovery:
     ) -> UnknownSummary:
         """Unknown deliveries (one channel, the channels whose key starts with `prefix` (a
         workspace), or all): papers, posts, still being checked."""
-        stmt = select(
-            _DELIVERY.c.channel_key,
-            _DELIVERY.c.idempotency_key,
-            _DELIVERY.c.retry_at.is_not(None),
-            func.count(),
-        ).where(_DELIVERY.c.status == UNKNOWN).group_by(
-            _DELIVERY.c.channel_key, _DELIVERY.c.idempotency_key,
-            _DELIVERY.c.retry_at.is_not(None),
+        stmt = (
+            select(
+                _DELIVERY.c.channel_key,
+                _DELIVERY.c.idempotency_key,
+                _DELIVERY.c.retry_at.is_not(None),
+                func.count(),
+            )
+            .where(_DELIVERY.c.status == UNKNOWN)
+            .group_by(
+                _DELIVERY.c.channel_key,
+                _DELIVERY.c.idempotency_key,
+                _DELIVERY.c.retry_at.is_not(None),
+            )
         )
         if channel_key is not None:
             stmt = stmt.where(_DELIVERY.c.channel_key == channel_key)

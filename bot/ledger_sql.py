@@ -48,13 +48,23 @@ def insert_runs(
                 " FROM unnest(CAST(:keys AS varchar[]), CAST(:slots AS timestamptz[]))"
                 " AS u(k, s) ON CONFLICT DO NOTHING RETURNING id, channel_key"
             ),
-            {"inst": instance_id, "now": aware(now), "keys": [r.channel_key for r in runs],
-             "slots": [aware(r.slot) for r in runs]},
+            {
+                "inst": instance_id,
+                "now": aware(now),
+                "keys": [r.channel_key for r in runs],
+                "slots": [aware(r.slot) for r in runs],
+            },
         )
         return {key: run_id for run_id, key in got}
     rows = [
-        {"channel_key": r.channel_key, "slot": aware(r.slot), "status": "building",
-         "instance_id": instance_id, "created_at": aware(now), "papers": 0}
+        {
+            "channel_key": r.channel_key,
+            "slot": aware(r.slot),
+            "status": "building",
+            "instance_id": instance_id,
+            "created_at": aware(now),
+            "papers": 0,
+        }
         for r in runs
     ]
     stmt = insert_ignore(session.get_bind(), _RUN).returning(_RUN.c.id, _RUN.c.channel_key)
@@ -79,18 +89,32 @@ def claim_papers(
                 " CAST(:runs AS integer[])) AS u(k, p, r)"
                 " ON CONFLICT DO NOTHING RETURNING channel_key, paper_id"
             ),
-            {"claimed": CLAIMED, "now": aware(now), "prefix": digest_key(0)[:-1],
-             "keys": [c.channel_key for c in claims], "pids": [c.paper_id for c in claims],
-             "runs": [c.run_id for c in claims]},
+            {
+                "claimed": CLAIMED,
+                "now": aware(now),
+                "prefix": digest_key(0)[:-1],
+                "keys": [c.channel_key for c in claims],
+                "pids": [c.paper_id for c in claims],
+                "runs": [c.run_id for c in claims],
+            },
         )
         for key, pid in got:
             won[key].add(pid)
         return won
     session.execute(
         insert_ignore(session.get_bind(), _DELIVERY),
-        [{"channel_key": c.channel_key, "paper_id": c.paper_id, "digest_run_id": c.run_id,
-          "status": CLAIMED, "attempts": 0, "claimed_at": now,
-          "idempotency_key": digest_key(c.run_id)} for c in claims],
+        [
+            {
+                "channel_key": c.channel_key,
+                "paper_id": c.paper_id,
+                "digest_run_id": c.run_id,
+                "status": CLAIMED,
+                "attempts": 0,
+                "claimed_at": now,
+                "idempotency_key": digest_key(c.run_id),
+            }
+            for c in claims
+        ],
     )
     for chunk in chunks(list(runs.values()), 1_000):
         mine = session.execute(

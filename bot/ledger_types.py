@@ -81,11 +81,15 @@ class UnknownSummary:
             return ""
         where = "here" if here else f"in {len(self.channels)} channel(s)"
         s = "s" if self.papers != 1 else ""
-        text = (f"{self.papers} paper{s} in {self.posts} digest post(s) {where} have an unknown "
-                "outcome (the platform did not answer; the post may or may not be there).")
+        text = (
+            f"{self.papers} paper{s} in {self.posts} digest post(s) {where} have an unknown "
+            "outcome (the platform did not answer; the post may or may not be there)."
+        )
         if self.checking:
             text += f" {self.checking} are still being checked with the platform."
         if self.papers > self.checking:
-            text += (" Look in the channel: if the digest is missing, `/papers digest resend` "
-                     "there posts those papers again; if it is there, nothing to do.")
+            text += (
+                " Look in the channel: if the digest is missing, `/papers digest resend` "
+                "there posts those papers again; if it is there, nothing to do."
+            )
         return text

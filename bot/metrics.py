@@ -29,25 +29,35 @@ logger = logging.getLogger(__name__)
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 COMMANDS = Counter(
-    "paperboy_commands", "Commands answered, by kind (search, top, subscribe...)",
-    ["kind"], registry=REGISTRY,
+    "paperboy_commands",
+    "Commands answered, by kind (search, top, subscribe...)",
+    ["kind"],
+    registry=REGISTRY,
 )
 COMMAND_SECONDS = Histogram(
-    "paperboy_command_seconds", "Time to answer a command, by kind",
-    ["kind"], registry=REGISTRY,
+    "paperboy_command_seconds",
+    "Time to answer a command, by kind",
+    ["kind"],
+    registry=REGISTRY,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 DIGESTS = Counter(
-    "paperboy_digests", "Digest runs by outcome (built, empty, owned_elsewhere)",
-    ["outcome"], registry=REGISTRY,
+    "paperboy_digests",
+    "Digest runs by outcome (built, empty, owned_elsewhere)",
+    ["outcome"],
+    registry=REGISTRY,
 )
 DELIVERIES = Counter(
-    "paperboy_deliveries", "Papers by delivery outcome (sent, failed, unknown, retried)",
-    ["outcome"], registry=REGISTRY,
+    "paperboy_deliveries",
+    "Papers by delivery outcome (sent, failed, unknown, retried)",
+    ["outcome"],
+    registry=REGISTRY,
 )
 SOURCE_FETCHES = Counter(
-    "paperboy_source_fetches", "Source refreshes by source and result (ok, failed)",
-    ["source", "result"], registry=REGISTRY,
+    "paperboy_source_fetches",
+    "Source refreshes by source and result (ok, failed)",
+    ["source", "result"],
+    registry=REGISTRY,
 )
 INDEX_SYNCED = Gauge(
     "paperboy_index_last_sync_timestamp_seconds",
@@ -141,12 +151,13 @@ class MetricsServer:
         except OSError as exc:
             logger.warning(
                 "cannot serve /healthz and /metrics on %s:%d (%s); running without them",
-                self.host, self.port, exc.strerror or exc,
+                self.host,
+                self.port,
+                exc.strerror or exc,
             )
             return None
         self.port = self._server.sockets[0].getsockname()[1]
-        logger.info("health and metrics on http://%s:%d/healthz and /metrics",
-                    self.host, self.port)
+        logger.info("health and metrics on http://%s:%d/healthz and /metrics", self.host, self.port)
         return self.port
 
     async def stop(self) -> None:
@@ -173,11 +184,17 @@ class MetricsServer:
                 status, kind, body = "404 Not Found", "text/plain", b"/healthz or /metrics\n"
             writer.write(
                 f"HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n"
-                "Connection: close\r\n\r\n".encode() + body
+                "Connection: close\r\n\r\n".encode()
+                + body
             )
             await writer.drain()
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                ValueError, OSError):
+        except (
+            TimeoutError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+            OSError,
+        ):
             pass  # a client that sends nothing useful gets nothing
         finally:
             writer.close()

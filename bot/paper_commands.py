@@ -172,7 +172,8 @@ async def _fetch_paper(ctx: Context, key: str) -> Reply:
     except (SourceError, TimeoutError) as exc:
         logger.warning("lookup of %s failed: %s", key, exc or "no answer in time")
         why = (
-            plain_source_error("", str(exc)) if isinstance(exc, SourceError)
+            plain_source_error("", str(exc))
+            if isinstance(exc, SourceError)
             else "Hugging Face and arXiv did not answer in time"
         )
         return error(
@@ -215,7 +216,8 @@ async def do_top(ctx: Context, text: str) -> Reply:
         return info(
             f"No upvoted papers in the last {period}.",
             "Nobody has upvoted the papers of that period on Hugging Face yet; try "
-            "`/papers top month`." if listed and period != "month"
+            "`/papers top month`."
+            if listed and period != "month"
             else "The store has no Hugging Face Daily Papers for that period yet.",
         )
     return Reply(

@@ -62,11 +62,16 @@ def event_rows(old: Row, new: Row, at: datetime, mark: int) -> list[Row]:
     rows: list[Row] = []
 
     def add(kind: str, before: Any, after: Any) -> None:
-        rows.append({
-            "paper_id": new["id"], "kind": kind, "at": at, "mark": mark,
-            "old": None if before is None else str(before),
-            "new": None if after is None else str(after),
-        })
+        rows.append(
+            {
+                "paper_id": new["id"],
+                "kind": kind,
+                "at": at,
+                "mark": mark,
+                "old": None if before is None else str(before),
+                "new": None if after is None else str(after),
+            }
+        )
 
     if new["github_repo"] and new["github_repo"] != old["github_repo"]:
         add("code", old["github_repo"], new["github_repo"])

@@ -208,8 +208,9 @@ def _clean_as_is(paper: PaperIn) -> bool:
     if not (
         _list_fits(paper.authors, MAX_AUTHORS, MAX_NAME, texts)
         and _list_fits(paper.categories, MAX_CATEGORIES, MAX_CATEGORY, texts)
-        and (not paper.ai_keywords
-             or _list_fits(paper.ai_keywords, MAX_KEYWORDS, MAX_KEYWORD, texts))
+        and (
+            not paper.ai_keywords or _list_fits(paper.ai_keywords, MAX_KEYWORDS, MAX_KEYWORD, texts)
+        )
     ):
         return False
     for name, limit in _OPTIONAL_TEXT:

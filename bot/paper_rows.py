@@ -29,7 +29,11 @@ _COLUMNS = tuple(c.name for c in Paper.__table__.columns)  # type: ignore[attr-d
 _PER_VERSION = ("arxiv_comment", "journal_ref")
 _JSON = ("authors", "categories", "ai_keywords", "sources")
 _DATETIMES = (
-    "published_at", "first_seen_at", "updated_at", "announced_at", "hf_checked_at",
+    "published_at",
+    "first_seen_at",
+    "updated_at",
+    "announced_at",
+    "hf_checked_at",
     "arxiv_checked_at",
 )
 

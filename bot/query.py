@@ -98,7 +98,6 @@ class Not:
 Node = Word | Phrase | Author | Category | AnyOf | AllOf | Not
 
 
-
 @dataclass(frozen=True, slots=True)
 class Query:
     """A parsed search. `clauses` must all match (a `Not` clause must not)."""
@@ -400,4 +399,3 @@ def _show(node: Node) -> str:
     if isinstance(node, AllOf):
         return "(" + " ".join(_show(p) for p in node.parts) + ")"
     return "-" + _show(node.node)
-

@@ -109,4 +109,3 @@ def parse_upvotes(value: str) -> Upvotes:
         )
     op = {"=>": ">=", "=<": "<=", "==": "=", None: ">="}.get(match.group(1), match.group(1))
     return Upvotes(op, min(int(match.group(2)), MAX_UPVOTES))
-

@@ -30,7 +30,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def network_reason(exc: BaseException) -> str | None:
-    """"DNS", "connection refused", "TLS", "timed out" or "network" when `exc` is a failure to
+    """ "DNS", "connection refused", "TLS", "timed out" or "network" when `exc` is a failure to
     reach a host; None when it is something else (an HTTP status, a bug)."""
     reasons = []
     for item in _chain(exc):

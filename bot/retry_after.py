@@ -50,14 +50,20 @@ def _parse(headers: Mapping[str, Any] | None, now: datetime | None) -> float | N
 
 @overload
 def retry_after(
-    headers: Mapping[str, Any] | None, *, default: float, minimum: float = 0.0,
+    headers: Mapping[str, Any] | None,
+    *,
+    default: float,
+    minimum: float = 0.0,
     now: datetime | None = None,
 ) -> float: ...
 
 
 @overload
 def retry_after(
-    headers: Mapping[str, Any] | None, *, default: None = None, minimum: float = 0.0,
+    headers: Mapping[str, Any] | None,
+    *,
+    default: None = None,
+    minimum: float = 0.0,
     now: datetime | None = None,
 ) -> float | None: ...
 

@@ -116,8 +116,12 @@ async def run(settings: Settings) -> None:
     for adapter in adapters.values():
         outbox.add(adapter)
     scheduler = Scheduler(
-        settings, catch_up=store.sync_index, deliver=partial(service.deliver_due, outbox),
-        clock=service.clock, refresh=refresh, first_refresh=datetime.now(UTC),
+        settings,
+        catch_up=store.sync_index,
+        deliver=partial(service.deliver_due, outbox),
+        clock=service.clock,
+        refresh=refresh,
+        first_refresh=datetime.now(UTC),
     )
     states = {name: "connecting" for name in adapters}
     watch = await _serve_metrics(settings, store, states)

@@ -159,4 +159,3 @@ class Scheduler:
             logger.warning("job %s missed its run at %s", event.job_id, event.scheduled_run_time)
         else:
             logger.error("job %s raised: %r", event.job_id, event.exception)
-

@@ -138,8 +138,9 @@ class PaperStore(ChatRows, FreshRows):
         except _RECORD_ERRORS as exc:
             if len(batch) == 1:
                 return _skipped_one(batch[0], exc)
-            logger.warning("a batch of %d papers failed (%s); storing them one by one",
-                           len(batch), _short(exc))
+            logger.warning(
+                "a batch of %d papers failed (%s); storing them one by one", len(batch), _short(exc)
+            )
         result = UpsertResult()
         for paper in batch:
             try:
@@ -213,9 +214,7 @@ class PaperStore(ChatRows, FreshRows):
     ) -> None:
         if inserts:
             # Straight through the driver: the import's hottest statement (bot.paper_rows).
-            session.connection().exec_driver_sql(
-                self._insert.sql, self._insert.values(inserts)
-            )
+            session.connection().exec_driver_sql(self._insert.sql, self._insert.values(inserts))
         table = Paper.__table__  # type: ignore[attr-defined]
         for row in updates:
             session.execute(table.update().where(table.c.id == row["id"]).values(**row))
@@ -418,9 +417,7 @@ class PaperStore(ChatRows, FreshRows):
 
     def newest_daily_date(self) -> date | None:
         with Session(self.engine) as session:
-            value: date | None = session.execute(
-                select(func.max(Paper.hf_daily_date))
-            ).scalar_one()
+            value: date | None = session.execute(select(func.max(Paper.hf_daily_date))).scalar_one()
         return value
 
 

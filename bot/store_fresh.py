@@ -99,9 +99,7 @@ class FreshRows:
         column = CHECKED[source]
         with Session(self._writer) as session, session.begin():
             for part in chunks(list(ids), 500):
-                session.execute(
-                    update(_PAPER).where(_PAPER.c.id.in_(part)).values({column: now})
-                )
+                session.execute(update(_PAPER).where(_PAPER.c.id.in_(part)).values({column: now}))
 
     def checked_at(self, source: str, paper_id: str) -> datetime | None:
         """When `source` was last asked about this paper (None: never)."""
@@ -123,7 +121,11 @@ def _event(row: Any) -> PaperEventOut:
     at = aware(row["at"])
     assert at is not None
     return PaperEventOut(
-        id=int(row["id"]), paper_id=row["paper_id"], kind=row["kind"], old=row["old"],
-        new=row["new"], at=at, mark=int(row["mark"]),
+        id=int(row["id"]),
+        paper_id=row["paper_id"],
+        kind=row["kind"],
+        old=row["old"],
+        new=row["new"],
+        at=at,
+        mark=int(row["mark"]),
     )
-

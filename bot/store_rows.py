@@ -41,21 +41,33 @@ def advance_schedules(session: Session, moves: Sequence[ScheduleMove]) -> None:
                 " CAST(:nexts AS timestamptz[])) AS u(k, s, n)"
                 " WHERE channel.key = u.k"
             ),
-            {"keys": [m.channel_key for m in moves],
-             "slots": [aware(m.last_digest_at) for m in moves],
-             "nexts": [aware(m.next_digest_at) for m in moves]},
+            {
+                "keys": [m.channel_key for m in moves],
+                "slots": [aware(m.last_digest_at) for m in moves],
+                "nexts": [aware(m.next_digest_at) for m in moves],
+            },
         )
         return
-    with_slot = [{"b_key": m.channel_key, "b_slot": aware(m.last_digest_at),
-                  "b_next": aware(m.next_digest_at)} for m in moves if m.last_digest_at]
-    only_next = [{"b_key": m.channel_key, "b_next": aware(m.next_digest_at)}
-                 for m in moves if not m.last_digest_at]
+    with_slot = [
+        {
+            "b_key": m.channel_key,
+            "b_slot": aware(m.last_digest_at),
+            "b_next": aware(m.next_digest_at),
+        }
+        for m in moves
+        if m.last_digest_at
+    ]
+    only_next = [
+        {"b_key": m.channel_key, "b_next": aware(m.next_digest_at)}
+        for m in moves
+        if not m.last_digest_at
+    ]
     where = _CHANNEL.c.key == bindparam("b_key")
     if with_slot:
         session.execute(
-            update(_CHANNEL).where(where).values(
-                last_digest_at=bindparam("b_slot"), next_digest_at=bindparam("b_next")
-            ),
+            update(_CHANNEL)
+            .where(where)
+            .values(last_digest_at=bindparam("b_slot"), next_digest_at=bindparam("b_next")),
             with_slot,
         )
     if only_next:
@@ -216,4 +228,3 @@ class ChatRows:
 def _one(row: Any) -> Any:
     """A row of `select(Model)` is a 1-tuple; return the model."""
     return row[0] if isinstance(row, tuple) or hasattr(row, "_fields") else row
-

@@ -25,9 +25,7 @@ if TYPE_CHECKING:
     from tests.fakes import TestBot
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
-PG_URL = os.environ.get(
-    "PAPERBOY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+PG_URL = os.environ.get("PAPERBOY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 FIXTURES = Path(__file__).parent / "fixtures"
 

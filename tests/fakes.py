@@ -333,7 +333,6 @@ def setup_channel(
     )
 
 
-
 def catch_up(store: Any, timeout: float = 20.0) -> int:
     """`sync_index` until the feed's bound passes every change committed so far.
 

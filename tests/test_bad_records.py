@@ -66,8 +66,12 @@ def hf_item(pid: str, title: str, **paper: Any) -> dict[str, Any]:
 def hostile_day() -> bytes:
     items = [
         hf_item("2606.00101", "A perfectly ordinary paper"),
-        hf_item("2606.00102", "Nul\x00 in the title", summary="abs\x00tract",
-                authors=[{"name": "Bob\x00 Smith"}]),
+        hf_item(
+            "2606.00102",
+            "Nul\x00 in the title",
+            summary="abs\x00tract",
+            authors=[{"name": "Bob\x00 Smith"}],
+        ),
         hf_item("2606.00103", "Upvotes past any column", upvotes=1e20, githubStars=10**30),
         hf_item(LONG_ID, "An id longer than the id column"),
         hf_item("2606.00104", "Huge " + "x" * 200_000, summary="y" * 2_000_000),
@@ -94,8 +98,11 @@ def sources_for(hf_body: bytes) -> Sources:
         {
             "sources": {
                 "huggingface": {"base_url": "http://hf.test", "refresh_days": 0},
-                "arxiv": {"api_url": "http://export.test/api/query",
-                          "feed_url": "http://rss.test/atom", "categories": ["cs.CL", "cs.LG"]},
+                "arxiv": {
+                    "api_url": "http://export.test/api/query",
+                    "feed_url": "http://rss.test/atom",
+                    "categories": ["cs.CL", "cs.LG"],
+                },
                 "retries": 1,
             }
         }
@@ -130,8 +137,7 @@ async def test_refresh_stores_the_good_and_the_cleaned_and_skips_only_the_unstor
     assert any_store.get(LONG_ID) is None
     nul = any_store.get("2606.00102")
     assert nul is not None
-    assert (nul.title, nul.abstract, nul.authors) == ("Nul in the title", "abstract",
-                                                       ["Bob Smith"])
+    assert (nul.title, nul.abstract, nul.authors) == ("Nul in the title", "abstract", ["Bob Smith"])
     big = any_store.get("2606.00103")
     assert big is not None and big.upvotes == INT_MAX and big.github_stars == INT_MAX
     huge = any_store.get("2606.00104")
@@ -162,8 +168,9 @@ async def test_refresh_stores_the_good_and_the_cleaned_and_skips_only_the_unstor
     assert "1 item skipped in the last fetch" in arxiv_line and "FAILING" not in arxiv_line
 
     # A clean fetch afterwards clears the note.
-    await sources_for(json.dumps([hf_item("2606.00101", "A perfectly ordinary paper")])
-                      .encode()).refresh(any_store, NOW, source="hf")
+    await sources_for(
+        json.dumps([hf_item("2606.00101", "A perfectly ordinary paper")]).encode()
+    ).refresh(any_store, NOW, source="hf")
     text = await status_text(any_store)
     assert "skipped" not in next(line for line in text.splitlines() if line.startswith("hf"))
 
@@ -175,8 +182,7 @@ async def test_a_record_the_database_refuses_costs_only_itself(
     PostgreSQL, an integer past 2**63 on SQLite): the batch is retried paper by paper."""
     monkeypatch.setattr(store_module, "clean_paper", lambda paper: paper)
     bad = PaperIn(id="2606.00999", title="Refused\x00", source="hf", upvotes=10**20)
-    good = [PaperIn(id=f"2606.{n:05d}", title=f"Good paper {n}", source="hf")
-            for n in range(5)]
+    good = [PaperIn(id=f"2606.{n:05d}", title=f"Good paper {n}", source="hf") for n in range(5)]
     result = any_store.upsert_many([good[0], good[1], bad, *good[2:]], NOW)
     assert sorted(result.added) == sorted(p.id for p in good)
     assert [r.id for r in result.skipped] == ["2606.00999"]
@@ -195,10 +201,18 @@ def test_a_date_out_of_any_range_is_dropped_and_the_paper_stored(any_store: Pape
         datetime.max.replace(tzinfo=UTC),
         datetime.min.replace(tzinfo=UTC),
     ]
-    papers = [PaperIn(id=f"2606.{n:05d}", title=f"Paper {n}", source="hf", published_at=when)
-              for n, when in enumerate(whens)]
-    papers.append(PaperIn(id="2606.00009", title="Dated", source="hf",
-                          published_at=datetime(2026, 6, 1, 5, tzinfo=plus5)))
+    papers = [
+        PaperIn(id=f"2606.{n:05d}", title=f"Paper {n}", source="hf", published_at=when)
+        for n, when in enumerate(whens)
+    ]
+    papers.append(
+        PaperIn(
+            id="2606.00009",
+            title="Dated",
+            source="hf",
+            published_at=datetime(2026, 6, 1, 5, tzinfo=plus5),
+        )
+    )
     result = any_store.upsert_many(papers, NOW)
     assert result.skipped == []
     assert sorted(result.added) == sorted(p.id for p in papers)
@@ -235,9 +249,14 @@ def hostile_snapshot(path: Path) -> Path:
         "{not json",  # 3: refused by the parser
         "",  # 4: blank, not a record
         snapshot_line("0704.0002", "Nul\x00 title", abstract="a\x00b"),  # 5: cleaned
-        snapshot_line("0704.0003", "Absurd version",
-                      versions=[{"version": "v1", "created": "Mon, 2 Apr 2007 19:18:42 GMT"},
-                                {"version": "v99999999999999999999", "created": "x"}]),  # 6
+        snapshot_line(
+            "0704.0003",
+            "Absurd version",
+            versions=[
+                {"version": "v1", "created": "Mon, 2 Apr 2007 19:18:42 GMT"},
+                {"version": "v99999999999999999999", "created": "x"},
+            ],
+        ),  # 6
         snapshot_line("0704.0004", "Last good paper"),  # 7
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -255,9 +274,9 @@ def test_import_skips_bad_lines_by_number_and_resumes_past_them(
     second = import_snapshot(any_store, path, NOW, chunk=2)
     assert second.finished and second.skipped_lines == []
     assert second.added == 3
-    assert {p.id for p in any_store.get_many(["0704.0001", "0704.0002", "0704.0003",
-                                              "0704.0004"])} == {
-        "0704.0001", "0704.0002", "0704.0003", "0704.0004"}
+    assert {
+        p.id for p in any_store.get_many(["0704.0001", "0704.0002", "0704.0003", "0704.0004"])
+    } == {"0704.0001", "0704.0002", "0704.0003", "0704.0004"}
     nul = any_store.get("0704.0002")
     assert nul is not None and (nul.title, nul.abstract) == ("Nul title", "ab")
     absurd = any_store.get("0704.0003")
@@ -282,8 +301,10 @@ def test_paperboy_import_on_postgresql_prints_the_skipped_lines(
 ) -> None:
     """The whole CLI, against PostgreSQL: a NUL byte and a 90-character id in the file."""
     cfg = tmp_path / "paperboy.toml"
-    cfg.write_text(f'[storage]\ndata_dir = "{tmp_path / "data"}"\n'
-                   f'[database]\nurl = "{pg_url}"\n', encoding="utf-8")
+    cfg.write_text(
+        f'[storage]\ndata_dir = "{tmp_path / "data"}"\n[database]\nurl = "{pg_url}"\n',
+        encoding="utf-8",
+    )
     path = hostile_snapshot(tmp_path / "snap.jsonl")
     assert main(["--config", str(cfg), "import", str(path)]) == 0
     out = capsys.readouterr().out
@@ -304,12 +325,17 @@ def test_a_store_made_before_the_skip_columns_gets_them(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     old = create_engine(url)
     with old.begin() as conn:
-        conn.execute(text(
-            "CREATE TABLE source_state (source VARCHAR(64) PRIMARY KEY, last_success_at DATETIME,"
-            " last_error_at DATETIME, last_error VARCHAR, consecutive_failures INTEGER NOT NULL,"
-            " cursor VARCHAR, papers_added INTEGER NOT NULL, newest_paper_at DATETIME)"))
-        conn.execute(text("INSERT INTO source_state VALUES ('hf', NULL, NULL, NULL, 0, NULL, 7,"
-                          " NULL)"))
+        conn.execute(
+            text(
+                "CREATE TABLE source_state (source VARCHAR(64) PRIMARY KEY,"
+                " last_success_at DATETIME, last_error_at DATETIME, last_error VARCHAR,"
+                " consecutive_failures INTEGER NOT NULL, cursor VARCHAR,"
+                " papers_added INTEGER NOT NULL, newest_paper_at DATETIME)"
+            )
+        )
+        conn.execute(
+            text("INSERT INTO source_state VALUES ('hf', NULL, NULL, NULL, 0, NULL, 7, NULL)")
+        )
     old.dispose()
     store = PaperStore(make_engine(url))
     store.record_source_success("hf", NOW, skipped=["x: bad"])
@@ -359,10 +385,15 @@ def test_a_postgresql_store_made_before_the_skip_columns_gets_them(
     from bot.db import make_engine
 
     with pg_engine.begin() as conn:
-        conn.execute(text("ALTER TABLE source_state DROP COLUMN items_skipped,"
-                          " DROP COLUMN skipped_note"))
-        conn.execute(text("INSERT INTO source_state (source, consecutive_failures,"
-                          " papers_added) VALUES ('hf', 0, 7)"))
+        conn.execute(
+            text("ALTER TABLE source_state DROP COLUMN items_skipped, DROP COLUMN skipped_note")
+        )
+        conn.execute(
+            text(
+                "INSERT INTO source_state (source, consecutive_failures,"
+                " papers_added) VALUES ('hf', 0, 7)"
+            )
+        )
     upgraded = make_engine(pg_url)
     store = PaperStore(upgraded)
     store.record_source_success("hf", NOW, skipped=["x: bad"])
@@ -382,7 +413,8 @@ async def test_an_unforeseen_parser_error_fails_that_source_only(
     monkeypatch.setattr(src, "_fetch_hf", broken)
     report = await src.refresh(any_store, NOW)
     assert "unexpected error reading the source: KeyError('paper')" in (
-        report.sources["hf"].error or "")
+        report.sources["hf"].error or ""
+    )
     assert report.sources["arxiv"].error is None and report.sources["arxiv"].added
 
 
@@ -433,8 +465,7 @@ def test_the_gate_keeps_a_record_as_is_only_when_cleaning_would_not_change_it(
 
     hostile = data.draw(st.sets(st.sampled_from(sorted(_FIELDS)), max_size=2))
     values = {
-        name: data.draw(bad if name in hostile else usual)
-        for name, (usual, bad) in _FIELDS.items()
+        name: data.draw(bad if name in hostile else usual) for name, (usual, bad) in _FIELDS.items()
     }
     paper = PaperIn(id="2606.00101", source="hf", **values)
     slow_copy = copy.deepcopy(paper)

@@ -56,11 +56,15 @@ def test_every_subcommand_help_says_what_it_does(capsys: pytest.CaptureFixture[s
         assert description.strip()[:1].isupper() and description.strip().endswith("."), name
 
 
-@pytest.mark.parametrize("argv", [["search", "dpo", "--limit", "-1"], ["search", "dpo",
-                                  "--limit", "0"], ["import", "x.json", "--limit", "-5"]])
-def test_a_limit_below_one_is_rejected(
-    argv: list[str], capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["search", "dpo", "--limit", "-1"],
+        ["search", "dpo", "--limit", "0"],
+        ["import", "x.json", "--limit", "-5"],
+    ],
+)
+def test_a_limit_below_one_is_rejected(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as done:
         main(argv)
     assert done.value.code == 2
@@ -80,9 +84,7 @@ def test_an_empty_store_says_how_to_fill_it(cfg: str, capsys: pytest.CaptureFixt
     assert "the store is empty: run `paperboy fetch`" in capsys.readouterr().out
 
 
-def test_a_fresh_store_warns_about_nothing(
-    cfg: str, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_fresh_store_warns_about_nothing(cfg: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     for _ in range(3):
         assert main(["--config", cfg, "search", "dpo"]) == 0
@@ -110,8 +112,11 @@ def test_import_of_a_file_that_is_not_a_snapshot_fails(
 
 
 SNAPSHOT_RECORD = {
-    "id": "2401.00001", "title": "A paper", "abstract": "About things.",
-    "authors": "Ada Lovelace", "categories": "cs.CL",
+    "id": "2401.00001",
+    "title": "A paper",
+    "abstract": "About things.",
+    "authors": "Ada Lovelace",
+    "categories": "cs.CL",
     "versions": [{"version": "v1", "created": "Mon, 1 Jan 2024 00:00:00 GMT"}],
     "update_date": "2024-01-02",
 }
@@ -142,9 +147,7 @@ def test_import_reads_json_lines_gzip_and_kaggles_zip(
     assert "0 added" in capsys.readouterr().out
 
 
-def test_digest_for_an_unknown_platform_fails(
-    cfg: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_digest_for_an_unknown_platform_fails(cfg: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--config", cfg, "digest", "--channel", "irc:a:b", "--dry-run"]) == 2
     assert "not a platform" in capsys.readouterr().err
 
@@ -209,10 +212,15 @@ def test_a_command_without_its_extra_says_what_to_install(tmp_path: Path) -> Non
         "from bot.cli import main\n"
         "raise SystemExit(main(['digest', '--channel', 'slack:T1:C1']))\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "PAPERBOY_DATA_DIR": str(tmp_path),
-           "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=120)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PAPERBOY_DATA_DIR": str(tmp_path),
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_APP_TOKEN": "xapp-1",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 1, out.stderr
     assert "Traceback" not in out.stderr
     assert "the slack extra is not installed" in out.stderr
@@ -223,9 +231,7 @@ def test_offline_failures_are_one_line() -> None:
 
     from bot.cli_checks import known_failure
 
-    key = aiohttp.client_reqrep.ConnectionKey(
-        "discord.com", 443, True, True, None, None, None
-    )
+    key = aiohttp.client_reqrep.ConnectionKey("discord.com", 443, True, True, None, None, None)
     exc = aiohttp.ClientConnectorError(key, socket.gaierror(-2, "Name or service not known"))
     assert known_failure(exc, Settings.load(None, {})) == (
         "cannot reach discord.com (DNS): are you offline?"

@@ -123,9 +123,7 @@ async def test_unknown_paper_is_fetched_stored_and_shown(bot: TestBot) -> None:
 
 
 async def test_search_with_too_few_local_hits_asks_the_remote_sources(bot: TestBot) -> None:
-    bot = bot.with_remote(
-        FakeRemote({"2501.88888": paper("2501.88888", "Walrus tuning at scale")})
-    )
+    bot = bot.with_remote(FakeRemote({"2501.88888": paper("2501.88888", "Walrus tuning at scale")}))
     pending = await bot.handle("walrus")
     assert isinstance(pending, Pending) and pending.ephemeral is True
     reply = await pending.reply()

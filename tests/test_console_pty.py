@@ -35,7 +35,12 @@ class Terminal:
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bot", "demo"],
-            cwd=ROOT, env=env, stdin=slave, stdout=slave, stderr=slave, close_fds=True,
+            cwd=ROOT,
+            env=env,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            close_fds=True,
         )
         os.close(slave)
         self.raw = ""
@@ -126,9 +131,7 @@ def test_line_editing_history_ctrl_c_and_ctrl_d(term: Terminal) -> None:
     term.close()
 
 
-def test_wide_terminal_text_is_not_cut_at_100_columns_and_has_no_backticks(
-    term: Terminal
-) -> None:
+def test_wide_terminal_text_is_not_cut_at_100_columns_and_has_no_backticks(term: Terminal) -> None:
     term.expect("papers>")
     term.settle()
     term.type("/papers subscribe dpo\r")

@@ -82,8 +82,12 @@ def service(engine: Engine, clock: Clock, outbox: Outbox | None = None) -> BotSe
 
 def scheduler(svc: BotService, outbox: Outbox) -> Scheduler:
     """The scheduler `paperboy run` wires for this service (bot.runtime)."""
-    return Scheduler(Settings(), catch_up=svc.store.sync_index,
-                     deliver=partial(svc.deliver_due, outbox), clock=svc.clock)
+    return Scheduler(
+        Settings(),
+        catch_up=svc.store.sync_index,
+        deliver=partial(svc.deliver_due, outbox),
+        clock=svc.clock,
+    )
 
 
 def statuses(engine: Engine, channel: str = CHAN) -> dict[str, str]:

@@ -56,8 +56,12 @@ class SilentRemote:
 
 
 DPO = paper(
-    "2305.18290", "Direct Preference Optimization", "DPO.", upvotes=0,
-    hf_daily_date=NOW.date(), published_at=NOW - timedelta(days=1),
+    "2305.18290",
+    "Direct Preference Optimization",
+    "DPO.",
+    upvotes=0,
+    hf_daily_date=NOW.date(),
+    published_at=NOW - timedelta(days=1),
 )
 
 

@@ -62,8 +62,12 @@ def test_a_merge_records_what_changed_once(engine: Engine) -> None:
     store.upsert_many([paper(upvotes=1, version=1)], NOW)
     assert kinds(store) == []  # a first insert is no event
     later = paper(
-        upvotes=5, version=2, github_repo="https://github.com/a/b", github_stars=10,
-        arxiv_comment="9 pages. Accepted at NeurIPS 2025", source="arxiv",
+        upvotes=5,
+        version=2,
+        github_repo="https://github.com/a/b",
+        github_stars=10,
+        arxiv_comment="9 pages. Accepted at NeurIPS 2025",
+        source="arxiv",
     )
     store.upsert_many([later], NOW + timedelta(hours=1))
     assert sorted(kinds(store)) == [
@@ -101,8 +105,7 @@ def test_learning_a_version_first_seen_without_one_is_no_new_version(engine: Eng
 def test_an_import_and_a_first_insert_record_no_events(engine: Engine) -> None:
     store = PaperStore(engine)
     store.upsert_many([paper(upvotes=1)], NOW, events=False)
-    store.upsert_many([paper(upvotes=9, github_repo="https://github.com/a/b")], NOW,
-                      events=False)
+    store.upsert_many([paper(upvotes=9, github_repo="https://github.com/a/b")], NOW, events=False)
     stored = store.get("2606.00001")
     assert stored is not None and stored.upvotes == 9 and stored.github_repo
     assert kinds(store) == []
@@ -114,10 +117,15 @@ def test_a_snapshot_import_over_stored_papers_records_no_events(
     store = PaperStore(engine)
     store.upsert_many([paper("0704.0001", version=1, published_at=RECENT)], NOW)
     line = {
-        "id": "0704.0001", "title": "Paper 0704.0001", "abstract": "An abstract.",
-        "comments": "Accepted at ICML 2007", "journal-ref": "Phys.Rev.D76:013009,2007",
-        "versions": [{"version": "v1", "created": "Mon, 2 Apr 2007 19:18:42 GMT"},
-                     {"version": "v2", "created": "Tue, 24 Jul 2007 20:10:27 GMT"}],
+        "id": "0704.0001",
+        "title": "Paper 0704.0001",
+        "abstract": "An abstract.",
+        "comments": "Accepted at ICML 2007",
+        "journal-ref": "Phys.Rev.D76:013009,2007",
+        "versions": [
+            {"version": "v1", "created": "Mon, 2 Apr 2007 19:18:42 GMT"},
+            {"version": "v2", "created": "Tue, 24 Jul 2007 20:10:27 GMT"},
+        ],
     }
     path = tmp_path / "snapshot.jsonl"
     path.write_text(json.dumps(line) + "\n")
@@ -132,9 +140,15 @@ def test_a_snapshot_import_over_stored_papers_records_no_events(
 def test_a_source_that_knows_less_never_erases_a_known_value(engine: Engine) -> None:
     store = PaperStore(engine)
     full = paper(
-        upvotes=3, github_repo="https://github.com/a/b", github_stars=40,
-        project_page="https://a.github.io", organization="Lab", ai_summary="In short.",
-        ai_keywords=["dpo"], arxiv_comment="Accepted at ICML 2026", journal_ref="JMLR 2026",
+        upvotes=3,
+        github_repo="https://github.com/a/b",
+        github_stars=40,
+        project_page="https://a.github.io",
+        organization="Lab",
+        ai_summary="In short.",
+        ai_keywords=["dpo"],
+        arxiv_comment="Accepted at ICML 2026",
+        journal_ref="JMLR 2026",
     )
     store.upsert_many([full], NOW)
     settle(store)
@@ -143,26 +157,44 @@ def test_a_source_that_knows_less_never_erases_a_known_value(engine: Engine) -> 
     stored = store.get("2606.00001")
     assert stored is not None
     assert (stored.github_repo, stored.github_stars, stored.project_page) == (
-        "https://github.com/a/b", 40, "https://a.github.io")
+        "https://github.com/a/b",
+        40,
+        "https://a.github.io",
+    )
     assert (stored.organization, stored.ai_summary, stored.ai_keywords) == (
-        "Lab", "In short.", ["dpo"])
+        "Lab",
+        "In short.",
+        ["dpo"],
+    )
     assert (stored.arxiv_comment, stored.journal_ref) == ("Accepted at ICML 2026", "JMLR 2026")
     assert kinds(store, cursor) == [("upvotes", "3", "4")]
 
 
 def test_an_older_version_never_replaces_the_newer_comment(engine: Engine) -> None:
     store = PaperStore(engine)
-    store.upsert_many([paper(version=3, arxiv_comment="Accepted at ICLR 2026",
-                             source="arxiv")], NOW)
+    store.upsert_many(
+        [paper(version=3, arxiv_comment="Accepted at ICLR 2026", source="arxiv")], NOW
+    )
     # An old snapshot line (v1) still carries the v1 comment; it may fill a missing reference.
-    store.upsert_many([paper(version=1, arxiv_comment="Submitted to ICLR 2026",
-                             journal_ref="ICLR 2026", source="arxiv")], NOW, events=False)
+    store.upsert_many(
+        [
+            paper(
+                version=1,
+                arxiv_comment="Submitted to ICLR 2026",
+                journal_ref="ICLR 2026",
+                source="arxiv",
+            )
+        ],
+        NOW,
+        events=False,
+    )
     stored = store.get("2606.00001")
     assert stored is not None and stored.version == 3
     assert stored.arxiv_comment == "Accepted at ICLR 2026" and stored.journal_ref == "ICLR 2026"
     # A journal reference added later to the same version (AX-4) replaces nothing but is news.
-    store.upsert_many([paper(version=3, journal_ref="Proc. ICLR 2026, pp. 1-12",
-                             source="arxiv")], NOW)
+    store.upsert_many(
+        [paper(version=3, journal_ref="Proc. ICLR 2026, pp. 1-12", source="arxiv")], NOW
+    )
     stored = store.get("2606.00001")
     assert stored is not None and stored.journal_ref == "Proc. ICLR 2026, pp. 1-12"
 
@@ -218,8 +250,10 @@ def test_an_event_committed_late_is_never_skipped(pg_engine: Engine) -> None:
         trans = slow.begin()
         mark = slow.execute(text("SELECT pg_current_xact_id()::text::bigint")).scalar_one()
         slow.execute(
-            text("INSERT INTO paper_event (paper_id, kind, old, new, at, mark) "
-                 "VALUES ('2606.00001', 'upvotes', '0', '1', :at, :mark)"),
+            text(
+                "INSERT INTO paper_event (paper_id, kind, old, new, at, mark) "
+                "VALUES ('2606.00001', 'upvotes', '0', '1', :at, :mark)"
+            ),
             {"at": NOW, "mark": mark},
         )
         store.upsert_many([paper("2606.00002", upvotes=5)], NOW)  # commits first
@@ -246,8 +280,9 @@ async def test_hf_rechecks_recent_papers_a_few_per_refresh(engine: Engine) -> No
     store.upsert_many([*recent, old], NOW - timedelta(days=1))
     server = Server()
     server.daily({})
-    server.routes["hf.test/api/papers/2606.00001"] = (
-        lambda _r: httpx.Response(200, json=hf_detail("2606.00001", 12)))
+    server.routes["hf.test/api/papers/2606.00001"] = lambda _r: httpx.Response(
+        200, json=hf_detail("2606.00001", 12)
+    )
     src = sources(server, recheck_papers=1)
     bound = store.feed_bound()
 
@@ -268,7 +303,8 @@ async def test_hf_rechecks_recent_papers_a_few_per_refresh(engine: Engine) -> No
     # The change feed moved: every index reads the new values on its next catch-up.
     moved = store.changes((bound, ""), 2**62)
     assert [r["github_repo"] for r in moved if r["id"] == "2606.00001"] == [
-        "https://github.com/lab/code"]
+        "https://github.com/lab/code"
+    ]
     assert store.checked_at("hf", "2606.00002") is not None
     assert store.checked_at("hf", "2604.00003") is None
 
@@ -328,8 +364,16 @@ async def test_arxiv_looks_up_replaced_papers_for_their_comment_and_venue(
 ) -> None:
     store = PaperStore(engine)
     store.upsert_many(
-        [PaperIn(id="2512.00009", title="Replaced Cross-List", source="arxiv", version=2,
-                 published_at=datetime(2025, 12, 1, tzinfo=UTC))], NOW
+        [
+            PaperIn(
+                id="2512.00009",
+                title="Replaced Cross-List",
+                source="arxiv",
+                version=2,
+                published_at=datetime(2025, 12, 1, tzinfo=UTC),
+            )
+        ],
+        NOW,
     )
     server = Server()
     fixture_feed(server, "arxiv_atom_feed.xml")
@@ -355,7 +399,9 @@ async def test_a_failing_arxiv_lookup_keeps_the_feed(engine: Engine) -> None:
     server.body("export.test/api/query", b"busy", status=503)
     report = await sources(server).refresh(store, NOW, source="arxiv")
     assert report.failed == [] and sorted(report.sources["arxiv"].added) == [
-        "2606.00001", "2606.00003"]
+        "2606.00001",
+        "2606.00003",
+    ]
     assert store.checked_at("arxiv", "2606.00009") is None
 
 

@@ -139,7 +139,6 @@ def test_paperboy_search_on_a_damaged_index_says_what_to_do(
     assert "paperboy reindex" in err and "Traceback" not in err
 
 
-
 def test_an_in_memory_index_rebuilt_after_damage_finds_every_paper_again(
     sqlite_engine: Engine,
 ) -> None:

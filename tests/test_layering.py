@@ -108,7 +108,7 @@ def find_cycles(graph: Mapping[str, set[str]]) -> list[list[str]]:
 
     def visit(node: str) -> None:
         if node in path:
-            cycle = path[path.index(node):] + [node]
+            cycle = path[path.index(node) :] + [node]
             if set(cycle) not in [set(c) for c in cycles]:
                 cycles.append(cycle)
             return
@@ -155,10 +155,7 @@ def test_adapters_import_only_the_seam_of_the_core() -> None:
     assert {p.name for p in modules} >= {"console.py", "slack.py", "discord.py"}
     wrong = {}
     for path in modules:
-        core = {
-            name for name in imported(path)
-            if name == "bot" or name.startswith("bot.")
-        }
+        core = {name for name in imported(path) if name == "bot" or name.startswith("bot.")}
         # `from bot.messages import Reply` names `bot.messages.Reply`: judge the module.
         used = {name for name in core if name not in SEAM and not _inside_seam(name)}
         if used:

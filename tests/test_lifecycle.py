@@ -33,6 +33,8 @@ def fetch(url: str) -> bytes:
     """GET url and close the connection (a leaked socket warns in a later test)."""
     with _urlopen(url, timeout=5) as response:
         return bytes(response.read())
+
+
 STOP_LIMIT = 10.0
 
 
@@ -86,14 +88,15 @@ def stall() -> Iterator[Stall]:
     server.close()
 
 
-def write_config(tmp_path: Path, *, source_port: int, slack_port: int, mode: str = "socket",
-                 tick: int = 300) -> Path:
+def write_config(
+    tmp_path: Path, *, source_port: int, slack_port: int, mode: str = "socket", tick: int = 300
+) -> Path:
     sources = f"http://127.0.0.1:{source_port}"
     config = tmp_path / "paperboy.toml"
     config.write_text(
         f"""
 [storage]
-data_dir = "{tmp_path / 'data'}"
+data_dir = "{tmp_path / "data"}"
 [sources]
 timeout_seconds = 60
 retries = 0
@@ -125,11 +128,20 @@ class Bot:
     def __init__(
         self, config: Path, env: dict[str, str], stdin: int | None = None, prelude: str = ""
     ) -> None:
-        clean = {k: v for k, v in os.environ.items()
-                 if not k.startswith(("PAPERBOY_", "SLACK_", "DISCORD_"))}
+        clean = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PAPERBOY_", "SLACK_", "DISCORD_"))
+        }
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", prelude + "from bot.cli import main; raise SystemExit(main())",
-             "run", "--config", str(config)],
+            [
+                sys.executable,
+                "-c",
+                prelude + "from bot.cli import main; raise SystemExit(main())",
+                "run",
+                "--config",
+                str(config),
+            ],
             cwd=ROOT,
             env={**clean, **env},
             stdin=stdin if stdin is not None else subprocess.DEVNULL,

@@ -84,9 +84,7 @@ async def test_health_and_metrics_endpoints_answer() -> None:
             lambda: json.loads(fetch(f"http://127.0.0.1:{port}/healthz"))
         )
         assert health["status"] == "ok" and health["platforms"] == {"x": "ok"}
-        text = await asyncio.to_thread(
-            lambda: fetch(f"http://127.0.0.1:{port}/metrics").decode()
-        )
+        text = await asyncio.to_thread(lambda: fetch(f"http://127.0.0.1:{port}/metrics").decode())
         assert "# TYPE paperboy_commands_total counter" in text
         with pytest.raises(HTTPError) as missing:
             await asyncio.to_thread(fetch, f"http://127.0.0.1:{port}/nope")
@@ -118,7 +116,10 @@ def test_json_logs_are_one_object_per_line(tmp_path: Path) -> None:
     )
     out = subprocess.run(
         [sys.executable, "-m", "bot", "fetch", "--config", str(cfg)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
     assert out.returncode == 1

@@ -306,8 +306,16 @@ def test_head_first_search_gives_the_full_answer(
     assert store.index is not None
     store.index.result_cache = 0
     texts = [
-        "model", "language model", "reward optimization", '"language model"', "model -reward",
-        "alignment agents", "diffusion OR video", "model w3", "w5 w7", "learning upvotes:>=3",
+        "model",
+        "language model",
+        "reward optimization",
+        '"language model"',
+        "model -reward",
+        "alignment agents",
+        "diffusion OR video",
+        "model w3",
+        "w5 w7",
+        "learning upvotes:>=3",
     ]
     full = [[(h.paper.id, h.partial) for h in search(store, t)] for t in texts]
     taken: list[bool] = []

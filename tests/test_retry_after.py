@@ -17,8 +17,7 @@ def test_seconds_dates_and_ratelimit_in_any_header_shape() -> None:
 
 
 def test_nothing_usable_gives_the_callers_default_within_its_bounds() -> None:
-    for headers in (None, {}, {"Retry-After": ""}, {"Retry-After": "soon"},
-                    {"Retry-After": "nan"}):
+    for headers in (None, {}, {"Retry-After": ""}, {"Retry-After": "soon"}, {"Retry-After": "nan"}):
         assert retry_after(headers) is None
         assert retry_after(headers, default=5.0) == 5.0
     assert retry_after({"Retry-After": "-3"}, default=5.0) == 0.0

@@ -41,8 +41,11 @@ def make(
 ) -> Scheduler:
     store = store or PaperStore(sqlite_engine)
     return Scheduler(
-        Settings(), catch_up=store.sync_index, deliver=counting.deliver_due,
-        clock=lambda: NOW, **kw,
+        Settings(),
+        catch_up=store.sync_index,
+        deliver=counting.deliver_due,
+        clock=lambda: NOW,
+        **kw,
     )
 
 

@@ -62,9 +62,7 @@ def first(schedule: Schedule, start: datetime, count: int) -> list[datetime]:
 
 @pytest.mark.parametrize("zone_name,day", TRANSITIONS)
 @pytest.mark.parametrize("at", TIMES)
-def test_daily_slots_across_dst_neither_skip_nor_double(
-    zone_name: str, day: date, at: str
-) -> None:
+def test_daily_slots_across_dst_neither_skip_nor_double(zone_name: str, day: date, at: str) -> None:
     zone = ZoneInfo(zone_name)
     schedule = Schedule.from_stored("daily", at, zone_name)
     start = datetime.combine(day - timedelta(days=5), time(23, 59, 30), zone).astimezone(UTC)

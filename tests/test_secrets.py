@@ -47,7 +47,10 @@ def test_settings_repr_and_dump_show_no_secret() -> None:
             "postgresql+psycopg://db/p?user=bot&password=***&sslmode=require",
         ),
         ("postgresql+psycopg://db/p?PASSWORD=hunter2", "postgresql+psycopg://db/p?PASSWORD=***"),
-        ("postgresql+psycopg://bot:p%40ss@db/p?password=x", "postgresql+psycopg://bot:***@db/p?password=***"),
+        (
+            "postgresql+psycopg://bot:p%40ss@db/p?password=x",
+            "postgresql+psycopg://bot:***@db/p?password=***",
+        ),
         ("sqlite:////data/paperboy.db", "sqlite:////data/paperboy.db"),
     ],
 )
@@ -86,19 +89,38 @@ def test_slack_and_discord_flows_log_no_secret_at_debug(tmp_path: Path) -> None:
     log = tmp_path / "debug.log"
     done = subprocess.run(
         [
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-            "tests/adapters/test_slack.py", "tests/adapters/test_discord.py",
-            f"--log-file={log}", "--log-file-level=DEBUG",
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            "tests/adapters/test_slack.py",
+            "tests/adapters/test_discord.py",
+            f"--log-file={log}",
+            "--log-file-level=DEBUG",
         ],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:]
     text = log.read_text()
     assert "slack_sdk" in text and "DEBUG" in text  # the libraries did log at DEBUG
     from tests.adapters.test_slack import SECRET
 
-    for value in ["xoxb-test", "xapp-test", SECRET, "client-secret", "xoxb-T0001",
-                  "xoxb-T0002", "t0ken"]:
+    for value in [
+        "xoxb-test",
+        "xapp-test",
+        SECRET,
+        "client-secret",
+        "xoxb-T0001",
+        "xoxb-T0002",
+        "t0ken",
+    ]:
         assert value not in text, value
 
 

@@ -90,9 +90,17 @@ async def test_paperboy_digest_posts_through_the_web_api_beside_an_http_mode_bot
     cfg = base.model_copy(update={"slack": base.slack.model_copy(update={"port": busy_port})})
     now = datetime.now(UTC)  # the command runs on the wall clock
     setup_channel(store, CHAN.key, ["dpo"], now - timedelta(days=1))
-    store.upsert_many([paper("2606.00001", "Direct preference optimization (DPO) at scale",
-                             published_at=now - timedelta(hours=3), hf_daily_date=now.date())],
-                      now - timedelta(hours=2))
+    store.upsert_many(
+        [
+            paper(
+                "2606.00001",
+                "Direct preference optimization (DPO) at scale",
+                published_at=now - timedelta(hours=3),
+                hf_daily_date=now.date(),
+            )
+        ],
+        now - timedelta(hours=2),
+    )
 
     code, text = await digest_once(cfg, store, CHAN, dry_run=False)
 

@@ -104,10 +104,14 @@ def _caused_by(cause: OSError) -> httpx.ConnectError:
 @pytest.mark.parametrize(
     ("cause", "says"),
     [
-        (socket.gaierror(-2, "Name or service not known"),
-         "cannot reach source.test (DNS): are you offline?"),
-        (ConnectionRefusedError(111, "Connection refused"),
-         "cannot reach source.test: connection refused"),
+        (
+            socket.gaierror(-2, "Name or service not known"),
+            "cannot reach source.test (DNS): are you offline?",
+        ),
+        (
+            ConnectionRefusedError(111, "Connection refused"),
+            "cannot reach source.test: connection refused",
+        ),
     ],
     ids=["dns", "refused"],
 )
@@ -249,9 +253,7 @@ async def test_a_gzip_bomb_is_measured_after_decompression() -> None:
     bomb = gzip.compress(b"\0" * 50_000_000)  # 50 MB of zeros in ~50 kB
     client = httpx.AsyncClient(
         transport=httpx.MockTransport(
-            lambda _request: httpx.Response(
-                200, content=bomb, headers={"Content-Encoding": "gzip"}
-            )
+            lambda _request: httpx.Response(200, content=bomb, headers={"Content-Encoding": "gzip"})
         )
     )
     http = Http(client, "arXiv", retries=0, max_bytes=10_000_000)

@@ -275,9 +275,11 @@ def test_bulk_insert_stores_what_the_models_store(engine: Engine) -> None:
         raw = {
             row[0]: row[1:]
             for row in session.execute(
-                text("SELECT id, authors, categories, ai_keywords, sources, published_at, "
-                     "hf_daily_date, first_seen_at, updated_at, announced_at, title, upvotes, "
-                     "github_repo FROM paper")
+                text(
+                    "SELECT id, authors, categories, ai_keywords, sources, published_at, "
+                    "hf_daily_date, first_seen_at, updated_at, announced_at, title, upvotes, "
+                    "github_repo FROM paper"
+                )
             )
         }
     assert raw["2401.00001"] == raw["2401.00002"]

@@ -77,8 +77,9 @@ def test_pgtz_in_the_environment_does_not_reach_our_sessions(
     ours = make_engine(pg_url)
     store = PaperStore(ours)
     setup_channel(store, CHAN, ["dpo"], DAY0, at="05:30")
-    owned = Ledger(ours).open_runs([RunRequest(CHAN, SLOT, ["2606.00001"])], SLOT,
-                                   advance={CHAN: SLOT + timedelta(days=1)})
+    owned = Ledger(ours).open_runs(
+        [RunRequest(CHAN, SLOT, ["2606.00001"])], SLOT, advance={CHAN: SLOT + timedelta(days=1)}
+    )
     assert list(owned) == [CHAN]
     channel = store.channel(CHAN)
     assert channel is not None and channel.last_digest_at == SLOT
@@ -93,8 +94,10 @@ async def test_two_instances_in_different_zones_fire_the_same_slot_once(
 ) -> None:
     first = PaperStore(zoned[0])
     setup_channel(first, CHAN, ["dpo"], DAY0, at="05:30")
-    first.upsert_many([paper("2606.00001", "DPO revisited"),
-                       paper("2606.00002", "More DPO")], DAY0 + timedelta(minutes=10))
+    first.upsert_many(
+        [paper("2606.00001", "DPO revisited"), paper("2606.00002", "More DPO")],
+        DAY0 + timedelta(minutes=10),
+    )
     adapter = FakeAdapter()
     outbox = Outbox({"slack": adapter})
     now = SLOT + timedelta(seconds=20)
@@ -133,18 +136,24 @@ def test_the_ledger_sql_alone_does_not_depend_on_the_session_zone(
     raws = [create_engine(in_zone(pg_url, zone)) for zone in ZONES]
     try:
         owned = [
-            Ledger(raw).open_runs([RunRequest(CHAN, SLOT, ["2606.00001"])], SLOT,
-                                  advance={CHAN: SLOT + timedelta(days=1)})
+            Ledger(raw).open_runs(
+                [RunRequest(CHAN, SLOT, ["2606.00001"])],
+                SLOT,
+                advance={CHAN: SLOT + timedelta(days=1)},
+            )
             for raw in raws
         ]
         assert [len(o) for o in owned] == [1, 0]
         assert stored_utc(pg_engine, "SELECT slot FROM digest_run") == "2026-06-15 05:30:00+00:00"
         assert stored_utc(pg_engine, "SELECT claimed_at FROM delivery") == (
-            "2026-06-15 05:30:00+00:00")
+            "2026-06-15 05:30:00+00:00"
+        )
         assert stored_utc(pg_engine, "SELECT last_digest_at FROM channel") == (
-            "2026-06-15 05:30:00+00:00")
+            "2026-06-15 05:30:00+00:00"
+        )
         assert stored_utc(pg_engine, "SELECT next_digest_at FROM channel") == (
-            "2026-06-16 05:30:00+00:00")
+            "2026-06-16 05:30:00+00:00"
+        )
     finally:
         for raw in raws:
             raw.dispose()
@@ -160,7 +169,8 @@ def test_sqlite_stores_a_slot_given_in_another_zone_as_utc(sqlite_engine: Engine
     again = Ledger(sqlite_engine).open_runs([RunRequest(CHAN, SLOT, ["2606.00002"])], SLOT)
     assert len(owned) == 1 and again == {}
     assert stored_utc(sqlite_engine, "SELECT slot FROM digest_run").startswith(
-        "2026-06-15 05:30:00")
+        "2026-06-15 05:30:00"
+    )
 
 
 @pytest.mark.postgres

@@ -26,8 +26,10 @@ ACCEPTED = [
     ("Accepted by AAAI-25", Venue("AAAI", 2025)),
     ("accepted at COLM 2025", Venue("COLM", 2025)),
     ("Published in Transactions on Machine Learning Research (09/2025)", Venue("TMLR", 2025)),
-    ("Accepted at the NeurIPS 2025 Workshop on Foundation Models",
-     Venue("NeurIPS", 2025, "workshop")),
+    (
+        "Accepted at the NeurIPS 2025 Workshop on Foundation Models",
+        Venue("NeurIPS", 2025, "workshop"),
+    ),
     ("Submitted to ICML 2025; accepted at NeurIPS 2025", Venue("NeurIPS", 2025)),
     ("NAACL-HLT 2019", Venue("NAACL", 2019)),
     ("Interspeech 2024", Venue("Interspeech", 2024)),
@@ -74,8 +76,9 @@ def test_the_journal_reference_wins_and_unknown_journals_are_not_guessed() -> No
     assert venue_of("Submitted to ICML 2023", ref) == Venue("NeurIPS", 2023)
     assert venue_of("Accepted at ICML 2024", "Phys.Rev.D76:013009,2007") == Venue("ICML", 2024)
     assert venue_of(None, "Phys.Rev.D76:013009,2007") is None
-    assert venue_of(None, "J. Mach. Learn. Res.; Journal of Machine Learning Research 25 (2024)") \
-        == Venue("JMLR", 2024)
+    assert venue_of(
+        None, "J. Mach. Learn. Res.; Journal of Machine Learning Research 25 (2024)"
+    ) == Venue("JMLR", 2024)
 
 
 def test_labels_read_as_on_a_card() -> None:
@@ -108,8 +111,10 @@ def test_letters_that_fold_to_ascii_only_when_ignoring_case_never_raise() -> Non
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(st.none(), st.text(), st.integers(), st.binary()),
-       st.one_of(st.none(), st.text(max_size=300)))
+@given(
+    st.one_of(st.none(), st.text(), st.integers(), st.binary()),
+    st.one_of(st.none(), st.text(max_size=300)),
+)
 def test_any_input_gives_a_venue_or_none(comment: object, ref: object) -> None:
     found = venue_of(comment, ref)
     assert found is None or (isinstance(found, Venue) and found.label())
@@ -123,19 +128,21 @@ def _captured() -> list[tuple[str | None, str | None]]:
     pairs: list[tuple[str | None, str | None]] = []
     for path in sorted((SHARED_FIXTURES / "arxiv_api").glob("*.xml")):
         try:
-            pairs += [(p.arxiv_comment, p.journal_ref)
-                      for p in parse_arxiv_atom(path.read_bytes()).papers]
+            pairs += [
+                (p.arxiv_comment, p.journal_ref) for p in parse_arxiv_atom(path.read_bytes()).papers
+            ]
         except Exception:  # the API's error feeds: no papers in them
             continue
     for path in sorted((SHARED_FIXTURES / "arxiv_oai").glob("*.xml")):
         try:
-            pairs += [(p.arxiv_comment, p.journal_ref)
-                      for p in parse_oai_records(path.read_bytes()).papers]
+            pairs += [
+                (p.arxiv_comment, p.journal_ref)
+                for p in parse_oai_records(path.read_bytes()).papers
+            ]
         except Exception:
             continue
     for path in sorted((SHARED_FIXTURES / "arxiv_rss").glob("*.xml")):
-        pairs += [(None, i.paper.journal_ref)
-                  for i in parse_arxiv_feed_items(path.read_bytes())]
+        pairs += [(None, i.paper.journal_ref) for i in parse_arxiv_feed_items(path.read_bytes())]
     for path in sorted((SHARED_FIXTURES / "kaggle").glob("*.jsonl")):
         for line in path.read_text().splitlines():
             obj = json.loads(line)
@@ -161,8 +168,9 @@ def test_every_captured_comment_and_reference() -> None:
     found = {(c, r): venue_of(c, r) for c, r in pairs}
     # Known accepted papers of the software-testing query (q_testing_*) are found, with year.
     by_comment = {c: v for (c, _r), v in found.items() if c}
-    assert by_comment["Accepted to the International Conference of Software Testing (ICST2023)"] \
-        == Venue("ICST", 2023)
+    assert by_comment[
+        "Accepted to the International Conference of Software Testing (ICST2023)"
+    ] == Venue("ICST", 2023)
     assert by_comment[
         "Accepted by the 32nd ACM SIGSOFT International Symposium on Software Testing and "
         "Analysis (ISSTA 2023)"
@@ -172,10 +180,13 @@ def test_every_captured_comment_and_reference() -> None:
         "and Validation (ICST 2022)"
     ] == Venue("ICST", 2022)
     # A submission is not an acceptance.
-    assert by_comment[
-        "(v0), Submitted to IEEE International Workshop on Automated and Intelligent Software "
-        "Testing (AIST 2020)"
-    ] is None
+    assert (
+        by_comment[
+            "(v0), Submitted to IEEE International Workshop on Automated and Intelligent Software "
+            "Testing (AIST 2020)"
+        ]
+        is None
+    )
     # Every venue found is either in the comment's own words or the reference's.
     for (comment, ref), venue in found.items():
         if venue is not None:

@@ -119,7 +119,12 @@ class Sources:
         throttle = Throttle(cfg.arxiv.min_interval_seconds, clock=clock, sleep=sleep)
         self.arxiv = Arxiv(
             Http(
-                client, ARXIV, retries=cfg.retries, throttle=throttle, sleep=sleep, rng=rng,
+                client,
+                ARXIV,
+                retries=cfg.retries,
+                throttle=throttle,
+                sleep=sleep,
+                rng=rng,
                 max_bytes=cap,
             ),
             cfg.arxiv.api_url,
@@ -269,9 +274,7 @@ class Sources:
             known = {p.id for p in store.get_many([p.id for p in replaced])}
             papers += [p for p in replaced if p.id in known]
         say(f"{ARXIV}: recent papers again (versions, comments, journal references)")
-        again = await recheck_arxiv(
-            self.arxiv, store, self.settings, now, [p.id for p in replaced]
-        )
+        again = await recheck_arxiv(self.arxiv, store, self.settings, now, [p.id for p in replaced])
         return merged(papers, again)
 
 

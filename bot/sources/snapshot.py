@@ -329,7 +329,9 @@ class _Import:
         report.skipped_lines.sort()  # store refusals are found after the batch's parse skips
         # `/papers status` shows the import's state like a source's: how many lines it skipped.
         store.record_source_success(
-            self.name, self.now, skipped=[f"line {n}" for n in report.skipped_lines[:5]],
+            self.name,
+            self.now,
+            skipped=[f"line {n}" for n in report.skipped_lines[:5]],
             skipped_count=report.skipped,
         )
         if store.index is not None:

@@ -196,19 +196,25 @@ class FakeSlackApi:
             }
         if method == "conversations.history":
             # Parents only, newest first, `limit` of them (replies live in threads: ST-4).
-            shown = [m for m in self.channel_messages.get(str(call.body.get("channel")), [])
-                     if m.get("thread_ts") in (None, m["ts"])]
+            shown = [
+                m
+                for m in self.channel_messages.get(str(call.body.get("channel")), [])
+                if m.get("thread_ts") in (None, m["ts"])
+            ]
             limit = int(call.body.get("limit", 100))
             page = list(reversed(shown))[:limit]
             metadata = str(call.body.get("include_all_metadata")).lower() in ("1", "true")
-            messages = [{k: v for k, v in m.items() if k != "metadata" or metadata}
-                        for m in page]
+            messages = [{k: v for k, v in m.items() if k != "metadata" or metadata} for m in page]
             return {"ok": True, "messages": messages, "has_more": len(shown) > limit}
         return {"ok": True}
 
     def _keep(self, body: dict[str, Any]) -> dict[str, Any]:
-        message = {"type": "message", "ts": f"1700000000.{next(self._ts):06d}",
-                   "text": body.get("text"), "metadata": body.get("metadata")}
+        message = {
+            "type": "message",
+            "ts": f"1700000000.{next(self._ts):06d}",
+            "text": body.get("text"),
+            "metadata": body.get("metadata"),
+        }
         if body.get("thread_ts"):
             message["thread_ts"] = body["thread_ts"]
         self.channel_messages.setdefault(str(body.get("channel")), []).append(message)
@@ -218,8 +224,9 @@ class FakeSlackApi:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.sockets.append(ws)
-        await ws.send_json({"type": "hello", "num_connections": 1,
-                            "connection_info": {"app_id": "A0PAPERBOY"}})
+        await ws.send_json(
+            {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0PAPERBOY"}}
+        )
         async for message in ws:
             if message.type == WSMsgType.TEXT:
                 self.socket_acks.append(json.loads(message.data))

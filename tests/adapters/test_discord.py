@@ -41,7 +41,6 @@ KEY = f"discord:{GUILD}:{CHANNEL}"
 NAME = re.compile(r"^[-_\w]{1,32}$")
 
 
-
 # The test papers (`bot` fixture), one of them titled to ping everyone.
 EVERYONE = paper(
     "2401.00001",
@@ -110,9 +109,7 @@ async def poster(channel: Any) -> Any:
     await adapter.stop()
 
 
-def interaction(
-    *, guild_id: int | None = GUILD, manage: bool = True, user_id: int = USER
-) -> Any:
+def interaction(*, guild_id: int | None = GUILD, manage: bool = True, user_id: int = USER) -> Any:
     """What the adapter reads of an interaction; responses are autospec'd discord.py objects."""
     return SimpleNamespace(
         guild_id=guild_id,
@@ -151,9 +148,14 @@ async def test_a_command_added_to_the_registry_appears_on_discord(
     async def handler(_ctx: Any, _text: str) -> Reply:
         return info("preview")
 
-    spec = CommandSpec("preview", "Preview something.", "preview",
-                       (Example("preview", "preview"),), handler,
-                       (Option("what", "What to preview"),))
+    spec = CommandSpec(
+        "preview",
+        "Preview something.",
+        "preview",
+        (Example("preview", "preview"),),
+        handler,
+        (Option("what", "What to preview"),),
+    )
     monkeypatch.setitem(COMMANDS, "preview", spec)
     [group] = command_payload()
     preview = next(o for o in group["options"] if o["name"] == "preview")
@@ -209,7 +211,10 @@ def test_options_are_typed_with_choices_and_autocomplete() -> None:
     assert subs["search"]["query"]["required"] is True
     assert [c["value"] for c in subs["top"]["period"]["choices"]] == ["day", "week", "month"]
     assert [c["value"] for c in subs["schedule"]["kind"]["choices"]] == [
-        "daily", "weekdays", "weekly", "off"
+        "daily",
+        "weekdays",
+        "weekly",
+        "off",
     ]
     assert subs["schedule"]["timezone"]["autocomplete"] is True
     assert subs["unsubscribe"]["topic"]["autocomplete"] is True
@@ -367,9 +372,7 @@ async def test_subscribe_needs_manage_channels(adapter: DiscordAdapter) -> None:
 
 
 async def test_manage_permission_can_be_switched_off(service: BotService) -> None:
-    adapter = DiscordAdapter(
-        service, token=None, settings=DiscordSettings(manage_permission=False)
-    )
+    adapter = DiscordAdapter(service, token=None, settings=DiscordSettings(manage_permission=False))
     await invoke(adapter, "subscribe", interaction(manage=False), query="rlhf")
     assert [s.query for s in service.store.subscriptions(KEY)] == ["rlhf"]
 
@@ -384,8 +387,9 @@ async def test_direct_messages_are_their_own_channel(adapter: DiscordAdapter) ->
 
 async def test_schedule_options_become_the_text_grammar(adapter: DiscordAdapter) -> None:
     inter = interaction()
-    await invoke(adapter, "schedule", inter, kind="weekly", day="mon", time="08:30",
-                 timezone="Europe/Berlin")
+    await invoke(
+        adapter, "schedule", inter, kind="weekly", day="mon", time="08:30", timezone="Europe/Berlin"
+    )
     [message] = sent(inter.response.send_message)
     shown = message_text(message)
     assert "Digests come" in shown and "Mon" in shown and "08:30" in shown
@@ -491,8 +495,10 @@ def _http_error(cls: type[discord.HTTPException], status: int, code: int, **head
         (_http_error(discord.Forbidden, 403, 50001), {"gone": True}),  # Missing Access
         (_http_error(discord.Forbidden, 403, 50013), {"gone": True}),  # Missing Permissions
         (_http_error(discord.NotFound, 404, 10003), {"gone": True}),  # Unknown Channel
-        (_http_error(discord.HTTPException, 429, 0, **{"Retry-After": "7.5"}),
-         {"retry_after": 7.5}),
+        (
+            _http_error(discord.HTTPException, 429, 0, **{"Retry-After": "7.5"}),
+            {"retry_after": 7.5},
+        ),
         (discord.RateLimited(42.0), {"retry_after": 42.0}),
         (_http_error(discord.DiscordServerError, 503, 0), {"ambiguous": True}),
         (TimeoutError(), {"ambiguous": True}),

@@ -127,9 +127,7 @@ def allowed_urls(reply: Reply) -> set[str]:
 
 
 KINDS = list(ReplyKind)
-SETTINGS = settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # ---------------------------------------------------------------------------------- Slack

@@ -49,16 +49,24 @@ def store(engine: Engine, tmp_path: Path) -> Iterator[PaperStore]:
 
 def seed(store: PaperStore, key: str) -> None:
     setup_channel(store, key, ["dpo"], NOW)
-    store.upsert_many([paper("2606.00001", TITLE, "We scale DPO.", upvotes=12,
-                             published_at=NOW + timedelta(hours=2),
-                             hf_daily_date=(NOW + timedelta(hours=2)).date())],
-                      NOW + timedelta(hours=2))
+    store.upsert_many(
+        [
+            paper(
+                "2606.00001",
+                TITLE,
+                "We scale DPO.",
+                upvotes=12,
+                published_at=NOW + timedelta(hours=2),
+                hf_daily_date=(NOW + timedelta(hours=2)).date(),
+            )
+        ],
+        NOW + timedelta(hours=2),
+    )
 
 
 async def ask(service: BotService, text: str, key: str = KEY) -> str:
     reply = await service.ask(
-        Invocation(text, ChannelRef.parse(key), UserRef(key.split(":")[0], "U1"),
-                   can_manage=True)
+        Invocation(text, ChannelRef.parse(key), UserRef(key.split(":")[0], "U1"), can_manage=True)
     )
     return f"{reply.title}\n{reply.text}"
 
@@ -76,8 +84,10 @@ async def slack(
 
 def shown(fake: FakeSlackApi) -> int:
     """How many times the paper shows in the channel."""
-    return sum(TITLE in str(m.get("text")) or TITLE in str(m) for m in
-               fake.channel_messages.get("C0001", []))
+    return sum(
+        TITLE in str(m.get("text")) or TITLE in str(m)
+        for m in fake.channel_messages.get("C0001", [])
+    )
 
 
 async def test_slack_post_that_landed_is_found_in_history_and_marked_sent(
@@ -123,8 +133,7 @@ async def test_slack_history_out_of_reach_leaves_it_to_the_operator(
 ) -> None:
     service, outbox, _ = slack
     slack_api.script("chat.postMessage", Scripted(drop=True, landed=False))
-    slack_api.script("conversations.history",
-                     Scripted({"ok": False, "error": "missing_scope"}))
+    slack_api.script("conversations.history", Scripted({"ok": False, "error": "missing_scope"}))
     await service.deliver_due(outbox, TICK)
     await service.deliver_due(outbox, TICK + timedelta(seconds=30))
     assert service.ledger.statuses(KEY) == {"2606.00001": "unknown"}
@@ -234,7 +243,8 @@ async def test_discord_resend_of_a_deleted_message_is_final_and_pauses_nothing(
     await service.deliver_due(outbox, TICK)
     response = SimpleNamespace(status=404, reason="Not Found", headers={})
     channel.mock.send.side_effect = discord.NotFound(
-        response, {"code": 10008, "message": "Unknown Message"})
+        response, {"code": 10008, "message": "Unknown Message"}
+    )
     await service.deliver_due(outbox, TICK + timedelta(seconds=30))
     assert service.ledger.statuses(DKEY) == {"2606.00001": "failed"}
     channel_row = service.store.channel(DKEY)
@@ -242,4 +252,3 @@ async def test_discord_resend_of_a_deleted_message_is_final_and_pauses_nothing(
     for later in (timedelta(minutes=10), timedelta(hours=3)):
         await service.deliver_due(outbox, TICK + later)
     assert channel.mock.send.call_count == 2  # the lost first post and the one resend
-

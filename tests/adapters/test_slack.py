@@ -40,7 +40,6 @@ NASTY = "<!channel> <@U123> <https://evil|click>"
 SLACK_FIXTURES = FIXTURES / "slack"
 
 
-
 PAPERS = [
     paper(
         "2305.18290",
@@ -64,8 +63,12 @@ PAPERS = [
         hf_daily_date=NOW.date() - timedelta(days=3),
         published_at=NOW - timedelta(days=3),
     ),
-    paper("2402.00002", "Diffusion models for protein design", "A diffusion model.",
-          published_at=NOW - timedelta(days=20)),
+    paper(
+        "2402.00002",
+        "Diffusion models for protein design",
+        "A diffusion model.",
+        published_at=NOW - timedelta(days=20),
+    ),
 ]
 
 
@@ -81,9 +84,11 @@ def settings(fake: FakeSlackApi, *, mode: str = "socket", **secrets: str) -> Set
     env.update(secrets)
     base = Settings.load(None, {k: v for k, v in env.items() if v})
     return base.model_copy(
-        update={"slack": base.slack.model_copy(
-            update={"mode": mode, "api_base_url": fake.base_url, "host": "127.0.0.1"}
-        )}
+        update={
+            "slack": base.slack.model_copy(
+                update={"mode": mode, "api_base_url": fake.base_url, "host": "127.0.0.1"}
+            )
+        }
     )
 
 
@@ -96,8 +101,9 @@ class FakeRemote:
     async def lookup_paper(self, paper_id: str) -> PaperIn | None:
         self.lookups.append(paper_id)
         if paper_id == "2501.99999":
-            return paper("2501.99999", "A paper fetched on demand", "Fetched abstract.",
-                         published_at=NOW)
+            return paper(
+                "2501.99999", "A paper fetched on demand", "Fetched abstract.", published_at=NOW
+            )
         raise SourceError("arXiv answered 503")
 
     async def search_remote(self, query: str, limit: int) -> list[PaperIn]:
@@ -120,9 +126,7 @@ class Sleeps:
         self.now += seconds
 
 
-def posting_adapter(
-    service: BotService, fake: FakeSlackApi
-) -> tuple[SlackAdapter, Outbox, Sleeps]:
+def posting_adapter(service: BotService, fake: FakeSlackApi) -> tuple[SlackAdapter, Outbox, Sleeps]:
     """A Slack adapter on the fake API with an injected clock, wired as the service's outbox
     (digests and reconciliation go through it)."""
     sleeps = Sleeps()
@@ -146,15 +150,21 @@ def sleeps() -> Sleeps:
 async def adapter(
     service: BotService, slack_api: FakeSlackApi, sleeps: Sleeps
 ) -> AsyncIterator[SlackAdapter]:
-    slack = SlackAdapter(service, settings(slack_api), sleep=sleeps.sleep,
-                         monotonic=sleeps.monotonic)
+    slack = SlackAdapter(
+        service, settings(slack_api), sleep=sleeps.sleep, monotonic=sleeps.monotonic
+    )
     yield slack
     await slack.stop()
 
 
 async def command(
-    adapter: SlackAdapter, fake: FakeSlackApi, text: str, *, team: str = "T0001",
-    channel: str = "C0001", url: str = "r1",
+    adapter: SlackAdapter,
+    fake: FakeSlackApi,
+    text: str,
+    *,
+    team: str = "T0001",
+    channel: str = "C0001",
+    url: str = "r1",
 ) -> tuple[int, dict[str, Any]]:
     """`/papers <text>` as a Socket Mode envelope; returns the ack's status and JSON."""
     body = load("slash_command.json", RESPONSE_URL=fake.response_url(url))
@@ -167,8 +177,13 @@ async def command(
 
 
 async def click(
-    adapter: SlackAdapter, fake: FakeSlackApi, action_id: str, value: str, *,
-    url: str = "a1", team: str = "T0001",
+    adapter: SlackAdapter,
+    fake: FakeSlackApi,
+    action_id: str,
+    value: str,
+    *,
+    url: str = "a1",
+    team: str = "T0001",
 ) -> list[dict[str, Any]]:
     body = load("block_actions.json", RESPONSE_URL=fake.response_url(url))
     body["actions"][0].update(action_id=action_id, value=value)
@@ -217,9 +232,22 @@ async def test_search_is_answered_in_the_ack_ephemeral_with_buttons(
 async def test_every_command_acks_with_valid_blocks(
     adapter: SlackAdapter, slack_api: FakeSlackApi
 ) -> None:
-    for text in ("", "help", "help schedule", "top week", "2305.18290", "list", "status",
-                 "subscribe dpo", "schedule daily 09:00 Europe/Berlin", "unsubscribe 1",
-                 'author:"', "unsubscribe nothing", "top year", NASTY):
+    for text in (
+        "",
+        "help",
+        "help schedule",
+        "top week",
+        "2305.18290",
+        "list",
+        "status",
+        "subscribe dpo",
+        "schedule daily 09:00 Europe/Berlin",
+        "unsubscribe 1",
+        'author:"',
+        "unsubscribe nothing",
+        "top year",
+        NASTY,
+    ):
         status, ack = await command(adapter, slack_api, text)
         assert status == 200, text
         assert ack.get("blocks") and ack.get("text"), text
@@ -319,11 +347,10 @@ def signed(body: str, *, secret: str = SECRET, age: int = 0) -> dict[str, str]:
 
 
 @pytest.fixture
-async def http_adapter(
-    service: BotService, slack_api: FakeSlackApi
-) -> AsyncIterator[SlackAdapter]:
-    slack = SlackAdapter(service, settings(slack_api, mode="http", SLACK_SIGNING_SECRET=SECRET,
-                                           SLACK_APP_TOKEN=""))
+async def http_adapter(service: BotService, slack_api: FakeSlackApi) -> AsyncIterator[SlackAdapter]:
+    slack = SlackAdapter(
+        service, settings(slack_api, mode="http", SLACK_SIGNING_SECRET=SECRET, SLACK_APP_TOKEN="")
+    )
     await slack.serve_http("127.0.0.1", 0)
     yield slack
     await slack.stop()
@@ -368,9 +395,10 @@ async def test_http_mode_routes_buttons_like_socket_mode(
     payload = load("block_actions.json", RESPONSE_URL=slack_api.response_url("h1"))
     payload["actions"][0].update(action_id=ACTION_SHARE, value="dpo")
     body = urlencode({"payload": json.dumps(payload)})
-    async with aiohttp.ClientSession() as http, http.post(
-        url, data=body, headers=signed(body)
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, data=body, headers=signed(body)) as response,
+    ):
         assert response.status == 200
     [post] = await slack_api.wait_for_response("h1")
     assert_valid_blocks(post)
@@ -382,9 +410,13 @@ async def test_http_mode_routes_buttons_like_socket_mode(
 
 def digest(n: int = 3, **kw: Any) -> Reply:
     cards = tuple(
-        PaperCard(id=f"2401.{i:05d}", title=f"Paper {i} {NASTY}",
-                  url=f"https://arxiv.org/abs/2401.{i:05d}", abstract="abc " * 400,
-                  matched_topics=("dpo",))
+        PaperCard(
+            id=f"2401.{i:05d}",
+            title=f"Paper {i} {NASTY}",
+            url=f"https://arxiv.org/abs/2401.{i:05d}",
+            abstract="abc " * 400,
+            matched_topics=("dpo",),
+        )
         for i in range(1, n + 1)
     )
     return Reply(kind=ReplyKind.DIGEST, title="New papers on your topics", cards=cards, **kw)
@@ -403,8 +435,10 @@ async def test_send_posts_blocks_with_metadata_and_returns_the_ts(
     assert call.body["channel"] == "C0001"
     assert call.body["metadata"] == {
         "event_type": "paperboy_digest",
-        "event_payload": {"idempotency_key": "run-7:slack:T0001:C0001",
-                          "channel": "slack:T0001:C0001"},
+        "event_payload": {
+            "idempotency_key": "run-7:slack:T0001:C0001",
+            "channel": "slack:T0001:C0001",
+        },
     }
     assert_valid_blocks(call.body)
     assert "Paper 3" in shown(call.body) and "<!channel>" not in json.dumps(call.body)
@@ -443,8 +477,14 @@ async def test_posts_to_one_channel_are_paced_but_other_channels_are_not(
 @pytest.mark.parametrize(
     ("scripted", "ambiguous", "gone", "retry_after"),
     [
-        (Scripted({"ok": False, "error": "ratelimited"}, status=429,
-                  headers={"Retry-After": "7"}), False, False, 7.0),
+        (
+            Scripted(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "7"}
+            ),
+            False,
+            False,
+            7.0,
+        ),
         (Scripted({"ok": False, "error": "not_in_channel"}), False, True, None),
         (Scripted({"ok": False, "error": "channel_not_found"}), False, True, None),
         (Scripted({"ok": False, "error": "is_archived"}), False, True, None),
@@ -454,18 +494,33 @@ async def test_posts_to_one_channel_are_paced_but_other_channels_are_not(
         (Scripted({}, status=503), True, False, None),
         (Scripted(drop=True), True, False, None),
     ],
-    ids=["429", "not_in_channel", "channel_not_found", "is_archived", "token_revoked",
-         "invalid_blocks", "500", "503", "dropped"],
+    ids=[
+        "429",
+        "not_in_channel",
+        "channel_not_found",
+        "is_archived",
+        "token_revoked",
+        "invalid_blocks",
+        "500",
+        "503",
+        "dropped",
+    ],
 )
 async def test_send_outcomes_map_to_delivery_errors_and_are_never_resent(
-    adapter: SlackAdapter, slack_api: FakeSlackApi, scripted: Scripted, ambiguous: bool,
-    gone: bool, retry_after: float | None,
+    adapter: SlackAdapter,
+    slack_api: FakeSlackApi,
+    scripted: Scripted,
+    ambiguous: bool,
+    gone: bool,
+    retry_after: float | None,
 ) -> None:
     slack_api.script("chat.postMessage", scripted)
     with pytest.raises(DeliveryError) as caught:
         await adapter.send(CHANNEL, digest(1), idempotency_key="k")
     assert (caught.value.ambiguous, caught.value.gone, caught.value.retry_after) == (
-        ambiguous, gone, retry_after
+        ambiguous,
+        gone,
+        retry_after,
     )
     # Exactly one request reached Slack: no SDK retry, whatever happened.
     assert len(slack_api.calls_to("chat.postMessage")) == 1
@@ -486,8 +541,11 @@ async def test_unreachable_slack_is_a_plain_retry(
     service: BotService, slack_api: FakeSlackApi
 ) -> None:
     config = settings(slack_api)
-    closed = config.model_copy(update={"slack": config.slack.model_copy(
-        update={"api_base_url": "http://127.0.0.1:9/api/"})})
+    closed = config.model_copy(
+        update={
+            "slack": config.slack.model_copy(update={"api_base_url": "http://127.0.0.1:9/api/"})
+        }
+    )
     adapter = SlackAdapter(service, closed)
     try:
         with pytest.raises(DeliveryError) as caught:
@@ -519,9 +577,15 @@ async def test_a_429_on_a_continuation_waits_and_posts_it_once(
 async def test_oauth_install_tokens_per_workspace_and_uninstall(
     service: BotService, slack_api: FakeSlackApi
 ) -> None:
-    config = settings(slack_api, mode="http", SLACK_BOT_TOKEN="", SLACK_APP_TOKEN="",
-                      SLACK_SIGNING_SECRET=SECRET, SLACK_CLIENT_ID="111.222",
-                      SLACK_CLIENT_SECRET="client-secret")
+    config = settings(
+        slack_api,
+        mode="http",
+        SLACK_BOT_TOKEN="",
+        SLACK_APP_TOKEN="",
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_CLIENT_ID="111.222",
+        SLACK_CLIENT_SECRET="client-secret",
+    )
     adapter = SlackAdapter(service, config)
     await adapter.serve_http("127.0.0.1", 0)
     root = f"http://127.0.0.1:{adapter.http_port}"
@@ -531,8 +595,7 @@ async def test_oauth_install_tokens_per_workspace_and_uninstall(
                 async with http.get(f"{root}/slack/install", allow_redirects=False) as page:
                     assert page.status in (200, 302)
                     html = await page.text()
-                    assert "slack.com/oauth/v2/authorize" in html + page.headers.get(
-                        "Location", "")
+                    assert "slack.com/oauth/v2/authorize" in html + page.headers.get("Location", "")
                     state = page.cookies["slack-app-oauth-state"].value
                 # The state cookie is `Secure`: a browser on https sends it back.
                 cookie = {"Cookie": f"slack-app-oauth-state={state}"}
@@ -549,14 +612,14 @@ async def test_oauth_install_tokens_per_workspace_and_uninstall(
             await adapter.send(ChannelRef("slack", "T0002", "C1"), digest(1), idempotency_key="a")
             await adapter.send(ChannelRef("slack", "T0001", "C1"), digest(1), idempotency_key="b")
             assert [c.token for c in slack_api.calls_to("chat.postMessage")] == [
-                "xoxb-T0002", "xoxb-T0001"
+                "xoxb-T0002",
+                "xoxb-T0001",
             ]
             # Commands from T0002 are authorized with T0002's installation.
             form = load("slash_command.json", RESPONSE_URL=slack_api.response_url())
             form.update(team_id="T0002", text="subscribe rlhf")
             body = urlencode(form)
-            async with http.post(f"{root}/slack/events", data=body,
-                                 headers=signed(body)) as resp:
+            async with http.post(f"{root}/slack/events", data=body, headers=signed(body)) as resp:
                 assert resp.status == 200
                 assert "Subscribed this channel to rlhf" in json.dumps(await resp.json())
             # (bolt checks the token it found: the last auth.test is T0002's)
@@ -623,10 +686,14 @@ async def test_socket_mode_connects_and_acks_envelopes_with_the_answer(
         assert opened.token == "xapp-test"
         payload = load("slash_command.json", RESPONSE_URL=slack_api.response_url())
         payload["text"] = "subscribe dpo"
-        ack = await slack_api.socket_send({
-            "envelope_id": "env-1", "type": "slash_commands", "payload": payload,
-            "accepts_response_payload": True,
-        })
+        ack = await slack_api.socket_send(
+            {
+                "envelope_id": "env-1",
+                "type": "slash_commands",
+                "payload": payload,
+                "accepts_response_payload": True,
+            }
+        )
         assert_valid_blocks(ack["payload"])
         assert ack["payload"]["response_type"] == "in_channel"
         assert "Subscribed this channel to dpo" in shown(ack["payload"])
@@ -641,8 +708,9 @@ async def test_revoked_bot_token_pauses_only_that_workspaces_channels(
     service.store.ensure_channel("slack:T0001:C0001", NOW)
     service.store.ensure_channel("slack:T0002:C0001", NOW)
     event = load("app_uninstalled.json")
-    event.update(team_id="T0001", event={"type": "tokens_revoked",
-                                         "tokens": {"bot": ["UBOTT0001"]}})
+    event.update(
+        team_id="T0001", event={"type": "tokens_revoked", "tokens": {"bot": ["UBOTT0001"]}}
+    )
     event["authorizations"][0]["team_id"] = "T0001"
     response = await adapter.app.async_dispatch(AsyncBoltRequest(mode="socket_mode", body=event))
     assert response.status == 200

@@ -121,7 +121,9 @@ async def test_a_channel_runs_a_bounded_number_of_heavy_commands(
 
 
 async def test_previews_still_running_at_shutdown_are_told_to_try_again(
-    service: BotService, slack_api: FakeSlackApi, release: threading.Event,
+    service: BotService,
+    slack_api: FakeSlackApi,
+    release: threading.Event,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr("adapters.slack.STOP_WAIT", 0.2)

@@ -50,9 +50,15 @@ async def subscribe_and_publish(
     assert status == 200 and ack["response_type"] == "in_channel"
     # A new paper on the topic arrives after the subscription.
     service.store.upsert_many(
-        [paper("2606.00001", f"Direct preference optimization at scale {NASTY}",
-               "We scale DPO to very large models.", upvotes=12,
-               published_at=NOW + timedelta(hours=2))],
+        [
+            paper(
+                "2606.00001",
+                f"Direct preference optimization at scale {NASTY}",
+                "We scale DPO to very large models.",
+                upvotes=12,
+                published_at=NOW + timedelta(hours=2),
+            )
+        ],
         NOW + timedelta(hours=2),
     )
 
@@ -115,8 +121,9 @@ async def test_a_dropped_connection_is_never_resent_and_is_settled_from_history(
     calls = slack_api.calls_to("chat.postMessage")
     assert "Direct preference optimization at scale" in str(calls[0].body["blocks"])
     # The next day's digest may post (new slot), but never this paper again.
-    assert sum("Direct preference optimization at scale" in str(c.body["blocks"])
-               for c in calls) == 1
+    assert (
+        sum("Direct preference optimization at scale" in str(c.body["blocks"]) for c in calls) == 1
+    )
     # Slack had posted it: the channel's history shows the message with our metadata.
     assert service.ledger.statuses(KEY)["2606.00001"] == "sent"
 

@@ -66,9 +66,10 @@ def command(slack_api: FakeSlackApi, text: str, **extra: str) -> str:
 
 
 async def post(url: str, body: str | bytes, headers: dict[str, str]) -> tuple[int, str]:
-    async with aiohttp.ClientSession() as http, http.post(
-        url, data=body, headers=headers
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, data=body, headers=headers) as response,
+    ):
         return response.status, await response.text()
 
 
@@ -163,7 +164,9 @@ async def test_slack_retries_of_an_event_are_acted_on_once(
 
 
 async def test_slacks_retry_after_our_failure_is_acted_on_but_a_copy_of_a_success_is_not(
-    sqlite_engine: Engine, slack_api: FakeSlackApi, tmp_path: Any,
+    sqlite_engine: Engine,
+    slack_api: FakeSlackApi,
+    tmp_path: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     store = PaperStore(sqlite_engine, PaperIndex(tmp_path / "index"))
@@ -195,8 +198,9 @@ async def test_slacks_retry_after_our_failure_is_acted_on_but_a_copy_of_a_succes
         for retry in range(3):  # the first attempt fails on our side; Slack retries twice
             headers = {**signed(event), "Content-Type": "application/json"}
             if retry:
-                headers.update({"X-Slack-Retry-Num": str(retry),
-                                "X-Slack-Retry-Reason": "http_error"})
+                headers.update(
+                    {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_error"}
+                )
             statuses.append((await post(url, event, headers))[0])
         assert statuses == [400, 200, 200]
         assert paused == ["slack:T0002:"]  # acted on at the first retry, not at the second

@@ -119,8 +119,15 @@ def test_nasty_titles_ping_nobody_and_link_nowhere() -> None:
         matched_topics=(NASTY,),
     )
     for kind in ReplyKind:
-        reply = Reply(kind=kind, title=NASTY + MARKUP, text=NASTY + MARKUP, cards=(nasty,),
-                      footer=NASTY + MARKUP, query=NASTY, ephemeral=True)
+        reply = Reply(
+            kind=kind,
+            title=NASTY + MARKUP,
+            text=NASTY + MARKUP,
+            cards=(nasty,),
+            footer=NASTY + MARKUP,
+            query=NASTY,
+            ephemeral=True,
+        )
         messages = render(reply, source_text=NASTY + MARKUP)
         for message in messages:
             assert_valid_blocks(message)  # also: every <...> is one of our links
@@ -155,12 +162,22 @@ def test_paper_detail_shows_the_full_abstract_and_links() -> None:
 
 def test_long_digest_continues_in_further_messages_marked_continued() -> None:
     cards = tuple(
-        card(n, abstract="x " * 5000, summary="", title=f"T{n} " + "long title " * 40,
-             matched_topics=("dpo", "rlhf"))
+        card(
+            n,
+            abstract="x " * 5000,
+            summary="",
+            title=f"T{n} " + "long title " * 40,
+            matched_topics=("dpo", "rlhf"),
+        )
         for n in range(1, 61)
     )
-    reply = Reply(kind=ReplyKind.DIGEST, title="Your digest: 60 new papers", cards=cards,
-                  more=3, footer="next digest Tue 09:00")
+    reply = Reply(
+        kind=ReplyKind.DIGEST,
+        title="Your digest: 60 new papers",
+        cards=cards,
+        more=3,
+        footer="next digest Tue 09:00",
+    )
     messages = render(reply, actions=False)
     assert len(messages) > 1
     for message in messages:
@@ -231,8 +248,16 @@ def cards_strategy(draw: st.DrawFn) -> PaperCard:
 def test_any_reply_renders_within_limits(
     kind: ReplyKind, cards: list[PaperCard], title: str, text: str, more: int, ephemeral: bool
 ) -> None:
-    reply = Reply(kind=kind, title=title, text=text, cards=tuple(cards), more=more,
-                  footer=title, ephemeral=ephemeral, query=title or None)
+    reply = Reply(
+        kind=kind,
+        title=title,
+        text=text,
+        cards=tuple(cards),
+        more=more,
+        footer=title,
+        ephemeral=ephemeral,
+        query=title or None,
+    )
     messages = render(reply, source_text=title)
     assert messages
     for message in messages:

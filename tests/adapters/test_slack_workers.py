@@ -33,7 +33,7 @@ def config(tmp_path: Path, port: int, workers: int) -> Path:
     path.write_text(
         f"""
 [storage]
-data_dir = "{tmp_path / 'data'}"
+data_dir = "{tmp_path / "data"}"
 [sources]
 retries = 0
 [sources.huggingface]
@@ -58,18 +58,29 @@ api_base_url = "{nowhere}/api/"
 
 def ask(port: int, text: str, n: int) -> tuple[int, str, bytes]:
     """A signed `/papers <text>` on a new connection: (status, answering process, body)."""
-    body = urlencode({
-        "team_id": "T1", "channel_id": "C1", "user_id": "U1", "command": "/papers",
-        "text": text, "trigger_id": f"trigger-{n}-{time.time_ns()}",
-        "response_url": f"http://127.0.0.1:{closed_port()}/r",
-    })
+    body = urlencode(
+        {
+            "team_id": "T1",
+            "channel_id": "C1",
+            "user_id": "U1",
+            "command": "/papers",
+            "text": text,
+            "trigger_id": f"trigger-{n}-{time.time_ns()}",
+            "response_url": f"http://127.0.0.1:{closed_port()}/r",
+        }
+    )
     ts = str(int(time.time()))
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/slack/events", data=body.encode(), method="POST",
-        headers={"Content-Type": "application/x-www-form-urlencoded",
-                 "X-Slack-Request-Timestamp": ts,
-                 "X-Slack-Signature": str(SignatureVerifier(SECRET).generate_signature(
-                     timestamp=ts, body=body))},
+        f"http://127.0.0.1:{port}/slack/events",
+        data=body.encode(),
+        method="POST",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": str(
+                SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body)
+            ),
+        },
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.status, response.headers[PROCESS_HEADER], response.read()
@@ -145,20 +156,25 @@ async def test_a_worker_finds_papers_the_main_process_stores_after_it_started(
 
     url = f"sqlite:///{tmp_path / 'paperboy.db'}"
     main = PaperStore(make_engine(url), PaperIndex(tmp_path / "index"))
-    main.upsert_many([paper("2402.00002", "Diffusion models for protein design",
-                            published_at=NOW)], NOW)
+    main.upsert_many(
+        [paper("2402.00002", "Diffusion models for protein design", published_at=NOW)], NOW
+    )
     worker = http_workers.follower_store(url, tmp_path / "index")
     service = BotService(Settings.load(None, {}), worker, clock=lambda: NOW)
-    ask = Invocation("preference optimization", ChannelRef("slack", "T1", "C1"),
-                     UserRef("slack", "U1"))
+    ask = Invocation(
+        "preference optimization", ChannelRef("slack", "T1", "C1"), UserRef("slack", "U1")
+    )
     try:
         assert (await service.ask(ask)).cards == ()  # asked (and cached) before it exists
-        main.upsert_many([paper("2305.18290", "Direct Preference Optimization",
-                                published_at=NOW)], NOW)
+        main.upsert_many(
+            [paper("2305.18290", "Direct Preference Optimization", published_at=NOW)], NOW
+        )
         assert [c.id for c in (await service.ask(ask)).cards] == ["2305.18290"]
         # The worker never writes the index: its own store writes leave it to the main process.
-        worker.upsert_many([paper("2403.00003", "Preference optimization, fetched on demand",
-                                  published_at=NOW)], NOW)
+        worker.upsert_many(
+            [paper("2403.00003", "Preference optimization, fetched on demand", published_at=NOW)],
+            NOW,
+        )
         assert [c.id for c in (await service.ask(ask)).cards] == ["2305.18290"]
         assert main.sync_index() == 1  # the main process's next tick indexes it
         found = [c.id for c in (await service.ask(ask)).cards]
