@@ -90,6 +90,11 @@ def help_text() -> str:
         'Search syntax: words (all must match), "exact phrase", OR, -exclude, author:name, '
         "cat:cs.CL, since:2024-06-01 or since:7d, until:, upvotes:>=10, sort:relevance|new|top."
     )
+    lines.append(
+        "Filters: has:code, has:project, stars:>=100 (GitHub stars), org:NAME (Hugging Face "
+        'organisation), kw:TERM (AI keyword), venue:neurips, venue:neurips2025 or venue:"ICLR '
+        '2025" (accepted at); each combines with words, OR and -, or stands alone.'
+    )
     lines.append(SEARCH_EXPLAINED)
     return "\n".join(lines)
 
@@ -108,6 +113,10 @@ COMMANDS: dict[str, CommandSpec] = {
                 Example("dpo", "Direct Preference Optimization"),
                 Example('"reward model" -survey', "Secretly a Reward Model"),
                 Example("author:rafailov since:2023-01-01 sort:top", "Rafael Rafailov"),
+                Example("preference has:code stars:>=1000", "Direct Preference Optimization"),
+                Example("venue:neurips2023 org:stanford", "Direct Preference Optimization"),
+                Example('kw:"preference optimization"', "Direct Preference Optimization"),
+                Example("diffusion has:project", "Diffusion models for protein design"),
             ),
             do_search,
             (Option("query", "What to search for", required=True),),

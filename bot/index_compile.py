@@ -14,6 +14,7 @@ from typing import Any
 from tantivy import FieldType, Occur, Query as TQuery
 
 from bot.aliases import AliasTable, Tokens
+from bot.index_filters import filter_query
 from bot.index_forms import (
     FUNCTION_WORDS as _FUNCTION_WORDS,
     distinct,
@@ -24,6 +25,7 @@ from bot.index_forms import (
 )
 from bot.index_schema import BOOSTS, EN, NAME, TEXT_FIELDS, indexed_forms, seconds
 from bot.query import AllOf, AnyOf, Author, Category, Node, Not, Phrase, Query, Word
+from bot.query_filters import FILTER_TYPES
 
 FULL = tuple((name, BOOSTS[name]) for name in TEXT_FIELDS)
 ALIAS_SLOP = 1  # an expansion matches as a phrase, with this many words in between at most
@@ -138,6 +140,8 @@ class Compiler:
             return self.field_text("authors", tokens) if tokens else None
         if isinstance(node, Category):
             return TQuery.term_query(self.schema, "categories", node.code)
+        if isinstance(node, FILTER_TYPES):
+            return filter_query(self.schema, self.en, node)
         if isinstance(node, AnyOf):
             options = [q for q in (self.node(o) for o in node.options) if q is not None]
             return _should(options)

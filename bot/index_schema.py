@@ -15,9 +15,11 @@ from tantivy import Document, Filter, SchemaBuilder, TextAnalyzerBuilder, Tokeni
 
 from bot.index_aliases import IndexedForms
 from bot.models import Paper
+from bot.query_filters import compact
 from bot.times import aware
+from bot.venues import venue_of
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 STATE_FILE = "paperboy-index.json"
 
 # Field boosts: a word in the title counts most, then keywords, abstract, authors.
@@ -80,6 +82,9 @@ def schema() -> Any:
         sb.add_text_field(name, tokenizer_name=EN, index_option="position")
     sb.add_text_field("authors", tokenizer_name=NAME, index_option="position")
     sb.add_text_field("categories", tokenizer_name=CODE, index_option="basic")
+    # `has:code`, `org:...`, `venue:...` as whole tokens (`bot.query_filters`).
+    sb.add_text_field("facets", tokenizer_name=CODE, index_option="basic")
+    sb.add_integer_field("stars", indexed=True, fast=True)
     # Seconds since the epoch: when the paper appeared (published, else Daily Papers date,
     # else first seen). Indexed for since:/until:, fast for sort:new and recency.
     sb.add_integer_field("published", indexed=True, fast=True)
@@ -109,9 +114,31 @@ def document(row: Mapping[str, Any]) -> Any:
             doc.add_text("categories", archive)
     doc.add_integer("published", seconds(appeared(row)))
     doc.add_integer("upvotes", int(row.get("upvotes") or 0))
+    for facet in facets(row):
+        doc.add_text("facets", facet)
+    doc.add_integer("stars", int(row.get("github_stars") or 0))
     when = row.get("announced_at")
     doc.add_integer("announced", seconds(when) if when is not None else 0)
     return doc
+
+
+def facets(row: Mapping[str, Any]) -> list[str]:
+    """The paper's filter tokens: `has:code`, `has:project`, `org:googledeepmind`,
+    `venue:neurips`, `venue:neurips 2025`."""
+    out = []
+    if row.get("github_repo"):
+        out.append("has:code")
+    if row.get("project_page"):
+        out.append("has:project")
+    org = compact(row.get("organization") or "")
+    if org:
+        out.append(f"org:{org}")
+    venue = venue_of(row.get("arxiv_comment"), row.get("journal_ref"))
+    if venue is not None:
+        out.append(f"venue:{venue.name.lower()}")
+        if venue.year is not None:
+            out.append(f"venue:{venue.name.lower()} {venue.year}")
+    return out
 
 
 def _add_texts(doc: Any, texts: list[tuple[str, str]], forms: IndexedForms) -> None:
@@ -137,6 +164,12 @@ ROW_FIELDS = (
     "updated_at",
     "announced_at",
     "upvotes",
+    "github_repo",
+    "github_stars",
+    "project_page",
+    "organization",
+    "arxiv_comment",
+    "journal_ref",
 )
 
 

@@ -4,7 +4,8 @@ Grammar (DESIGN.md): words (all must match), `"exact phrase"`, `OR` between word
 `( groups )`, `-exclude` (word, phrase, group or operator), `author:name` / `author:"jane doe"`,
 `cat:cs.CL`, `since:` / `until:` (`2024-06-01`, `2024-06`, `7d`, `4w`, `3m`, `1y`),
 `upvotes:>=10` (`>`, `<=`, `<`, `=`, or a bare number meaning `>=`),
-`sort:relevance|new|top`.
+`sort:relevance|new|top`, and the filters of `bot.query_filters` (`has:code`, `has:project`,
+`stars:>=100`, `org:NAME`, `kw:TERM`, `venue:neurips2025`).
 
 Anything a user types is data. A bad *operator value* (`since:yesterdayish`) raises
 `QueryError` with an example; everything else odd (unbalanced quotes, `*`, `NEAR(`, SQL, emoji,
@@ -22,6 +23,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.errors import QueryError
+from bot.query_filters import FILTER_OPS, FILTER_TYPES, Filter, parse_filter, show_filter
 from bot.query_values import Upvotes, parse_upvotes, parse_when
 
 MAX_QUERY_CHARS = 500  # longer input is cut (at a space) and the query says so
@@ -95,7 +97,7 @@ class Not:
     node: Node
 
 
-Node = Word | Phrase | Author | Category | AnyOf | AllOf | Not
+Node = Word | Phrase | Author | Category | AnyOf | AllOf | Not | Filter
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +121,7 @@ class Query:
 
     def has_text(self) -> bool:
         """Does any positive clause score by text (so relevance ranking means something)?"""
-        return any(not isinstance(c, Not) for c in self.clauses)
+        return any(_scores(c) for c in self.clauses)
 
     def plain_text(self) -> str:
         """The positive words and phrases, for a remote search engine that knows no operators."""
@@ -156,6 +158,7 @@ _OPS = {
     "votes": "upvotes",
     "likes": "upvotes",
     "sort": "sort",
+    **FILTER_OPS,
 }
 _WORD_CHAR = re.compile(r"\w")
 _EDGE_PUNCT = re.compile(r"^[\W_]+|[\W_]+$")  # `dpo,` is `dpo`; `gpt-4` stays
@@ -319,6 +322,8 @@ class _Parser:
 
     def operator(self, tok: _Tok) -> Node | None:
         op, value = tok.op, tok.value
+        if op in FILTER_OPS.values():
+            return self.counted(parse_filter(op, value))
         if op == "author":
             name = _clean(value)
             if not name:
@@ -353,6 +358,15 @@ class _Parser:
         return None
 
 
+def _scores(node: Node) -> bool:
+    """Does this clause match by text (not only by a filter)?"""
+    if isinstance(node, AnyOf):
+        return any(_scores(o) for o in node.options)
+    if isinstance(node, AllOf):
+        return any(_scores(p) for p in node.parts)
+    return not isinstance(node, Not | Filter)
+
+
 def _clean(text: str) -> str:
     """Words with at least one letter or digit, lower case, single spaces."""
     words = (_EDGE_PUNCT.sub("", w) for w in text.lower().split())
@@ -385,6 +399,11 @@ def describe(query: Query) -> str:
     return " · ".join(b for b in bits if b) or "everything"
 
 
+def clauses_text(query: Query) -> str:
+    """The query's clauses as a user would type them (`dpo has:code stars:>=10`)."""
+    return " ".join(_show(c) for c in query.clauses)
+
+
 def _show(node: Node) -> str:
     if isinstance(node, Word):
         return node.text
@@ -394,6 +413,8 @@ def _show(node: Node) -> str:
         return f'author:"{node.name}"' if " " in node.name else f"author:{node.name}"
     if isinstance(node, Category):
         return f"cat:{node.code}"
+    if isinstance(node, FILTER_TYPES):
+        return show_filter(node)
     if isinstance(node, AnyOf):
         return " OR ".join(_show(o) for o in node.options)
     if isinstance(node, AllOf):

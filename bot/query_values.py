@@ -1,5 +1,5 @@
 """Operator values of the query language: dates for `since:` / `until:` and counts for
-`upvotes:`. A value that cannot be read raises `QueryError` with an example."""
+`upvotes:` / `stars:`. A value that cannot be read raises `QueryError` with an example."""
 
 from __future__ import annotations
 
@@ -101,11 +101,16 @@ _UPVOTES = re.compile(r"(>=|<=|=>|=<|>|<|==|=)?\s*(\d{1,10})")
 
 
 def parse_upvotes(value: str) -> Upvotes:
+    return parse_count(value, "upvotes")
+
+
+def parse_count(value: str, name: str) -> Upvotes:
+    """`>=10`, `>10`, `<=10`, `<10`, `=10` or `10` (meaning `>=`) for the operator `name`."""
     match = _UPVOTES.fullmatch(value.strip())
     if not match:
         raise QueryError(
-            f"`upvotes:{value}` is not a count; use a number with an optional comparison, "
-            "for example `upvotes:>=10` or `upvotes:<5`."
+            f"`{name}:{value}` is not a count; use a number with an optional comparison, "
+            f"for example `{name}:>=10` or `{name}:<5`."
         )
     op = {"=>": ">=", "=<": "<=", "==": "=", None: ">="}.get(match.group(1), match.group(1))
     return Upvotes(op, min(int(match.group(2)), MAX_UPVOTES))

@@ -121,6 +121,11 @@ _LEADING = frozenset(
 )
 
 
+def canonical_venue(text: str) -> str | None:
+    """The canonical name of a known venue given by an acronym or long name, any case."""
+    return _CANONICAL.get(" ".join(text.lower().split()))
+
+
 def venue_of(comment: object, journal_ref: object = None) -> Venue | None:
     """The venue a paper was accepted at, from its journal reference, else its comment."""
     if isinstance(journal_ref, str) and journal_ref:
