@@ -69,11 +69,17 @@ async def do_help(_ctx: Context, text: str) -> Reply:
     if wanted in COMMANDS:
         spec = COMMANDS[wanted]
         examples = "\n".join(f"`/papers {e.text}`" for e in spec.examples)
-        more = f"\n{SEARCH_EXPLAINED}" if spec.name == SEARCH else ""
+        more = f"\n{FILTERS_EXPLAINED}\n{SEARCH_EXPLAINED}" if spec.name == SEARCH else ""
         return info(f"/papers {spec.usage}", f"{spec.summary}\n{examples}{more}")
     return info("paperboy: research papers in chat", help_text())
 
 
+FILTERS_EXPLAINED = (
+    "Filters: has:code, has:project, stars:>=100 (GitHub stars; also stars:>100, stars:<10), "
+    "org:NAME (Hugging Face organisation), kw:TERM (AI keyword), venue:neurips, "
+    'venue:neurips2025 or venue:"ICLR 2025" (where it was accepted); each combines with words, '
+    "OR and -, or stands alone: `has:code stars:>=100`."
+)
 SEARCH_EXPLAINED = (
     'How search finds papers: acronyms work both ways (`llm` also finds "large language '
     'models", `vision language models` also finds "VLMs"), plurals and hyphens too '
@@ -90,11 +96,7 @@ def help_text() -> str:
         'Search syntax: words (all must match), "exact phrase", OR, -exclude, author:name, '
         "cat:cs.CL, since:2024-06-01 or since:7d, until:, upvotes:>=10, sort:relevance|new|top."
     )
-    lines.append(
-        "Filters: has:code, has:project, stars:>=100 (GitHub stars), org:NAME (Hugging Face "
-        'organisation), kw:TERM (AI keyword), venue:neurips, venue:neurips2025 or venue:"ICLR '
-        '2025" (accepted at); each combines with words, OR and -, or stands alone.'
-    )
+    lines.append(FILTERS_EXPLAINED)
     lines.append(SEARCH_EXPLAINED)
     return "\n".join(lines)
 

@@ -181,3 +181,10 @@ def test_a_subscription_reads_back_the_same_query(parts: list[str]) -> None:
     store.ensure_channel("k", NOW)
     sub, _created = store.subscribe("k", clauses_text(query), NOW)
     assert parse_query(sub.query, NOW).clauses == query.clauses
+
+
+async def test_help_search_lists_the_filters(bot: TestBot) -> None:
+    text = (await bot.ask("help search")).plain_text()
+    for name in ("has:code", "has:project", "stars:>=100", "org:", "kw:", "venue:neurips2025"):
+        assert name in text
+    assert "/papers preference has:code stars:>=1000" in text
