@@ -77,7 +77,8 @@ _WORD_CHAR = re.compile(r"\w")
 
 def parse_filter(op: str, value: str) -> Filter:
     """The filter `op:value` (`op` a value of `FILTER_OPS`)."""
-    text = " ".join(value.lower().split())[:MAX_FILTER_CHARS]
+    value = " ".join(value.split())[:MAX_FILTER_CHARS]  # as shown in an error: one line
+    text = value.lower()
     if op == "has":
         what = _HAS.get(text)
         if what is None:

@@ -53,6 +53,7 @@ def test_each_filter_parses() -> None:
         ("venue:neurips0001", "out of range"),
         ("org:", "`org:` needs a name"),
         ('kw:"!!"', "`kw:` needs a name"),
+        ('has:"a\nb"', "`has:a b` is not"),
     ],
 )
 def test_a_bad_value_is_one_line_with_an_example(text: str, says: str) -> None:
@@ -188,3 +189,23 @@ async def test_help_search_lists_the_filters(bot: TestBot) -> None:
     for name in ("has:code", "has:project", "stars:>=100", "org:", "kw:", "venue:neurips2025"):
         assert name in text
     assert "/papers preference has:code stars:>=1000" in text
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["has", "stars", "org", "kw", "venue", "-has", "-venue"]),
+            st.text(max_size=20),
+        ),
+        max_size=4,
+    )
+)
+def test_any_filter_value_parses_or_is_a_query_error(pairs: list[tuple[str, str]]) -> None:
+    text = " ".join(f"{op}:{value}" for op, value in pairs)
+    try:
+        query = parse_query(text, NOW)
+    except QueryError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert parse_query(clauses_text(query), NOW).clauses == query.clauses
