@@ -399,6 +399,16 @@ def describe(query: Query) -> str:
     return " · ".join(b for b in bits if b) or "everything"
 
 
+# A word typed in quotes can look like syntax once the quotes are gone (`"venue:0"`, `"-x"`,
+# `"OR"`): shown again, it keeps them, so reading it back gives the same word.
+_PLAIN_WORD = re.compile(r"[^\s()\":-][^\s()\":]*")
+
+
+def _show_word(text: str) -> str:
+    plain = _PLAIN_WORD.fullmatch(text) and text.upper() not in {"OR", "AND", "NOT"}
+    return text if plain else f'"{text}"'
+
+
 def clauses_text(query: Query) -> str:
     """The query's clauses as a user would type them (`dpo has:code stars:>=10`)."""
     return " ".join(_show(c) for c in query.clauses)
@@ -406,7 +416,7 @@ def clauses_text(query: Query) -> str:
 
 def _show(node: Node) -> str:
     if isinstance(node, Word):
-        return node.text
+        return _show_word(node.text)
     if isinstance(node, Phrase):
         return f'"{node.text}"'
     if isinstance(node, Author):

@@ -209,3 +209,11 @@ def test_any_filter_value_parses_or_is_a_query_error(pairs: list[tuple[str, str]
         assert "\n" not in str(exc)
         return
     assert parse_query(clauses_text(query), NOW).clauses == query.clauses
+
+
+@pytest.mark.parametrize(
+    "text", ['stars:0" venue:0"', 'dpo "has:code"', '"-preference" "OR" dpo', 'kw:rlhf "stars:5"']
+)
+def test_a_quoted_word_that_looks_like_syntax_reads_back_as_a_word(text: str) -> None:
+    query = parse_query(text, NOW)
+    assert parse_query(clauses_text(query), NOW).clauses == query.clauses
