@@ -17,6 +17,7 @@ from bot.command_context import (
     topic_lines,
 )
 from bot.delivery import post_now
+from bot.digest_budget import BUDGET_USAGE, budget_brief, budget_line, is_budget, set_budget
 from bot.errors import QueryError
 from bot.messages import Reply, error, info
 from bot.schedules import EXAMPLE as SCHEDULE_EXAMPLE, Schedule, ScheduleError, parse_schedule
@@ -104,8 +105,8 @@ async def do_list(ctx: Context, _text: str) -> Reply:
     nxt = schedule.next_slot(ctx.now) if subs else None
     if nxt is not None:
         lines.append(f"Next digest: {local_label(nxt, schedule.timezone)}.")
-    if channel is not None and channel.quiet:
-        lines.append("Quiet: a digest with nothing new is not posted (`/papers digest quiet off`).")
+    if channel is not None:
+        lines.append(budget_line(channel))
     if channel is not None and channel.paused_reason:
         lines.append(
             f"Digests are paused: {channel.paused_reason}. Setting a schedule resumes them."
@@ -142,8 +143,8 @@ async def do_schedule(ctx: Context, text: str) -> Reply:
 
 
 DIGEST_USAGE = (
-    "`/papers digest` (preview), `/papers digest post`, `/papers digest quiet on|off`, "
-    "`/papers digest resend` (posts whose outcome is unknown)"
+    "`/papers digest` (preview), `/papers digest post`, "
+    "`/papers digest resend` (posts whose outcome is unknown), or the budget: " + BUDGET_USAGE
 )
 
 
@@ -151,11 +152,13 @@ async def do_digest(ctx: Context, text: str) -> Reply:
     words = text.lower().split()
     if not words:
         return _digest_preview(ctx)
-    if words not in (["post"], ["quiet", "on"], ["quiet", "off"], ["resend"]):
-        return error(f"`digest {text}` is not something I can do.", f"Try {DIGEST_USAGE}.")
+    if is_budget(words):
+        return set_budget(ctx, words)
+    if words not in (["post"], ["resend"]):
+        return error(f"`digest {text[:60]}` is not something I can do.", f"Try {DIGEST_USAGE}.")
     if not ctx.inv.can_manage:
         return error(
-            "Only people who can manage this channel may post digests or change quiet mode.",
+            "Only people who can manage this channel may post or resend digests.",
             "`/papers digest` shows a preview to anyone.",
         )
     if words[0] == "resend":
@@ -167,19 +170,6 @@ async def do_digest(ctx: Context, text: str) -> Reply:
             f"{n} paper{'s' if n != 1 else ''} whose post had an unknown outcome will be "
             "posted again with the next digest tick.",
             "Only do this if the digest is missing from the channel.",
-        )
-    if words[0] == "quiet":
-        ensure_channel(ctx)
-        quiet = words[1] == "on"
-        ctx.store.update_channel(ctx.inv.channel.key, quiet=quiet)
-        if quiet:
-            return info(
-                "Quiet mode on.", "A digest with nothing new is not posted.", ephemeral=False
-            )
-        return info(
-            "Quiet mode off.",
-            "An empty digest says so, with the state of the sources.",
-            ephemeral=False,
         )
     return await _digest_post(ctx)
 
@@ -211,7 +201,8 @@ def _digest_preview(ctx: Context) -> Reply:
     schedule = schedule_of(ctx, channel)
     nxt = schedule.next_slot(ctx.now)
     when = f"Next digest: {local_label(nxt, schedule.timezone)}." if nxt else "Digests are off."
-    return replace(reply, footer=" ".join(b for b in (reply.footer, when) if b))
+    parts = (reply.footer, budget_brief(channel), when)
+    return replace(reply, footer=" ".join(b for b in parts if b))
 
 
 async def _digest_post(ctx: Context) -> Reply:

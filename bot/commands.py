@@ -202,21 +202,27 @@ COMMANDS: dict[str, CommandSpec] = {
         ),
         CommandSpec(
             "digest",
-            "Preview this channel's next digest; `post` posts it now, `quiet on` skips empty "
-            "digests, `resend` posts again papers whose post had an unknown outcome.",
-            "digest [post | resend | quiet on|off]",
+            "Preview this channel's next digest, post it, or set its noise budget. `post` posts "
+            "it now; `resend` posts again papers whose post had an unknown outcome; `max N`: "
+            'at most N papers a digest (1-30, the rest as "+N more"); `min-upvotes N`: only '
+            "papers with N+ Hugging Face upvotes (papers not on Hugging Face have 0); `quiet on`: "
+            "a day with no paper that passes posts nothing (off: one line saying so).",
+            "digest [post | resend | max N | min-upvotes N | quiet on|off]",
             (
                 Example("digest", "Direct Preference Optimization", after=("subscribe dpo",)),
                 Example("digest post", "Posted this channel's digest", after=("subscribe dpo",)),
+                Example("digest max 5", "at most 5 papers a digest", after=("subscribe dpo",)),
+                Example("digest min-upvotes 3", "3+ Hugging Face upvotes"),
                 Example("digest quiet on", "Quiet mode on."),
             ),
             do_digest,
             (
                 Option(
                     "action",
-                    "Post it now, resend unknown posts, or quiet on/off",
-                    choices=("post", "resend", "quiet on", "quiet off"),
+                    "Post now, resend unknown posts, or set the budget: max, min-upvotes, quiet",
+                    choices=("post", "resend", "max", "min-upvotes", "quiet on", "quiet off"),
                 ),
+                Option("value", "The number, for max (1-30) or min-upvotes (0-1000)"),
             ),
         ),
         CommandSpec(

@@ -176,10 +176,12 @@ def digest_reply(
         if (channel.quiet if quiet is None else quiet) and not preview:
             return None
         what = ", ".join(topic_label(t) for t in topics) or "this channel's topics"
+        floor = f" with {channel.min_upvotes}+ upvotes" if channel.min_upvotes else ""
         note = source_note(states, selection.since, now)
         return Reply(
             kind=ReplyKind.DIGEST,
-            title=f"{prefix}No new papers on {what} since {since}.{(' ' + note) if note else ''}",
+            title=f"{prefix}No new papers{floor} on {what} since {since}."
+            f"{(' ' + note) if note else ''}",
             ephemeral=preview,
         )
     n = len(cards) + selection.more
