@@ -47,13 +47,14 @@ def budget_line(channel: Channel) -> str:
         else "any number of upvotes"
     )
     quiet = (
-        "on: a day with nothing that passes posts nothing"
+        "Quiet on: a day with nothing that passes posts nothing"
         if channel.quiet
-        else "off: a day with nothing that passes posts one line saying so"
+        else "Quiet off: a day with nothing that passes posts one line saying so"
     )
     return (
         f'Budget: at most {n} paper{"s" if n != 1 else ""} a digest (the rest as "+N more"), '
-        f"{upvotes}. Quiet: {quiet}. Change it with {BUDGET_USAGE}."
+        f"{upvotes}. {quiet}. Change it with `/papers digest max N`, `min-upvotes N`, "
+        "`quiet on|off`."
     )
 
 

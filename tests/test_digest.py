@@ -207,7 +207,7 @@ async def test_digest_command_preview_quiet_and_hf_top(engine: Engine) -> None:
     assert "topics: Hugging Face top papers" in preview and "Next digest:" in preview
     assert svc.ledger.counts() == {}  # nothing recorded as delivered
     assert "Quiet mode on" in await say("digest quiet on")
-    assert "Quiet:" in await say("list")
+    assert "Quiet on:" in await say("list")
     assert "Only people who can manage" in await say("digest quiet off", manage=False)
     assert "not something I can do" in await say("digest now please")
     assert "`post` posts it now" in await say("help")

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
+from bot.commands import build_text
 from bot.config import Settings
 from bot.messages import ChannelRef, Invocation, ReplyKind, UserRef
 from bot.ports import Outbox
@@ -26,20 +27,20 @@ async def test_each_setting_is_answered_and_shown_in_list(bot: TestBot) -> None:
     await bot.ask("subscribe dpo")
     listed = (await bot.ask("list")).plain_text()
     assert "at most 10 papers a digest" in listed and "any number of upvotes" in listed
-    assert "Quiet: off" in listed
+    assert "Quiet off:" in listed
     assert "at most 5 papers a digest" in (await bot.ask("digest max 5")).plain_text()
     assert "3+ Hugging Face upvotes" in (await bot.ask("digest min-upvotes 3")).plain_text()
     assert (await bot.ask("digest quiet on")).title == "Quiet mode on."
     listed = (await bot.ask("list")).plain_text()
     assert "at most 5 papers a digest" in listed
     assert "only papers with 3+ Hugging Face upvotes" in listed
-    assert "Quiet: on: a day with nothing that passes posts nothing" in listed
+    assert "Quiet on: a day with nothing that passes posts nothing" in listed
     preview = await bot.ask("digest")
     assert "Budget: at most 5, 3+ upvotes, quiet." in (preview.footer or "")
     assert "at most 1 paper a digest" in (await bot.ask("DIGEST MAX 1")).plain_text()
     assert "any number of upvotes" in (await bot.ask("digest min-upvotes 0")).plain_text()
     assert (await bot.ask("digest quiet off")).title == "Quiet mode off."
-    assert "Quiet: off" in (await bot.ask("list")).plain_text()
+    assert "Quiet off:" in (await bot.ask("list")).plain_text()
 
 
 @pytest.mark.parametrize(
@@ -95,6 +96,20 @@ async def test_digest_post_keeps_to_max_and_min_upvotes(bot: TestBot) -> None:
     [post] = bot.outbox.sent
     assert post.paper_ids == ["2305.18290"] and post.reply.more == 0
     assert "more" not in post.reply.plain_text()
+
+
+async def test_discord_options_make_the_same_commands(bot: TestBot) -> None:
+    """Discord sends `digest` as an `action` choice and a `value` (adapters/discord_commands)."""
+    await bot.ask("subscribe dpo")
+    text = build_text("digest", {"action": "max", "value": "7"})
+    assert text == "digest max 7"
+    assert "at most 7 papers a digest" in (await bot.ask(text)).plain_text()
+    text = build_text("digest", {"action": "min-upvotes", "value": " 4 "})
+    assert "4+ Hugging Face upvotes" in (await bot.ask(text)).plain_text()
+    text = build_text("digest", {"action": "quiet on", "value": None})
+    assert (await bot.ask(text)).title == "Quiet mode on."
+    missing = await bot.ask(build_text("digest", {"action": "max"}))
+    assert missing.title == "`digest max` takes a whole number from 1 to 30."
 
 
 # ------------------------------------------------------------------ the digest tick
