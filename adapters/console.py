@@ -17,7 +17,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from bot.messages import ChannelRef, Invocation, Reply, ReplyKind, UserRef, safe_url
+from bot.messages import (
+    ChannelRef,
+    Invocation,
+    PaperCard,
+    Reply,
+    ReplyKind,
+    UserRef,
+    safe_url,
+)
 from bot.service import BotService
 
 PROMPT = "papers> "
@@ -70,8 +78,7 @@ def render(reply: Reply, *, width: int = WIDTH, emphasis: bool = False) -> str:
         text = card.abstract if detail else card.blurb(240)
         if text:
             out.extend(wrap(text, "   "))
-        links = [safe_url(u) for u in (card.url, card.hf_url, card.github_repo)]
-        out.append("   " + "  ".join(u for u in links if u))
+        out.append("   " + "  ".join(_links(card)))
     if reply.more:
         out.append(f"\n+{reply.more} more")
     if reply.footer:
@@ -81,6 +88,14 @@ def render(reply: Reply, *, width: int = WIDTH, emphasis: bool = False) -> str:
     # terminal's bold codes (they are private-use characters until here).
     text = printable("\n".join(out))
     return text.replace(_ON, _BOLD).replace(_OFF, _RESET) if emphasis else text
+
+
+def _links(card: PaperCard) -> list[str]:
+    """arXiv, Hugging Face, then the code (a checked https GitHub URL only) with its stars."""
+    links = [u for u in (safe_url(card.url), safe_url(card.hf_url)) if u]
+    if card.code_url:
+        links.append(f"{card.code_url} {card.stars}".rstrip())
+    return links
 
 
 # C0 and C1 control characters except newline and tab: paper text with ESC sequences could

@@ -11,7 +11,15 @@ from typing import Any
 
 import discord
 
-from bot.messages import PaperCard, Reply, ReplyKind, safe_url
+from bot.messages import (
+    ORGANIZATION_CHARS,
+    VENUE_CHARS,
+    PaperCard,
+    Reply,
+    ReplyKind,
+    safe_url,
+    shorten,
+)
 
 # Discord message limits (platforms.md D-MSG-1). A violation is a 400 (50035), i.e. a lost post.
 CONTENT_MAX = 2000
@@ -107,11 +115,11 @@ def _links(card: PaperCard) -> str:
     """Markdown links with our own labels; a URL the shared validator rejects is left out
     (Hugging Face's `github_repo`/`project_page` are free text, and `[..](url)` would show
     whatever label and target they carry)."""
-    stars = f" ★ {card.github_stars:,}" if card.github_stars else ""
+    stars = f" {card.stars}" if card.stars else ""
     candidates = (
         ("arXiv", card.url),
         ("Hugging Face", card.hf_url),
-        (f"GitHub{stars}", card.github_repo),
+        (f"GitHub{stars}", card.code_url),  # only a checked https GitHub URL
         ("Project page", card.project_page),
     )
     links = []
@@ -163,6 +171,8 @@ def paper_embed(card: PaperCard) -> discord.Embed:
         colour=COLOURS[ReplyKind.PAPER],
     )
     _field(embed, "Authors", escape(card.short_authors(12)), inline=False)
+    _field(embed, "Organization", escape(shorten(card.organization or "", ORGANIZATION_CHARS)))
+    _field(embed, "Venue", escape(shorten(card.venue or "", VENUE_CHARS)))
     _field(embed, "In one line", escape(card.summary), inline=False)
     if card.published:
         _field(embed, "Published", card.published.isoformat())

@@ -151,13 +151,14 @@ def button(text: str, action_id: str, value: str, style: str | None = None) -> B
 
 
 def paper_meta(card: PaperCard, *, authors: int = 3) -> str:
-    """One line: authors · date · ▲ upvotes · categories · code · project page."""
+    """One line: authors · organization · date · venue · ▲ upvotes · categories · code ★ stars ·
+    project page. Only a checked https GitHub URL becomes the code link."""
     bits = [fit(bit, 300) for bit in card.facts(authors)]
     if card.categories:
         bits.append(fit(" ".join(card.categories[:3]), 100))
-    if safe_url(card.github_repo):
-        stars = f" ★ {card.github_stars}" if card.github_stars else ""
-        bits.append(link(card.github_repo, "code") + stars)
+    if card.code_url:
+        stars = f" {card.stars}" if card.stars else ""
+        bits.append(link(card.code_url, "code") + stars)
     if safe_url(card.project_page):
         bits.append(link(card.project_page, "project page"))
     return " · ".join(bits)
@@ -203,8 +204,8 @@ def paper_detail(card: PaperCard) -> list[list[Block]]:
     links = [link(card.url, "arXiv")]
     if card.hf_url:
         links.append(link(card.hf_url, "Hugging Face"))
-    if safe_url(card.github_repo):
-        links.append(link(card.github_repo, "code"))
+    if card.code_url:
+        links.append(link(card.code_url, "code"))
     if safe_url(card.project_page):
         links.append(link(card.project_page, "project page"))
     units.append([context(" · ".join(links))])

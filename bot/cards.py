@@ -7,6 +7,7 @@ from urllib.parse import quote_plus
 from bot.ids import abs_url, hf_url, is_new_style
 from bot.messages import PaperCard
 from bot.models import Paper
+from bot.venues import venue_of
 
 SAMPLE = "demo"  # the bundled demo papers: their ids are made up (see bot/data)
 
@@ -14,6 +15,7 @@ SAMPLE = "demo"  # the bundled demo papers: their ids are made up (see bot/data)
 def to_card(paper: Paper, score: float = 0.0, topics: tuple[str, ...] = ()) -> PaperCard:
     sample = list(paper.sources) == [SAMPLE]
     on_hf = not sample and ("hf" in paper.sources or paper.hf_daily_date is not None)
+    venue = venue_of(paper.arxiv_comment, paper.journal_ref)
     return PaperCard(
         id=paper.id,
         title=paper.title,
@@ -29,6 +31,8 @@ def to_card(paper: Paper, score: float = 0.0, topics: tuple[str, ...] = ()) -> P
         github_repo=paper.github_repo,
         github_stars=paper.github_stars,
         project_page=paper.project_page,
+        organization=(paper.organization or "").strip() or None,
+        venue=venue.label() if venue else None,
         hf_url=hf_url(paper.id) if on_hf and is_new_style(paper.id) else None,
         matched_topics=topics,
         score=score,

@@ -35,3 +35,17 @@ def safe_url(url: object) -> str | None:
     if "@" in parts.netloc or not url.lower().startswith(parts.scheme.lower() + "://"):
         return None
     return url
+
+
+_GITHUB_HOSTS = ("github.com", "www.github.com")
+
+
+def github_url(url: object) -> str | None:
+    """`url` when it is safe to link (`safe_url`), https, and on GitHub; else None."""
+    checked = safe_url(url)
+    if checked is None:
+        return None
+    parts = urlsplit(checked)
+    if parts.scheme.lower() != "https" or (parts.hostname or "") not in _GITHUB_HOSTS:
+        return None
+    return checked

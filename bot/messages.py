@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
-from bot.links import safe_url
+from bot.links import github_url, safe_url
 
 __all__ = [
     "Answer",
@@ -81,6 +81,14 @@ class ReplyKind(StrEnum):
     ERROR = "error"  # the user typed something we cannot do; text says why and how
 
 
+# An abstract longer than this is "long": a list then shows the Hugging Face one-line summary
+# in its place when there is one. 240 characters is the shortest excerpt any renderer shows
+# (the console), so an abstract up to that length is shown whole on every platform.
+LONG_ABSTRACT = 240
+ORGANIZATION_CHARS = 80  # Hugging Face's organization is free text: a name, not a paragraph
+VENUE_CHARS = 60  # bot.venues labels are short ("EMNLP 2024 Findings"); cap whatever comes
+
+
 @dataclass(frozen=True, slots=True)
 class PaperCard:
     """What a user sees of one paper."""
@@ -98,6 +106,8 @@ class PaperCard:
     github_repo: str | None = None
     github_stars: int | None = None
     project_page: str | None = None
+    organization: str | None = None  # the authors' organization on Hugging Face
+    venue: str | None = None  # where it was accepted: "NeurIPS 2025" (bot.venues label)
     hf_url: str | None = None
     matched_topics: tuple[str, ...] = ()  # digests: which subscriptions matched
     score: float = 0.0
@@ -111,16 +121,33 @@ class PaperCard:
 
     def facts(self, authors: int = 3) -> list[str]:
         """The pieces of the line under a paper's title, in plain text (renderers escape them
-        and add their own): authors, the publication date, `▲ upvotes`."""
-        bits = [self.short_authors(authors), _date(self.published)]
+        and add their own): authors, organization, the publication date, venue, `▲ upvotes`."""
+        bits = [
+            self.short_authors(authors),
+            shorten(self.organization or "", ORGANIZATION_CHARS),
+            _date(self.published),
+            shorten(self.venue or "", VENUE_CHARS),
+        ]
         if self.upvotes:
             bits.append(f"▲ {self.upvotes}")
         return [bit for bit in bits if bit]
 
+    @property
+    def code_url(self) -> str | None:
+        """The code repository when it is a checked https GitHub URL (the only code link)."""
+        return github_url(self.github_repo)
+
+    @property
+    def stars(self) -> str:
+        """`★ 1,234` for the code repository, or "" when unknown or zero."""
+        return f"★ {self.github_stars:,}" if self.github_stars else ""
+
     def blurb(self, limit: int = 280) -> str:
-        """The HF one-line summary if there is one, else the abstract cut at a word."""
-        text = self.summary or self.abstract
-        return shorten(text, limit)
+        """The abstract cut at a word; when the abstract is long (`LONG_ABSTRACT`) and Hugging
+        Face has a one-line summary, that summary instead."""
+        long_abstract = len(" ".join(self.abstract.split())) > LONG_ABSTRACT
+        text = self.summary if self.summary.strip() and long_abstract else self.abstract
+        return shorten(text or self.summary, limit)
 
 
 @dataclass(frozen=True, slots=True)

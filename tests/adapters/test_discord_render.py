@@ -33,7 +33,7 @@ def test_search_results_are_one_embed_per_paper_with_links_and_a_heading() -> No
     reply = Reply(
         kind=ReplyKind.RESULTS,
         title="Papers for dpo",
-        cards=(card(1, summary="DPO in one line."), card(2)),
+        cards=(card(1, abstract="We study DPO. " * 30, summary="DPO in one line."), card(2)),
         more=7,
         footer="words: dpo",
         ephemeral=True,
@@ -148,6 +148,9 @@ cards_st = st.lists(
         matched_topics=st.lists(text_st, max_size=10).map(tuple),
         upvotes=st.integers(0, 10**6),
         github_repo=st.none() | st.just("https://github.com/a/b"),
+        github_stars=st.none() | st.integers(0, 10**9),
+        organization=st.none() | text_st,
+        venue=st.none() | text_st,
     ),
     max_size=60,
 )

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from adapters import console, discord_render as discord_adapter, slack_render
-from bot.links import MAX_URL_CHARS, safe_url
+from bot.links import MAX_URL_CHARS, github_url, safe_url
 from bot.messages import PaperCard, Reply, ReplyKind
 
 FRAGMENTS = [
@@ -96,6 +96,8 @@ def cards(draw: Any) -> PaperCard:
         github_repo=draw(hostile_url),
         github_stars=draw(st.none() | st.integers(0, 10**6)),
         project_page=draw(hostile_url),
+        organization=draw(st.none() | hostile_text),
+        venue=draw(st.none() | hostile_text),
         hf_url=draw(st.sampled_from([None, "https://huggingface.co/papers/2401.00001"])),
         matched_topics=tuple(draw(st.lists(hostile_text, max_size=3))),
     )
@@ -119,10 +121,13 @@ def replies(draw: Any, kind: ReplyKind) -> Reply:
 def allowed_urls(reply: Reply) -> set[str]:
     urls = set()
     for card in reply.cards:
-        for url in (card.url, card.hf_url, card.github_repo, card.project_page):
+        for url in (card.url, card.hf_url, card.project_page):
             checked = safe_url(url)
             if checked:
                 urls.add(checked)
+        code = github_url(card.github_repo)  # the code link: https GitHub only
+        if code:
+            urls.add(code)
     return urls
 
 
@@ -207,7 +212,13 @@ def test_discord_lets_no_link_mention_or_markdown_out(kind: ReplyKind, data: Any
                 assert _OUR_LABELS.match(label), f"{where}: link label {label!r}"
             rest = _MD_LINK.sub("", text)
             assert not _MENTION.search(rest), f"{where}: {rest[:300]!r}"
-            if reply.cards and where in ("description", "field:Authors", "field:In one line"):
+            if reply.cards and where in (
+                "description",
+                "field:Authors",
+                "field:In one line",
+                "field:Organization",
+                "field:Venue",
+            ):
                 # Paper text is shown literally: every markdown character is escaped.
                 assert not _MARKDOWN.search(rest), f"{where}: {rest[:300]!r}"
 
@@ -233,7 +244,7 @@ def test_console_shows_a_source_url_only_when_it_is_safe(url: str | None) -> Non
     )
     out = console.render(Reply(kind=ReplyKind.RESULTS, title="Papers", cards=(card,)))
     links = out.splitlines()[-1].split()
-    expected = ["https://arxiv.org/abs/2401.00001"] + ([url] if safe_url(url) else [])
+    expected = ["https://arxiv.org/abs/2401.00001"] + ([url] if github_url(url) else [])
     assert links == expected
 
 
@@ -243,6 +254,21 @@ def test_console_shows_a_source_url_only_when_it_is_safe(url: str | None) -> Non
 @pytest.mark.parametrize("url", URLS[5:] + ["https://a.example/[x]", "https://a.example/\x00"])
 def test_the_validator_rejects_unsafe_urls(url: str) -> None:
     assert safe_url(url) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "is_code"),
+    [
+        ("https://github.com/org/repo", True),
+        ("https://www.github.com/org/repo", True),
+        ("http://github.com/org/repo", False),  # not https
+        ("https://github.com.evil.example/org/repo", False),
+        ("https://gitlab.com/org/repo", False),
+        ("https://github.com@evil.example/org/repo", False),
+    ],
+)
+def test_only_a_checked_https_github_url_is_a_code_link(url: str, is_code: bool) -> None:
+    assert (github_url(url) == url) is is_code
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,13 @@ def test_search_results_show_each_paper_with_facts_and_buttons() -> None:
         kind=ReplyKind.RESULTS,
         title="Papers for dpo",
         cards=(
-            card(1, github_repo="https://github.com/x/y", github_stars=99, summary="One line."),
+            card(
+                1,
+                abstract="We study preference optimization. " * 10,
+                github_repo="https://github.com/x/y",
+                github_stars=99,
+                summary="One line.",
+            ),
             card(2),
         ),
         more=7,
@@ -83,7 +89,7 @@ def test_search_results_show_each_paper_with_facts_and_buttons() -> None:
     assert "Ada Lovelace, Alan Turing, Grace Hopper et al." in first
     assert "2024-01-02" in first and "▲ 42" in first and "cs.CL cs.LG" in first
     assert "<https://github.com/x/y|code> ★ 99" in first
-    assert "One line." in first  # the HF summary wins over the abstract
+    assert "One line." in first  # the HF summary stands in for a long abstract
     assert blocks[1]["accessory"]["action_id"].startswith(ACTION_ABSTRACT)
     assert blocks[1]["accessory"]["value"] == "2401.00001"
     assert blocks[1]["accessory"]["action_id"] != blocks[2]["accessory"]["action_id"]
@@ -231,6 +237,9 @@ def cards_strategy(draw: st.DrawFn) -> PaperCard:
         summary=draw(_text),
         categories=tuple(draw(st.lists(_text, max_size=5))),
         github_repo=draw(st.sampled_from([None, "https://github.com/a/b", "<!here>", "x"])),
+        github_stars=draw(st.none() | st.integers(0, 10**9)),
+        organization=draw(st.none() | _text),
+        venue=draw(st.none() | _text),
         upvotes=draw(st.integers(0, 10_000)),
         matched_topics=tuple(draw(st.lists(_text, max_size=4))),
     )
