@@ -75,6 +75,8 @@ def render(reply: Reply, *, width: int = WIDTH, emphasis: bool = False) -> str:
         out.extend(wrap(" · ".join(f for f in facts if f), "   "))
         if card.matched_topics:
             out.append("   topics: " + ", ".join(card.matched_topics))
+        if detail and card.summary.strip():
+            out.extend(wrap("In one line: " + card.summary, "   "))
         text = card.abstract if detail else card.blurb(240)
         if text:
             out.extend(wrap(text, "   "))

@@ -85,6 +85,13 @@ def test_every_platform_shows_code_stars_organization_and_venue(kind: ReplyKind)
     assert "https://github.com/eric/dpo ★ 12,345" in text
 
 
+def test_one_paper_in_detail_shows_the_summary_and_the_whole_abstract_everywhere() -> None:
+    reply = Reply(kind=ReplyKind.PAPER, title="DPO", cards=(full_card(),))
+    for shown in (slack_shows(reply), discord_shows(reply), console.render(reply, width=10_000)):
+        assert "DPO fits preferences with a classification loss." in shown
+        assert LONG.strip() in shown
+
+
 def test_a_long_abstract_gives_way_to_the_one_line_summary_in_lists() -> None:
     assert len(LONG) > LONG_ABSTRACT
     reply = results(full_card())
