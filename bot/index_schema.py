@@ -14,12 +14,13 @@ from typing import Any, NamedTuple
 from tantivy import Document, Filter, SchemaBuilder, TextAnalyzerBuilder, Tokenizer
 
 from bot.index_aliases import IndexedForms
+from bot.links import github_url, safe_url
 from bot.models import Paper
 from bot.query_filters import compact
 from bot.times import aware
 from bot.venues import venue_of
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 STATE_FILE = "paperboy-index.json"
 
 # Field boosts: a word in the title counts most, then keywords, abstract, authors.
@@ -126,9 +127,11 @@ def facets(row: Mapping[str, Any]) -> list[str]:
     """The paper's filter tokens: `has:code`, `has:project`, `org:googledeepmind`,
     `venue:neurips`, `venue:neurips 2025`."""
     out = []
-    if row.get("github_repo"):
+    # The same checks as the card's links: `has:code` finds exactly the papers whose card
+    # shows a code link.
+    if github_url(row.get("github_repo")):
         out.append("has:code")
-    if row.get("project_page"):
+    if safe_url(row.get("project_page")):
         out.append("has:project")
     org = compact(row.get("organization") or "")
     if org:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from bot import digest
 from bot.errors import QueryError
+from bot.index_schema import facets
 from bot.query import AnyOf, Not, Word, clauses_text, parse_query
 from bot.query_filters import AtVenue, Has, Keyword, Org, Stars
 from bot.query_values import Upvotes
@@ -217,3 +218,17 @@ def test_any_filter_value_parses_or_is_a_query_error(pairs: list[tuple[str, str]
 def test_a_quoted_word_that_looks_like_syntax_reads_back_as_a_word(text: str) -> None:
     query = parse_query(text, NOW)
     assert parse_query(clauses_text(query), NOW).clauses == query.clauses
+
+
+@pytest.mark.parametrize(
+    ("repo", "page", "found"),
+    [
+        ("https://github.com/org/repo", "https://example.org/p", ["has:code", "has:project"]),
+        ("http://github.com/org/repo", None, []),  # the card shows no link for it either
+        ("https://gitlab.com/org/repo", "javascript:alert(1)", []),
+    ],
+)
+def test_has_code_and_project_match_what_the_card_links(
+    repo: str, page: str | None, found: list[str]
+) -> None:
+    assert facets({"github_repo": repo, "project_page": page}) == found
