@@ -192,26 +192,31 @@ async def _drive(
     return results
 
 
+def command_body(texts: list[str], i: int, tag: str) -> str:
+    """The form body of the `i`-th slash command of a run."""
+    return urlencode(
+        {
+            "team_id": "T0BENCH",
+            "channel_id": f"C{i % 97}",
+            "user_id": "U1",
+            "user_name": "bench",
+            "command": "/papers",
+            "text": texts[i % len(texts)],
+            "response_url": "http://127.0.0.1:9/unused",
+            # Unique: a repeated trigger_id is a replay, acknowledged and not acted on.
+            "trigger_id": f"{tag}{os.getpid()}.{i}.{time.time_ns()}",
+            "api_app_id": "A1",
+        }
+    )
+
+
 def signed_requests(port: int, texts: list[str], total: int) -> list[bytes]:
     """`total` signed slash-command requests, made before the clock starts (HMAC included)."""
     verifier = SignatureVerifier(SECRET)
     out = []
     ts = str(int(time.time()))
     for i in range(total):
-        body = urlencode(
-            {
-                "team_id": "T0BENCH",
-                "channel_id": f"C{i % 97}",
-                "user_id": "U1",
-                "user_name": "bench",
-                "command": "/papers",
-                "text": texts[i % len(texts)],
-                "response_url": "http://127.0.0.1:9/unused",
-                # Unique: a repeated trigger_id is a replay, acknowledged and not acted on.
-                "trigger_id": f"t{os.getpid()}.{i}.{time.time_ns()}",
-                "api_app_id": "A1",
-            }
-        )
+        body = command_body(texts, i, "t")
         signature = verifier.generate_signature(timestamp=ts, body=body)
         out.append(
             f"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
@@ -272,19 +277,7 @@ async def _run_aiohttp(port: int, texts: list[str], total: int) -> tuple[list[fl
     async def worker(http: aiohttp.ClientSession) -> None:
         nonlocal failures
         while (i := next(counter)) < total:
-            body = urlencode(
-                {
-                    "team_id": "T0BENCH",
-                    "channel_id": f"C{i % 97}",
-                    "user_id": "U1",
-                    "user_name": "bench",
-                    "command": "/papers",
-                    "text": texts[i % len(texts)],
-                    "response_url": "http://127.0.0.1:9/unused",
-                    "trigger_id": f"a{os.getpid()}.{i}.{time.time_ns()}",
-                    "api_app_id": "A1",
-                }
-            )
+            body = command_body(texts, i, "a")
             ts = str(int(time.time()))
             headers = {
                 "X-Slack-Request-Timestamp": ts,
