@@ -15,7 +15,7 @@ session in UTC, so values read back print as UTC.)
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import text
@@ -79,28 +79,44 @@ def claim_papers(
     if not claims:
         return won
     if _postgres(session):
-        got = session.execute(
-            text(
-                "INSERT INTO delivery"
-                " (channel_key, paper_id, digest_run_id, status, attempts, claimed_at,"
-                " idempotency_key)"
-                " SELECT u.k, u.p, u.r, :claimed, 0, " + _NOW + ", :prefix || u.r"
-                " FROM unnest(CAST(:keys AS varchar[]), CAST(:pids AS varchar[]),"
-                " CAST(:runs AS integer[])) AS u(k, p, r)"
-                " ON CONFLICT DO NOTHING RETURNING channel_key, paper_id"
-            ),
-            {
-                "claimed": CLAIMED,
-                "now": aware(now),
-                "prefix": digest_key(0)[:-1],
-                "keys": [c.channel_key for c in claims],
-                "pids": [c.paper_id for c in claims],
-                "runs": [c.run_id for c in claims],
-            },
-        )
-        for key, pid in got:
-            won[key].add(pid)
-        return won
+        got = _claim_returning(session, claims, now)
+    else:
+        got = _claim_then_read(session, claims, runs, now)
+    for key, pid in got:
+        won[key].add(pid)
+    return won
+
+
+def _claim_returning(
+    session: Session, claims: list[Claim], now: datetime
+) -> Iterable[tuple[str, str]]:
+    """PostgreSQL: one INSERT ... ON CONFLICT DO NOTHING RETURNING the rows it inserted."""
+    got = session.execute(
+        text(
+            "INSERT INTO delivery"
+            " (channel_key, paper_id, digest_run_id, status, attempts, claimed_at,"
+            " idempotency_key)"
+            " SELECT u.k, u.p, u.r, :claimed, 0, " + _NOW + ", :prefix || u.r"
+            " FROM unnest(CAST(:keys AS varchar[]), CAST(:pids AS varchar[]),"
+            " CAST(:runs AS integer[])) AS u(k, p, r)"
+            " ON CONFLICT DO NOTHING RETURNING channel_key, paper_id"
+        ),
+        {
+            "claimed": CLAIMED,
+            "now": aware(now),
+            "prefix": digest_key(0)[:-1],
+            "keys": [c.channel_key for c in claims],
+            "pids": [c.paper_id for c in claims],
+            "runs": [c.run_id for c in claims],
+        },
+    )
+    return [(key, pid) for key, pid in got]
+
+
+def _claim_then_read(
+    session: Session, claims: list[Claim], runs: dict[str, int], now: datetime
+) -> Iterable[tuple[str, str]]:
+    """SQLite: INSERT OR IGNORE, then read back the claims stamped with this tick's time."""
     session.execute(
         insert_ignore(session.get_bind(), _DELIVERY),
         [
@@ -116,6 +132,7 @@ def claim_papers(
             for c in claims
         ],
     )
+    out: list[tuple[str, str]] = []
     for chunk in chunks(list(runs.values()), 1_000):
         mine = session.execute(
             _DELIVERY.select()
@@ -125,6 +142,5 @@ def claim_papers(
                 _DELIVERY.c.digest_run_id.in_(chunk),
             )
         )
-        for key, pid in mine:
-            won[key].add(pid)
-    return won
+        out.extend((key, pid) for key, pid in mine)
+    return out
