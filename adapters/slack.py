@@ -1,7 +1,8 @@
 """Slack: the `/papers` slash command, its buttons, and digest posts (slack-bolt AsyncApp).
 
 Three translations and the transport, nothing else:
-- a slash-command payload -> `Invocation` (`to_invocation`, pure) -> `BotService.handle`;
+- a slash-command payload -> `Invocation` (`adapters.slack_payload`, pure) ->
+  `BotService.handle`;
 - `Reply` -> Block Kit (`adapters.slack_render.render`, pure);
 - `(ChannelRef, Reply)` -> `chat.postMessage` (`adapters.slack_post`), outcomes mapped to
   `DeliveryError` for the delivery ledger.
@@ -44,10 +45,18 @@ from adapters.slack_http import (
     SlackHttpServer,
 )
 from adapters.slack_oauth import InstallationStore, open_oauth_stores
+from adapters.slack_payload import (
+    PLATFORM,
+    action_invocation,
+    action_value,
+    response_type,
+    shared_copy,
+    to_invocation,
+)
 from adapters.slack_post import Monotonic, SlackPoster, Sleep
 from adapters.slack_render import ACTION_ABSTRACT, ACTION_SHARE, ACTION_SUBSCRIBE, render
 from bot.config import Settings, reveal
-from bot.messages import ChannelRef, Invocation, Pending, Reply, UserRef, error
+from bot.messages import ChannelRef, Invocation, Pending, Reply, error
 from bot.ports import (
     ConfigError,
     DeliveryError,
@@ -59,7 +68,6 @@ from bot.service import BotService
 
 logger = logging.getLogger(__name__)
 
-PLATFORM = "slack"
 # chat:write.public lets digests reach public channels the bot was never invited to (slash
 # commands work there, so people subscribe there); private channels need `/invite @paperboy`.
 # *:history: reading a channel's recent messages to settle a digest post whose outcome was
@@ -73,72 +81,6 @@ STOPPING = "paperboy is restarting and could not finish this. Please try again i
 
 _SOCKET_LOG = logging.getLogger("adapters.slack.socket")
 one_line_when_unreachable(_SOCKET_LOG, "Slack")
-
-
-# ------------------------------------------------------------------------ pure translation
-
-
-def to_invocation(body: Mapping[str, Any]) -> Invocation:
-    """A slash-command payload (form fields as a mapping) as an `Invocation`.
-
-    The workspace is the `team_id` (an Enterprise Grid org install still sends the workspace's
-    team id here), so channel keys never mix workspaces.
-    """
-    team = body.get("team_id") or body.get("enterprise_id")
-    channel = body.get("channel_id")
-    user = body.get("user_id")
-    if not team or not channel or not user:
-        raise ValueError("slash command payload without team_id, channel_id or user_id")
-    return Invocation(
-        text=str(body.get("text") or ""),
-        channel=ChannelRef(PLATFORM, str(team), str(channel)),
-        user=UserRef(PLATFORM, str(user), body.get("user_name")),
-    )
-
-
-def action_invocation(body: Mapping[str, Any], text: str) -> Invocation:
-    """A button click (block_actions payload) as the `/papers` text it stands for."""
-    team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
-        "channel_id"
-    )
-    user = body.get("user") or {}
-    if not team or not channel or not user.get("id"):
-        raise ValueError("block action payload without team, channel or user")
-    return Invocation(
-        text=text,
-        channel=ChannelRef(PLATFORM, str(team), str(channel)),
-        user=UserRef(PLATFORM, str(user["id"]), user.get("username") or user.get("name")),
-    )
-
-
-def response_type(reply: Reply) -> str:
-    # Search results, help and errors are for the asker; confirmations of channel changes
-    # (subscribe, schedule) are for the channel (S-IN-5).
-    return "ephemeral" if reply.ephemeral else "in_channel"
-
-
-def shared_copy(reply: Reply, user_name: str | None) -> Reply:
-    """The reply again, for the whole channel, saying who shared it (the name is escaped like
-    any user text, so it cannot become a mention)."""
-    footer = reply.footer
-    if user_name:
-        footer = " · ".join(p for p in (reply.footer, f"shared by {user_name}") if p)
-    return Reply(
-        kind=reply.kind,
-        title=reply.title,
-        text=reply.text,
-        cards=reply.cards,
-        more=reply.more,
-        footer=footer,
-        ephemeral=False,
-        query=reply.query,
-    )
-
-
-def _action_value(body: Mapping[str, Any]) -> str:
-    actions = body.get("actions") or [{}]
-    return str(actions[0].get("value") or "")
 
 
 # ------------------------------------------------------------------------ the adapter
@@ -377,20 +319,20 @@ class SlackAdapter:
     async def _on_share(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         """ "Share": the same `/papers` text again, posted for the whole channel."""
         await ack()
-        inv = action_invocation(body, _action_value(body))
+        inv = action_invocation(body, action_value(body))
         shared = shared_copy(await self.service.ask(inv), inv.user.name)
         await self._respond(respond, shared, source_text=None, actions=False, kind="in_channel")
 
     async def _on_subscribe(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         """ "Subscribe this channel": `/papers subscribe <query>` through the core."""
         await ack()
-        inv = action_invocation(body, f"subscribe {_action_value(body)}")
+        inv = action_invocation(body, f"subscribe {action_value(body)}")
         await self._respond(respond, await self.service.ask(inv), source_text=None)
 
     async def _on_abstract(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         """ "Abstract": the paper in detail, shown only to whoever clicked."""
         await ack()
-        inv = action_invocation(body, _action_value(body))
+        inv = action_invocation(body, action_value(body))
         reply = await self.service.ask(inv)
         await self._respond(respond, reply, source_text=None, kind="ephemeral")
 

@@ -189,35 +189,7 @@ class LedgerRecovery:
     def settle_unknown(self, post: UnknownPost, result: Reconciled, now: datetime) -> list[str]:
         """Apply what the platform said about an unknown post; returns the papers changed
         (for RESEND: the papers now claimed again for the resend)."""
-        values: dict[str, object]
-        if result.state == FOUND:
-            values = {
-                "status": SENT,
-                "message_ref": result.ref,
-                "sent_at": now,
-                "error": None,
-                "retry_at": None,
-            }
-        elif result.state == ABSENT:
-            values = {
-                "status": FAILED,
-                "retry_at": now,
-                "error": f"not found in the channel ({result.note}): posted again",
-            }
-        elif result.state == RESEND:
-            values = {
-                "status": CLAIMED,
-                "claimed_at": now,
-                "retry_at": None,
-                "attempts": _DELIVERY.c.attempts + 1,
-            }
-        elif result.state == LATER:
-            values = {"retry_at": now + CHECK_AGAIN}
-        else:
-            values = {
-                "retry_at": None,
-                "error": f"outcome unknown, could not be checked: {result.note}"[:500],
-            }
+        values = _settled_values(result, now)
         with Session(self._writer) as session, session.begin():
             got = (
                 session.execute(
@@ -289,3 +261,37 @@ class LedgerRecovery:
                 channels.add(key)
         summary.posts, summary.channels = len(posts), sorted(channels)
         return summary
+
+
+def _settled_values(result: Reconciled, now: datetime) -> dict[str, object]:
+    """The delivery row's new values for what the platform said about an unknown post."""
+    values: dict[str, object]
+    if result.state == FOUND:
+        values = {
+            "status": SENT,
+            "message_ref": result.ref,
+            "sent_at": now,
+            "error": None,
+            "retry_at": None,
+        }
+    elif result.state == ABSENT:
+        values = {
+            "status": FAILED,
+            "retry_at": now,
+            "error": f"not found in the channel ({result.note}): posted again",
+        }
+    elif result.state == RESEND:
+        values = {
+            "status": CLAIMED,
+            "claimed_at": now,
+            "retry_at": None,
+            "attempts": _DELIVERY.c.attempts + 1,
+        }
+    elif result.state == LATER:
+        values = {"retry_at": now + CHECK_AGAIN}
+    else:
+        values = {
+            "retry_at": None,
+            "error": f"outcome unknown, could not be checked: {result.note}"[:500],
+        }
+    return values

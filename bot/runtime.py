@@ -143,17 +143,22 @@ async def run(settings: Settings) -> None:
             asyncio.to_thread(http_workers.stop_workers, workers, SHUTDOWN_GRACE / 2)
         )
         scheduler.stop()
-        # Every adapter, also one still connecting: its half-open session is closed too.
-        for adapter in reversed(adapters.values()):
-            try:
-                await asyncio.wait_for(adapter.stop(), timeout=SHUTDOWN_GRACE / 2)
-            except Exception as exc:  # noqa: BLE001 - stopping goes on for the others
-                logger.warning("%s did not stop cleanly: %s", adapter.platform, exc)
+        await _stop_adapters(adapters.values())
         await close_sources()
         await stopping
         if watch is not None:
             await watch.stop()
         store.close()
+
+
+async def _stop_adapters(adapters: Iterable[Adapter]) -> None:
+    """Stop every adapter, last built first, also one still connecting (its half-open
+    session is closed too); one that fails to stop does not keep the others running."""
+    for adapter in reversed(list(adapters)):
+        try:
+            await asyncio.wait_for(adapter.stop(), timeout=SHUTDOWN_GRACE / 2)
+        except Exception as exc:  # noqa: BLE001 - stopping goes on for the others
+            logger.warning("%s did not stop cleanly: %s", adapter.platform, exc)
 
 
 async def _serve_metrics(

@@ -20,7 +20,8 @@ import pytest
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from adapters.slack import LOOKING, SlackAdapter, to_invocation
+from adapters.slack import LOOKING, SlackAdapter
+from adapters.slack_payload import to_invocation
 from adapters.slack_render import ACTION_ABSTRACT, ACTION_SHARE, ACTION_SUBSCRIBE
 from bot.config import Settings
 from bot.errors import DeliveryError, SourceError

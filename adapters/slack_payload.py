@@ -1,0 +1,81 @@
+"""Slack payloads as the core's value types, and back: pure functions, no SDK.
+
+- a slash-command payload -> `Invocation` (`to_invocation`);
+- a button click -> the `/papers` text it stands for (`action_invocation`, `action_value`);
+- a `Reply` -> who sees it (`response_type`), and the copy a "Share" posts (`shared_copy`).
+
+Channel keys are `slack:<team_id>:<channel_id>`, so one workspace can never read or change
+another's subscriptions, even for equal channel ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bot.messages import ChannelRef, Invocation, Reply, UserRef
+
+PLATFORM = "slack"
+
+
+def to_invocation(body: Mapping[str, Any]) -> Invocation:
+    """A slash-command payload (form fields as a mapping) as an `Invocation`.
+
+    The workspace is the `team_id` (an Enterprise Grid org install still sends the workspace's
+    team id here), so channel keys never mix workspaces.
+    """
+    team = body.get("team_id") or body.get("enterprise_id")
+    channel = body.get("channel_id")
+    user = body.get("user_id")
+    if not team or not channel or not user:
+        raise ValueError("slash command payload without team_id, channel_id or user_id")
+    return Invocation(
+        text=str(body.get("text") or ""),
+        channel=ChannelRef(PLATFORM, str(team), str(channel)),
+        user=UserRef(PLATFORM, str(user), body.get("user_name")),
+    )
+
+
+def action_invocation(body: Mapping[str, Any], text: str) -> Invocation:
+    """A button click (block_actions payload) as the `/papers` text it stands for."""
+    team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+        "channel_id"
+    )
+    user = body.get("user") or {}
+    if not team or not channel or not user.get("id"):
+        raise ValueError("block action payload without team, channel or user")
+    return Invocation(
+        text=text,
+        channel=ChannelRef(PLATFORM, str(team), str(channel)),
+        user=UserRef(PLATFORM, str(user["id"]), user.get("username") or user.get("name")),
+    )
+
+
+def response_type(reply: Reply) -> str:
+    # Search results, help and errors are for the asker; confirmations of channel changes
+    # (subscribe, schedule) are for the channel (S-IN-5).
+    return "ephemeral" if reply.ephemeral else "in_channel"
+
+
+def shared_copy(reply: Reply, user_name: str | None) -> Reply:
+    """The reply again, for the whole channel, saying who shared it (the name is escaped like
+    any user text, so it cannot become a mention)."""
+    footer = reply.footer
+    if user_name:
+        footer = " · ".join(p for p in (reply.footer, f"shared by {user_name}") if p)
+    return Reply(
+        kind=reply.kind,
+        title=reply.title,
+        text=reply.text,
+        cards=reply.cards,
+        more=reply.more,
+        footer=footer,
+        ephemeral=False,
+        query=reply.query,
+    )
+
+
+def action_value(body: Mapping[str, Any]) -> str:
+    actions = body.get("actions") or [{}]
+    return str(actions[0].get("value") or "")
