@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot import digest as digests, search
+from bot import digest as digests, search, topic_preview
 from bot.aliases import normalize_topic
 from bot.command_context import (
     EMPTY_STORE,
@@ -20,6 +20,7 @@ from bot.delivery import post_now
 from bot.digest_budget import BUDGET_USAGE, budget_brief, budget_line, is_budget, set_budget
 from bot.errors import QueryError
 from bot.messages import Reply, error, info
+from bot.models import Subscription
 from bot.schedules import EXAMPLE as SCHEDULE_EXAMPLE, Schedule, ScheduleError, parse_schedule
 from bot.times import local_label
 
@@ -62,6 +63,8 @@ async def do_subscribe(ctx: Context, text: str) -> Reply:
         )
     elif channel.schedule == "off":
         lines.append("Digests are off here: turn them on with `/papers schedule daily 09:00`.")
+    if sub.query != digests.HF_TOP:
+        lines += topic_preview.preview(ctx.store, sub.query, ctx.now).lines()
     shown = (
         "the top of each day's Hugging Face Daily Papers"
         if sub.query == digests.HF_TOP
@@ -100,7 +103,7 @@ async def do_list(ctx: Context, _text: str) -> Reply:
     subs = ctx.store.subscriptions(ctx.inv.channel.key)
     channel = ctx.store.channel(ctx.inv.channel.key)
     schedule = schedule_of(ctx, channel)
-    lines = [topic_lines(subs) or "No topics yet: `/papers subscribe dpo` adds one."]
+    lines = [_volume_lines(ctx, subs) or "No topics yet: `/papers subscribe dpo` adds one."]
     lines.append(f"Digest: {schedule.describe()}.")
     nxt = schedule.next_slot(ctx.now) if subs else None
     if nxt is not None:
@@ -115,6 +118,20 @@ async def do_list(ctx: Context, _text: str) -> Reply:
     if unknown.papers:
         lines.append(unknown.line(here=True))
     return info("This channel's topics", "\n".join(lines))
+
+
+def _volume_lines(ctx: Context, subs: list[Subscription]) -> str:
+    """`topic_lines`, each search topic with its weekly volume over the last four weeks."""
+    out = topic_lines(subs).splitlines()
+    for n, sub in enumerate(subs):
+        if digests.is_hf_top(sub.query):
+            continue
+        try:
+            volume = topic_preview.preview(ctx.store, sub.query, ctx.now, examples=0).volume()
+        except QueryError:
+            continue  # stored before a rule changed: listed, not measured
+        out[n] += f" · {volume}"
+    return "\n".join(out)
 
 
 async def do_schedule(ctx: Context, text: str) -> Reply:

@@ -148,10 +148,12 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec(
             "subscribe",
             "Add a topic to this channel's digest (or --hf-top: each day's top Hugging Face "
-            "papers).",
+            "papers); the answer previews the topic's last four weeks: papers a week, the "
+            "busiest day, three examples, and a hint to narrow a busy topic with a filter.",
             "subscribe <query>",
             (
                 Example("subscribe dpo", "Subscribed this channel to dpo"),
+                Example("subscribe dpo", "about 0.5 papers a week (busiest day: 2)"),
                 Example('subscribe "diffusion model" cat:cs.CV', "Digests come Monday to Friday"),
                 Example("subscribe --hf-top", "the top of each day's Hugging Face"),
             ),
@@ -177,9 +179,9 @@ COMMANDS: dict[str, CommandSpec] = {
         ),
         CommandSpec(
             "list",
-            "This channel's topics, digest schedule and next digest time.",
+            "This channel's topics (each with its papers a week), digest schedule and next digest.",
             "list",
-            (Example("list", "1. dpo", after=("subscribe dpo",)),),
+            (Example("list", "1. dpo · about 0.5 papers a week", after=("subscribe dpo",)),),
             do_list,
         ),
         CommandSpec(
