@@ -23,6 +23,7 @@ from bot.command_context import CommandSpec, Context, Example, Option
 from bot.ids import parse_arxiv_id
 from bot.messages import Reply, info
 from bot.paper_commands import TOP_PERIODS, do_paper, do_search, do_top
+from bot.topic_preview import NARROW_ABOVE
 
 __all__ = ["COMMANDS", "PAPER", "SEARCH", "CommandSpec", "Option", "build_text", "parse_text"]
 
@@ -70,6 +71,7 @@ async def do_help(_ctx: Context, text: str) -> Reply:
         spec = COMMANDS[wanted]
         examples = "\n".join(f"`/papers {e.text}`" for e in spec.examples)
         more = f"\n{FILTERS_EXPLAINED}\n{SEARCH_EXPLAINED}" if spec.name == SEARCH else ""
+        more = f"\n{SUBSCRIBE_EXPLAINED}" if spec.name == "subscribe" else more
         return info(f"/papers {spec.usage}", f"{spec.summary}\n{examples}{more}")
     return info("paperboy: research papers in chat", help_text())
 
@@ -87,6 +89,14 @@ SEARCH_EXPLAINED = (
     "stand together, in the title first, come before papers where they are scattered. When "
     "few papers have all your words, the list goes on with papers that have most of them, "
     "after every full match, and the footer says so."
+)
+
+SUBSCRIBE_EXPLAINED = (
+    "The answer previews the topic over the last four weeks: about how many papers a week, "
+    "the busiest day, and the three best examples. When its busiest day passed "
+    f"{NARROW_ABOVE} papers, it suggests narrowing the topic with a filter (has:code, "
+    "stars:>=N, org:, kw:, venue:; see `/papers help search`). `/papers list` shows each "
+    "topic's papers a week."
 )
 
 
@@ -147,9 +157,8 @@ COMMANDS: dict[str, CommandSpec] = {
         ),
         CommandSpec(
             "subscribe",
-            "Add a topic to this channel's digest (or --hf-top: each day's top Hugging Face "
-            "papers); the answer previews the topic's last four weeks: papers a week, the "
-            "busiest day, three examples, and a hint to narrow a busy topic with a filter.",
+            "Add a topic to this channel's digest and preview its last four weeks (--hf-top: "
+            "top HF papers).",
             "subscribe <query>",
             (
                 Example("subscribe dpo", "Subscribed this channel to dpo"),

@@ -62,3 +62,8 @@ async def test_list_shows_each_topics_weekly_volume(bot: TestBot) -> None:
     assert "1. dpo · about 0.5 papers a week (busiest day: 2)" in listing
     assert "3. --hf-top (Hugging Face top papers)\n" in listing  # not a search: no volume
     assert "2. quantum gravity · no papers in the last four weeks" in listing
+
+
+async def test_help_subscribe_explains_the_preview(bot: TestBot) -> None:
+    text = (await bot.ask("help subscribe")).text
+    assert "last four weeks" in text and "busiest day passed 15 papers" in text
