@@ -340,21 +340,38 @@ class PaperIndex:
         """The `limit` best (id, BM25 score) of the papers matching `query` that were
         announced in [since, until], and how many match in all. A digest asks this per topic:
         a range on the `announced` fast field, so a window's papers are never loaded."""
-        compiled = self._compiler(aliases).query(query)
-        if compiled is None or limit <= 0:
+        both = self._announced(query, aliases, since, until)
+        if both is None or limit <= 0:
             return [], 0
+        searcher = self._index.searcher()
+        result = searcher.search(both, limit, count=True)
+        hits = [Ranked(doc_id(searcher, addr), float(score)) for score, addr in result.hits]
+        return hits, int(getattr(result, "count", None) or 0)  # the stubs omit `count`
+
+    def announced_per_day(
+        self, query: Query, aliases: Aliases, since: datetime, until: datetime
+    ) -> list[int]:
+        """How many papers matching `query` were announced on each UTC day of [since, until]
+        that has any: one histogram over the `announced` fast field, no document read."""
+        both = self._announced(query, aliases, since, until)
+        if both is None:
+            return []
+        days = {"days": {"histogram": {"field": "announced", "interval": 86_400}}}
+        result = self._index.searcher().aggregate(both, days)
+        return [int(b["doc_count"]) for b in result["days"]["buckets"]]
+
+    def _announced(
+        self, query: Query, aliases: Aliases, since: datetime, until: datetime
+    ) -> Any | None:
+        """`query` AND announced in [since, until] (None: the query has nothing to look for)."""
+        compiled = self._compiler(aliases).query(query)
+        if compiled is None:
+            return None
         window = TQuery.range_query(
             self.schema, "announced", FieldType.Integer, seconds(since), seconds(until)
         )
         self.flush()
-        searcher = self._index.searcher()
-        result = searcher.search(
-            TQuery.boolean_query([(Occur.Must, compiled), (Occur.Must, window)]),
-            limit,
-            count=True,
-        )
-        hits = [Ranked(doc_id(searcher, addr), float(score)) for score, addr in result.hits]
-        return hits, int(getattr(result, "count", None) or 0)  # the stubs omit `count`
+        return TQuery.boolean_query([(Occur.Must, compiled), (Occur.Must, window)])
 
     def _cached(
         self, key: tuple[Any, ...], aliases: Aliases, compute: Callable[[], list[Ranked]]

@@ -27,6 +27,7 @@ __all__ = [
     "Sort",
     "TopicMatches",
     "announced_matches",
+    "busiest_day",
     "describe",
     "parse_query",
     "search_papers",
@@ -82,3 +83,9 @@ def announced_matches(
         query, store.aliases(), since, until, limit
     )
     return TopicMatches(hits, total)
+
+
+def busiest_day(store: PaperStore, query: Query, since: datetime, until: datetime) -> int:
+    """The most papers matching `query` announced on one UTC day of [since, until]."""
+    days = store.search_index().announced_per_day(query, store.aliases(), since, until)
+    return max(days, default=0)

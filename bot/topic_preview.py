@@ -2,7 +2,7 @@
 
 `/papers subscribe` answers with it and `/papers list` shows each topic's weekly volume. Every
 count is a range on the index's `announced` field (one search for the window and its best
-examples, one count per day): no paper is loaded but the few examples shown.
+examples, one histogram per UTC day): no paper is loaded but the few examples shown.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from bot.models import Paper
 from bot.query import parse_query
-from bot.search import announced_matches
+from bot.search import announced_matches, busiest_day
 from bot.store import PaperStore
 
 WEEKS = 4
@@ -59,12 +59,7 @@ def preview(store: PaperStore, topic: str, now: datetime, examples: int = EXAMPL
     window = announced_matches(store, query, start, now, max(examples, 1))
     if not window.total:
         return Preview(0, 0, [])
-    busiest = 0
-    day = start.replace(hour=0, minute=0, second=0, microsecond=0)  # UTC calendar days
-    while day <= now:
-        since, until = max(day, start), min(day + timedelta(days=1, seconds=-1), now)
-        busiest = max(busiest, announced_matches(store, query, since, until, 1).total)
-        day += timedelta(days=1)
+    busiest = busiest_day(store, query, start, now)
     ids = [r.id for r in window.hits[:examples]]
     papers = {p.id: p for p in store.get_many(ids)}
     return Preview(window.total, busiest, [papers[i] for i in ids if i in papers])
