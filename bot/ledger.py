@@ -44,7 +44,7 @@ from sqlmodel import Session
 
 from bot.db import chunks, insert_ignore, writer
 from bot.ledger_recovery import LedgerRecovery
-from bot.ledger_sql import claim_papers, insert_runs
+from bot.ledger_sql import claim_papers, insert_runs, update_papers
 from bot.ledger_types import (
     CHECK_AGAIN,
     CHECK_LEASE,
@@ -194,25 +194,19 @@ class Ledger(LedgerRecovery):
         before the post. Returns the papers that may be posted."""
         if not out.paper_ids:
             return []
+        conditions = [
+            _DELIVERY.c.status == CLAIMED,
+            _DELIVERY.c.claimed_at == out.lease,
+            _DELIVERY.c.attempts == 0,
+        ]
         with Session(self._writer) as session, session.begin():
-            got = (
-                session.execute(
-                    update(_DELIVERY)
-                    .where(
-                        _DELIVERY.c.channel_key == out.channel_key,
-                        _DELIVERY.c.paper_id.in_(out.paper_ids),
-                        _DELIVERY.c.status == CLAIMED,
-                        _DELIVERY.c.claimed_at == out.lease,
-                        _DELIVERY.c.attempts == 0,
-                    )
-                    .values(attempts=_DELIVERY.c.attempts + 1)
-                    .returning(_DELIVERY.c.paper_id)
-                )
-                .scalars()
-                .all()
+            return update_papers(
+                session,
+                out.channel_key,
+                out.paper_ids,
+                conditions,
+                {"attempts": _DELIVERY.c.attempts + 1},
             )
-        mine = set(got)
-        return [p for p in out.paper_ids if p in mine]
 
     def mark(
         self,
@@ -231,17 +225,10 @@ class Ledger(LedgerRecovery):
         values: dict[str, object] = {"status": status, "retry_at": retry_at, "error": error}
         if status == SENT:
             values.update(message_ref=message_ref, sent_at=now, error=None)
+        # A post confirmed late still wins over a recovery's `unknown`.
+        owned = [CLAIMED, UNKNOWN] if status == SENT else [CLAIMED]
         with Session(self._writer) as session, session.begin():
-            session.execute(
-                update(_DELIVERY)
-                .where(
-                    _DELIVERY.c.channel_key == channel_key,
-                    _DELIVERY.c.paper_id.in_(list(paper_ids)),
-                    # A post confirmed late still wins over a recovery's `unknown`.
-                    _DELIVERY.c.status.in_([CLAIMED, UNKNOWN] if status == SENT else [CLAIMED]),
-                )
-                .values(**values)
-            )
+            update_papers(session, channel_key, paper_ids, [_DELIVERY.c.status.in_(owned)], values)
 
     def finish_run(self, run_id: int | None, status: str, papers: int, now: datetime) -> None:
         if run_id is None:

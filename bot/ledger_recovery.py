@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Engine, and_, false, func, or_, select, update
 from sqlmodel import Session
 
+from bot.ledger_sql import update_papers
 from bot.ledger_types import (
     CHECK_AGAIN,
     CHECK_LEASE,
@@ -191,24 +192,12 @@ class LedgerRecovery:
         (for RESEND: the papers now claimed again for the resend)."""
         values = _settled_values(result, now)
         with Session(self._writer) as session, session.begin():
-            got = (
-                session.execute(
-                    update(_DELIVERY)
-                    .where(
-                        _DELIVERY.c.channel_key == post.channel_key,
-                        _DELIVERY.c.paper_id.in_(post.paper_ids),
-                        _DELIVERY.c.status == UNKNOWN,
-                    )
-                    .values(**values)
-                    .returning(_DELIVERY.c.paper_id)
-                )
-                .scalars()
-                .all()
+            changed = update_papers(
+                session, post.channel_key, post.paper_ids, [_DELIVERY.c.status == UNKNOWN], values
             )
-        if result.state == FOUND and got:
-            self.finish_run(post.run_id, "done", len(got), now)
-        changed = set(got)
-        return [p for p in post.paper_ids if p in changed]
+        if result.state == FOUND and changed:
+            self.finish_run(post.run_id, "done", len(changed), now)
+        return changed
 
     def requeue_unknown(self, channel_key: str, now: datetime) -> int:
         """An operator's call (`/papers digest resend`): this channel's unknown papers are

@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, text, update
 from sqlmodel import Session
 
 from bot.db import chunks, insert_ignore
@@ -144,3 +144,30 @@ def _claim_then_read(
         )
         out.extend((key, pid) for key, pid in mine)
     return out
+
+
+def update_papers(
+    session: Session,
+    channel_key: str,
+    paper_ids: Sequence[str],
+    conditions: Sequence[ColumnElement[bool]],
+    values: dict[str, object],
+) -> list[str]:
+    """Set `values` on one channel's delivery rows of these papers where `conditions` still
+    hold; returns the papers changed, in `paper_ids` order."""
+    got = (
+        session.execute(
+            update(_DELIVERY)
+            .where(
+                _DELIVERY.c.channel_key == channel_key,
+                _DELIVERY.c.paper_id.in_(list(paper_ids)),
+                *conditions,
+            )
+            .values(**values)
+            .returning(_DELIVERY.c.paper_id)
+        )
+        .scalars()
+        .all()
+    )
+    changed = set(got)
+    return [p for p in paper_ids if p in changed]
