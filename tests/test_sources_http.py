@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from bot.errors import SourceError
-from bot.sources.http import Http, Throttle, retry_after_seconds
+from bot.retry_after import retry_after
+from bot.sources.http import Http, Throttle
 
 URL = "http://source.test/api/daily_papers"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -186,8 +187,8 @@ def test_retry_after_as_http_date() -> None:
     from datetime import UTC, datetime
 
     response = httpx.Response(503, headers={"Retry-After": "Fri, 12 Jun 2026 12:00:30 GMT"})
-    assert retry_after_seconds(response, datetime(2026, 6, 12, 12, 0, tzinfo=UTC)) == 30.0
-    assert retry_after_seconds(httpx.Response(503)) is None
+    assert retry_after(response.headers, now=datetime(2026, 6, 12, 12, 0, tzinfo=UTC)) == 30.0
+    assert retry_after(httpx.Response(503).headers) is None
 
 
 async def test_throttle_spaces_requests_by_the_interval() -> None:

@@ -15,7 +15,6 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
 from typing import Any
 
 import httpx
@@ -65,11 +64,6 @@ class Throttle:
         # Measured from the end of the request: arXiv counts the gap between requests.
         self._last = self._clock()
         self._lock.release()
-
-
-def retry_after_seconds(response: httpx.Response, now: datetime | None = None) -> float | None:
-    """The wait a 429/503 asks for: `Retry-After` (seconds or HTTP date) or `RateLimit` t=."""
-    return retry_after(response.headers, now=now)
 
 
 class Http:
@@ -137,7 +131,7 @@ class Http:
                 status = response.status_code
                 if status == 429 or status >= 500:
                     problem = f"HTTP {status}"
-                    wait = retry_after_seconds(response)
+                    wait = retry_after(response.headers)  # seconds, HTTP date or RateLimit t=
                     if status == 429 and wait is not None and wait > self.max_wait:
                         raise SourceError(
                             f"{self.source}: rate limited (HTTP 429), asked to wait {wait:.0f} s; "
