@@ -39,7 +39,6 @@ __all__ = [  # selection lives in bot.digest_select; callers know one module, `d
     "Plan",
     "Selection",
     "arxiv_announced",
-    "aware",
     "digest_reply",
     "due_slot",
     "is_hf_top",
