@@ -200,19 +200,20 @@ async def do_top(ctx: Context, text: str) -> Reply:
         return error(f"`top {text}` is not a period I know.", "Use `/papers top day|week|month`.")
     limit = ctx.settings.search.results
     since = (ctx.now - timedelta(days=TOP_PERIODS[period])).date()
+    until = (ctx.now + timedelta(days=1)).date()  # HF dates lists ahead of UTC in Asia
     # "Top" means upvoted: a paper nobody upvoted is never listed as a top paper.
-    papers = [p for p in ctx.store.top(since, limit) if p.upvotes]
+    papers = [p for p in ctx.store.top(since, limit, until=until) if p.upvotes]
     note = ""
     if not papers and period == "day":
         # No list today yet (weekends, early morning): show the newest list there is.
-        newest = ctx.store.newest_daily_date()
+        newest = ctx.store.newest_daily_date(until)
         if newest is not None:
-            papers = [p for p in ctx.store.top(newest, limit) if p.upvotes]
+            papers = [p for p in ctx.store.top(newest, limit, until=until) if p.upvotes]
             note = f"No Daily Papers list yet today; this is the list of {newest:%a %d %b}."
     if not papers and ctx.store.count() == 0:
         return info(EMPTY_STORE)
     if not papers:
-        listed = bool(ctx.store.top(since, 1))
+        listed = bool(ctx.store.top(since, 1, until=until))
         return info(
             f"No upvoted papers in the last {period}.",
             "Nobody has upvoted the papers of that period on Hugging Face yet; try "

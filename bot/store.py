@@ -404,20 +404,22 @@ class PaperStore(ChatRows, FreshRows):
 
     # ----------------------------------------------------------- queries
 
-    def top(self, since: date, limit: int) -> list[Paper]:
-        """Most upvoted papers on the Daily Papers lists since `since`."""
+    def top(self, since: date, limit: int, *, until: date) -> list[Paper]:
+        """Most upvoted papers on the Daily Papers lists from `since` to `until` (a list dated
+        after today is a source's mistake: it must not sit at the top for years)."""
         stmt = (
             select(Paper)
-            .where(col(Paper.hf_daily_date) >= since)
+            .where(col(Paper.hf_daily_date) >= since, col(Paper.hf_daily_date) <= until)
             .order_by(col(Paper.upvotes).desc(), col(Paper.hf_daily_date).desc(), col(Paper.id))
             .limit(limit)
         )
         with Session(self.engine) as session:
             return [_one(r) for r in session.execute(stmt).all()]
 
-    def newest_daily_date(self) -> date | None:
+    def newest_daily_date(self, until: date) -> date | None:
+        newest = select(func.max(Paper.hf_daily_date)).where(col(Paper.hf_daily_date) <= until)
         with Session(self.engine) as session:
-            value: date | None = session.execute(select(func.max(Paper.hf_daily_date))).scalar_one()
+            value: date | None = session.execute(newest).scalar_one()
         return value
 
 

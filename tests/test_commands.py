@@ -251,3 +251,15 @@ async def test_digest_post_posts_into_the_channel(bot: TestBot) -> None:
     assert post.channel == CHAN.key and post.paper_ids == ["2305.18290", "2401.00001"]
     again = await bot.ask("digest post")  # the ledger never posts a paper twice
     assert len(bot.outbox.sent) == 1 and "Posted" not in again.title
+
+
+async def test_top_skips_a_daily_list_dated_in_the_future(bot: TestBot) -> None:
+    # A source that dates a list years ahead must not hold the top of `/papers top` for years.
+    ahead = paper(
+        "2501.77777", "A list from the future", hf_daily_date=NOW.date().replace(year=2099)
+    )
+    ahead.upvotes = 10_000
+    bot.store.upsert_many([ahead], NOW)
+    for period in ("top", "top week", "top month"):
+        reply = await bot.ask(period)
+        assert reply.cards and "2501.77777" not in [c.id for c in reply.cards], period
