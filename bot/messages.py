@@ -6,6 +6,7 @@ knows Slack or Discord. Text in these types is plain text: adapters escape and f
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -198,13 +199,18 @@ class Pending:
     """An answer that is not ready within a platform's ack window (a remote lookup, seconds of
     store work, a slow database): the adapter acks now (Slack: "Looking that up…"; Discord: a
     deferred "thinking" response, `ephemeral` fixed then), and sends `await pending.reply()`
-    when it comes. `reply()` never raises: failures come back as an error `Reply`."""
+    when it comes. `reply()` never raises: failures come back as an error `Reply`. The work
+    runs once: a second `reply()` (an adapter retrying its send) gets the same answer rather
+    than, say, posting a digest again."""
 
     finish: Callable[[], Awaitable[Reply]] = field(repr=False)
     ephemeral: bool = True  # the final answer is shown only to whoever asked
+    _run: list[asyncio.Future[Reply]] = field(default_factory=list, repr=False, compare=False)
 
     async def reply(self) -> Reply:
-        return await self.finish()
+        if not self._run:
+            self._run.append(asyncio.ensure_future(self.finish()))
+        return await self._run[0]
 
 
 # What `BotService.handle` returns: the answer, or how to get it after acking the platform.

@@ -263,3 +263,17 @@ async def test_top_skips_a_daily_list_dated_in_the_future(bot: TestBot) -> None:
     for period in ("top", "top week", "top month"):
         reply = await bot.ask(period)
         assert reply.cards and "2501.77777" not in [c.id for c in reply.cards], period
+
+
+async def test_a_pending_answer_runs_its_work_once() -> None:
+    # An adapter that asks for the answer twice (a retried send) must not run it twice: for
+    # `/papers digest post` that would post the digest again.
+    runs: list[int] = []
+
+    async def finish() -> Reply:
+        runs.append(1)
+        return Reply(kind=ReplyKind.INFO, title=f"run {len(runs)}")
+
+    pending = Pending(finish)
+    first, second = await pending.reply(), await pending.reply()
+    assert runs == [1] and first.title == second.title == "run 1"
