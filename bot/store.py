@@ -239,11 +239,24 @@ class PaperStore(ChatRows, FreshRows):
         """Every change with a mark below this is committed (or rolled back) for good; a
         transaction still running, or starting later, writes marks at or above it."""
         if self._postgres:
-            sql = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
-        else:
-            sql = "SELECT coalesce(max(change_seq), 0) + 1 FROM paper"
+            return self._pg_feed_bound()
+        sql = "SELECT coalesce(max(change_seq), 0) + 1 FROM paper"
         with Session(self.engine) as session:
             return int(session.execute(text(sql)).scalar_one())
+
+    def _pg_feed_bound(self) -> int:
+        """The oldest transaction still running in this database, else the snapshot's xmax.
+
+        Only a transaction of this database can write a mark, so a write left open in another
+        database of a shared server (whose xids count in the snapshot's xmin) must not stall
+        the feed. The statement's snapshot is taken before `pg_stat_activity` is read, so a
+        transaction below its xmax that is still running is listed. Activity gives 32-bit xids:
+        each is widened against the snapshot's xmin (running xids lie within 2**31 above it).
+        """
+        with Session(self.engine) as session:
+            xmin, xmax, running = session.execute(text(_PG_FEED_BOUND)).one()
+        wide = [xmin + (int(x) - xmin) % 2**32 for x in running or ()]
+        return int(min([int(xmax), *wide]))
 
     def changes(
         self, after: tuple[int, str], bound: int, skip: Sequence[int] = (), limit: int = FEED_PAGE
@@ -384,8 +397,8 @@ class PaperStore(ChatRows, FreshRows):
     def _peek(self, index: PaperIndex, bound: int, generation: int) -> None:
         """Apply the committed changes at or above the bound now, without moving past it.
 
-        On PostgreSQL the bound waits for the oldest transaction still writing anywhere on
-        the server; changes committed meanwhile need not wait to be searchable. They are read
+        On PostgreSQL the bound waits for the oldest transaction still writing in the
+        database; changes committed meanwhile need not wait to be searchable. They are read
         again, once, when the bound passes them (a change of an older transaction may still
         commit below them). On SQLite there is nothing above the bound.
         """
@@ -422,6 +435,14 @@ class PaperStore(ChatRows, FreshRows):
             value: date | None = session.execute(newest).scalar_one()
         return value
 
+
+_PG_FEED_BOUND = """
+SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint,
+       pg_snapshot_xmax(pg_current_snapshot())::text::bigint,
+       (SELECT array_agg(backend_xid::text::bigint) FROM pg_stat_activity
+        WHERE datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND backend_xid IS NOT NULL AND pid <> pg_backend_pid())
+"""
 
 # What one record can make the database (or the driver, before it) refuse: a value out of
 # range, too long, with a byte the encoding refuses. Anything else is not the record's fault.

@@ -342,8 +342,8 @@ def setup_channel(
 def catch_up(store: Any, timeout: float = 20.0) -> int:
     """`sync_index` until the feed's bound passes every change committed so far.
 
-    On PostgreSQL the bound is the oldest transaction still running on the whole server, and
-    other test sessions share it: a catch-up may rightly stop short for a moment."""
+    On PostgreSQL the bound is the oldest transaction still running in the database, and
+    other connections of the test share it: a catch-up may rightly stop short for a moment."""
     from sqlalchemy import func, select
     from sqlmodel import Session
 

@@ -39,8 +39,8 @@ START = EventCursor()
 def settle(store: PaperStore) -> None:
     """Wait (at most a minute) until the feed's bound passes every event written so far.
 
-    On PostgreSQL the bound is the oldest transaction still running anywhere on the server,
-    so another client of a shared server holds it back for a moment, and a reader rightly
+    On PostgreSQL the bound is the oldest transaction still running in the database, so
+    another client of it holds it back for a moment, and a reader rightly
     sees nothing yet: without this wait the tests below failed whenever one was running."""
     with store.engine.connect() as conn:
         newest = conn.execute(text("SELECT max(mark) FROM paper_event")).scalar()

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import Engine
 from sqlalchemy.dialects import sqlite
 
@@ -147,7 +148,7 @@ def test_get_many_keeps_the_asked_order_and_skips_missing(engine: Engine) -> Non
 
 def settled_bound(store: PaperStore) -> int:
     """The feed's bound once it passes every paper written so far (waiting at most a
-    minute): on PostgreSQL any other transaction open on the server holds it back."""
+    minute): on PostgreSQL any other write open in the database holds it back."""
     import time
 
     from sqlalchemy import text
@@ -177,6 +178,31 @@ def test_change_feed_is_in_commit_order_and_has_each_paper_once(engine: Engine) 
     ]
     assert store.changes((bound, ""), store.feed_bound()) == []
     assert [r["id"] for r in store.changes((0, ""), bound, skip=[second])] == ["2401.00001"]
+
+
+@pytest.mark.postgres
+def test_a_write_left_open_in_another_database_does_not_hold_back_the_feed(
+    pg_engine: Engine,
+) -> None:
+    """A shared server: some other application's database has a write transaction open (idle
+    in transaction, for hours). Its xid is below every mark paperboy writes next; the feed's
+    bound must still pass them, or new papers never reach the index."""
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import PG_URL
+
+    other = create_engine(PG_URL)  # the server's `test` database, not paperboy's
+    with other.connect() as conn:
+        conn.execute(text("CREATE TEMP TABLE held (x int)"))  # holds an xid until rollback
+        held = int(conn.execute(text("SELECT pg_current_xact_id()::text::bigint")).scalar_one())
+        store = PaperStore(pg_engine)
+        store.upsert_many([hf(id="2401.00001")], NOW)
+        with pg_engine.connect() as mine:
+            newest = int(mine.execute(text("SELECT max(change_seq) FROM paper")).scalar_one())
+        assert held < newest < store.feed_bound()
+        assert [r["id"] for r in store.changes((0, ""), store.feed_bound())] == ["2401.00001"]
+        conn.rollback()
+    other.dispose()
 
 
 def test_acronyms_are_mined_at_ingest(engine: Engine) -> None:
