@@ -5,14 +5,17 @@ from __future__ import annotations
 from urllib.parse import quote_plus
 
 from bot.ids import abs_url, hf_url, is_new_style
-from bot.messages import PaperCard
+from bot.messages import PaperCard, shorten
 from bot.models import Paper
 from bot.venues import venue_of
 
+REASON_CHARS = 100  # "like 2 papers 👍'd here": one short line on every platform
 SAMPLE = "demo"  # the bundled demo papers: their ids are made up (see bot/data)
 
 
-def to_card(paper: Paper, score: float = 0.0, topics: tuple[str, ...] = ()) -> PaperCard:
+def to_card(
+    paper: Paper, score: float = 0.0, topics: tuple[str, ...] = (), reason: str = ""
+) -> PaperCard:
     sample = list(paper.sources) == [SAMPLE]
     on_hf = not sample and ("hf" in paper.sources or paper.hf_daily_date is not None)
     venue = venue_of(paper.arxiv_comment, paper.journal_ref)
@@ -36,6 +39,7 @@ def to_card(paper: Paper, score: float = 0.0, topics: tuple[str, ...] = ()) -> P
         hf_url=hf_url(paper.id) if on_hf and is_new_style(paper.id) else None,
         matched_topics=topics,
         score=score,
+        reason=shorten(reason, REASON_CHARS),
     )
 
 

@@ -23,6 +23,7 @@ from bot.command_context import CommandSpec, Context, Example, Option
 from bot.ids import parse_arxiv_id
 from bot.messages import Reply, info
 from bot.paper_commands import TOP_PERIODS, do_paper, do_search, do_top
+from bot.taste_commands import do_taste
 from bot.topic_preview import NARROW_ABOVE
 
 __all__ = ["COMMANDS", "PAPER", "SEARCH", "CommandSpec", "Option", "build_text", "parse_text"]
@@ -235,6 +236,18 @@ COMMANDS: dict[str, CommandSpec] = {
                 ),
                 Option("value", "The number, for max (1-30) or min-upvotes (0-1000)"),
             ),
+        ),
+        CommandSpec(
+            "taste",
+            "What this channel's 👍/👎 reactions on digest posts taught its ranking; `reset` "
+            "forgets it (channel managers).",
+            "taste [reset]",
+            (
+                Example("taste", "Nothing learned yet in this channel."),
+                Example("taste reset", "Nothing to forget"),
+            ),
+            do_taste,
+            (Option("action", "reset: forget what the reactions taught", choices=("reset",)),),
         ),
         CommandSpec(
             "status",

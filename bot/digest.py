@@ -169,7 +169,7 @@ def digest_reply(
     the channel's setting: a digest someone asked for always answers)."""
     zone = channel.timezone or "UTC"
     since = local_label(selection.since, zone)
-    cards = tuple(to_card(p.paper, p.relevance, p.topics) for p in selection.picks)
+    cards = tuple(to_card(p.paper, p.relevance, p.topics, p.reason) for p in selection.picks)
     prefix = "Preview: " if preview else ""
     if not cards:
         if (channel.quiet if quiet is None else quiet) and not preview:

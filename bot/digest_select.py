@@ -14,6 +14,9 @@ Cost: every DISTINCT topic is asked once of the store's search index, with a ran
 
 Ranking: relevance of the best matching topic (normalised per topic to 0..1 and rounded to two
 decimals, so papers of near-equal relevance are ordered by upvotes), then upvotes, then recency.
+A channel whose people reacted 👍/👎 to its posts (`bot.taste`) has that relevance moved up or
+down by how alike a paper is to its 👍 and 👎 papers, among the matches its topics fetched (it
+never makes a topic look deeper); a channel without reactions is ranked exactly as before.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from bot.models import Paper
 from bot.query import parse_query
 from bot.search import announced_matches
 from bot.store import PaperStore
+from bot.taste import Bag, Scorer, Taste, terms
+from bot.taste_store import tastes
 from bot.times import aware
 
 logger = logging.getLogger(__name__)
@@ -65,6 +70,8 @@ class Pick:
     topics: tuple[str, ...]
     relevance: float
     id: str = ""  # the paper's id (read once: ORM attribute access is slow in bulk)
+    rank: float | None = None  # relevance as the channel's taste moved it (None: not moved)
+    reason: str = ""  # why the taste moved it, for the card
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -168,14 +175,15 @@ def select_many(
     earliest = min(p.since for p in plans) - LATE_COMMIT
     topics = _distinct_topics(plans, delivered)
     papers: dict[str, Paper] = {}
+    taught = _Taught.load(store, plans)
     todo, pending = list(topics), list(plans)
     for _round in range(4):
         _search_topics(store, {n: topics[n] for n in todo}, earliest, now, papers)
         deeper: set[str] = set()
         unsure: list[Plan] = []
         for plan in pending:
-            picked = out[plan.channel_key] = _fan_out(plan, topics, papers, now, delivered)
-            wanted = _deeper_topics(plan, picked, topics)
+            picked = out[plan.channel_key] = _fan_out(plan, topics, papers, now, delivered, taught)
+            wanted = _deeper_topics(plan, picked, topics, plan.channel_key in taught.tastes)
             deeper |= wanted
             if wanted:
                 unsure.append(plan)
@@ -199,10 +207,13 @@ def _distinct_topics(plans: Sequence[Plan], delivered: Delivered) -> dict[str, _
     return topics
 
 
-def _deeper_topics(plan: Plan, picked: Selection, topics: Mapping[str, _Topic]) -> set[str]:
-    """The plan's topics that must look deeper for its selection to be exact."""
+def _deeper_topics(
+    plan: Plan, picked: Selection, topics: Mapping[str, _Topic], taught: bool = False
+) -> set[str]:
+    """The plan's topics that must look deeper for its selection to be exact (a channel with a
+    taste looks deeper only when it is short: taste reorders what was fetched)."""
     short = len(picked.picks) < plan.max_papers
-    floor = min((p.relevance for p in picked.picks), default=0.0)
+    floor = min((p.relevance for p in picked.picks), default=0.0) if not taught else 2.0
     out = set()
     for text in plan.topics:
         norm = normalize_topic(text)
@@ -304,6 +315,7 @@ def _fan_out(
     papers: Mapping[str, Paper],
     now: datetime,
     delivered: Delivered,
+    taught: _Taught | None = None,
 ) -> Selection:
     """One channel's selection from its topics' rankings."""
     found = [
@@ -315,10 +327,27 @@ def _fan_out(
     searched = {pid for label in labels if label.name != HF_TOP_LABEL for pid in label.relevance}
     listed = {pid for label in labels if label.name == HF_TOP_LABEL for pid in label.relevance}
     ok = _Eligible(plan, papers, now, delivered.get(plan.channel_key, set()), searched, listed)
+    if taught is not None and plan.channel_key in taught.tastes:
+        picks = taught.picks(plan, [t for _, t in found], ok, papers, labels)
+    else:
+        picks = _merged(plan, [t for _, t in found], ok, papers, labels)
+    taken = {p.id for p in picks}
+    unseen = sum(max(topic.total - len(topic.relevance), 0) for _, topic in found)
+    more = sum(1 for pid in (searched | listed) - taken if ok(pid)) + unseen
+    return Selection(plan.channel_key, plan.since, picks, more)
+
+
+def _merged(
+    plan: Plan,
+    found: Sequence[_Topic],
+    ok: _Eligible,
+    papers: Mapping[str, Paper],
+    labels: Sequence[_Label],
+) -> list[Pick]:
+    """The k-way merge of the per-topic rankings: a paper's first appearance is its best."""
     picks: list[Pick] = []
     taken: set[str] = set()
-    # The k-way merge of the per-topic rankings: a paper's first appearance is its best topic.
-    for key in heapq.merge(*(topic.ranked for _, topic in found)):
+    for key in heapq.merge(*(topic.ranked for topic in found)):
         if len(picks) >= plan.max_papers:
             break
         if key.id in taken or not ok(key.id):
@@ -326,6 +355,57 @@ def _fan_out(
         taken.add(key.id)
         names = tuple(label.name for label in labels if key.id in label.relevance)
         picks.append(Pick(papers[key.id], names, -key.relevance, key.id))
-    unseen = sum(max(topic.total - len(topic.relevance), 0) for _, topic in found)
-    more = sum(1 for pid in (searched | listed) - taken if ok(pid)) + unseen
-    return Selection(plan.channel_key, plan.since, picks, more)
+    return picks
+
+
+@dataclass(slots=True)
+class _Taught:
+    """The tastes of the channels being selected (`bot.taste`), and the words of every paper
+    they compare, read once per selection whatever the number of channels."""
+
+    store: PaperStore
+    tastes: dict[str, Taste]
+    bags: dict[str, Bag] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, store: PaperStore, plans: Sequence[Plan]) -> _Taught:
+        taught = cls(store, tastes(store.engine, [p.channel_key for p in plans]))
+        reacted = sorted({pid for taste in taught.tastes.values() for pid in taste.paper_ids})
+        taught.bags.update((p.id, terms(p)) for p in store.get_many(reacted))
+        return taught
+
+    def picks(
+        self,
+        plan: Plan,
+        found: Sequence[_Topic],
+        ok: _Eligible,
+        papers: Mapping[str, Paper],
+        labels: Sequence[_Label],
+    ) -> list[Pick]:
+        """The channel's picks, its topics' eligible matches ranked with the taste's moves."""
+        best: dict[str, RankKey] = {}
+        for topic in found:
+            for key in topic.ranked:
+                if (key.id not in best or key < best[key.id]) and ok(key.id):
+                    best[key.id] = key
+        for pid in best:
+            if pid not in self.bags:
+                self.bags[pid] = terms(papers[pid])
+        scorer = Scorer(self.tastes[plan.channel_key], self.bags, best)
+        moved = []
+        for pid, key in best.items():
+            delta, reason = scorer.move(pid)
+            rank = -key.relevance + delta
+            moved.append((key._replace(relevance=-round(rank, 2)), rank, reason))
+        moved.sort(key=lambda m: m[0])
+        return [
+            Pick(
+                papers[key.id],
+                tuple(label.name for label in labels if key.id in label.relevance),
+                -best[key.id].relevance,
+                key.id,
+                rank,
+                reason,
+            )
+            for key, rank, reason in moved[: plan.max_papers]
+        ]

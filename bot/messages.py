@@ -20,6 +20,7 @@ __all__ = [
     "Invocation",
     "PaperCard",
     "Pending",
+    "ReactionEvent",
     "Reply",
     "ReplyKind",
     "UserRef",
@@ -74,6 +75,23 @@ class Invocation:
     can_manage: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class ReactionEvent:
+    """Someone put (`added`) or took back an emoji on a message in a channel. Adapters pass
+    what the platform sent, unjudged; the core decides whether it is a 👍/👎 on one of its
+    posts. `message_ref` is the message as the ledger stores posts (Slack "C123:1712.0001",
+    Discord the message id); `event_id` and `event_at` (epoch seconds), when the platform
+    gives them, let a redelivered event count once."""
+
+    channel: ChannelRef
+    message_ref: str
+    user_id: str
+    emoji: str
+    added: bool
+    event_id: str | None = None
+    event_at: float | None = None
+
+
 class ReplyKind(StrEnum):
     RESULTS = "results"  # search results or a top list
     PAPER = "paper"  # one paper in detail
@@ -112,6 +130,8 @@ class PaperCard:
     hf_url: str | None = None
     matched_topics: tuple[str, ...] = ()  # digests: which subscriptions matched
     score: float = 0.0
+    # Digests: why the channel's reactions moved it ("like 2 papers 👍'd here"; bot.taste).
+    reason: str = ""
 
     def short_authors(self, limit: int = 3) -> str:
         if not self.authors:
@@ -186,6 +206,8 @@ class Reply:
                 lines.append("   " + " · ".join(facts))
             if card.matched_topics:
                 lines.append("   topics: " + ", ".join(card.matched_topics))
+            if card.reason:
+                lines.append(f"   {card.reason}")
             lines.append(f"   {card.url}")
         if self.more:
             lines.append(f"+{self.more} more")

@@ -234,3 +234,36 @@ class PaperIn:
             if value is not None and value != "" and value != []:
                 values[name] = value
         return values
+
+
+class Reaction(SQLModel, table=True):
+    """A 👍 or 👎 one person put on one of the bot's posts (`bot.taste_store`).
+
+    One row per (channel, post, person, sign): a second copy of the same reaction changes
+    nothing. A removal keeps the row with `active` False, so a late copy of the add (Slack
+    redelivers for minutes, wave2.md SX-5) cannot revive it: events older than `event_at` are
+    ignored. `paper_ids` are the post's papers, read from the ledger when the reaction came.
+    """
+
+    __tablename__ = "reaction"
+    __table_args__ = (UniqueConstraint("channel_key", "message_ref", "user_id", "sign"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel_key: str = Field(max_length=255)
+    message_ref: str = Field(max_length=255)  # the post as the ledger stores it
+    user_id: str = Field(max_length=64)
+    sign: int  # +1 (👍) or -1 (👎)
+    paper_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    active: bool = True
+    event_at: float = 0.0  # the platform's time of the last event applied (epoch seconds)
+    updated_at: datetime
+
+
+class ReactionSeen(SQLModel, table=True):
+    """Reaction events already handled, by the platform's event id, for an hour (SX-1, SX-5:
+    Slack retries for about 5 minutes; bolt dedupes nothing, SX-4)."""
+
+    __tablename__ = "reaction_seen"
+
+    key: str = Field(primary_key=True, max_length=255)
+    seen_at: datetime = Field(index=True)

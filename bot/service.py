@@ -22,9 +22,10 @@ from bot.config import Settings
 from bot.delivery import DeliveryReport, deliver_due
 from bot.errors import IndexDamaged
 from bot.ledger import Ledger
-from bot.messages import Answer, ChannelRef, Invocation, Pending, Reply, error
+from bot.messages import Answer, ChannelRef, Invocation, Pending, ReactionEvent, Reply, error
 from bot.ports import Outbox, PaperLookup
 from bot.store import PaperStore
+from bot.taste_store import Outcome, record
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +161,16 @@ class BotService:
         """The topics a channel follows, in `/papers list` order (autocomplete)."""
         subs = await asyncio.to_thread(self.store.subscriptions, channel.key)
         return [sub.query for sub in subs]
+
+    async def react(self, event: ReactionEvent) -> Outcome | None:
+        """Someone reacted on (or took a reaction back from) a message: a 👍/👎 on one of the
+        bot's posts teaches the channel's digest ranking (`bot.taste`); anything else is
+        ignored. Never raises: None when recording failed (logged)."""
+        try:
+            return await asyncio.to_thread(record, self.store.engine, event, self.clock())
+        except Exception:
+            logger.exception("could not record a reaction in %s", event.channel.key)
+            return None
 
     async def workspace_gone(self, platform: str, workspace: str, reason: str) -> int:
         """The bot was removed from a workspace (Slack) or server (Discord): pause its

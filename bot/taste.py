@@ -1,0 +1,201 @@
+"""Reactions teach the ranking: what a 👍 or 👎 means, and how a channel's taste moves a paper.
+
+Pure functions: `bot.taste_store` records reactions and reads a channel's `Taste`;
+`bot.digest_select` asks a `Scorer` how much a candidate moves and why.
+
+The rule, in a user's words: a digest ranks a paper higher when it is like the papers 👍'd in
+this channel, lower when it is like the papers 👎'd here. "Like" is shared words: a paper's
+title and Hugging Face keywords (counted twice) and abstract, without common English words,
+each weighed by how rare it is among the papers compared (the digest's candidates and the
+reacted papers), so words every candidate shares (the topic's own words) tell nothing apart.
+The channel's 👍 papers make one profile (their words, weighed by each paper's reactions); a
+candidate's similarity to it (cosine, 0..1) times `ALPHA` is added to its topic relevance
+(0..1); the same for 👎 with `BETA`, subtracted. A reaction is one unit of evidence: on a post
+that shows one paper it is all that paper's; on a digest post of N papers each gets 1/N (a 👍 on
+a whole digest says "good digest", not "each of these is great"). With less than one unit in
+all, the effect shrinks in proportion, so one 👍 on one paper of a ten-paper digest barely
+moves anything.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from bot.models import Paper
+
+__all__ = [
+    "ALPHA",
+    "BETA",
+    "DOWN",
+    "UP",
+    "Scorer",
+    "Taste",
+    "reaction_sign",
+    "terms",
+]
+
+UP, DOWN = 1, -1
+ALPHA = 0.5  # how far a paper just like the 👍 profile moves up (relevance is 0..1)
+BETA = 0.5  # how far a paper just like the 👎 profile moves down
+REASON_FROM = 0.05  # a move smaller than this gets no reason line
+SIMILAR = 0.15  # a reacted paper at least this similar counts in the reason ("like 2 papers")
+MAX_EMOJI = 100  # longer names are not ours: never parsed further
+
+# Slack names (SR-6: `+1`/`-1` in real payloads, `thumbsup`/`thumbsdown` in the docs, skin
+# tones as a `::skin-tone-N` suffix) and Discord's unicode (DR-3: U+1F44D / U+1F44E, skin
+# tone modifiers U+1F3FB..U+1F3FF stripped; a variation selector too).
+_NAMES = {
+    "+1": UP,
+    "thumbsup": UP,
+    "thumbs_up": UP,
+    "\N{THUMBS UP SIGN}": UP,
+    "-1": DOWN,
+    "thumbsdown": DOWN,
+    "thumbs_down": DOWN,
+    "\N{THUMBS DOWN SIGN}": DOWN,
+}
+_MODIFIERS = re.compile("[\U0001f3fb-\U0001f3ff\ufe0f]")
+
+
+def reaction_sign(emoji: object) -> int | None:
+    """+1 for a thumbs up, -1 for a thumbs down (any skin tone), None for anything else."""
+    if not isinstance(emoji, str) or not emoji or len(emoji) > MAX_EMOJI:
+        return None
+    name = _MODIFIERS.sub("", emoji.split("::", 1)[0].strip().strip(":")).lower()
+    return _NAMES.get(name)
+
+
+# ------------------------------------------------------------------------------ words
+
+_WORD = re.compile(r"[a-z][a-z0-9]+(?:-[a-z0-9]+)*")
+_STOP = frozenset(
+    """
+    about above after again against all also among an and any are as at based be been before
+    being below between both but by can could did do does doing during each few for from
+    further had has have having here how however if in into is it its itself just may more
+    most new no nor not of off on once only or other our out over own paper papers propose
+    proposed proposes same she should show shows so some such than that the their them then
+    there these they this those through to too under until up use used uses using very via was
+    we were what when where which while who whom why will with within without would you your
+    while well yet one two three first second approach method methods results result work
+    """.split()
+)
+TITLE_WEIGHT = 2.0  # title and keyword words count twice an abstract's
+MAX_ABSTRACT = 3_000  # characters of an abstract read (a runaway abstract costs no more)
+
+
+def terms(paper: Paper) -> dict[str, float]:
+    """A paper's words with their weights (title and HF keywords twice, abstract once)."""
+    bag: dict[str, float] = defaultdict(float)
+    keywords = " ".join(k for k in (paper.ai_keywords or []) if isinstance(k, str))
+    for text, weight in ((paper.title, TITLE_WEIGHT), (keywords, TITLE_WEIGHT)):
+        for word in _words(text):
+            bag[word] += weight
+    for word in _words((paper.abstract or "")[:MAX_ABSTRACT]):
+        bag[word] += 1.0
+    return dict(bag)
+
+
+def _words(text: str) -> Iterable[str]:
+    return (w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2)
+
+
+# ------------------------------------------------------------------------------ taste
+
+
+@dataclass(slots=True)
+class Taste:
+    """What a channel has taught: paper id -> weight (sum of 1/N per reaction), both signs."""
+
+    liked: dict[str, float] = field(default_factory=dict)
+    disliked: dict[str, float] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.liked or self.disliked)
+
+    def add(self, sign: int, paper_ids: Sequence[str]) -> None:
+        if not paper_ids:
+            return
+        side = self.liked if sign > 0 else self.disliked
+        share = 1.0 / len(paper_ids)
+        for pid in paper_ids:
+            side[pid] = side.get(pid, 0.0) + share
+
+    @property
+    def paper_ids(self) -> set[str]:
+        return set(self.liked) | set(self.disliked)
+
+
+Bag = Mapping[str, float]
+
+
+class Scorer:
+    """How far a channel's taste moves each candidate, and why (one per digest selection)."""
+
+    def __init__(self, taste: Taste, bags: Mapping[str, Bag], candidates: Iterable[str]) -> None:
+        """`bags`: every candidate's and reacted paper's words (`terms`)."""
+        self.taste = taste
+        self.bags = bags
+        pool = [pid for pid in {*candidates, *taste.paper_ids} if pid in bags]
+        df: Counter[str] = Counter()
+        for pid in pool:
+            df.update(bags[pid].keys())
+        n = len(pool) + 1
+        self.idf = {word: math.log(n / count) for word, count in df.items()}
+        self._vectors: dict[str, dict[str, float]] = {}
+        self.liked = self._profile(taste.liked)
+        self.disliked = self._profile(taste.disliked)
+
+    def vector(self, pid: str) -> dict[str, float]:
+        """A paper's words weighed by rarity, unit length (empty when nothing is rare)."""
+        found = self._vectors.get(pid)
+        if found is None:
+            bag = self.bags.get(pid, {})
+            raw = {w: c * self.idf.get(w, 0.0) for w, c in bag.items()}
+            found = self._vectors[pid] = _unit({w: v for w, v in raw.items() if v > 0})
+        return found
+
+    def _profile(self, weights: Mapping[str, float]) -> tuple[dict[str, float], float]:
+        """The weighted sum of the reacted papers' vectors (unit length), and its strength
+        (total weight, at most 1)."""
+        total: dict[str, float] = {}
+        for pid, weight in weights.items():
+            for word, value in self.vector(pid).items():
+                total[word] = total.get(word, 0.0) + weight * value
+        return _unit(total), min(1.0, sum(weights.values()))
+
+    def move(self, pid: str) -> tuple[float, str]:
+        """How much the taste adds to (or takes from) a candidate's relevance, and a one-line
+        reason when the move is worth saying ("" otherwise)."""
+        vec = self.vector(pid)
+        up = ALPHA * self.liked[1] * _dot(vec, self.liked[0])
+        down = BETA * self.disliked[1] * _dot(vec, self.disliked[0])
+        delta = up - down
+        if abs(delta) < REASON_FROM:
+            return delta, ""
+        if delta > 0:
+            return delta, f"like {_count(self._near(vec, self.taste.liked))} 👍'd here"
+        return delta, f"like {_count(self._near(vec, self.taste.disliked))} 👎'd here"
+
+    def _near(self, vec: Mapping[str, float], weights: Mapping[str, float]) -> int:
+        near = sum(1 for pid in weights if _dot(vec, self.vector(pid)) >= SIMILAR)
+        return max(near, 1)
+
+
+def _count(n: int) -> str:
+    return f"{n} paper{'s' if n != 1 else ''}"
+
+
+def _unit(vec: dict[str, float]) -> dict[str, float]:
+    norm = math.sqrt(sum(v * v for v in vec.values()))
+    return {w: v / norm for w, v in vec.items()} if norm else {}
+
+
+def _dot(a: Mapping[str, float], b: Mapping[str, float]) -> float:
+    if len(a) > len(b):
+        a, b = b, a
+    return sum(v * b.get(w, 0.0) for w, v in a.items())
