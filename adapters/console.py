@@ -73,8 +73,7 @@ def render(reply: Reply, *, width: int = WIDTH, emphasis: bool = False) -> str:
         if card.categories:
             facts.append(" ".join(card.categories[:3]))
         out.extend(wrap(" · ".join(f for f in facts if f), "   "))
-        if card.matched_topics:
-            out.append("   topics: " + ", ".join(card.matched_topics))
+        out.extend(_digest_lines(card))
         if detail and card.summary.strip():
             out.extend(wrap("In one line: " + card.summary, "   "))
         text = card.abstract if detail else card.blurb(240)
@@ -90,6 +89,12 @@ def render(reply: Reply, *, width: int = WIDTH, emphasis: bool = False) -> str:
     # terminal's bold codes (they are private-use characters until here).
     text = printable("\n".join(out))
     return text.replace(_ON, _BOLD).replace(_OFF, _RESET) if emphasis else text
+
+
+def _digest_lines(card: PaperCard) -> list[str]:
+    """A digest card's topics it matched, and why the channel's reactions moved it."""
+    lines = ["   topics: " + ", ".join(card.matched_topics)] if card.matched_topics else []
+    return lines + (["   " + card.reason] if card.reason else [])
 
 
 def _links(card: PaperCard) -> list[str]:

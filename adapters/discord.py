@@ -15,6 +15,7 @@ import base64
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -27,7 +28,15 @@ from adapters.discord_commands import PapersTree, build_group, timezone_choices,
 from adapters.discord_render import render
 from bot.commands import build_text
 from bot.config import DiscordSettings
-from bot.messages import ChannelRef, Invocation, Pending, Reply, ReplyKind, UserRef
+from bot.messages import (
+    ChannelRef,
+    Invocation,
+    Pending,
+    ReactionEvent,
+    Reply,
+    ReplyKind,
+    UserRef,
+)
 from bot.ports import (
     RESEND,
     UNCONFIRMED,
@@ -105,10 +114,13 @@ def to_invocation(
 
 
 def build_client(settings: DiscordSettings) -> discord.Client:
-    """The gateway client: minimal intents (guild events only, no message content);
+    """The gateway client: minimal intents (guilds and reactions, no members, no message content);
     `AutoShardedClient` when `[discord] shards` is set."""
     intents = discord.Intents.none()
     intents.guilds = True  # on_guild_remove, and discord.py needs guilds for sane caches
+    # 👍/👎 on digest posts teach the ranking: raw reaction events, not a privileged intent
+    # (wave2.md DR-1, DR-2); members and message content stay off.
+    intents.reactions = True
     if settings.shards:
         return discord.AutoShardedClient(
             intents=intents, shard_count=settings.shards, max_ratelimit_timeout=MAX_RATELIMIT_WAIT
@@ -204,6 +216,8 @@ class DiscordAdapter:
         # No guild cache needed: a partial messageable is an id plus the REST client.
         self.channel_getter: ChannelGetter = channel_getter or self.client.get_partial_messageable
         self.client.event(self.on_guild_remove)
+        self.client.event(self.on_raw_reaction_add)
+        self.client.event(self.on_raw_reaction_remove)
         self.finished = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -351,6 +365,53 @@ class DiscordAdapter:
         """Kicked or banned from a server: pause its channels' digests (they would only 403)."""
         paused = await self.service.workspace_gone(PLATFORM, str(guild.id), GUILD_REMOVED)
         logger.info("removed from Discord server %s: paused %d channel(s)", guild.id, paused)
+
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        await self._reaction(payload, added=True)
+
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        await self._reaction(payload, added=False)
+
+    async def _reaction(self, payload: discord.RawReactionActionEvent, *, added: bool) -> None:
+        """A reaction on any message the bot can see, handed to the core (which keeps 👍/👎 on
+        its own digest posts). Never raises whatever the payload holds."""
+        me = self.client.user.id if self.client.user is not None else None
+        try:
+            event = reaction_of(payload, me, added=added)
+        except Exception:  # a payload discord.py itself could not make sense of
+            logger.warning("a Discord reaction event could not be read", exc_info=True)
+            return
+        if event is not None:
+            await self.service.react(event)
+
+
+def reaction_of(payload: Any, me: int | None, *, added: bool) -> ReactionEvent | None:
+    """A raw reaction event as a `ReactionEvent`; None for the bot's own reactions (DR-4) and,
+    for adds, reactions on messages another author wrote (`message_author_id`, DR-4). Custom
+    emoji (with an id) are passed as "" (only the standard 👍/👎 count, DR-3)."""
+    user_id = getattr(payload, "user_id", None)
+    message_id = getattr(payload, "message_id", None)
+    if not isinstance(user_id, int) or not isinstance(message_id, int):
+        return None
+    if me is not None and user_id == me:
+        return None
+    author = getattr(payload, "message_author_id", None)
+    if added and me is not None and isinstance(author, int) and author != me:
+        return None
+    emoji = getattr(payload, "emoji", None)
+    name = getattr(emoji, "name", None) if getattr(emoji, "id", None) is None else None
+    guild_id, channel_id = getattr(payload, "guild_id", None), getattr(payload, "channel_id", None)
+    return ReactionEvent(
+        channel=channel_ref(
+            guild_id if isinstance(guild_id, int) else None,
+            channel_id if isinstance(channel_id, int) else None,
+        ),
+        message_ref=str(message_id),
+        user_id=str(user_id),
+        emoji=name if isinstance(name, str) else "",
+        added=added,
+        event_at=time.time(),  # Discord's raw events carry no time of their own
+    )
 
 
 def _with(

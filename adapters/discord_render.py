@@ -139,6 +139,8 @@ def card_embed(card: PaperCard, number: int | None, colour: int) -> discord.Embe
         parts.append(escape(blurb))
     if card.matched_topics:
         parts.append(clip("Topics: " + escape(", ".join(card.matched_topics)), 300))
+    if card.reason:
+        parts.append(clip(escape(card.reason), 120))
     parts.append(_links(card))
     embed = discord.Embed(
         title=clip(prefix + neutralise(_title(card)), TITLE_MAX),

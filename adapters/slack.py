@@ -49,6 +49,7 @@ from adapters.slack_payload import (
     PLATFORM,
     action_invocation,
     action_value,
+    reaction_event,
     response_type,
     shared_copy,
     to_invocation,
@@ -72,7 +73,15 @@ logger = logging.getLogger(__name__)
 # commands work there, so people subscribe there); private channels need `/invite @paperboy`.
 # *:history: reading a channel's recent messages to settle a digest post whose outcome was
 # unknown (did the message with our metadata land?).
-SCOPES = ["commands", "chat:write", "chat:write.public", "channels:history", "groups:history"]
+# reactions:read: 👍/👎 on digest posts teach the channel's ranking (wave2.md SR-2).
+SCOPES = [
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "channels:history",
+    "groups:history",
+    "reactions:read",
+]
 LOOKING = "Looking that up…"
 RESPONSE_URL_USES = 5  # Slack allows five uses of a response_url (S-IN-4)
 # At shutdown, commands still running get this long to answer; the rest are told to retry.
@@ -254,6 +263,8 @@ class SlackAdapter:
         self.app.action(re.compile(rf"^{ACTION_ABSTRACT}(_\d+)?$"))(self._on_abstract)
         self.app.event("app_uninstalled")(self._on_app_uninstalled)
         self.app.event("tokens_revoked")(self._on_tokens_revoked)
+        self.app.event("reaction_added")(self._on_reaction)
+        self.app.event("reaction_removed")(self._on_reaction)
 
     async def _on_command(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         await self._on_command_form(body, ack, respond)
@@ -335,6 +346,14 @@ class SlackAdapter:
         inv = action_invocation(body, action_value(body))
         reply = await self.service.ask(inv)
         await self._respond(respond, reply, source_text=None, kind="ephemeral")
+
+    async def _on_reaction(self, body: dict[str, Any]) -> None:
+        """A reaction added or removed anywhere the bot can see: handed to the core, which
+        keeps 👍/👎 on its own posts. Bolt acks first and drops the bot's own reactions
+        (wave2.md SR-4, SR-5); whatever the payload holds, nothing here raises."""
+        event = reaction_event(body)
+        if event is not None:
+            await self.service.react(event)
 
     async def _on_app_uninstalled(self, context: Any) -> None:
         await self._workspace_gone(context, "the Slack app was uninstalled from this workspace")

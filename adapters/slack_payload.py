@@ -2,7 +2,8 @@
 
 - a slash-command payload -> `Invocation` (`to_invocation`);
 - a button click -> the `/papers` text it stands for (`action_invocation`, `action_value`);
-- a `Reply` -> who sees it (`response_type`), and the copy a "Share" posts (`shared_copy`).
+- a `Reply` -> who sees it (`response_type`), and the copy a "Share" posts (`shared_copy`);
+- a `reaction_added`/`reaction_removed` event -> `ReactionEvent` (`reaction_event`).
 
 Channel keys are `slack:<team_id>:<channel_id>`, so one workspace can never read or change
 another's subscriptions, even for equal channel ids.
@@ -10,10 +11,11 @@ another's subscriptions, even for equal channel ids.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
-from bot.messages import ChannelRef, Invocation, Reply, UserRef
+from bot.messages import ChannelRef, Invocation, ReactionEvent, Reply, UserRef
 
 PLATFORM = "slack"
 
@@ -79,3 +81,45 @@ def shared_copy(reply: Reply, user_name: str | None) -> Reply:
 def action_value(body: Mapping[str, Any]) -> str:
     actions = body.get("actions") or [{}]
     return str(actions[0].get("value") or "")
+
+
+REACTIONS = {"reaction_added": True, "reaction_removed": False}
+
+
+def reaction_event(body: object) -> ReactionEvent | None:
+    """A reaction event body (wave2.md SR-1) as a `ReactionEvent`: the message is "C123:ts",
+    as digest posts are stored. None for anything but a reaction on a message (a file or a
+    file comment, a payload missing a part, values that are not text)."""
+    event = body.get("event") if isinstance(body, Mapping) else None
+    if not isinstance(body, Mapping) or not isinstance(event, Mapping):
+        return None
+    item = event.get("item")
+    added = REACTIONS.get(str(event.get("type")))
+    if added is None or not isinstance(item, Mapping) or item.get("type") != "message":
+        return None
+    team, channel, ts = body.get("team_id"), item.get("channel"), item.get("ts")
+    user, emoji = event.get("user"), event.get("reaction")
+    parts = (team, channel, ts, user, emoji)
+    if not all(isinstance(part, str) and part for part in parts):
+        return None
+    event_id = body.get("event_id")
+    return ReactionEvent(
+        channel=ChannelRef(PLATFORM, str(team), str(channel)),
+        message_ref=f"{channel}:{ts}",
+        user_id=str(user),
+        emoji=str(emoji),
+        added=added,
+        event_id=event_id if isinstance(event_id, str) and event_id else None,
+        event_at=_seconds(event.get("event_ts")),
+    )
+
+
+def _seconds(value: object) -> float | None:
+    """Slack's "1712345678.000200" as seconds; None when it is not a finite number."""
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) else None

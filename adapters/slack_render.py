@@ -176,6 +176,8 @@ def paper_section(
         lines.append(meta)
     if card.matched_topics:
         lines.append("_matched: " + fit(", ".join(card.matched_topics), 200) + "_")
+    if card.reason:
+        lines.append("_" + fit(card.reason, 120) + "_")
     blurb = card.blurb(280)
     if blurb:
         lines.append(fit(blurb, 600))

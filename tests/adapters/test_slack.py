@@ -671,7 +671,12 @@ def test_the_manifest_matches_what_the_adapter_needs() -> None:
     bot_scopes = lines[lines.index("bot:") + 1 : lines.index("settings:")]
     assert {s.removeprefix("- ") for s in bot_scopes if s} == set(SCOPES)
     events = lines[lines.index("bot_events:") + 1 : lines.index("interactivity:")]
-    assert {e.removeprefix("- ") for e in events if e} == {"app_uninstalled", "tokens_revoked"}
+    assert {e.removeprefix("- ") for e in events if e} == {
+        "app_uninstalled",
+        "tokens_revoked",
+        "reaction_added",
+        "reaction_removed",
+    }
     assert "socket_mode_enabled: true" in lines
     assert "is_enabled: true" in lines  # interactivity: the buttons
     assert "/slack/oauth_redirect" in manifest and "/slack/events" in manifest
