@@ -239,8 +239,8 @@ COMMANDS: dict[str, CommandSpec] = {
         ),
         CommandSpec(
             "taste",
-            "What this channel's 👍/👎 reactions on digest posts taught its ranking; `reset` "
-            "forgets it (channel managers).",
+            "What this channel's 👍/👎 reactions taught its digest ranking; `reset` forgets it "
+            "(channel managers).",
             "taste [reset]",
             (
                 Example("taste", "Nothing learned yet in this channel."),

@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 SEEN_FOR = timedelta(hours=1)  # event ids are remembered this long (Slack retries ~5 min)
 MAX_REACTIONS = 200  # a channel's taste is read from its most recent reactions
-_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9:.]{0,99}")  # Slack "C123:1712.0001", Discord ids
+_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._-]{0,99}")  # Slack "C123:1712.0001", Discord ids
 _USER = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
