@@ -32,13 +32,15 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from bot.aliases import normalize_topic
+from bot.db import chunks
 from bot.errors import QueryError
 from bot.index_schema import Ranked, paper_time
 from bot.models import Paper
 from bot.query import parse_query
 from bot.search import announced_matches
 from bot.store import PaperStore
-from bot.taste import Bag, Scorer, Taste, terms
+from bot.taste import Scorer, Taste, Vectors, terms, terms_of
+from bot.taste_rarity import rarity
 from bot.taste_store import tastes
 from bot.times import aware
 
@@ -360,18 +362,24 @@ def _merged(
 
 @dataclass(slots=True)
 class _Taught:
-    """The tastes of the channels being selected (`bot.taste`), and the words of every paper
-    they compare, read once per selection whatever the number of channels."""
+    """The tastes of the channels being selected (`bot.taste`), and the weighed words of every
+    paper they compare, each read and computed once per selection whatever the channels."""
 
-    store: PaperStore
     tastes: dict[str, Taste]
-    bags: dict[str, Bag] = field(default_factory=dict)
+    vectors: Vectors
+    scorers: dict[str, Scorer] = field(default_factory=dict)  # per channel, across rounds
 
     @classmethod
     def load(cls, store: PaperStore, plans: Sequence[Plan]) -> _Taught:
-        taught = cls(store, tastes(store.engine, [p.channel_key for p in plans]))
-        reacted = sorted({pid for taste in taught.tastes.values() for pid in taste.paper_ids})
-        taught.bags.update((p.id, terms(p)) for p in store.get_many(reacted))
+        found = tastes(store.engine, [p.channel_key for p in plans])
+        taught = cls(found, Vectors(rarity(store) if found else _flat))
+        reacted = sorted({pid for taste in found.values() for pid in taste.paper_ids})
+        table = Paper.__table__  # type: ignore[attr-defined]
+        columns = (table.c.id, table.c.title, table.c.abstract, table.c.ai_keywords)
+        with Session(store.engine) as session:
+            for chunk in chunks(reacted, 5_000):
+                rows = session.execute(select(*columns).where(table.c.id.in_(chunk)))
+                taught.vectors.bags.update((pid, terms_of(*parts)) for pid, *parts in rows)
         return taught
 
     def picks(
@@ -388,15 +396,18 @@ class _Taught:
             for key in topic.ranked:
                 if (key.id not in best or key < best[key.id]) and ok(key.id):
                     best[key.id] = key
+        bags = self.vectors.bags
         for pid in best:
-            if pid not in self.bags:
-                self.bags[pid] = terms(papers[pid])
-        scorer = Scorer(self.tastes[plan.channel_key], self.bags, best)
+            if pid not in bags:
+                bags[pid] = terms(papers[pid])
+        channel = plan.channel_key
+        scorer = self.scorers.get(channel) or self.scorers.setdefault(
+            channel, Scorer(self.tastes[channel], self.vectors)
+        )
         moved = []
         for pid, key in best.items():
-            delta, reason = scorer.move(pid)
-            rank = -key.relevance + delta
-            moved.append((key._replace(relevance=-round(rank, 2)), rank, reason))
+            delta = scorer.move(pid)
+            moved.append((key._replace(relevance=-round(-key.relevance + delta, 2)), delta))
         moved.sort(key=lambda m: m[0])
         return [
             Pick(
@@ -404,8 +415,12 @@ class _Taught:
                 tuple(label.name for label in labels if key.id in label.relevance),
                 -best[key.id].relevance,
                 key.id,
-                rank,
-                reason,
+                -best[key.id].relevance + delta,
+                scorer.reason(key.id, delta),
             )
-            for key, rank, reason in moved[: plan.max_papers]
+            for key, delta in moved[: plan.max_papers]
         ]
+
+
+def _flat(_word: str) -> float:
+    return 1.0

@@ -294,6 +294,12 @@ class PaperIndex:
                 shutil.rmtree(self.path, ignore_errors=True)
             self._open(self.path)
 
+    def term_stats(self) -> tuple[Callable[[str, str], int], int]:
+        """On the current snapshot: (field, analysed token) -> how many documents hold it, and
+        how many documents there are (how rare a word is: `bot.taste_rarity`)."""
+        searcher = self._index.searcher()
+        return searcher.doc_freq, int(searcher.num_docs)
+
     def doc_count(self) -> int:
         self.flush()
         return int(self._index.searcher().num_docs)

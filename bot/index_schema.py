@@ -71,6 +71,11 @@ def _en_analyze(text: str) -> list[str]:
     return tokens
 
 
+def en_analyze(text: str) -> list[str]:
+    """Text as the title, keyword and abstract fields index it (lower case, stemmed)."""
+    return _en_analyze(text)
+
+
 @cache
 def _en() -> Any:
     return analyzers()[EN]

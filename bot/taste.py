@@ -6,8 +6,9 @@ Pure functions: `bot.taste_store` records reactions and reads a channel's `Taste
 The rule, in a user's words: a digest ranks a paper higher when it is like the papers 👍'd in
 this channel, lower when it is like the papers 👎'd here. "Like" is shared words: a paper's
 title and Hugging Face keywords (counted twice) and abstract, without common English words,
-each weighed by how rare it is among the papers compared (the digest's candidates and the
-reacted papers), so words every candidate shares (the topic's own words) tell nothing apart.
+each weighed by how rare it is in the store (inverse document frequency in the search index's
+abstracts, `bot.taste_rarity`), so "model" or "language" count little and "overoptimization"
+much. A paper's weighed words are computed once per digest tick, whatever the channels.
 The channel's 👍 papers make one profile (their words, weighed by each paper's reactions); a
 candidate's similarity to it (cosine, 0..1) times `ALPHA` is added to its topic relevance
 (0..1); the same for 👎 with `BETA`, subtracted. A reaction is one unit of evidence: on a post
@@ -21,8 +22,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.models import Paper
@@ -32,10 +33,13 @@ __all__ = [
     "BETA",
     "DOWN",
     "UP",
+    "Rarity",
     "Scorer",
     "Taste",
+    "Vectors",
     "reaction_sign",
     "terms",
+    "terms_of",
 ]
 
 UP, DOWN = 1, -1
@@ -86,16 +90,23 @@ _STOP = frozenset(
 )
 TITLE_WEIGHT = 2.0  # title and keyword words count twice an abstract's
 MAX_ABSTRACT = 3_000  # characters of an abstract read (a runaway abstract costs no more)
+MAX_WORDS = 40  # a paper is compared on its 40 heaviest words (rare ones, title and keywords)
 
 
 def terms(paper: Paper) -> dict[str, float]:
     """A paper's words with their weights (title and HF keywords twice, abstract once)."""
+    return terms_of(paper.title, paper.abstract, paper.ai_keywords)
+
+
+def terms_of(title: str, abstract: str | None, keywords: object) -> dict[str, float]:
+    """`terms` from a paper's columns (`keywords` as stored: a list of strings)."""
     bag: dict[str, float] = defaultdict(float)
-    keywords = " ".join(k for k in (paper.ai_keywords or []) if isinstance(k, str))
-    for text, weight in ((paper.title, TITLE_WEIGHT), (keywords, TITLE_WEIGHT)):
+    listed = keywords if isinstance(keywords, list) else []
+    keyword_text = " ".join(k for k in listed if isinstance(k, str))
+    for text, weight in ((title or "", TITLE_WEIGHT), (keyword_text, TITLE_WEIGHT)):
         for word in _words(text):
             bag[word] += weight
-    for word in _words((paper.abstract or "")[:MAX_ABSTRACT]):
+    for word in _words((abstract or "")[:MAX_ABSTRACT]):
         bag[word] += 1.0
     return dict(bag)
 
@@ -117,6 +128,16 @@ class Taste:
     def __bool__(self) -> bool:
         return bool(self.liked or self.disliked)
 
+    def trimmed(self, most: int) -> Taste:
+        """The `most` heaviest papers of each side (a long history costs no more)."""
+
+        def top(side: dict[str, float]) -> dict[str, float]:
+            if len(side) <= most:
+                return side
+            return dict(sorted(side.items(), key=lambda kv: (-kv[1], kv[0]))[:most])
+
+        return Taste(top(self.liked), top(self.disliked))
+
     def add(self, sign: int, paper_ids: Sequence[str]) -> None:
         if not paper_ids:
             return
@@ -131,55 +152,70 @@ class Taste:
 
 
 Bag = Mapping[str, float]
+Rarity = Callable[[str], float]  # a word -> its weight (inverse document frequency)
+
+
+class Vectors:
+    """Papers' words weighed by how rare each is (`rarity`), unit length, each paper computed
+    once whatever the number of channels that compare it."""
+
+    def __init__(self, rarity: Rarity) -> None:
+        self.rarity = rarity
+        self.bags: dict[str, Bag] = {}
+        self._idf: dict[str, float] = {}
+        self._vectors: dict[str, dict[str, float]] = {}
+
+    def __call__(self, pid: str) -> dict[str, float]:
+        found = self._vectors.get(pid)
+        if found is None:
+            raw = {}
+            for word, count in self.bags.get(pid, {}).items():
+                idf = self._idf.get(word)
+                if idf is None:
+                    idf = self._idf[word] = self.rarity(word)
+                if idf > 0:
+                    raw[word] = count * idf
+            if len(raw) > MAX_WORDS:
+                raw = dict(sorted(raw.items(), key=lambda wv: (-wv[1], wv[0]))[:MAX_WORDS])
+            found = self._vectors[pid] = _unit(raw)
+        return found
 
 
 class Scorer:
-    """How far a channel's taste moves each candidate, and why (one per digest selection)."""
+    """How far a channel's taste moves each candidate, and why."""
 
-    def __init__(self, taste: Taste, bags: Mapping[str, Bag], candidates: Iterable[str]) -> None:
-        """`bags`: every candidate's and reacted paper's words (`terms`)."""
+    def __init__(self, taste: Taste, vectors: Vectors) -> None:
         self.taste = taste
-        self.bags = bags
-        pool = [pid for pid in {*candidates, *taste.paper_ids} if pid in bags]
-        df: Counter[str] = Counter()
-        for pid in pool:
-            df.update(bags[pid].keys())
-        n = len(pool) + 1
-        self.idf = {word: math.log(n / count) for word, count in df.items()}
-        self._vectors: dict[str, dict[str, float]] = {}
+        self.vector = vectors
         self.liked = self._profile(taste.liked)
         self.disliked = self._profile(taste.disliked)
-
-    def vector(self, pid: str) -> dict[str, float]:
-        """A paper's words weighed by rarity, unit length (empty when nothing is rare)."""
-        found = self._vectors.get(pid)
-        if found is None:
-            bag = self.bags.get(pid, {})
-            raw = {w: c * self.idf.get(w, 0.0) for w, c in bag.items()}
-            found = self._vectors[pid] = _unit({w: v for w, v in raw.items() if v > 0})
-        return found
 
     def _profile(self, weights: Mapping[str, float]) -> tuple[dict[str, float], float]:
         """The weighted sum of the reacted papers' vectors (unit length), and its strength
         (total weight, at most 1)."""
         total: dict[str, float] = {}
+        get = total.get
         for pid, weight in weights.items():
             for word, value in self.vector(pid).items():
-                total[word] = total.get(word, 0.0) + weight * value
+                total[word] = get(word, 0.0) + weight * value
         return _unit(total), min(1.0, sum(weights.values()))
 
-    def move(self, pid: str) -> tuple[float, str]:
-        """How much the taste adds to (or takes from) a candidate's relevance, and a one-line
-        reason when the move is worth saying ("" otherwise)."""
+    def move(self, pid: str) -> float:
+        """How much the taste adds to (or takes from) a candidate's relevance."""
         vec = self.vector(pid)
-        up = ALPHA * self.liked[1] * _dot(vec, self.liked[0])
-        down = BETA * self.disliked[1] * _dot(vec, self.disliked[0])
-        delta = up - down
+        up = ALPHA * self.liked[1] * _dot(vec, self.liked[0]) if self.liked[0] else 0.0
+        down = BETA * self.disliked[1] * _dot(vec, self.disliked[0]) if self.disliked[0] else 0.0
+        return up - down
+
+    def reason(self, pid: str, delta: float) -> str:
+        """A one-line reason for a move worth saying ("" otherwise): how many of the papers
+        reacted to here it is like."""
         if abs(delta) < REASON_FROM:
-            return delta, ""
+            return ""
+        vec = self.vector(pid)
         if delta > 0:
-            return delta, f"like {_count(self._near(vec, self.taste.liked))} 👍'd here"
-        return delta, f"like {_count(self._near(vec, self.taste.disliked))} 👎'd here"
+            return f"like {_count(self._near(vec, self.taste.liked))} 👍'd here"
+        return f"like {_count(self._near(vec, self.taste.disliked))} 👎'd here"
 
     def _near(self, vec: Mapping[str, float], weights: Mapping[str, float]) -> int:
         near = sum(1 for pid in weights if _dot(vec, self.vector(pid)) >= SIMILAR)

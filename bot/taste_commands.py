@@ -7,7 +7,8 @@ from collections.abc import Mapping
 
 from bot.command_context import Context
 from bot.messages import Reply, error, info, shorten
-from bot.taste import Scorer, terms
+from bot.taste import Scorer, Vectors, terms
+from bot.taste_rarity import rarity
 from bot.taste_store import Learned, forget, learned
 
 TASTE_USAGE = "`/papers taste` or `/papers taste reset`"
@@ -78,8 +79,8 @@ def _weight(value: float) -> str:
 
 
 def _words(ctx: Context, seen: Learned) -> list[str]:
-    """The words that weigh most in the 👍 profile (rare among the reacted papers)."""
-    papers = ctx.store.get_many(sorted(seen.taste.paper_ids))
-    scorer = Scorer(seen.taste, {p.id: terms(p) for p in papers}, ())
-    profile = scorer.liked[0]
+    """The words that weigh most in the 👍 profile (rare in the store, common in 👍 papers)."""
+    vectors = Vectors(rarity(ctx.store))
+    vectors.bags.update((p.id, terms(p)) for p in ctx.store.get_many(sorted(seen.taste.paper_ids)))
+    profile = Scorer(seen.taste, vectors).liked[0]
     return sorted(profile, key=lambda w: (-profile[w], w))[:WORDS]

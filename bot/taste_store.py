@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 SEEN_FOR = timedelta(hours=1)  # event ids are remembered this long (Slack retries ~5 min)
 MAX_REACTIONS = 200  # a channel's taste is read from its most recent reactions
+MAX_PAPERS = 50  # and from the heaviest papers of each side among them
 _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._-]{0,99}")  # Slack "C123:1712.0001", Discord ids
 _USER = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
@@ -171,7 +172,7 @@ def tastes(engine: Engine, channel_keys: Sequence[str]) -> dict[str, Taste]:
                     continue
                 counts[key] += 1
                 out.setdefault(key, Taste()).add(sign, [str(p) for p in papers])
-    return out
+    return {key: taste.trimmed(MAX_PAPERS) for key, taste in out.items()}
 
 
 @dataclass(slots=True)

@@ -60,6 +60,18 @@ DAY2_PAPERS = [
     ),
 ]
 B, C, E = (p.id for p in DAY2_PAPERS)
+# Older papers (outside every window) that make the topic's own words common in the store, as
+# they are in a real one: words are weighed by how rare they are in the index.
+BACKGROUND = [
+    paper(
+        f"2401.{n:05d}",
+        f"Preference learning study {n}",
+        f"We study preference learning from human feedback for language models ({n}).",
+        published_at=NOW - timedelta(days=400),
+        categories=["cs.CL"],
+    )
+    for n in range(30)
+]
 
 
 @pytest.fixture
@@ -67,6 +79,7 @@ def bot(store: PaperStore) -> TestBot:
     """Three channels on one topic, each sent the day-1 digest (paper A alone)."""
     for channel in (LIKE, DISLIKE, CONTROL):
         setup_channel(store, channel.key, [TOPIC], NOW)
+    store.upsert_many(BACKGROUND, NOW - timedelta(days=400))
     store.upsert_many([A], NOW + timedelta(hours=1))
     testbot = TestBot(store, DAY1)
     return testbot
