@@ -347,11 +347,12 @@ class SlackAdapter:
         reply = await self.service.ask(inv)
         await self._respond(respond, reply, source_text=None, kind="ephemeral")
 
-    async def _on_reaction(self, body: dict[str, Any]) -> None:
+    async def _on_reaction(self, body: dict[str, Any], context: Any) -> None:
         """A reaction added or removed anywhere the bot can see: handed to the core, which
         keeps 👍/👎 on its own posts. Bolt acks first and drops the bot's own reactions
         (wave2.md SR-4, SR-5); whatever the payload holds, nothing here raises."""
-        event = reaction_event(body)
+        bot_user = getattr(context, "bot_user_id", None)
+        event = reaction_event(body, bot_user if isinstance(bot_user, str) else None)
         if event is not None:
             await self.service.react(event)
 

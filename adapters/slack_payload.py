@@ -86,12 +86,17 @@ def action_value(body: Mapping[str, Any]) -> str:
 REACTIONS = {"reaction_added": True, "reaction_removed": False}
 
 
-def reaction_event(body: object) -> ReactionEvent | None:
+def reaction_event(body: object, bot_user: str | None = None) -> ReactionEvent | None:
     """A reaction event body (wave2.md SR-1) as a `ReactionEvent`: the message is "C123:ts",
     as digest posts are stored. None for anything but a reaction on a message (a file or a
-    file comment, a payload missing a part, values that are not text)."""
+    file comment, a payload missing a part, values that are not text), and for a message
+    someone other than `bot_user` wrote (`item_user`, SR-7: a cheap pre-filter; absent on
+    messages no user wrote, which are then left to the core)."""
     event = body.get("event") if isinstance(body, Mapping) else None
     if not isinstance(body, Mapping) or not isinstance(event, Mapping):
+        return None
+    author = event.get("item_user")
+    if bot_user and isinstance(author, str) and author and author != bot_user:
         return None
     item = event.get("item")
     added = REACTIONS.get(str(event.get("type")))

@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.messages import ChannelRef, ReactionEvent
 from bot.models import Delivery
 from bot.store import PaperStore
 from bot.taste import reaction_sign
-from bot.taste_store import Outcome
+from bot.taste_store import Outcome, forget, record, tastes
 from tests.conftest import NOW
 from tests.fakes import TestBot, paper, setup_channel
 
@@ -249,3 +250,33 @@ async def test_taste_reset_forgets_and_is_for_channel_managers(bot: TestBot) -> 
     assert again.title.startswith("Nothing to forget")
     bad = await bot.ask("taste everything", LIKE)
     assert bad.is_error and "/papers taste reset" in bad.text
+
+
+def test_reactions_are_stored_and_read_alike_on_sqlite_and_postgresql(engine: Engine) -> None:
+    key = "discord:1:2"
+    with Session(engine) as session:
+        for pid in ("2606.00001", "2606.00002"):
+            session.add(
+                Delivery(
+                    channel_key=key,
+                    paper_id=pid,
+                    status="sent",
+                    message_ref="901,902",
+                    claimed_at=NOW,
+                )
+            )
+        session.commit()
+    channel = ChannelRef.parse(key)
+    assert record(engine, event(channel, "902", "👍", at=1.0), NOW) is Outcome.RECORDED
+    assert record(engine, event(channel, "901", "👍", at=2.0), NOW) is Outcome.DUPLICATE
+    assert record(engine, event(channel, "901", "👎", user="U2", event_id="E1"), NOW) is (
+        Outcome.RECORDED
+    )
+    assert record(engine, event(channel, "901", "👎", user="U3", event_id="E1"), NOW) is (
+        Outcome.DUPLICATE
+    )
+    taste = tastes(engine, [key, "discord:1:3"])[key]
+    assert taste.liked == {"2606.00001": 0.5, "2606.00002": 0.5}
+    assert taste.disliked == {"2606.00001": 0.5, "2606.00002": 0.5}
+    assert forget(engine, key) == 2
+    assert tastes(engine, [key]) == {}

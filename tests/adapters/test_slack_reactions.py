@@ -219,6 +219,12 @@ async def test_hostile_reaction_payloads_never_raise(
     assert Outcome.RECORDED not in wired.outcomes
     assert None not in wired.outcomes  # nothing failed inside the core
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    # On a message a person wrote (item_user, SR-7): dropped before the core.
+    human = reaction(wired.ts, event_id="EvHuman")
+    human["event"]["item_user"] = "U5"
+    assert reaction_event(human, BOT_USER) is None
+    assert reaction_event(human) is not None
+    await wired.dropped(human)
     assert reaction_event(["not", "a", "body"]) is None
     assert reaction_event({"event": "reaction_added"}) is None
     # A nonsense event time: the reaction counts, at the time it came.
