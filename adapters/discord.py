@@ -3,7 +3,8 @@
 Three translations and nothing else: an interaction's typed options -> `Invocation` (through the
 core's text grammar, `bot.commands.build_text`); `Reply` -> Discord messages
 (`discord_render.render`, pure); `(ChannelRef, Reply)` -> a REST post (`DiscordAdapter.send`).
-The command group itself is generated in `discord_commands`.
+Raw reaction events go to `BotService.react` (`discord_payload.reaction_of`, pure). The command
+group itself is generated in `discord_commands`.
 
 Inside this file `import discord` is the SDK (absolute imports); run the bot with `python -m bot`.
 """
@@ -15,7 +16,6 @@ import base64
 import contextlib
 import hashlib
 import logging
-import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -25,18 +25,11 @@ import discord
 from discord import app_commands
 
 from adapters.discord_commands import PapersTree, build_group, timezone_choices, topic_choices
+from adapters.discord_payload import PLATFORM, channel_ref, reaction_of
 from adapters.discord_render import render
 from bot.commands import build_text
 from bot.config import DiscordSettings
-from bot.messages import (
-    ChannelRef,
-    Invocation,
-    Pending,
-    ReactionEvent,
-    Reply,
-    ReplyKind,
-    UserRef,
-)
+from bot.messages import ChannelRef, Invocation, Pending, Reply, ReplyKind, UserRef
 from bot.ports import (
     RESEND,
     UNCONFIRMED,
@@ -55,7 +48,7 @@ logger = logging.getLogger(__name__)
 one_line_when_unreachable(logging.getLogger("discord.client"), "Discord")
 one_line_when_unreachable(logger, "Discord")
 
-PLATFORM = "discord"
+
 NONCE_MAX = 25
 # Discord dedupes a nonce "in the past few minutes" (the exact window is not documented):
 # resend an unknown post only well inside it. Ticks are 30 s apart by default.
@@ -81,11 +74,6 @@ class InteractionLike(Protocol):
     permissions: discord.Permissions
     response: discord.InteractionResponse[Any]
     followup: discord.Webhook
-
-
-def channel_ref(guild_id: int | None, channel_id: int | None) -> ChannelRef:
-    """`discord:<guild>:<channel>`; direct messages use `dm` as the workspace."""
-    return ChannelRef(PLATFORM, str(guild_id) if guild_id else "dm", str(channel_id or 0))
 
 
 def to_invocation(
@@ -383,35 +371,6 @@ class DiscordAdapter:
             return
         if event is not None:
             await self.service.react(event)
-
-
-def reaction_of(payload: Any, me: int | None, *, added: bool) -> ReactionEvent | None:
-    """A raw reaction event as a `ReactionEvent`; None for the bot's own reactions (DR-4) and,
-    for adds, reactions on messages another author wrote (`message_author_id`, DR-4). Custom
-    emoji (with an id) are passed as "" (only the standard 👍/👎 count, DR-3)."""
-    user_id = getattr(payload, "user_id", None)
-    message_id = getattr(payload, "message_id", None)
-    if not isinstance(user_id, int) or not isinstance(message_id, int):
-        return None
-    if me is not None and user_id == me:
-        return None
-    author = getattr(payload, "message_author_id", None)
-    if added and me is not None and isinstance(author, int) and author != me:
-        return None
-    emoji = getattr(payload, "emoji", None)
-    name = getattr(emoji, "name", None) if getattr(emoji, "id", None) is None else None
-    guild_id, channel_id = getattr(payload, "guild_id", None), getattr(payload, "channel_id", None)
-    return ReactionEvent(
-        channel=channel_ref(
-            guild_id if isinstance(guild_id, int) else None,
-            channel_id if isinstance(channel_id, int) else None,
-        ),
-        message_ref=str(message_id),
-        user_id=str(user_id),
-        emoji=name if isinstance(name, str) else "",
-        added=added,
-        event_at=time.time(),  # Discord's raw events carry no time of their own
-    )
 
 
 def _with(

@@ -14,7 +14,8 @@ from unittest.mock import create_autospec
 import discord
 import pytest
 
-from adapters.discord import DiscordAdapter, build_client, reaction_of
+from adapters.discord import DiscordAdapter, build_client
+from adapters.discord_payload import reaction_of
 from bot.config import DiscordSettings, Settings
 from bot.messages import ChannelRef, Invocation, ReactionEvent, UserRef
 from bot.ports import Outbox
