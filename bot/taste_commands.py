@@ -9,7 +9,7 @@ from bot.command_context import Context
 from bot.messages import Reply, error, info, shorten
 from bot.taste import Scorer, Vectors, terms
 from bot.taste_rarity import rarity
-from bot.taste_store import Learned, forget, learned
+from bot.taste_store import MAX_PAPERS, Learned, forget, learned
 
 TASTE_USAGE = "`/papers taste` or `/papers taste reset`"
 HOW = (
@@ -80,7 +80,8 @@ def _weight(value: float) -> str:
 
 def _words(ctx: Context, seen: Learned) -> list[str]:
     """The words that weigh most in the 👍 profile (rare in the store, common in 👍 papers)."""
+    taste = seen.taste.trimmed(MAX_PAPERS)  # as digests read it
     vectors = Vectors(rarity(ctx.store))
-    vectors.bags.update((p.id, terms(p)) for p in ctx.store.get_many(sorted(seen.taste.paper_ids)))
-    profile = Scorer(seen.taste, vectors).liked[0]
+    vectors.bags.update((p.id, terms(p)) for p in ctx.store.get_many(sorted(taste.paper_ids)))
+    profile = Scorer(taste, vectors).liked[0]
     return sorted(profile, key=lambda w: (-profile[w], w))[:WORDS]

@@ -144,6 +144,10 @@ def _apply(
     if at < row.event_at:
         return Outcome.STALE
     if row.active == event.added:
+        # The same state again: a copy, or events out of order (add, add, then the removal
+        # between them): the newest time wins, so that removal is stale when it comes.
+        row.event_at = at
+        session.add(row)
         return Outcome.DUPLICATE
     row.active, row.event_at, row.updated_at = event.added, at, now
     row.paper_ids = papers

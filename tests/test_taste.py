@@ -191,6 +191,13 @@ async def test_redelivered_events_count_once(bot: TestBot) -> None:
     assert (await bot.ask("taste", LIKE)).title == "Nothing learned yet in this channel."
     # A real add after the removal counts again.
     assert await bot.service.react(event(LIKE, ref, event_id="Ev5", at=300.0)) is Outcome.RECORDED
+    # Out of order: removed at 400, added again at 500, the removal arriving last: still there.
+    assert await bot.service.react(event(LIKE, ref, event_id="Ev7", at=500.0)) is (
+        Outcome.DUPLICATE
+    )
+    late = event(LIKE, ref, added=False, event_id="Ev6", at=400.0)
+    assert await bot.service.react(late) is Outcome.STALE
+    assert "1 👍" in (await bot.ask("taste", LIKE)).text
 
 
 async def test_reactions_on_anything_else_are_ignored_without_a_word(bot: TestBot) -> None:
