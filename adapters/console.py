@@ -206,7 +206,9 @@ class ConsoleAdapter:
         self.finished.set()
 
     async def send(self, channel: ChannelRef, reply: Reply, *, idempotency_key: str) -> str:
-        self._print(f"[{channel.key}]\n{self._render(reply)}\n")
+        # A direct message (`console:local:@you`, personal watches) prints here too.
+        where = f"direct message to {channel.user_id}" if channel.is_direct else channel.key
+        self._print(f"[{where}]\n{self._render(reply)}\n")
         return idempotency_key
 
     async def ask(self, line: str) -> Reply | None:

@@ -194,7 +194,7 @@ def _unavailable_runner() -> tuple[CommandRunner, dict[str, Autocompleter]]:
     async def complete(_interaction: Any, _current: str) -> list[app_commands.Choice[str]]:
         return []
 
-    return run, {"topics": complete, "timezones": complete}
+    return run, {"topics": complete, "watches": complete, "timezones": complete}
 
 
 def _payload_tree() -> app_commands.CommandTree[discord.Client]:

@@ -9,11 +9,14 @@ from typing import Any
 from bot.messages import ChannelRef, ReactionEvent
 
 PLATFORM = "discord"
+# Direct messages' workspace. Discord user ids are global, so a user's own things (personal
+# watches, `discord:dm:@<user id>`) live here too, the same from every server.
+DM_WORKSPACE = "dm"
 
 
 def channel_ref(guild_id: int | None, channel_id: int | None) -> ChannelRef:
     """`discord:<guild>:<channel>`; direct messages use `dm` as the workspace."""
-    return ChannelRef(PLATFORM, str(guild_id) if guild_id else "dm", str(channel_id or 0))
+    return ChannelRef(PLATFORM, str(guild_id) if guild_id else DM_WORKSPACE, str(channel_id or 0))
 
 
 def reaction_of(payload: Any, me: int | None, *, added: bool) -> ReactionEvent | None:

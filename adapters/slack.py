@@ -74,6 +74,9 @@ logger = logging.getLogger(__name__)
 # *:history: reading a channel's recent messages to settle a digest post whose outcome was
 # unknown (did the message with our metadata land?).
 # reactions:read: 👍/👎 on digest posts teach the channel's ranking (wave2.md SR-2).
+# im:write opens a direct message with a user (personal watches, wave2.md SD-1); im:history
+# settles a DM whose outcome was unknown, the same way. DMs also need the app's Messages tab
+# (slack-manifest.yml `app_home`, SD-3).
 SCOPES = [
     "commands",
     "chat:write",
@@ -81,6 +84,8 @@ SCOPES = [
     "channels:history",
     "groups:history",
     "reactions:read",
+    "im:write",
+    "im:history",
 ]
 LOOKING = "Looking that up…"
 RESPONSE_URL_USES = 5  # Slack allows five uses of a response_url (S-IN-4)

@@ -1,6 +1,6 @@
-"""Posting digests to Slack: `chat.postMessage` paced per channel, outcomes mapped to
-`DeliveryError` for the delivery ledger, and the check of a post whose outcome was unknown
-(`reconcile`, from the channel's history)."""
+"""Posting digests to Slack: `chat.postMessage` paced per channel (or to a user's DM, opened
+with `conversations.open`), outcomes mapped to `DeliveryError` for the delivery ledger, and the
+check of a post whose outcome was unknown (`reconcile`, from the channel's history)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,19 @@ GONE_ERRORS = frozenset(
         "missing_scope",
     }
 )
+# A direct message (personal watches) to someone who cannot get one (wave2.md SD-2, SD-3): the
+# app's Messages tab is off, the user left, is deactivated or hidden, is external, or is a bot.
+# Gone too: their watches pause until they use `/papers watch(es)` again.
+CANNOT_DM = frozenset(
+    {
+        "messages_tab_disabled",
+        "user_not_found",
+        "user_not_visible",
+        "user_disabled",
+        "invalid_user_combination",
+        "cannot_dm_bot",
+    }
+)
 # A continuation message hit by a 429 waits and tries again (a clear rejection is safe to
 # resend), at most this often and this long.
 CONTINUATION_RETRIES = 2
@@ -73,6 +86,8 @@ def delivery_error(exc: BaseException) -> DeliveryError:
             return DeliveryError(f"rate limited ({code})", retry_after=wait)
         if status >= 500:
             return DeliveryError(f"Slack answered {status}: may have posted", ambiguous=True)
+        if code in CANNOT_DM:
+            return DeliveryError(f"Slack cannot message this user: {code}", gone=True)
         if code in GONE_ERRORS:
             return DeliveryError(f"cannot post to this channel: {code}", gone=True)
         return DeliveryError(f"Slack refused the post: {code}")
@@ -133,6 +148,7 @@ class SlackPoster:
         self._channel_locks: dict[str, asyncio.Lock] = {}
         self._clients: dict[str, AsyncWebClient] = {}
         self._history_at: dict[str, float] = {}  # team -> monotonic time of the last check
+        self._dms: dict[tuple[str, str], str] = {}  # (team, user) -> the DM's D… id
 
     async def close(self) -> None:
         clients, self._clients = self._clients, {}
@@ -148,16 +164,40 @@ class SlackPoster:
         Continuation messages go into the thread of the first.
         """
         client = await self._client_of(channel.workspace)
+        target = await self._target(client, channel)
         messages = render(reply, actions=False)
         metadata = {
             "event_type": DIGEST_EVENT,
             "event_payload": {"idempotency_key": idempotency_key, "channel": channel.key},
         }
-        async with self._channel_lock(channel.key):
-            first = await self._post(client, channel, messages[0], metadata=metadata)
+        async with self._channel_lock(target.key):
+            first = await self._post(client, target, messages[0], metadata=metadata)
             for n, message in enumerate(messages[1:], 2):
-                await self._post_continuation(client, channel, message, first, metadata, n)
-        return f"{channel.channel}:{first}"
+                await self._post_continuation(client, target, message, first, metadata, n)
+        return f"{target.channel}:{first}"
+
+    async def _target(self, client: AsyncWebClient, channel: ChannelRef) -> ChannelRef:
+        """Where a post goes: the channel itself, or for `slack:T:@U` the user's DM with the
+        app, opened with `conversations.open` once per user and process (wave2.md SD-1; it
+        needs `im:write`). Opening posts nothing, so its failures are never ambiguous."""
+        if not channel.is_direct:
+            return channel
+        known = self._dms.get((channel.workspace, channel.user_id))
+        if known is None:
+            try:
+                response = await client.conversations_open(users=channel.user_id)
+                known = str((response.get("channel") or {}).get("id") or "")
+            except Exception as exc:
+                failure = delivery_error(exc)
+                if failure.gone:
+                    logger.warning("cannot open a DM for %s: %s", channel.key, failure)
+                elif failure.ambiguous:
+                    failure = DeliveryError(f"could not open the DM: {failure}")
+                raise failure from exc
+            if not known:
+                raise DeliveryError("Slack opened the DM without a channel id")
+            self._dms[(channel.workspace, channel.user_id)] = known
+        return ChannelRef(channel.platform, channel.workspace, known)
 
     async def reconcile(
         self, channel: ChannelRef, idempotency_key: str, *, posted_at: datetime
@@ -172,6 +212,10 @@ class SlackPoster:
             client = await self._client_of(team)
         except DeliveryError as exc:
             return Reconciled(LATER, note=str(exc))
+        try:
+            channel = await self._target(client, channel)  # a DM: its D… id (im:history)
+        except DeliveryError as exc:
+            return Reconciled(UNCONFIRMED if exc.gone else LATER, note=f"cannot open the DM: {exc}")
         self._history_at[team] = self._monotonic()
         oldest = posted_at.timestamp() - HISTORY_SLACK
         try:

@@ -48,7 +48,7 @@ Handler = Callable[[Context, str], Awaitable[Reply | Later]]
 @dataclass(frozen=True)
 class Option:
     """A typed argument, for platforms with typed options (Discord). `autocomplete`: `topics`
-    (this channel's subscriptions) or `timezones`."""
+    (this channel's subscriptions), `watches` (the user's own watches) or `timezones`."""
 
     name: str
     description: str

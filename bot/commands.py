@@ -25,6 +25,7 @@ from bot.messages import Reply, info
 from bot.paper_commands import TOP_PERIODS, do_paper, do_search, do_top
 from bot.taste_commands import do_taste
 from bot.topic_preview import NARROW_ABOVE
+from bot.watches import MAX_WATCHES, WATCH_TIME, do_unwatch, do_watch, do_watches
 
 __all__ = ["COMMANDS", "PAPER", "SEARCH", "CommandSpec", "Option", "build_text", "parse_text"]
 
@@ -248,6 +249,36 @@ COMMANDS: dict[str, CommandSpec] = {
             ),
             do_taste,
             (Option("action", "reset: forget what the reactions taught", choices=("reset",)),),
+        ),
+        CommandSpec(
+            "watch",
+            f"Watch a search for yourself: new papers by direct message, daily after {WATCH_TIME} "
+            "UTC.",
+            "watch <query>",
+            (
+                Example("watch author:rafailov", "Watching author:rafailov for you."),
+                Example("watch dpo has:code", "direct message with the new papers"),
+            ),
+            do_watch,
+            (Option("query", "A search whose new papers you get by direct message", True),),
+        ),
+        CommandSpec(
+            "watches",
+            f"Your own watches (up to {MAX_WATCHES}), numbered, and when the next message comes.",
+            "watches",
+            (Example("watches", "1. author:rafailov", after=("watch author:rafailov",)),),
+            do_watches,
+        ),
+        CommandSpec(
+            "unwatch",
+            "Stop one of your watches, by its number in `watches` or its text.",
+            "unwatch <number or query>",
+            (
+                Example("unwatch 1", "No watches left", after=("watch author:rafailov",)),
+                Example("unwatch dpo", "Stopped watching dpo", after=("watch rlhf", "watch dpo")),
+            ),
+            do_unwatch,
+            (Option("watch", "The watch or its number", True, autocomplete="watches"),),
         ),
         CommandSpec(
             "status",

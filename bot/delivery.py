@@ -33,7 +33,7 @@ from bot.ledger import (
     RunRequest,
     digest_key,
 )
-from bot.messages import ChannelRef, Reply
+from bot.messages import ChannelRef, Reply, is_direct_key
 from bot.models import Channel, SourceState, Subscription
 from bot.ports import ABSENT, FOUND, LATER, RESEND, Outbox, Reconciled
 from bot.store import PaperStore
@@ -412,7 +412,9 @@ def _failed(
 ) -> None:
     key = out.channel_key
     if exc.gone:
-        reason = f"the bot cannot post here ({exc}); since {now:%Y-%m-%d %H:%M} UTC"
+        # A user's DM (personal watches): paused until their next `/papers watch(es)`.
+        where = "cannot DM you" if is_direct_key(key) else "the bot cannot post here"
+        reason = f"{where} ({exc}); since {now:%Y-%m-%d %H:%M} UTC"
         store.update_channel(key, paused_reason=reason)
         ledger.mark(key, papers, FAILED, now, error=f"gone: {exc}")
         ledger.finish_run(out.run_id, "failed", 0, now)

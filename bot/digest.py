@@ -25,7 +25,7 @@ from bot.digest_select import (
     select_one,
     topic_label,
 )
-from bot.messages import Reply, ReplyKind
+from bot.messages import Reply, ReplyKind, is_direct_key
 from bot.models import SourceState
 from bot.schedules import Schedule
 from bot.times import aware, local_label
@@ -57,6 +57,10 @@ FIRST_WINDOW = timedelta(days=7)  # a channel's first digest looks back at most 
 MAX_WINDOW = timedelta(days=14)
 _ET = ZoneInfo("America/New_York")  # arXiv announces at 20:00 Eastern, Sunday to Thursday
 _SOURCE_NAMES = {"hf": "Hugging Face", "arxiv": "arXiv"}
+WATCH_FOOTER = (
+    "From your watches; only you get this. `/papers watches` lists them, "
+    "`/papers unwatch N` stops one."
+)
 
 
 class ChannelSettings(Protocol):
@@ -185,11 +189,14 @@ def digest_reply(
         )
     n = len(cards) + selection.more
     footer = "Change topics with `/papers subscribe` / `/papers unsubscribe`; see `/papers list`."
+    mine = "your topics"
+    if is_direct_key(channel.key):  # a user's watches, in their DM (bot.watches)
+        footer, mine = WATCH_FOOTER, "your watches"
     if preview:
         footer = "Only a preview: nothing was posted or marked as delivered. " + footer
     return Reply(
         kind=ReplyKind.DIGEST,
-        title=f"{prefix}{n} new paper{'s' if n != 1 else ''} on your topics since {since}",
+        title=f"{prefix}{n} new paper{'s' if n != 1 else ''} on {mine} since {since}",
         cards=cards,
         more=selection.more,
         footer=footer,

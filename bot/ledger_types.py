@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from bot.messages import Reply
+from bot.messages import Reply, is_direct_key
 
 STALE_AFTER = timedelta(minutes=10)  # no single post takes this long: the owner died
 CHECK_LEASE = timedelta(minutes=5)  # an unknown post being checked by one instance
@@ -87,7 +87,11 @@ class UnknownSummary:
         )
         if self.checking:
             text += f" {self.checking} are still being checked with the platform."
-        if self.papers > self.checking:
+        direct = sum(1 for key in self.channels if is_direct_key(key))
+        if direct and not here:
+            # Personal watches: nobody can look into someone's DMs, so those are not resent.
+            text += f" {direct} of these are someone's direct messages (watches): not resent."
+        if self.papers > self.checking and (here or direct < len(self.channels)):
             text += (
                 " Look in the channel: if the digest is missing, `/papers digest resend` "
                 "there posts those papers again; if it is there, nothing to do."

@@ -26,9 +26,15 @@ __all__ = [
     "UserRef",
     "error",
     "info",
+    "is_direct_key",
     "safe_url",  # the one URL check before a URL becomes a link (bot.links)
     "shorten",
 ]
+
+
+# The channel part of a direct-message ref (`slack:T1:@U123`): no platform's channel id starts
+# with it.
+DIRECT = "@"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +62,26 @@ class ChannelRef:
     def __str__(self) -> str:
         return self.key
 
+    @property
+    def is_direct(self) -> bool:
+        """A direct message to one user (`slack:T1:@U123`): the channel is `@<user id>`
+        (personal watches; adapters open the DM)."""
+        return self.channel.startswith(DIRECT)
+
+    @property
+    def user_id(self) -> str:
+        """The user a direct-message ref goes to ("" for a channel)."""
+        return self.channel.removeprefix(DIRECT) if self.is_direct else ""
+
+    @classmethod
+    def direct(cls, platform: str, workspace: str, user_id: str) -> ChannelRef:
+        return cls(platform, workspace, DIRECT + user_id)
+
+
+def is_direct_key(key: str) -> bool:
+    """Whether a channel key (`slack:T1:@U123`) is a direct message to one user."""
+    return key.split(":", 2)[-1].startswith(DIRECT)
+
 
 @dataclass(frozen=True, slots=True)
 class UserRef:
@@ -73,6 +99,15 @@ class Invocation:
     user: UserRef
     # Adapters set this when the user may change channel settings (Discord: Manage Channels).
     can_manage: bool = True
+    # The workspace a user's own things (watches) belong to; None: the channel's. Discord
+    # user ids are global, so its adapter sets the one DM workspace ("dm") there.
+    user_home: str | None = None
+
+    @property
+    def direct(self) -> ChannelRef:
+        """The direct-message ref of the user who typed this (where their watches go)."""
+        home = self.user_home or self.channel.workspace
+        return ChannelRef.direct(self.channel.platform, home, self.user.user_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,189 @@
+"""Personal watches: `/papers watch <query>` for the person who typed it, delivered as at most one
+direct message a day.
+
+A watch is a topic of the user's own direct-message "channel", `platform:workspace:@<user id>`
+(`Invocation.direct`, the shared convention for DMs), so the digest pipeline delivers it
+unchanged: that `Channel` row holds the schedule (daily at `WATCH_TIME` UTC: the first digest
+tick after it), `quiet` (a day with nothing new sends nothing) and, when the platform says the
+user cannot be messaged, `paused_reason`; the ledger's `Delivery` rows are keyed (user, paper),
+claimed before the post, and an unknown outcome is never resent blindly. The adapters open the
+DM (Slack `conversations.open`, Discord `User.create_dm`).
+
+A user's watches are seen and changed only by that user (every command here reads the
+invoker's own key), in any channel, with no channel permission. The first message covers the
+papers announced since the first watch was made (no backlog); each later one, those since the
+previous one. A user the platform cannot message is paused after one failure, not retried;
+their next `/papers watch` or `/papers watches` resumes it (they are evidently around).
+"""
+
+from __future__ import annotations
+
+from bot import digest as digests, search, topic_preview
+from bot.aliases import normalize_topic
+from bot.command_context import Context, topic_lines
+from bot.errors import QueryError
+from bot.messages import Reply, error, info
+from bot.models import Channel, Subscription
+from bot.schedules import Schedule
+from bot.times import aware, local_label
+
+MAX_WATCHES = 20  # per user: a watch list, not a second search engine
+MAX_WATCH_CHARS = 500  # Subscription.normalized holds 500 characters
+WATCH_TIME = "08:00"  # UTC: the daily direct message goes out at the first tick after this
+SCHEDULE = Schedule.from_stored("daily", WATCH_TIME, "UTC")
+PAUSED = "paused: cannot DM you"
+HOW_TO = "`/papers watches` lists your watches; `/papers unwatch N` stops one."
+WHEN = (
+    f"Once a day, after {WATCH_TIME} UTC, I send you a direct message with the new papers "
+    "that match any of your watches (nothing on a day without any)."
+)
+
+
+async def do_watch(ctx: Context, text: str) -> Reply:
+    query = " ".join(text.split())
+    problem = _bad_watch(ctx, query)
+    if problem is not None:
+        return problem
+    if digests.is_hf_top(query):
+        query = digests.HF_TOP
+    key = ctx.inv.direct.key
+    subs = ctx.store.subscriptions(key)
+    wanted = normalize_topic(query)
+    if not any(s.normalized == wanted for s in subs) and len(subs) >= MAX_WATCHES:
+        return error(
+            f"You already have {MAX_WATCHES} watches, the most one person can have.",
+            "Stop one first with `/papers unwatch N` (numbers in `/papers watches`).",
+        )
+    resumed = _ready(ctx, restart=not subs)
+    sub, created = ctx.store.subscribe(key, query, ctx.now, user=ctx.inv.user.user_id)
+    shown = digests.topic_label(sub.query)
+    lines = [WHEN] if created else []
+    if resumed:
+        lines.append("Your watches were paused (I could not message you); I will try again.")
+    lines.append(f"Only you can see your watches. {HOW_TO}")
+    if created and not digests.is_hf_top(sub.query):
+        lines += topic_preview.preview(ctx.store, sub.query, ctx.now).lines()
+    title = f"Watching {shown} for you." if created else f"You already watch {shown}."
+    return info(title, "\n".join(lines))
+
+
+def _bad_watch(ctx: Context, query: str) -> Reply | None:
+    """A one-line answer for a watch that cannot be made, else None."""
+    if not query:
+        return error(
+            "Watch what?",
+            "Give a search, for example `/papers watch author:rafailov` or "
+            "`/papers watch dpo has:code`.",
+        )
+    if len(query) > MAX_WATCH_CHARS:
+        return error(
+            f"That watch is too long ({len(query)} characters; at most {MAX_WATCH_CHARS}).",
+            "Watch a shorter search, for example `/papers watch author:rafailov`.",
+        )
+    if digests.is_hf_top(query):
+        return None
+    try:
+        parsed = search.parse_query(query, ctx.now)
+    except QueryError as exc:
+        return error("That is not a search I can run.", str(exc))
+    if parsed.is_empty():
+        return error("That watch has no words I can look for.", "Try `/papers watch rlhf`.")
+    return None
+
+
+def _ready(ctx: Context, *, restart: bool) -> bool:
+    """The user's DM channel row, made or put back in shape; True if it was paused (this
+    command resumes it). `restart`: no watches yet, so the first message covers papers from
+    now on (no backlog of the weeks since an earlier watch was removed)."""
+    key = ctx.inv.direct.key
+    now = ctx.now
+    settings = {
+        "schedule": SCHEDULE.stored_kind,
+        "digest_time": WATCH_TIME,
+        "timezone": SCHEDULE.timezone,
+        "quiet": True,
+        "last_digest_at": now,
+        "next_digest_at": SCHEDULE.next_slot(now),
+    }
+    channel, created = ctx.store.ensure_channel(
+        key, now, max_papers=ctx.settings.digest.max_papers, **settings
+    )
+    values: dict[str, object] = settings if restart and not created else {}
+    resumed = bool(channel.paused_reason)
+    if resumed:
+        values = {**values, "paused_reason": None}
+    if values:
+        ctx.store.update_channel(key, **values)
+    return resumed
+
+
+async def do_watches(ctx: Context, _text: str) -> Reply:
+    key = ctx.inv.direct.key
+    subs = ctx.store.subscriptions(key)
+    channel = ctx.store.channel(key)
+    if not subs:
+        return info(
+            "You watch nothing yet.",
+            "`/papers watch author:rafailov` (any search) sends you a direct message once a "
+            "day with the new papers matching it. Only you see your watches.",
+        )
+    paused = channel is not None and bool(channel.paused_reason)
+    lines = _watch_lines(ctx, subs, paused)
+    if paused:
+        assert channel is not None
+        _ready(ctx, restart=False)
+        lines.append(
+            f"Your last direct message did not reach you ({channel.paused_reason}). Check "
+            "that this app may message you; I will try again from the next one."
+        )
+    lines.append(_next_line(ctx, channel))
+    lines.append(HOW_TO)
+    return info("Your watches (only you can see them)", "\n".join(lines))
+
+
+def _watch_lines(ctx: Context, subs: list[Subscription], paused: bool) -> list[str]:
+    """Each watch, numbered, with its papers a week over the last four weeks."""
+    out = topic_lines(subs).splitlines()
+    for n, sub in enumerate(subs):
+        if not digests.is_hf_top(sub.query):
+            try:
+                preview = topic_preview.preview(ctx.store, sub.query, ctx.now, examples=0)
+                out[n] += f" · {preview.volume()}"
+            except QueryError:
+                pass  # saved before a grammar change: listed, not measured
+        if paused:
+            out[n] += f" · {PAUSED}"
+    return out
+
+
+def _next_line(ctx: Context, channel: Channel | None) -> str:
+    nxt = aware(channel.next_digest_at) if channel is not None else None
+    if nxt is None or nxt <= ctx.now:
+        return "Next direct message: at the next check, if anything new matches."
+    return f"Next direct message: {local_label(nxt, 'UTC')}, if anything new matches."
+
+
+async def do_unwatch(ctx: Context, text: str) -> Reply:
+    key = ctx.inv.direct.key
+    subs = ctx.store.subscriptions(key)
+    target = " ".join(text.split())
+    if not target:
+        return error("Stop watching what?", "Give the watch or its number from `/papers watches`.")
+    chosen = None
+    if target.isdigit():
+        n = int(target)
+        chosen = subs[n - 1] if 1 <= n <= len(subs) else None
+    else:
+        wanted = normalize_topic(digests.HF_TOP if digests.is_hf_top(target) else target)
+        chosen = next((s for s in subs if s.normalized == wanted), None)
+    if chosen is None or chosen.id is None:
+        listing = topic_lines(subs) or "You watch nothing."
+        return error(f"You do not watch {target[:80]}.", listing)
+    ctx.store.unsubscribe(key, chosen.id)
+    left = len(subs) - 1
+    return info(
+        f"Stopped watching {digests.topic_label(chosen.query)}.",
+        f"{left} watch{'es' if left != 1 else ''} left."
+        if left
+        else "No watches left: no more direct messages.",
+    )
