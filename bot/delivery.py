@@ -38,6 +38,7 @@ from bot.models import Channel, SourceState, Subscription
 from bot.ports import ABSENT, FOUND, LATER, RESEND, Outbox, Reconciled
 from bot.store import PaperStore
 from bot.times import aware
+from bot.watches import first_watched
 
 logger = logging.getLogger(__name__)
 
@@ -128,13 +129,15 @@ def _due_plans(store: PaperStore, now: datetime, platforms: Iterable[str] | None
         channels = [c for c in channels if c.key.split(":", 1)[0] in allowed]
     due = _DuePlans(channels={c.key: c for c in channels})
     subs = topics_of(store, [c.key for c in channels])
+    floors = first_watched(store, [c.key for c in channels if is_direct_key(c.key)])
     for channel in channels:
         slot = digest.due_slot(channel, now)
         due.advance[channel.key] = digest.schedule_of(channel).next_slot(now)
         if slot is None or not subs.get(channel.key):
             continue  # no topics: nothing to build, the schedule just moves on
         due.slots[channel.key] = slot
-        due.plans.append(digest.plan_for(channel, subs[channel.key], slot))
+        plan = digest.plan_for(channel, subs[channel.key], slot)
+        due.plans.append(replace(plan, floor=floors.get(channel.key)))
     return due
 
 

@@ -64,6 +64,9 @@ class Plan:
     since: datetime  # candidates were announced at or after this (UTC)
     max_papers: int = 10
     min_upvotes: int = 0
+    # Nothing announced before this, whatever the window's look-back (`LATE_COMMIT`): a
+    # user's first watch (bot.watches) gets no backlog.
+    floor: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +306,9 @@ class _Eligible:
         if paper.upvotes < self.plan.min_upvotes:
             return False
         when = aware(paper.announced_at)
+        floor = self.plan.floor
+        if floor is not None and (when is None or when < floor):
+            return False
         since = self.plan.since
         if pid in self.searched and when is not None and since - LATE_COMMIT <= when <= self.now:
             return True

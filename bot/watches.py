@@ -18,13 +18,21 @@ their next `/papers watch` or `/papers watches` resumes it (they are evidently a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
 from bot import digest as digests, search, topic_preview
 from bot.aliases import normalize_topic
 from bot.command_context import Context, topic_lines
+from bot.db import chunks
 from bot.errors import QueryError
 from bot.messages import Reply, error, info
 from bot.models import Channel, Subscription
 from bot.schedules import Schedule
+from bot.store import PaperStore
 from bot.times import aware, local_label
 
 MAX_WATCHES = 20  # per user: a watch list, not a second search engine
@@ -187,3 +195,21 @@ async def do_unwatch(ctx: Context, text: str) -> Reply:
         if left
         else "No watches left: no more direct messages.",
     )
+
+
+def first_watched(store: PaperStore, keys: Sequence[str]) -> dict[str, datetime]:
+    """User DM key -> when their oldest current watch was made: their messages never hold a
+    paper announced before it (the first one covers papers since then, no backlog)."""
+    table = Subscription.__table__  # type: ignore[attr-defined]
+    out: dict[str, datetime] = {}
+    for chunk in chunks(list(keys), 5_000):
+        stmt = (
+            select(table.c.channel_key, func.min(table.c.created_at))
+            .where(table.c.channel_key.in_(chunk))
+            .group_by(table.c.channel_key)
+        )
+        with Session(store.engine) as session:
+            for key, first in session.execute(stmt):
+                if first is not None:
+                    out[key] = aware(first)
+    return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -27,7 +28,7 @@ KEY = "slack:T1:C1"
 USER = UserRef("slack", "U1")
 
 
-def plan(topics: tuple[str, ...], *, since: datetime = LAST, **kw: int) -> digest.Plan:
+def plan(topics: tuple[str, ...], *, since: datetime = LAST, **kw: Any) -> digest.Plan:
     return digest.Plan(KEY, topics, since, **kw)
 
 
