@@ -25,6 +25,7 @@ import discord
 from discord import app_commands
 
 from adapters.discord_commands import PapersTree, build_group, timezone_choices, topic_choices
+from adapters.discord_dm import DirectMessages
 from adapters.discord_payload import DM_WORKSPACE, PLATFORM, channel_ref, reaction_of
 from adapters.discord_render import render
 from bot.commands import build_text
@@ -54,13 +55,6 @@ NONCE_MAX = 25
 # resend an unknown post only well inside it. Ticks are 30 s apart by default.
 NONCE_WINDOW = timedelta(minutes=2)
 UNKNOWN_MESSAGE = 10008  # Discord's error code
-# Direct messages (wave2.md DD-2/DD-3): 50007 "Cannot send messages to this user" (DMs closed,
-# the bot blocked; 403 on the post, also 400 from create_dm), 50278 no mutual server, 10013
-# unknown user: that user cannot be messaged, so their watches pause. 40003: opening DMs too
-# fast, a plain wait.
-CANNOT_DM = frozenset({50007, 50278, 10013})
-DM_TOO_FAST = 40003
-DM_TOO_FAST_WAIT = 600.0
 # An interaction token lasts 15 minutes (D-INT-2); buttons on an answer stop a little earlier.
 VIEW_TIMEOUT = 14 * 60
 # discord.py sleeps on a 429 before retrying; above this wait it raises `RateLimited` instead,
@@ -150,13 +144,6 @@ def delivery_error(exc: BaseException, *, posted: Sequence[str] = ()) -> Deliver
     of a split digest were posted is ambiguous too: resending would repeat those parts.
     """
     where = f" after posting {len(posted)} part(s): {', '.join(posted)}" if posted else ""
-    code = getattr(exc, "code", None)
-    if isinstance(exc, discord.HTTPException) and code in CANNOT_DM:
-        return DeliveryError(f"Discord cannot message this user ({code}: {exc.text})", gone=True)
-    if isinstance(exc, discord.HTTPException) and code == DM_TOO_FAST:
-        return DeliveryError(
-            "Discord: opening direct messages too fast", retry_after=DM_TOO_FAST_WAIT
-        )
     if isinstance(exc, discord.NotFound) and exc.code == UNKNOWN_MESSAGE:
         # A resend whose nonce matched a message someone deleted meanwhile (wave2.md DN-3):
         # the channel is fine; that digest was removed on purpose, so it is not posted again.
@@ -225,7 +212,7 @@ class DiscordAdapter:
         self.client.event(self.on_guild_remove)
         self.client.event(self.on_raw_reaction_add)
         self.client.event(self.on_raw_reaction_remove)
-        self._dm_channels: dict[str, int] = {}  # user id -> DM channel id, opened once (DD-3)
+        self.dms = DirectMessages(self.client, self.channel_getter)  # personal watches
         self.finished = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -337,7 +324,7 @@ class DiscordAdapter:
         """Post a reply (a digest) into a channel, or a user's DM (`discord:dm:@<user id>`),
         through REST; returns the message id(s), comma-separated when a long digest took
         several messages."""
-        target = await self._dm(channel.user_id) if channel.is_direct else None
+        target = await self.dms.channel(channel.user_id) if channel.is_direct else None
         if target is None:
             try:
                 target = self.channel_getter(int(channel.channel))
@@ -353,27 +340,6 @@ class DiscordAdapter:
                 raise delivery_error(exc, posted=posted) from exc
             posted.append(str(sent.id))
         return ",".join(posted)
-
-    async def _dm(self, user_id: str) -> discord.abc.Messageable:
-        """The DM channel with a user: opened once per process (`User.create_dm`, which
-        returns the existing DM; wave2.md DD-1, DD-3), then posted to by id like a channel.
-        Opening creates no message, so any failure here is a clear one, never ambiguous."""
-        dm_id = self._dm_channels.get(user_id)
-        if dm_id is None:
-            if not user_id.isdigit():
-                raise DeliveryError(f"{user_id!r} is not a Discord user id", gone=True)
-            try:
-                user = self.client.get_user(int(user_id)) or await self.client.fetch_user(
-                    int(user_id)
-                )
-                dm = await user.create_dm()
-            except Exception as exc:
-                failure = delivery_error(exc)
-                if failure.ambiguous:
-                    failure = DeliveryError(f"could not open the DM: {failure}")
-                raise failure from exc
-            dm_id = self._dm_channels[user_id] = dm.id
-        return self.channel_getter(dm_id)
 
     async def reconcile(
         self,

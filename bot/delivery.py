@@ -416,12 +416,13 @@ def _failed(
     key = out.channel_key
     if exc.gone:
         # A user's DM (personal watches): paused until their next `/papers watch(es)`.
-        where = "cannot DM you" if is_direct_key(key) else "the bot cannot post here"
+        direct = is_direct_key(key)
+        where = "cannot DM you" if direct else "the bot cannot post here"
         reason = f"{where} ({exc}); since {now:%Y-%m-%d %H:%M} UTC"
         store.update_channel(key, paused_reason=reason)
         ledger.mark(key, papers, FAILED, now, error=f"gone: {exc}")
         ledger.finish_run(out.run_id, "failed", 0, now)
-        logger.warning("digests to %s are PAUSED: %s", key, reason)
+        logger.warning("%s to %s are PAUSED: %s", "watch DMs" if direct else "digests", key, reason)
         report.paused.append(key)
         report.failed += len(papers)
         return

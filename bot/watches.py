@@ -141,8 +141,8 @@ async def do_watches(ctx: Context, _text: str) -> Reply:
         assert channel is not None
         _ready(ctx, restart=False)
         lines.append(
-            f"Your last direct message did not reach you ({channel.paused_reason}). Check "
-            "that this app may message you; I will try again from the next one."
+            f"The last direct message could not be delivered: {channel.paused_reason}. "
+            "Check that this app may message you; I will try again from the next one."
         )
     lines.append(_next_line(ctx, channel))
     lines.append(HOW_TO)

@@ -235,7 +235,7 @@ async def test_a_blocked_user_is_paused_after_one_failure_and_resumes_on_watches
     bot.now = FIRST + 2 * DAY + timedelta(hours=3)
     listing = (await ask(bot, "watches")).plain_text()
     assert "1. dpo · about" in listing and PAUSED in listing
-    assert "did not reach you" in listing
+    assert "could not be delivered" in listing
     assert PAUSED not in (await ask(bot, "watches")).plain_text()  # resumed by the first
 
     await tick(bot, FIRST + 3 * DAY)

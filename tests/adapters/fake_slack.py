@@ -123,7 +123,8 @@ class FakeSlackApi:
         raw = await request.read()
         if request.content_type == "application/json":
             return json.loads(raw or b"{}")
-        body: dict[str, Any] = dict(parse_qsl(raw.decode()))
+        # slack_sdk sends some methods' arguments in the query string (conversations.open).
+        body: dict[str, Any] = {**request.query, **dict(parse_qsl(raw.decode()))}
         for key in ("blocks", "metadata"):
             if isinstance(body.get(key), str):
                 body[key] = json.loads(body[key])
@@ -194,6 +195,12 @@ class FakeSlackApi:
                 "ts": kept["ts"],
                 "message": {"text": call.body.get("text")},
             }
+        if method == "conversations.open":
+            # A 1:1 DM with the app (wave2.md SD-1): the same D… id for a user every time.
+            users = str(call.body.get("users") or "")
+            if not users:
+                return {"ok": False, "error": "users_list_not_supplied"}
+            return {"ok": True, "channel": {"id": "D" + users.removeprefix("U")}}
         if method == "conversations.history":
             # Parents only, newest first, `limit` of them (replies live in threads: ST-4).
             shown = [
