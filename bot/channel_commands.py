@@ -23,6 +23,7 @@ from bot.messages import Reply, error, info
 from bot.models import Subscription
 from bot.schedules import EXAMPLE as SCHEDULE_EXAMPLE, Schedule, ScheduleError, parse_schedule
 from bot.times import local_label
+from bot.watches import floored
 
 MAX_TOPIC_CHARS = 500  # Subscription.normalized holds 500 (a topic is one search, not a page)
 
@@ -203,7 +204,7 @@ def _digest_preview(ctx: Context) -> Reply:
         )
     ledger = ctx.ledger
     slot = digests.due_slot(channel, ctx.now) or ctx.now
-    plan = digests.plan_for(channel, [s.query for s in subs], slot)
+    plan = floored(ctx.store, digests.plan_for(channel, [s.query for s in subs], slot))
     delivered = ledger.delivered([key]).get(key, set())
     selection = digests.select_one(ctx.store, plan, ctx.now, delivered)
     reply = digests.digest_reply(

@@ -38,7 +38,7 @@ from bot.models import Channel, SourceState, Subscription
 from bot.ports import ABSENT, FOUND, LATER, RESEND, Outbox, Reconciled
 from bot.store import PaperStore
 from bot.times import aware
-from bot.watches import first_watched
+from bot.watches import first_watched, floored
 
 logger = logging.getLogger(__name__)
 
@@ -223,6 +223,7 @@ def open_now(store: PaperStore, ledger: Ledger, channel_key: str, now: datetime)
     if channel is None or not subs:
         return None
     plan = digest.plan_for(channel, [s.query for s in subs], digest.due_slot(channel, now) or now)
+    plan = floored(store, plan)
     delivered = ledger.delivered([channel_key])
     selection = digest.select_many(store, [plan], now, delivered)[channel_key]
     owned = ledger.open_runs(

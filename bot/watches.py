@@ -19,6 +19,7 @@ their next `/papers watch` or `/papers watches` resumes it (they are evidently a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -29,7 +30,7 @@ from bot.aliases import normalize_topic
 from bot.command_context import Context, topic_lines
 from bot.db import chunks
 from bot.errors import QueryError
-from bot.messages import Reply, error, info
+from bot.messages import Reply, error, info, is_direct_key
 from bot.models import Channel, Subscription
 from bot.schedules import Schedule
 from bot.store import PaperStore
@@ -213,3 +214,10 @@ def first_watched(store: PaperStore, keys: Sequence[str]) -> dict[str, datetime]
                 if first is not None:
                     out[key] = aware(first)
     return out
+
+
+def floored(store: PaperStore, plan: digests.Plan) -> digests.Plan:
+    """One channel's plan; for a user's DM with the floor of `first_watched` (no backlog)."""
+    if not is_direct_key(plan.channel_key):
+        return plan
+    return replace(plan, floor=first_watched(store, [plan.channel_key]).get(plan.channel_key))

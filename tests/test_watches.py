@@ -310,3 +310,18 @@ async def test_two_instances_send_one_dm(engine: Engine) -> None:
             e.dispose()
     assert [post.paper_ids for post in adapter.delivered] == [["2606.00001"]]
     assert adapter.delivered[0].channel == MINE
+
+
+async def test_an_operator_can_preview_and_post_a_users_dm_by_its_key(bot: TestBot) -> None:
+    """`paperboy digest --channel slack:T1:@U1 [--dry-run]` goes through these commands."""
+    await ask(bot, "watch dpo")
+    publish(bot.store, "2606.00001", "DPO at scale", NOW + timedelta(hours=2))
+    bot.now = NOW + timedelta(hours=13)  # announced at 20:00 New York time, before 08:00 UTC
+    user_dm = ChannelRef.parse(MINE)
+    preview = await bot.service.ask(said("operator", "digest", user_dm))
+    assert preview.title.startswith("Preview: 1 new paper on your watches")
+    posted = await bot.service.ask(said("operator", "digest post", user_dm))
+    assert "Posted" in posted.title
+    assert dms(bot) == [["2606.00001"]]  # to the user, no backlog, through the ledger
+    await tick(bot, FIRST)
+    assert dms(bot) == [["2606.00001"]]
