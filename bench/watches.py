@@ -38,6 +38,7 @@ from bot.index import PaperIndex  # noqa: E402
 from bot.ledger import Ledger  # noqa: E402
 from bot.models import Channel, Delivery, DigestRun, PaperIn, Subscription  # noqa: E402
 from bot.store import PaperStore  # noqa: E402
+from bot.watches import first_watched  # noqa: E402
 
 SLOT = datetime(2026, 6, 17, 8, 0, tzinfo=UTC)
 NOW = SLOT + timedelta(seconds=20)
@@ -78,7 +79,8 @@ def _fill(store: PaperStore, papers: int, users: int) -> None:
             batch = []
     if batch:
         store.upsert_many(batch, SLOT - timedelta(hours=1))
-    pool = [" ".join(rng.sample(TERMS, rng.choice((1, 2)))) for _ in range(300)]
+    pool = sorted({" ".join(rng.sample(TERMS, rng.choice((1, 2)))) for _ in range(300)})
+    topics = [rng.sample(pool, 3) for _ in range(users)]  # user n and channel n: the same
     with Session(store.engine) as session, session.begin():
         for kind in ("@U", "C"):
             for n in range(users):
@@ -93,7 +95,7 @@ def _fill(store: PaperStore, papers: int, users: int) -> None:
                         created_at=SLOT - timedelta(days=2),
                     )
                 )
-                for query in rng.sample(pool, 3):
+                for query in topics[n]:
                     session.add(
                         Subscription(
                             channel_key=key,
@@ -143,11 +145,20 @@ def main() -> None:
         for kind in ("@U", "C"):
             seconds, claimed[kind] = timed(store, kind)
             times[kind].append(seconds)
+    keys = [f"slack:T1:@U{n}" for n in range(args.users)]
+    floors = []
+    for _ in range(args.runs):
+        started = time.perf_counter()
+        first_watched(store, keys)
+        floors.append(time.perf_counter() - started)
     users, channels = statistics.median(times["@U"]), statistics.median(times["C"])
     print(f"{args.users:,} due rows x 3 topics, {args.papers:,} papers, {args.runs} runs each")
     print(f"watches (user DMs)   median {users:.3f} s   papers claimed {claimed['@U']:,}")
     print(f"baseline (channels)  median {channels:.3f} s   papers claimed {claimed['C']:,}")
     print(f"ratio watches / channels: {users / channels:.2f}")
+    print(
+        f"of which first_watched (the no-backlog floors): median {statistics.median(floors):.3f} s"
+    )
     store.close()
 
 
