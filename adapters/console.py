@@ -208,6 +208,11 @@ class ConsoleAdapter:
     async def send(self, channel: ChannelRef, reply: Reply, *, idempotency_key: str) -> str:
         # A direct message (`console:local:@you`, personal watches) prints here too.
         where = f"direct message to {channel.user_id}" if channel.is_direct else channel.key
+        if reply.thread_of is not None:
+            # A follow-up: shown indented under a note of the post it answers.
+            body = "\n".join(f"  │ {line}" for line in self._render(reply).splitlines())
+            self._print(f"[{where}] in thread of {reply.thread_of}:\n{body}\n")
+            return idempotency_key
         self._print(f"[{where}]\n{self._render(reply)}\n")
         return idempotency_key
 

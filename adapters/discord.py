@@ -28,6 +28,7 @@ from adapters.discord_commands import PapersTree, build_group, timezone_choices,
 from adapters.discord_dm import DirectMessages
 from adapters.discord_payload import DM_WORKSPACE, PLATFORM, channel_ref, reaction_of
 from adapters.discord_render import render
+from adapters.discord_reply import send_reply
 from bot.commands import build_text
 from bot.config import DiscordSettings
 from bot.messages import ChannelRef, Invocation, Pending, Reply, ReplyKind, UserRef
@@ -330,6 +331,10 @@ class DiscordAdapter:
                 target = self.channel_getter(int(channel.channel))
             except ValueError:
                 raise DeliveryError(f"{channel.key} is not a Discord channel", gone=True) from None
+            if reply.thread_of is not None:
+                return await send_reply(
+                    target, int(channel.channel), reply, idempotency_key, make_nonce, delivery_error
+                )
         posted: list[str] = []
         for part, message in enumerate(render(reply)):
             # discord.py sends `enforce_nonce: true` with every nonce (http.py), so the nonce
@@ -349,11 +354,14 @@ class DiscordAdapter:
         posted_at: datetime,
         now: datetime,
         attempts: int,
+        thread_of: str | None = None,
     ) -> Reconciled:
         """An unknown post is settled by posting it again with the same nonces: inside
         Discord's dedupe window (`enforce_nonce`, "a few minutes") a message that landed comes
         back instead of a new one (wave2.md DN-2). Fetched messages carry no nonce (DN-4), so
-        past the window, or after one resend, nothing can be checked safely."""
+        past the window, or after one resend, nothing can be checked safely. A reply
+        (`thread_of`) is checked the same way: its resend carries the same reference."""
+        del thread_of
         if attempts > 1:
             return Reconciled(UNCONFIRMED, note="already resent once with the same nonce")
         if now - posted_at > NONCE_WINDOW:

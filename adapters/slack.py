@@ -399,10 +399,14 @@ class SlackAdapter:
         posted_at: datetime,
         now: datetime,
         attempts: int,
+        thread_of: str | None = None,
     ) -> Reconciled:
-        """Did the digest post carrying `idempotency_key` land? (`SlackPoster.reconcile`)"""
+        """Did the post (or the reply in the thread of `thread_of`) carrying
+        `idempotency_key` land? (`SlackPoster.reconcile`)"""
         del now, attempts  # Slack's history check needs neither
-        return await self.poster.reconcile(channel, idempotency_key, posted_at=posted_at)
+        return await self.poster.reconcile(
+            channel, idempotency_key, posted_at=posted_at, thread_of=thread_of
+        )
 
     async def _installed(self, team_id: str) -> bool:
         store = self.installation_store

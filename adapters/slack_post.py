@@ -68,6 +68,18 @@ HISTORY_INTERVAL = 60.0
 HISTORY_LIMIT = 15
 HISTORY_SLACK = 120  # seconds before the claim the post may carry (clocks differ)
 DIGEST_EVENT = "paperboy_digest"
+FOLLOWUP_EVENT = "paperboy_followup"  # a reply in a digest post's thread (bot.followups)
+# chat.postMessage errors that say a thread takes no reply (wave2.md ST-2): final, never retried.
+THREAD_ERRORS = frozenset(
+    {
+        "cannot_reply_to_message",
+        "restricted_action_thread_locked",
+        "restricted_action_non_threadable_channel",
+        "restricted_action_thread_only_channel",
+        "thread_not_found",
+        "message_not_found",
+    }
+)
 RATE_LIMIT_WAIT = 1.0  # a 429 without a usable Retry-After
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -103,17 +115,18 @@ def delivery_error(exc: BaseException) -> DeliveryError:
 
 
 def found_in_history(
-    response: Mapping[str, Any], channel: ChannelRef, idempotency_key: str
+    response: Mapping[str, Any],
+    channel: ChannelRef,
+    idempotency_key: str,
+    event: str = DIGEST_EVENT,
 ) -> Reconciled:
-    """What one page of `conversations.history` says about the post carrying the key."""
+    """What one page of `conversations.history` (or `.replies`) says about the post carrying
+    the key."""
     messages = response.get("messages") or []
     for message in messages:
         meta = message.get("metadata") or {}
         payload = meta.get("event_payload") or {}
-        if (
-            meta.get("event_type") == DIGEST_EVENT
-            and payload.get("idempotency_key") == idempotency_key
-        ):
+        if meta.get("event_type") == event and payload.get("idempotency_key") == idempotency_key:
             return Reconciled(FOUND, ref=f"{channel.channel}:{message['ts']}")
     if response.get("has_more"):
         return Reconciled(
@@ -122,6 +135,16 @@ def found_in_history(
             "Slack lets this app read no further back",
         )
     return Reconciled(ABSENT, note=f"{len(messages)} messages since the post, none of ours")
+
+
+def _thread_refusal(exc: DeliveryError) -> DeliveryError:
+    """A refused reply: final when the thread takes no reply (ST-2), else as it was."""
+    cause = exc.__cause__
+    data = getattr(getattr(cause, "response", None), "data", None)
+    code = str(data.get("error", "")) if isinstance(data, dict) else ""
+    if code in THREAD_ERRORS:
+        return DeliveryError(f"Slack refused the reply: {code}", final=True)
+    return exc
 
 
 def history_failure(exc: SlackApiError) -> Reconciled:
@@ -166,6 +189,10 @@ class SlackPoster:
         client = await self._client_of(channel.workspace)
         target = await self._target(client, channel)
         messages = render(reply, actions=False)
+        if reply.thread_of is not None:
+            return await self._reply_in_thread(
+                client, channel, reply.thread_of, messages, idempotency_key
+            )
         metadata = {
             "event_type": DIGEST_EVENT,
             "event_payload": {"idempotency_key": idempotency_key, "channel": channel.key},
@@ -199,11 +226,63 @@ class SlackPoster:
             self._dms[(channel.workspace, channel.user_id)] = known
         return ChannelRef(channel.platform, channel.workspace, known)
 
+    async def _reply_in_thread(
+        self,
+        client: AsyncWebClient,
+        channel: ChannelRef,
+        parent: str,
+        messages: list[Message],
+        idempotency_key: str,
+    ) -> str:
+        """A reply in the thread of `parent` ("C123:ts"); returns "channel:ts" of the reply.
+
+        Slack posts a reply to a deleted parent as a top-level message without failing
+        (wave2.md ST-3): the only sign is that the answer's `message` lacks `thread_ts`. Such
+        an orphan is deleted at once and reported as `parent_gone`, so no more replies go to
+        that post."""
+        owner, _, thread_ts = parent.partition(":")
+        if owner != channel.channel or not thread_ts:
+            raise DeliveryError(f"{parent!r} is not a post in {channel.key}", final=True)
+        metadata = {
+            "event_type": FOLLOWUP_EVENT,
+            "event_payload": {"idempotency_key": idempotency_key, "channel": channel.key},
+        }
+        first = ""
+        async with self._channel_lock(channel.key):
+            for message in messages:
+                try:
+                    ts, landed = await self._post_raw(
+                        client, channel, message, metadata=metadata, thread_ts=thread_ts
+                    )
+                except DeliveryError as exc:
+                    raise _thread_refusal(exc) from exc
+                if landed.get("thread_ts") != thread_ts:
+                    await self._remove_orphan(client, channel, ts)
+                first = first or ts
+        return f"{channel.channel}:{first}"
+
+    async def _remove_orphan(self, client: AsyncWebClient, channel: ChannelRef, ts: str) -> None:
+        note = "removed"
+        try:
+            await client.chat_delete(channel=channel.channel, ts=ts)
+        except Exception as exc:  # noqa: BLE001 - reported in the ledger's error
+            note = f"could not remove it: {exc}"
+        logger.warning("reply to a deleted post in %s landed top-level (%s)", channel.key, note)
+        raise DeliveryError(
+            f"the post was deleted: the reply landed outside a thread ({note})", parent_gone=True
+        )
+
     async def reconcile(
-        self, channel: ChannelRef, idempotency_key: str, *, posted_at: datetime
+        self,
+        channel: ChannelRef,
+        idempotency_key: str,
+        *,
+        posted_at: datetime,
+        thread_of: str | None = None,
     ) -> Reconciled:
         """Did the digest post carrying `idempotency_key` in its metadata land? Reads the
-        channel's history since shortly before the post (wave2.md SH-1..SH-3)."""
+        channel's history since shortly before the post (wave2.md SH-1..SH-3); for a reply,
+        the thread's replies (`conversations.replies`: history holds parents only, ST-4)."""
         team = channel.workspace
         last = self._history_at.get(team)
         if last is not None and self._monotonic() - last < HISTORY_INTERVAL:
@@ -218,20 +297,29 @@ class SlackPoster:
             return Reconciled(UNCONFIRMED if exc.gone else LATER, note=f"cannot open the DM: {exc}")
         self._history_at[team] = self._monotonic()
         oldest = posted_at.timestamp() - HISTORY_SLACK
+        query: dict[str, Any] = {
+            "channel": channel.channel,
+            "oldest": f"{oldest:.6f}",
+            "inclusive": True,
+            "include_all_metadata": True,
+            "limit": HISTORY_LIMIT,
+        }
         try:
-            response = await client.conversations_history(
-                channel=channel.channel,
-                oldest=f"{oldest:.6f}",
-                inclusive=True,
-                include_all_metadata=True,
-                limit=HISTORY_LIMIT,
-            )
+            if thread_of is not None:
+                query["ts"] = thread_of.partition(":")[2]
+                response = await client.conversations_replies(**query)
+            else:
+                response = await client.conversations_history(**query)
         except SlackApiError as exc:
             return history_failure(exc)
         except Exception as exc:
             return Reconciled(LATER, note=f"could not reach Slack: {exc!r}")
+        event = DIGEST_EVENT if thread_of is None else FOLLOWUP_EVENT
         return found_in_history(
-            response.data if isinstance(response.data, dict) else {}, channel, idempotency_key
+            response.data if isinstance(response.data, dict) else {},
+            channel,
+            idempotency_key,
+            event,
         )
 
     async def _post_continuation(
@@ -267,6 +355,21 @@ class SlackPoster:
         metadata: dict[str, Any],
         thread_ts: str | None = None,
     ) -> str:
+        ts, _ = await self._post_raw(
+            client, channel, message, metadata=metadata, thread_ts=thread_ts
+        )
+        return ts
+
+    async def _post_raw(
+        self,
+        client: AsyncWebClient,
+        channel: ChannelRef,
+        message: Message,
+        *,
+        metadata: dict[str, Any],
+        thread_ts: str | None = None,
+    ) -> tuple[str, Mapping[str, Any]]:
+        """chat.postMessage: the new message's ts and the `message` Slack echoed."""
         await self._pace(channel.key)
         try:
             response = await client.chat_postMessage(
@@ -288,7 +391,8 @@ class SlackPoster:
         ts = response.get("ts")
         if not ts:
             raise DeliveryError("Slack accepted the post without a ts", ambiguous=True)
-        return str(ts)
+        landed = response.get("message")
+        return str(ts), landed if isinstance(landed, Mapping) else {}
 
     async def _pace(self, key: str) -> None:
         last = self._last_post.get(key)

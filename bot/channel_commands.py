@@ -115,6 +115,7 @@ async def do_list(ctx: Context, _text: str) -> Reply:
         lines.append(
             f"Digests are paused: {channel.paused_reason}. Setting a schedule resumes them."
         )
+    lines.append(followups_line(channel is None or channel.followups))
     unknown = ctx.ledger.unknown_summary(ctx.inv.channel.key)
     if unknown.papers:
         lines.append(unknown.line(here=True))
@@ -281,3 +282,43 @@ async def do_status(ctx: Context, _text: str) -> Reply:
         if here.papers:
             lines.append(f"In this channel: {here.line(here=True)}")
     return info("paperboy status", "\n".join(lines))
+
+
+FOLLOWUPS_ON = (
+    "Follow-ups: on. When a paper posted here in the last 30 days gets code, a new arXiv "
+    "version, a venue, or passes 50/100/200/500 Hugging Face upvotes or 100/1,000 GitHub "
+    "stars, one reply goes into that post's thread. `/papers followups off` stops them."
+)
+FOLLOWUPS_OFF = "Follow-ups: off. `/papers followups on` replies in a post's thread with news."
+
+
+def followups_line(on: bool) -> str:
+    """The follow-up setting as `/papers list` shows it."""
+    return FOLLOWUPS_ON if on else FOLLOWUPS_OFF
+
+
+async def do_followups(ctx: Context, text: str) -> Reply:
+    """`followups on|off`: replies in a post's thread when its paper has news (bot.followups)."""
+    word = text.strip().lower()
+    if not word:
+        channel = ctx.store.channel(ctx.inv.channel.key)
+        return info(followups_line(channel is None or channel.followups))
+    if word not in ("on", "off"):
+        return error(
+            f"`followups {text[:40]}` is not a setting I know.",
+            "Use `/papers followups on` or `/papers followups off`.",
+        )
+    ensure_channel(ctx)
+    ctx.store.update_channel(ctx.inv.channel.key, followups=word == "on")
+    if word == "on":
+        return info(
+            "Follow-ups are on for this channel.",
+            "News about a paper posted here (code, a new version, a venue, upvotes, stars) "
+            "comes as a reply in that post's thread.",
+            ephemeral=False,
+        )
+    return info(
+        "Follow-ups are off for this channel.",
+        "No more replies in the threads of posts here; `/papers followups on` turns them on.",
+        ephemeral=False,
+    )

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from bot.channel_commands import (
     do_digest,
+    do_followups,
     do_list,
     do_schedule,
     do_status,
@@ -279,6 +280,20 @@ COMMANDS: dict[str, CommandSpec] = {
             ),
             do_unwatch,
             (Option("watch", "The watch or its number", True, autocomplete="watches"),),
+        ),
+        CommandSpec(
+            "followups",
+            "Replies in a post's thread when its paper gets code, a new arXiv version, a venue, "
+            "or passes an upvote or star threshold (posts of the last 30 days; default on).",
+            "followups on|off",
+            (
+                Example("followups off", "Follow-ups are off for this channel."),
+                Example("followups on", "Follow-ups are on", after=("followups off",)),
+                Example("followups", "Follow-ups: off", after=("followups off",)),
+            ),
+            do_followups,
+            (Option("state", "on or off", choices=("on", "off")),),
+            manages_channel=True,
         ),
         CommandSpec(
             "status",

@@ -80,6 +80,7 @@ def _add_missing_columns(conn: Any) -> None:
 _UPGRADE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS ix_paper_change ON paper (change_seq, id)",
     "CREATE INDEX IF NOT EXISTS ix_paper_announced_at ON paper (announced_at)",
+    "CREATE INDEX IF NOT EXISTS ix_delivery_paper ON delivery (paper_id)",
 )
 
 

@@ -20,9 +20,10 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlmodel import Session
 
-from bot import digest
+from bot import digest, followups
 from bot.db import chunks
 from bot.errors import DeliveryError
+from bot.followups import FollowUpReport
 from bot.ledger import (
     FAILED,
     SENT,
@@ -62,6 +63,7 @@ class DeliveryReport:
     confirmed: int = 0  # unknown papers found posted after all
     reposted: int = 0  # unknown papers found missing, queued again (or resent)
     paused: list[str] = field(default_factory=list)
+    followups: FollowUpReport = field(default_factory=FollowUpReport)
 
     def summary(self) -> str:
         return (
@@ -71,6 +73,7 @@ class DeliveryReport:
             + (f", {self.confirmed} confirmed" if self.confirmed else "")
             + (f", {self.reposted} re-posted" if self.reposted else "")
             + (f", paused: {', '.join(self.paused)}" if self.paused else "")
+            + (f", {self.followups.posted} follow-ups" if self.followups.posted else "")
         )
 
 
@@ -291,6 +294,7 @@ async def deliver_due(
     due = await asyncio.to_thread(open_due, store, ledger, now, platforms)
     report.digests, report.skipped = len(due.posts), due.elsewhere
     await post_all(store, ledger, outbox, [*retries, *due.posts], now, report)
+    report.followups = await followups.tick(store, outbox, now)
     if report.digests or report.retried or report.skipped or report.confirmed or report.reposted:
         logger.info("digest tick: %s", report.summary())
     return report

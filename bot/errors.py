@@ -32,6 +32,8 @@ class DeliveryError(BotError):
     seconds, for a clear rejection that may be retried (429). `gone` means the bot cannot post
     to that channel any more (removed, channel deleted, uninstalled). `final` is a clear
     rejection that must not be retried (the message a resend matched was deleted by someone).
+    `parent_gone` (with `final`): a reply in a thread whose parent post was deleted; no more
+    replies go to that post (wave2.md ST-3, DT-2).
     """
 
     def __init__(
@@ -42,9 +44,11 @@ class DeliveryError(BotError):
         retry_after: float | None = None,
         gone: bool = False,
         final: bool = False,
+        parent_gone: bool = False,
     ) -> None:
         super().__init__(message)
         self.ambiguous = ambiguous
         self.retry_after = retry_after
         self.gone = gone
-        self.final = final
+        self.final = final or parent_gone
+        self.parent_gone = parent_gone

@@ -224,6 +224,10 @@ class Reply:
     ephemeral: bool = False
     # For a search: the query, so adapters can offer "Subscribe this channel" / "Share".
     query: str | None = None
+    # A reply in a post's thread: the parent post's message ref as the ledger stores it
+    # (Slack "C123:1712.0001", Discord "<message id>[,<id of a continuation>...]"). Adapters
+    # post it in that thread (Slack thread_ts, Discord a reply), never as a new top-level post.
+    thread_of: str | None = None
 
     @property
     def is_error(self) -> bool:

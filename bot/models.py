@@ -105,6 +105,7 @@ class Channel(SQLModel, table=True):
     max_papers: int = 10
     min_upvotes: int = 0
     quiet: bool = False  # an empty digest posts nothing
+    followups: bool = True  # replies in a post's thread when its paper has news (bot.followups)
     paused_reason: str | None = None  # set when the platform says the bot cannot post here
     next_digest_at: datetime | None = None  # UTC
     last_digest_at: datetime | None = None  # UTC: the previous slot; candidates are newer
@@ -149,6 +150,8 @@ class Delivery(SQLModel, table=True):
         # Digests read only recent claims (a paper new since a window cannot have been
         # claimed before it): the ledger grows by every paper posted, for years.
         Index("ix_delivery_claimed_at", "claimed_at"),
+        # Follow-ups find the posts that carried a paper with news (bot/followup_scan.py).
+        Index("ix_delivery_paper", "paper_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -179,6 +182,49 @@ class SourceState(SQLModel, table=True):
     # Records the last fetch could not store (bad data: see bot.paper_in) and which.
     items_skipped: int = 0
     skipped_note: str | None = None
+
+
+class FollowUp(SQLModel, table=True):
+    """A reply in the thread of a post that carried a paper, when the paper has news: one per
+    (channel, paper, kind, level), with the Delivery row's claim/mark semantics
+    (bot/followups.py). `level`: the threshold crossed (upvotes, stars), else 0."""
+
+    __tablename__ = "followup"
+    __table_args__ = (
+        UniqueConstraint("channel_key", "paper_id", "kind", "level"),
+        Index("ix_followup_due", "status", "retry_at"),
+        Index("ix_followup_parent", "channel_key", "parent_ref"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel_key: str = Field(max_length=255)
+    paper_id: str = Field(max_length=64)
+    kind: str = Field(max_length=16)  # code | version | venue | upvotes | stars
+    level: int = 0
+    detail: str | None = Field(default=None, max_length=500)  # the event's new value
+    parent_ref: str = Field(max_length=255)  # the digest post's message_ref (thread parent)
+    # queued | claimed | posting | sent | failed | unknown | orphaned (parent deleted) | dropped
+    status: str = Field(default="queued", max_length=16)
+    event_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    attempts: int = 0
+    message_ref: str | None = None
+    error: str | None = Field(default=None, max_length=500)
+    retry_at: datetime | None = None
+    claimed_at: datetime | None = None  # the lease of the instance posting it
+    created_at: datetime
+    sent_at: datetime | None = None
+
+
+class ReaderCursor(SQLModel, table=True):
+    """Where a reader of `paper_event` is (its (mark, id) in commit order), durable and shared
+    by every instance: moved in the same transaction as what the reader did with the events."""
+
+    __tablename__ = "event_cursor"
+
+    reader: str = Field(primary_key=True, max_length=64)
+    mark: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    event_id: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    updated_at: datetime | None = None
 
 
 @dataclass(slots=True)

@@ -112,18 +112,21 @@ class Outbox:
         posted_at: datetime,
         now: datetime,
         attempts: int,
+        thread_of: str | None = None,
     ) -> Reconciled:
         """Ask the channel's platform whether an unknown post landed. An adapter may offer
-        `reconcile(channel, idempotency_key, posted_at=, now=, attempts=) -> Reconciled`
-        (Slack: the channel's history; Discord: a resend with the same nonce)."""
+        `reconcile(channel, idempotency_key, posted_at=, now=, attempts=[, thread_of=])
+        -> Reconciled` (Slack: the channel's history, or the thread's replies for a reply in
+        the thread of `thread_of`; Discord: a resend with the same nonce)."""
         adapter = self.adapters.get(channel.platform)
         if adapter is None:
             return Reconciled(LATER, note=f"no {channel.platform} adapter is running here")
         check = getattr(adapter, "reconcile", None)
         if check is None:
             return Reconciled(UNCONFIRMED, note=f"{channel.platform} posts cannot be checked")
+        extra = {} if thread_of is None else {"thread_of": thread_of}
         result: Reconciled = await check(
-            channel, idempotency_key, posted_at=posted_at, now=now, attempts=attempts
+            channel, idempotency_key, posted_at=posted_at, now=now, attempts=attempts, **extra
         )
         return result
 

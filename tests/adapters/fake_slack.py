@@ -123,8 +123,9 @@ class FakeSlackApi:
         raw = await request.read()
         if request.content_type == "application/json":
             return json.loads(raw or b"{}")
-        # slack_sdk sends some methods' arguments in the query string (conversations.open).
-        body: dict[str, Any] = {**request.query, **dict(parse_qsl(raw.decode()))}
+        # slack_sdk sends some methods' arguments in the query string (conversations.open,
+        # chat.delete).
+        body: dict[str, Any] = {**dict(request.query), **dict(parse_qsl(raw.decode()))}
         for key in ("blocks", "metadata"):
             if isinstance(body.get(key), str):
                 body[key] = json.loads(body[key])
@@ -189,11 +190,14 @@ class FakeSlackApi:
             return {"ok": True, "url": self.root.replace("http://", "ws://") + "/link"}
         if method == "chat.postMessage":
             kept = self._keep(call.body)
+            echoed = {"text": call.body.get("text")}
+            if "thread_ts" in kept:
+                echoed["thread_ts"] = kept["thread_ts"]
             return {
                 "ok": True,
                 "channel": call.body.get("channel"),
                 "ts": kept["ts"],
-                "message": {"text": call.body.get("text")},
+                "message": echoed,
             }
         if method == "conversations.open":
             # A 1:1 DM with the app (wave2.md SD-1): the same D… id for a user every time.
@@ -201,6 +205,10 @@ class FakeSlackApi:
             if not users:
                 return {"ok": False, "error": "users_list_not_supplied"}
             return {"ok": True, "channel": {"id": "D" + users.removeprefix("U")}}
+        if method == "chat.delete":
+            return self._delete(str(call.body.get("channel")), str(call.body.get("ts")))
+        if method == "conversations.replies":
+            return self._replies(call.body)
         if method == "conversations.history":
             # Parents only, newest first, `limit` of them (replies live in threads: ST-4).
             shown = [
@@ -222,10 +230,45 @@ class FakeSlackApi:
             "text": body.get("text"),
             "metadata": body.get("metadata"),
         }
-        if body.get("thread_ts"):
+        shown = self.channel_messages.setdefault(str(body.get("channel")), [])
+        # Like Slack (wave2.md ST-3): a reply to a parent that no longer exists is posted
+        # top-level, silently; only the missing `message.thread_ts` in the answer says so.
+        if body.get("thread_ts") and any(m["ts"] == body["thread_ts"] for m in shown):
             message["thread_ts"] = body["thread_ts"]
-        self.channel_messages.setdefault(str(body.get("channel")), []).append(message)
+        shown.append(message)
         return message
+
+    def delete(self, channel: str, ts: str) -> None:
+        """Someone deleted a message (a digest post) in the channel."""
+        self._delete(channel, ts)
+
+    def _delete(self, channel: str, ts: str) -> dict[str, Any]:
+        shown = self.channel_messages.get(channel, [])
+        kept = [m for m in shown if m["ts"] != ts]
+        if len(kept) == len(shown):
+            return {"ok": False, "error": "message_not_found"}
+        self.channel_messages[channel] = kept
+        return {"ok": True, "channel": channel, "ts": ts}
+
+    def thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
+        """The replies in the thread of `ts` (the parent left out), oldest first."""
+        return [
+            m
+            for m in self.channel_messages.get(channel, [])
+            if m.get("thread_ts") == ts and m["ts"] != ts
+        ]
+
+    def _replies(self, body: dict[str, Any]) -> dict[str, Any]:
+        """conversations.replies: the parent then its replies, oldest first (ST-4)."""
+        channel, ts = str(body.get("channel")), str(body.get("ts"))
+        shown = self.channel_messages.get(channel, [])
+        if not any(m["ts"] == ts for m in shown):
+            return {"ok": False, "error": "thread_not_found"}
+        thread = [m for m in shown if m["ts"] == ts or m.get("thread_ts") == ts]
+        limit = int(body.get("limit", 1000))
+        metadata = str(body.get("include_all_metadata")).lower() in ("1", "true")
+        page = [{k: v for k, v in m.items() if k != "metadata" or metadata} for m in thread]
+        return {"ok": True, "messages": page[:limit], "has_more": len(thread) > limit}
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
