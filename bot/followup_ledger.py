@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, false, func, or_, select, update
+from sqlalchemy import Engine, false, func, or_, select, update
 from sqlmodel import Session
 
 from bot.db import chunks, insert_ignore, writer
@@ -85,14 +85,17 @@ class FollowUpLedger:
 
     def cursor(self, reader: str) -> EventCursor:
         """Where `reader` is in the paper events (created at the start if absent)."""
-        with Session(self._writer) as session, session.begin():
-            session.execute(
-                insert_ignore(self.engine, _CURSOR), [{"reader": reader, "mark": 0, "event_id": 0}]
-            )
+        stmt = select(_CURSOR.c.mark, _CURSOR.c.event_id).where(_CURSOR.c.reader == reader)
         with Session(self.engine) as session:
-            row = session.execute(
-                select(_CURSOR.c.mark, _CURSOR.c.event_id).where(_CURSOR.c.reader == reader)
-            ).one()
+            row = session.execute(stmt).first()
+        if row is None:
+            with Session(self._writer) as session, session.begin():
+                session.execute(
+                    insert_ignore(self.engine, _CURSOR),
+                    [{"reader": reader, "mark": 0, "event_id": 0}],
+                )
+            with Session(self.engine) as session:
+                row = session.execute(stmt).one()
         return EventCursor(int(row[0]), int(row[1]))
 
     def advance(
@@ -324,17 +327,29 @@ def recent_posts(
     table = Delivery.__table__  # type: ignore[attr-defined]
     out: list[tuple[str, str, str, datetime]] = []
     for part in chunks(sorted(set(paper_ids)), 1_000):
+        # The status is checked here, not in SQL: SQLite (no statistics) would otherwise pick
+        # ix_delivery_status (nearly every row is `sent`) over ix_delivery_paper and read the
+        # whole ledger (measured: 43 ms a query on 60k rows instead of under 1 ms).
         stmt = (
-            select(table.c.channel_key, table.c.paper_id, table.c.message_ref, table.c.sent_at)
+            select(
+                table.c.channel_key,
+                table.c.paper_id,
+                table.c.message_ref,
+                table.c.sent_at,
+                table.c.status,
+            )
             .join(_CHANNEL, _CHANNEL.c.key == table.c.channel_key)
             .where(
                 table.c.paper_id.in_(part),
-                and_(table.c.status == "sent", table.c.message_ref.is_not(None)),
                 table.c.sent_at >= since,
                 _CHANNEL.c.followups.is_(True),
                 _CHANNEL.c.paused_reason.is_(None),
             )
         )
         with Session(engine) as session:
-            out.extend((k, p, ref, at) for k, p, ref, at in session.execute(stmt))
+            out.extend(
+                (key, pid, ref, at)
+                for key, pid, ref, at, status in session.execute(stmt)
+                if status == "sent" and ref
+            )
     return out

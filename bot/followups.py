@@ -43,6 +43,7 @@ PAGE = 500  # events per transaction
 MAX_PAGES = 20  # per tick; the rest waits for the next tick
 MAX_ATTEMPTS = 5  # a reply rejected this often is given up
 DEFAULT_RETRY = timedelta(minutes=5)
+POST_CONCURRENCY = 8  # replies in flight (adapters pace each channel themselves)
 _PAPER = Paper.__table__  # type: ignore[attr-defined]
 
 
@@ -107,8 +108,8 @@ def scan(store: PaperStore, ledger: FollowUpLedger, now: datetime) -> int:
     for _ in range(MAX_PAGES):
         cursor = ledger.cursor(READER)
         page = store.events_since(cursor, PAGE)
-        if page.cursor == cursor:
-            break
+        if not page.events:
+            break  # caught up: nothing to write (the next read starts here, as cheaply)
         items = news(page.events, now)
         rows: list[dict[str, Any]] = []
         if items:
@@ -161,16 +162,22 @@ async def post_due(
     store: PaperStore, ledger: FollowUpLedger, outbox: Outbox, now: datetime
 ) -> FollowUpReport:
     """Recover dead owners' replies, check unknown ones, queue what the new events call for,
-    then post every due reply (one at a time: a handful a tick)."""
+    then post the due replies (a few at a time, as digests are)."""
     report = FollowUpReport()
     platforms = sorted(outbox.adapters)
     await asyncio.to_thread(ledger.recover_stale, now)
     for taken in await asyncio.to_thread(ledger.take_unknown, now, platforms):
         await _check(store, ledger, outbox, taken, now, report)
     report.queued = await asyncio.to_thread(scan, store, ledger, now)
-    for taken in await asyncio.to_thread(ledger.take_due, now, platforms):
-        if await asyncio.to_thread(ledger.begin_attempt, taken):
-            await _post(store, ledger, outbox, taken, now, report)
+    gate = asyncio.Semaphore(POST_CONCURRENCY)
+
+    async def one(taken: Taken) -> None:
+        async with gate:
+            if await asyncio.to_thread(ledger.begin_attempt, taken):
+                await _post(store, ledger, outbox, taken, now, report)
+
+    due = await asyncio.to_thread(ledger.take_due, now, platforms)
+    await asyncio.gather(*(one(taken) for taken in due))
     return report
 
 

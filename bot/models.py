@@ -194,6 +194,7 @@ class FollowUp(SQLModel, table=True):
         UniqueConstraint("channel_key", "paper_id", "kind", "level"),
         Index("ix_followup_due", "status", "retry_at"),
         Index("ix_followup_parent", "channel_key", "parent_ref"),
+        Index("ix_followup_paper", "paper_id"),  # what was told about a paper with news
     )
 
     id: int | None = Field(default=None, primary_key=True)
