@@ -29,6 +29,7 @@ from bot.ledger_types import CHECK_AGAIN, CHECK_LEASE, STALE_AFTER
 from bot.models import Channel, FollowUp, ReaderCursor
 from bot.paper_events import EventCursor
 from bot.ports import ABSENT, FOUND, LATER, RESEND, Reconciled
+from bot.times import aware
 
 _FU = FollowUp.__table__  # type: ignore[attr-defined]
 _CHANNEL = Channel.__table__  # type: ignore[attr-defined]
@@ -124,8 +125,10 @@ class FollowUpLedger:
                 return None
             added = 0
             for part in chunks(list(rows), 5_000):
-                got = session.execute(insert_ignore(self.engine, _FU).returning(_FU.c.id), part)
-                added += len(got.all())
+                # No RETURNING: a plain executemany is several times faster (the count is
+                # what the driver reports, for the log only).
+                got = session.execute(insert_ignore(self.engine, _FU), part)
+                added += max(int(getattr(got, "rowcount", 0) or 0), 0)
         return added
 
     # ------------------------------------------------------------------ reading
@@ -321,35 +324,28 @@ def recent_posts(
     engine: Engine, paper_ids: Sequence[str], since: datetime
 ) -> list[tuple[str, str, str, datetime]]:
     """(channel, paper, message ref, sent at) of the posts that carried these papers since
-    `since`, in channels with follow-ups on and not paused (indexed by paper)."""
+    `since`, in channels with follow-ups on and not paused (indexed by paper).
+
+    Two plain reads, filtered here: the few channels that are off or paused, then the posts.
+    A join with `channel` per post cost 3x the read itself (140k posts: 8 s instead of 2.5 s),
+    and the status is checked here too: SQLite (no statistics) would otherwise pick
+    ix_delivery_status (nearly every row is `sent`) over ix_delivery_paper and read the whole
+    ledger."""
     from bot.models import Delivery
 
     table = Delivery.__table__  # type: ignore[attr-defined]
+    off = select(_CHANNEL.c.key).where(
+        or_(_CHANNEL.c.followups.is_(False), _CHANNEL.c.paused_reason.is_not(None))
+    )
+    with Session(engine) as session:
+        skip = set(session.scalars(off))
+    cols = (table.c.channel_key, table.c.paper_id, table.c.message_ref, table.c.sent_at)
     out: list[tuple[str, str, str, datetime]] = []
     for part in chunks(sorted(set(paper_ids)), 1_000):
-        # The status is checked here, not in SQL: SQLite (no statistics) would otherwise pick
-        # ix_delivery_status (nearly every row is `sent`) over ix_delivery_paper and read the
-        # whole ledger (measured: 43 ms a query on 60k rows instead of under 1 ms).
-        stmt = (
-            select(
-                table.c.channel_key,
-                table.c.paper_id,
-                table.c.message_ref,
-                table.c.sent_at,
-                table.c.status,
-            )
-            .join(_CHANNEL, _CHANNEL.c.key == table.c.channel_key)
-            .where(
-                table.c.paper_id.in_(part),
-                table.c.sent_at >= since,
-                _CHANNEL.c.followups.is_(True),
-                _CHANNEL.c.paused_reason.is_(None),
-            )
-        )
+        stmt = select(*cols, table.c.status).where(table.c.paper_id.in_(part))
         with Session(engine) as session:
-            out.extend(
-                (key, pid, ref, at)
-                for key, pid, ref, at, status in session.execute(stmt)
-                if status == "sent" and ref
-            )
+            for key, pid, ref, at, status in session.execute(stmt):
+                sent_at = aware(at)
+                if status == "sent" and ref and sent_at and sent_at >= since and key not in skip:
+                    out.append((key, pid, ref, sent_at))
     return out

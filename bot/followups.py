@@ -39,8 +39,11 @@ from bot.store import PaperStore
 logger = logging.getLogger(__name__)
 
 READER = "followups"  # this reader's row in event_cursor
-PAGE = 500  # events per transaction
-MAX_PAGES = 20  # per tick; the rest waits for the next tick
+# Events per transaction. A news event about a paper posted in many channels queues a reply
+# for each: 100 events can queue ~30,000 replies (bench/followups.py), a write transaction of
+# a few seconds; 500 held SQLite's write lock for ~15 s, past other writers' busy timeout.
+PAGE = 100
+MAX_PAGES = 50  # per tick; the rest waits for the next tick
 MAX_ATTEMPTS = 5  # a reply rejected this often is given up
 DEFAULT_RETRY = timedelta(minutes=5)
 POST_CONCURRENCY = 8  # replies in flight (adapters pace each channel themselves)
@@ -73,7 +76,7 @@ def rows_for(
         if (key, ref) in gone:
             continue
         for item in by_paper.get(pid, ()):
-            if item.at <= _aware(sent_at) or held.get((key, pid, item.kind), -1) >= item.level:
+            if item.at <= sent_at or held.get((key, pid, item.kind), -1) >= item.level:
                 continue
             rows.append(
                 {
@@ -91,14 +94,6 @@ def rows_for(
                 }
             )
     return rows
-
-
-def _aware(value: datetime) -> datetime:
-    from bot.times import aware
-
-    out = aware(value)
-    assert out is not None
-    return out
 
 
 def scan(store: PaperStore, ledger: FollowUpLedger, now: datetime) -> int:
