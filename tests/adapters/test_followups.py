@@ -120,7 +120,7 @@ async def test_code_released_is_one_reply_in_the_digest_thread(
     code_released(store, github_stars=40)
 
     report = await service.deliver_due(outbox, AFTER)
-    assert report.followups.posted == 1
+    assert report.followups.queued == 1 and report.followups.posted == 1
     (reply,) = slack_api.thread("C0001", parent)
     assert reply["text"].startswith(f"Code released (40 ★): {TITLE}")
     assert REPO in str(slack_api.posts()[-1]["blocks"])
