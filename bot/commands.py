@@ -283,8 +283,8 @@ COMMANDS: dict[str, CommandSpec] = {
         ),
         CommandSpec(
             "followups",
-            "Replies in a post's thread when its paper gets code, a new arXiv version, a venue, "
-            "or passes an upvote or star threshold (posts of the last 30 days; default on).",
+            "Thread replies when a posted paper gets code, a new version, a venue or many upvotes "
+            "(default on).",
             "followups on|off",
             (
                 Example("followups off", "Follow-ups are off for this channel."),

@@ -26,6 +26,7 @@ from sqlmodel import Session
 
 from bot.db import chunks, insert_ignore, writer
 from bot.ledger_types import CHECK_AGAIN, CHECK_LEASE, STALE_AFTER
+from bot.messages import is_direct_key
 from bot.models import Channel, FollowUp, ReaderCursor
 from bot.paper_events import EventCursor
 from bot.ports import ABSENT, FOUND, LATER, RESEND, Reconciled
@@ -327,7 +328,8 @@ def recent_posts(
     engine: Engine, paper_ids: Sequence[str], since: datetime
 ) -> list[tuple[str, str, str, datetime]]:
     """(channel, paper, message ref, sent at) of the posts that carried these papers since
-    `since`, in channels with follow-ups on and not paused (indexed by paper).
+    `since`, in channels with follow-ups on and not paused (indexed by paper); never a
+    personal watch's direct message, which stays one message a day.
 
     Two plain reads, filtered here: the few channels that are off or paused, then the posts.
     A join with `channel` per post cost 3x the read itself (140k posts: 8 s instead of 2.5 s),
@@ -349,6 +351,13 @@ def recent_posts(
         with Session(engine) as session:
             for key, pid, ref, at, status in session.execute(stmt):
                 sent_at = aware(at)
-                if status == "sent" and ref and sent_at and sent_at >= since and key not in skip:
+                if (
+                    status == "sent"
+                    and ref
+                    and sent_at
+                    and sent_at >= since
+                    and key not in skip
+                    and not is_direct_key(key)  # a watch's DM: one message a day, no threads
+                ):
                     out.append((key, pid, ref, sent_at))
     return out

@@ -152,76 +152,90 @@ class FakeSlackApi:
         return web.json_response(self._default(method, call))
 
     def _default(self, method: str, call: Call) -> dict[str, Any]:
-        if method == "auth.test":
-            team = self.tokens.get(call.token or "")
-            if team is None:
-                return {"ok": False, "error": "invalid_auth"}
-            return {
-                "ok": True,
-                "url": f"https://{team.lower()}.slack.com/",
-                "team": f"Team {team}",
-                "user": "paperboy",
-                "team_id": team,
-                "user_id": f"UBOT{team}",
-                "bot_id": f"BBOT{team}",
-                "is_enterprise_install": False,
-            }
-        if method == "oauth.v2.access":
-            team = str(call.body.get("code", "")).removeprefix("code-")
-            if not team:
-                return {"ok": False, "error": "invalid_code"}
-            token = f"xoxb-{team}"
-            self.tokens[token] = team
-            return {
-                "ok": True,
-                "app_id": "A0PAPERBOY",
-                "authed_user": {"id": "UINSTALLER"},
-                "scope": "commands,chat:write,chat:write.public",
-                "token_type": "bot",
-                "access_token": token,
-                "bot_user_id": f"UBOT{team}",
-                "team": {"id": team, "name": f"Team {team}"},
-                "enterprise": None,
-                "is_enterprise_install": False,
-            }
-        if method == "apps.connections.open":
-            if not (call.token or "").startswith("xapp-"):
-                return {"ok": False, "error": "not_allowed_token_type"}
-            return {"ok": True, "url": self.root.replace("http://", "ws://") + "/link"}
-        if method == "chat.postMessage":
-            kept = self._keep(call.body)
-            echoed = {"text": call.body.get("text")}
-            if "thread_ts" in kept:
-                echoed["thread_ts"] = kept["thread_ts"]
-            return {
-                "ok": True,
-                "channel": call.body.get("channel"),
-                "ts": kept["ts"],
-                "message": echoed,
-            }
-        if method == "conversations.open":
-            # A 1:1 DM with the app (wave2.md SD-1): the same D… id for a user every time.
-            users = str(call.body.get("users") or "")
-            if not users:
-                return {"ok": False, "error": "users_list_not_supplied"}
-            return {"ok": True, "channel": {"id": "D" + users.removeprefix("U")}}
-        if method == "chat.delete":
-            return self._delete(str(call.body.get("channel")), str(call.body.get("ts")))
-        if method == "conversations.replies":
-            return self._replies(call.body)
-        if method == "conversations.history":
-            # Parents only, newest first, `limit` of them (replies live in threads: ST-4).
-            shown = [
-                m
-                for m in self.channel_messages.get(str(call.body.get("channel")), [])
-                if m.get("thread_ts") in (None, m["ts"])
-            ]
-            limit = int(call.body.get("limit", 100))
-            page = list(reversed(shown))[:limit]
-            metadata = str(call.body.get("include_all_metadata")).lower() in ("1", "true")
-            messages = [{k: v for k, v in m.items() if k != "metadata" or metadata} for m in page]
-            return {"ok": True, "messages": messages, "has_more": len(shown) > limit}
-        return {"ok": True}
+        handler = {
+            "auth.test": self._auth_test,
+            "oauth.v2.access": self._oauth_access,
+            "apps.connections.open": self._connections_open,
+            "chat.postMessage": self._post_message,
+            "conversations.open": self._open_dm,
+            "chat.delete": lambda c: self._delete(
+                str(c.body.get("channel")), str(c.body.get("ts"))
+            ),
+            "conversations.replies": lambda c: self._replies(c.body),
+            "conversations.history": self._history,
+        }.get(method)
+        return handler(call) if handler is not None else {"ok": True}
+
+    def _auth_test(self, call: Call) -> dict[str, Any]:
+        team = self.tokens.get(call.token or "")
+        if team is None:
+            return {"ok": False, "error": "invalid_auth"}
+        return {
+            "ok": True,
+            "url": f"https://{team.lower()}.slack.com/",
+            "team": f"Team {team}",
+            "user": "paperboy",
+            "team_id": team,
+            "user_id": f"UBOT{team}",
+            "bot_id": f"BBOT{team}",
+            "is_enterprise_install": False,
+        }
+
+    def _oauth_access(self, call: Call) -> dict[str, Any]:
+        team = str(call.body.get("code", "")).removeprefix("code-")
+        if not team:
+            return {"ok": False, "error": "invalid_code"}
+        token = f"xoxb-{team}"
+        self.tokens[token] = team
+        return {
+            "ok": True,
+            "app_id": "A0PAPERBOY",
+            "authed_user": {"id": "UINSTALLER"},
+            "scope": "commands,chat:write,chat:write.public",
+            "token_type": "bot",
+            "access_token": token,
+            "bot_user_id": f"UBOT{team}",
+            "team": {"id": team, "name": f"Team {team}"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
+
+    def _connections_open(self, call: Call) -> dict[str, Any]:
+        if not (call.token or "").startswith("xapp-"):
+            return {"ok": False, "error": "not_allowed_token_type"}
+        return {"ok": True, "url": self.root.replace("http://", "ws://") + "/link"}
+
+    def _post_message(self, call: Call) -> dict[str, Any]:
+        kept = self._keep(call.body)
+        echoed = {"text": call.body.get("text")}
+        if "thread_ts" in kept:
+            echoed["thread_ts"] = kept["thread_ts"]
+        return {
+            "ok": True,
+            "channel": call.body.get("channel"),
+            "ts": kept["ts"],
+            "message": echoed,
+        }
+
+    def _open_dm(self, call: Call) -> dict[str, Any]:
+        # A 1:1 DM with the app (wave2.md SD-1): the same D… id for a user every time.
+        users = str(call.body.get("users") or "")
+        if not users:
+            return {"ok": False, "error": "users_list_not_supplied"}
+        return {"ok": True, "channel": {"id": "D" + users.removeprefix("U")}}
+
+    def _history(self, call: Call) -> dict[str, Any]:
+        # Parents only, newest first, `limit` of them (replies live in threads: ST-4).
+        shown = [
+            m
+            for m in self.channel_messages.get(str(call.body.get("channel")), [])
+            if m.get("thread_ts") in (None, m["ts"])
+        ]
+        limit = int(call.body.get("limit", 100))
+        page = list(reversed(shown))[:limit]
+        metadata = str(call.body.get("include_all_metadata")).lower() in ("1", "true")
+        messages = [{k: v for k, v in m.items() if k != "metadata" or metadata} for m in page]
+        return {"ok": True, "messages": messages, "has_more": len(shown) > limit}
 
     def _keep(self, body: dict[str, Any]) -> dict[str, Any]:
         message = {

@@ -24,8 +24,8 @@ from adapters.discord import DiscordAdapter
 from adapters.slack import SlackAdapter
 from bot.config import Settings
 from bot.db import make_engine
-from bot.followup_ledger import FollowUpLedger
-from bot.ledger import STALE_AFTER
+from bot.followup_ledger import FollowUpLedger, recent_posts
+from bot.ledger import STALE_AFTER, Ledger
 from bot.messages import ChannelRef, Invocation, UserRef
 from bot.ports import Outbox
 from bot.service import BotService
@@ -188,6 +188,15 @@ async def test_off_means_no_reply_and_list_says_so(
     assert report.followups.posted == 0
     assert slack_api.thread("C0001", parent_ts(slack_api)) == []
     assert "is not a setting" in await ask(service, "followups maybe")
+
+
+def test_a_paper_sent_in_a_watch_direct_message_gets_no_follow_up(store: PaperStore) -> None:
+    # A personal watch's DM is at most one message a day: news never threads under it.
+    ledger = Ledger(store.engine)
+    for key in (KEY, "slack:T0001:@U1"):
+        assert ledger.claim(key, PID, TICK)
+        ledger.mark(key, [PID], "sent", TICK, message_ref="C0001:1.0")
+    assert [post[0] for post in recent_posts(store.engine, [PID], NOW)] == [KEY]
 
 
 async def test_a_post_older_than_30_days_gets_nothing(
