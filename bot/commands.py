@@ -22,6 +22,7 @@ from bot.channel_commands import (
 )
 from bot.command_context import CommandSpec, Context, Example, Option
 from bot.ids import parse_arxiv_id
+from bot.like_commands import do_like
 from bot.messages import Reply, info
 from bot.paper_commands import TOP_PERIODS, do_paper, do_search, do_top
 from bot.taste_commands import do_taste
@@ -75,6 +76,7 @@ async def do_help(_ctx: Context, text: str) -> Reply:
         examples = "\n".join(f"`/papers {e.text}`" for e in spec.examples)
         more = f"\n{FILTERS_EXPLAINED}\n{SEARCH_EXPLAINED}" if spec.name == SEARCH else ""
         more = f"\n{SUBSCRIBE_EXPLAINED}" if spec.name == "subscribe" else more
+        more = f"\n{LIKE_EXPLAINED}" if spec.name == "like" else more
         return info(f"/papers {spec.usage}", f"{spec.summary}\n{examples}{more}")
     return info("paperboy: research papers in chat", help_text())
 
@@ -92,6 +94,14 @@ SEARCH_EXPLAINED = (
     "stand together, in the title first, come before papers where they are scattered. When "
     "few papers have all your words, the list goes on with papers that have most of them, "
     "after every full match, and the footer says so."
+)
+
+LIKE_EXPLAINED = (
+    "Nearest means: sharing the paper's most distinctive words (rare in the store, frequent in "
+    "the paper) in the title, Hugging Face keywords and abstract, acronyms and their spelled-out "
+    "forms counted as one. With several papers, words they share count most. `since:`/`until:` "
+    "narrow the dates; `sort:new` shows the 30 nearest newest first. Every paper card has a "
+    '"More like this" button that does the same for that paper, shown only to you.'
 )
 
 SUBSCRIBE_EXPLAINED = (
@@ -146,6 +156,25 @@ COMMANDS: dict[str, CommandSpec] = {
             ),
             do_paper,
             (Option("id", "arXiv id or link, e.g. 2305.18290", required=True),),
+        ),
+        CommandSpec(
+            "like",
+            "Papers like one paper (or like up to 10 together), nearest first or newest first.",
+            "like <arXiv id or URL> [more ids] [since:...] [sort:relevance|new]",
+            (
+                Example("like 2305.18290", "Preference tuning without reinforcement learning"),
+                Example(
+                    "like https://arxiv.org/abs/2305.18290 since:30d sort:new",
+                    "Papers like Direct Preference Optimization",
+                ),
+                Example("like 2305.18290 2401.00001", "Papers like all of these 2 papers"),
+            ),
+            do_like,
+            (
+                Option("ids", "arXiv ids or links (up to 10), e.g. 2305.18290", required=True),
+                Option("filters", "Dates, e.g. since:30d or since:2024-06-01 until:2025-01-01"),
+                Option("sort", "Order", choices=("sort:relevance", "sort:new")),
+            ),
         ),
         CommandSpec(
             "top",

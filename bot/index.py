@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence, Set
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import tantivy
 from tantivy import FieldType, Occur, Query as TQuery
@@ -68,6 +68,7 @@ WRITER_HEAP = 128_000_000
 COMMIT_EVERY = 100_000  # documents queued before a commit even if nobody reads
 WRITER_THREADS = 0  # 0: tantivy picks (one per core)
 Aliases = Mapping[str, Sequence[str]]
+T = TypeVar("T")
 
 
 class PaperIndex:
@@ -378,6 +379,14 @@ class PaperIndex:
         )
         self.flush()
         return TQuery.boolean_query([(Occur.Must, compiled), (Occur.Must, window)])
+
+    def read(self, compute: Callable[[Any], T]) -> T:
+        """`compute(searcher)` on the committed state (what `search` reads), for readers
+        beside this module that build their own queries (`bot.similar`). Raises
+        `IndexDamaged` when tantivy panics."""
+        self._follow()
+        self.flush()
+        return no_panic(lambda: compute(self._index.searcher()))()
 
     def _cached(
         self, key: tuple[Any, ...], aliases: Aliases, compute: Callable[[], list[Ranked]]

@@ -66,6 +66,11 @@ def indexed_forms() -> IndexedForms:
     return IndexedForms(_en_analyze)
 
 
+def en_tokens(text: str) -> list[str]:
+    """`text` as the title, keywords and abstract fields index it (stemmed, folded)."""
+    return _en_analyze(text)
+
+
 def _en_analyze(text: str) -> list[str]:
     tokens: list[str] = _en().analyze(text)
     return tokens

@@ -1,0 +1,200 @@
+"""More like this: the papers of the store nearest to one paper, or to several together.
+
+    similar(store, ["2305.18290"], now=now, since=None, until=None, sort=Sort.RELEVANCE,
+            limit=10, exclude=frozenset()) -> [Ranked(id, score), ...]  (best first)
+
+The one similarity of paperboy (`/papers like`, its "More like this" button; a channel's taste
+can reuse it: pass the 👍 papers as `paper_ids` and the papers already shown as `exclude`).
+The input papers themselves never come back. Ids the store does not have are skipped; with
+none left, or nothing distinctive to look for, the answer is empty.
+
+How it works (a more-like-this query built here rather than tantivy's own
+`more_like_this_query`, which reads a document's stored text, and the index stores none):
+
+1. Each input paper's terms, analysed exactly as the index analyses its title, HF keywords
+   and abstract, plus the acronym tokens the index writes beside a spelled-out curated
+   expansion ("direct preference optimization" also counts as "dpo", so a paper that only
+   writes DPO is near).
+2. A term's weight in a paper: its count in each field, dampened (1 + log tf) and weighted as
+   search weighs fields (title 3, keywords 2, abstract 1), times its rarity in the store (idf,
+   from the index's document frequencies). Function words, and terms in more than a fifth of
+   the papers or in no other paper, never count. Each paper's weights are scaled to a best of 1.
+3. Several papers: a term's weight is its mean over the papers times the share of the papers
+   that have it, so what the papers share leads and what only one of them says weighs less.
+4. The `MAX_TERMS` heaviest terms become one union of boosted term lookups in the title,
+   keyword and abstract fields (BM25 scores each, with the field boosts of search). A flat
+   union of term lookups is what tantivy's block-max WAND prunes: the top hits come without
+   scoring every paper that shares a common word (a few ms at 1M papers, bench/like.py).
+
+Scores are the summed BM25 of that query: comparable within one answer, not across answers.
+`sort=Sort.NEW`: the `NEWEST_OF` nearest papers (those scoring at least `NEW_FLOOR` of their
+mean: a paper far below the others is not near), newest first. `since`/`until` narrow to
+papers that appeared in [since, until) (as search's `since:`/`until:`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence, Set
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from tantivy import FieldType, Occur, Query as TQuery
+
+from bot.index_forms import FUNCTION_WORDS
+from bot.index_schema import BOOSTS, TEXT_FIELDS, Ranked, en_tokens, indexed_forms, seconds
+from bot.models import Paper
+from bot.query import Sort
+
+if TYPE_CHECKING:
+    from bot.store import PaperStore
+
+__all__ = ["MAX_PAPERS", "NEWEST_OF", "like_terms", "similar"]
+
+MAX_PAPERS = 10  # input papers at most (`/papers like` refuses more)
+MAX_TERMS = 25  # terms in the query (as tantivy's more-like-this default)
+MAX_DF_SHARE = 0.2  # a term in more papers than this share tells little: left out ...
+COMMON_FROM = 50  # ... once it is in more than this many (a small store has no such words)
+NEWEST_OF = 30  # sort:new: the nearest this many, newest first ...
+NEW_FLOOR = 0.3  # ... of those scoring at least this share of their mean score
+EXCLUDE_INLINE = 100  # more excluded ids than this: excluded in the query, not afterwards
+MAX_LIMIT = 100
+
+
+def similar(
+    store: PaperStore,
+    paper_ids: Sequence[str],
+    *,
+    now: datetime,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    sort: Sort = Sort.RELEVANCE,
+    limit: int = 10,
+    exclude: Set[str] = frozenset(),
+) -> list[Ranked]:
+    """The papers nearest to `paper_ids` (store keys), best first (newest first with
+    `sort=Sort.NEW`), at most `limit`, never one of `paper_ids` or `exclude`."""
+    del now  # similarity does not age; kept so callers pass the time as everywhere else
+    papers = store.get_many(list(dict.fromkeys(paper_ids))[:MAX_PAPERS])
+    limit = min(limit, MAX_LIMIT)
+    if not papers or limit <= 0:
+        return []
+    index = store.search_index()
+    skip = {p.id for p in papers} | set(exclude)
+
+    def compute(searcher: Any) -> list[Ranked]:
+        terms = like_terms(papers, searcher.doc_freq, int(searcher.num_docs))
+        query = _query(index.schema, searcher.doc_freq, terms, since, until, skip)
+        if query is None:
+            return []
+        depth = NEWEST_OF if sort is Sort.NEW else limit
+        inline = len(skip) > EXCLUDE_INLINE
+        hits = searcher.search(query, depth + (0 if inline else len(skip)), count=False).hits
+        kept = [(float(score), addr) for score, addr in hits if score > 0]
+        ids = [str(searcher.doc(addr).get_first("id")) for _, addr in kept]
+        found = [(i, s, a) for i, (s, a) in zip(ids, kept, strict=True) if i not in skip][:depth]
+        if sort is Sort.NEW and found:
+            floor = NEW_FLOOR * sum(f[1] for f in found) / len(found)
+            found = [f for f in found if f[1] >= floor]
+            when = searcher.fast_field_values("published", [a for _, _, a in found])
+            order = sorted(range(len(found)), key=lambda k: (-(when[k] or 0), k))
+            found = [found[k] for k in order]
+        return [Ranked(i, s) for i, s, _ in found[:limit]]
+
+    return index.read(compute)
+
+
+def like_terms(
+    papers: Sequence[Paper], doc_freq: Any, total: int, max_terms: int = MAX_TERMS
+) -> dict[str, float]:
+    """The `max_terms` heaviest terms of `papers` together, with their weights (best 1.0)."""
+    if total <= 0:
+        return {}
+    idf: dict[str, float] = {}
+    profiles = []
+    for paper in papers:
+        counts = _field_counts(paper)
+        for term in {t for _, t in counts}:
+            if term not in idf:
+                idf[term] = _idf(term, doc_freq, total)
+        weights: dict[str, float] = {}
+        for (field, term), tf in counts.items():
+            if idf[term] > 0:
+                weights[term] = (
+                    weights.get(term, 0.0) + BOOSTS[field] * (1.0 + math.log(tf)) * idf[term]
+                )
+        best = max(weights.values(), default=0.0)
+        profiles.append({t: w / best for t, w in weights.items()} if best else {})
+    n = len(profiles)
+    have = Counter(t for profile in profiles for t in profile)
+    combined = {t: sum(p.get(t, 0.0) for p in profiles) / n * (have[t] / n) for t in have}
+    top = sorted(combined.items(), key=lambda kv: (-kv[1], kv[0]))[:max_terms]
+    best = top[0][1] if top else 1.0
+    return {term: weight / best for term, weight in top}
+
+
+def _field_counts(paper: Paper) -> Counter[tuple[str, str]]:
+    """(field, term) -> count, as the index holds the paper (acronym tokens included)."""
+    texts = [("title", paper.title)]
+    texts += [("keywords", k) for k in paper.ai_keywords or ()]
+    if paper.abstract:
+        texts.append(("abstract", paper.abstract))
+    found = indexed_forms().found_each([text for _, text in texts])
+    counts: Counter[tuple[str, str]] = Counter()
+    for (field, text), acronyms in zip(texts, found, strict=True):
+        for token in en_tokens(text) + list(acronyms):
+            if token not in FUNCTION_WORDS and len(token) > 1 and not token.isdigit():
+                counts[(field, token)] += 1
+    return counts
+
+
+def _idf(term: str, doc_freq: Any, total: int) -> float:
+    """log(N / df) over the field where the term is most common; 0 for a term that no other
+    paper has (it finds nothing) or that more than `MAX_DF_SHARE` of the papers have."""
+    df = max(int(doc_freq(field, term)) for field in TEXT_FIELDS)
+    if df <= 1 or df > max(total * MAX_DF_SHARE, COMMON_FROM):
+        return 0.0
+    return math.log(total / df)
+
+
+def _query(
+    schema: Any,
+    doc_freq: Any,
+    terms: dict[str, float],
+    since: datetime | None,
+    until: datetime | None,
+    skip: Set[str],
+) -> Any | None:
+    """A union of boosted term lookups (block-max WAND prunes it), with the date window and,
+    for a long exclusion list, the exclusion as required clauses."""
+    lookups = list(_lookups(schema, doc_freq, terms))
+    if not lookups:
+        return None
+    required: list[tuple[Occur, Any]] = []
+    if since is not None or until is not None:
+        window = TQuery.range_query(
+            schema,
+            "published",
+            FieldType.Integer,
+            seconds(since) if since else None,
+            seconds(until) if until else None,
+            include_upper=until is None,
+            use_inverted_index=True,
+        )
+        required.append((Occur.Must, TQuery.boost_query(window, 0.0)))
+    if len(skip) > EXCLUDE_INLINE:
+        ids = TQuery.term_set_query(schema, "id", sorted(i.lower() for i in skip))
+        required.append((Occur.MustNot, ids))
+    should = [(Occur.Should, q) for q in lookups]
+    if not required:
+        return TQuery.boolean_query(should)
+    return TQuery.boolean_query(should + required, minimum_number_should_match=1)
+
+
+def _lookups(schema: Any, doc_freq: Any, terms: dict[str, float]) -> Iterable[Any]:
+    for term, weight in terms.items():
+        for field in TEXT_FIELDS:
+            if doc_freq(field, term):
+                lookup = TQuery.term_query(schema, field, term, index_option="freq")
+                yield TQuery.boost_query(lookup, weight * BOOSTS[field])
