@@ -55,7 +55,13 @@ from adapters.slack_payload import (
     to_invocation,
 )
 from adapters.slack_post import Monotonic, SlackPoster, Sleep
-from adapters.slack_render import ACTION_ABSTRACT, ACTION_SHARE, ACTION_SUBSCRIBE, render
+from adapters.slack_render import (
+    ACTION_ABSTRACT,
+    ACTION_LIKE,
+    ACTION_SHARE,
+    ACTION_SUBSCRIBE,
+    render,
+)
 from bot.config import Settings, reveal
 from bot.messages import ChannelRef, Invocation, Pending, Reply, error
 from bot.ports import (
@@ -64,6 +70,7 @@ from bot.ports import (
     Reconciled,
     keep_secret,
     one_line_when_unreachable,
+    paper_id,
 )
 from bot.service import BotService
 
@@ -266,6 +273,7 @@ class SlackAdapter:
         self.app.action(ACTION_SHARE)(self._on_share)
         self.app.action(ACTION_SUBSCRIBE)(self._on_subscribe)
         self.app.action(re.compile(rf"^{ACTION_ABSTRACT}(_\d+)?$"))(self._on_abstract)
+        self.app.action(re.compile(rf"^{ACTION_LIKE}(_\d+)?$"))(self._on_like)
         self.app.event("app_uninstalled")(self._on_app_uninstalled)
         self.app.event("tokens_revoked")(self._on_tokens_revoked)
         self.app.event("reaction_added")(self._on_reaction)
@@ -360,6 +368,22 @@ class SlackAdapter:
         event = reaction_event(body, bot_user if isinstance(bot_user, str) else None)
         if event is not None:
             await self.service.react(event)
+
+    async def _on_like(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        """ "More like this": `/papers like <the card's paper>`, shown only to whoever clicked.
+        The button's value must be exactly one arXiv id; anything else is refused."""
+        await ack()
+        key = paper_id(action_value(body))
+        if key is None:
+            logger.warning("a More like this button whose value is not an arXiv id")
+            refused = error(
+                "Sorry, I could not read that button.", "Try `/papers like <arXiv id>`."
+            )
+            await self._respond(respond, refused, source_text=None, kind="ephemeral")
+            return
+        inv = action_invocation(body, f"like {key}")
+        reply = await self.service.ask(inv)
+        await self._respond(respond, reply, source_text=inv.text, kind="ephemeral")
 
     async def _on_app_uninstalled(self, context: Any) -> None:
         await self._workspace_gone(context, "the Slack app was uninstalled from this workspace")

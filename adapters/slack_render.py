@@ -37,6 +37,7 @@ _BLOCK_BUDGET = MAX_BLOCKS - 4
 ACTION_SHARE = "paperboy_share"
 ACTION_SUBSCRIBE = "paperboy_subscribe"
 ACTION_ABSTRACT = "paperboy_abstract"  # suffixed with the card's number: unique per message
+ACTION_LIKE = "paperboy_like"  # "More like this", suffixed the same way
 
 Block = dict[str, Any]
 Message = dict[str, Any]
@@ -187,6 +188,20 @@ def paper_section(
     return section("\n".join(lines), accessory)
 
 
+def like_actions(card: PaperCard, index: int = 0) -> list[Block]:
+    """The card's "More like this" button, in an actions block under it (a section holds one
+    accessory, the Abstract button). Its value is the paper's id, which the adapter checks."""
+    if not card.id or len(card.id) > BUTTON_VALUE:
+        return []
+    like = button("More like this", f"{ACTION_LIKE}_{index}", card.id)
+    return [{"type": "actions", "elements": [like]}]
+
+
+def listed(card: PaperCard, n: int | None, index: int) -> list[Block]:
+    """A paper in a list with its "More like this" button: one unit, never split."""
+    return [paper_section(card, n, abstract_button=True, index=index), *like_actions(card, index)]
+
+
 def paper_detail(card: PaperCard) -> list[list[Block]]:
     """One paper in full: title, facts, HF summary, the whole abstract, links.
 
@@ -210,7 +225,7 @@ def paper_detail(card: PaperCard) -> list[list[Block]]:
         links.append(link(card.code_url, "code"))
     if safe_url(card.project_page):
         links.append(link(card.project_page, "project page"))
-    units.append([context(" · ".join(links))])
+    units.append([context(" · ".join(links)), *like_actions(card)])
     return units
 
 
@@ -278,7 +293,7 @@ def _body(reply: Reply) -> tuple[list[Block], list[list[Block]]]:
     if reply.kind is ReplyKind.PAPER and reply.cards:
         units.extend(paper_detail(reply.cards[0]))
         for n, card in enumerate(reply.cards[1:], 2):
-            units.append([paper_section(card, n, abstract_button=True, index=n)])
+            units.append(listed(card, n, n))
         return head, units
     title = reply.title if reply.title.strip() else ""
     if reply.kind is ReplyKind.ERROR:
@@ -290,7 +305,7 @@ def _body(reply: Reply) -> tuple[list[Block], list[list[Block]]]:
         units.append([section(piece)])
     numbered = reply.kind is not ReplyKind.INFO
     for n, card in enumerate(reply.cards, 1):
-        units.append([paper_section(card, n if numbered else None, abstract_button=True, index=n)])
+        units.append(listed(card, n if numbered else None, n))
     return head, units
 
 

@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 
 from bot import redact
 from bot.errors import ConfigError, DeliveryError
+from bot.ids import ARXIV_ID_RE
 from bot.messages import ChannelRef, Reply
 from bot.models import PaperIn
 from bot.reachability import NetworkOneLiner
@@ -35,8 +36,21 @@ __all__ = [
     "Reconciled",
     "keep_secret",
     "one_line_when_unreachable",
+    "paper_id",
     "retry_after",
 ]
+
+
+def paper_id(value: object) -> str | None:
+    """A button's payload when it is exactly one arXiv id (`2305.18290`, `hep-th/9901001`,
+    with or without a version), as the store's key; None for anything else. Payloads come
+    back from the platform and are checked like any user text before they become a command."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    match = ARXIV_ID_RE.fullmatch(value)
+    if match is None:
+        return None
+    return match.group("new") or match.group("old")
 
 
 def keep_secret(*values: str | None) -> None:

@@ -22,7 +22,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from adapters.slack import LOOKING, SlackAdapter
 from adapters.slack_payload import to_invocation
-from adapters.slack_render import ACTION_ABSTRACT, ACTION_SHARE, ACTION_SUBSCRIBE
+from adapters.slack_render import ACTION_ABSTRACT, ACTION_LIKE, ACTION_SHARE, ACTION_SUBSCRIBE
 from bot.config import Settings
 from bot.errors import DeliveryError, SourceError
 from bot.messages import ChannelRef, PaperCard, Reply, ReplyKind
@@ -225,7 +225,7 @@ async def test_search_is_answered_in_the_ack_ephemeral_with_buttons(
     assert "Direct Preference Optimization" in blocks
     assert "https://arxiv.org/abs/2305.18290" in blocks
     assert "&lt;!channel&gt;" in blocks and "<!channel>" not in blocks
-    actions = [b for b in ack["blocks"] if b["type"] == "actions"][0]["elements"]
+    actions = [b for b in ack["blocks"] if b["type"] == "actions"][-1]["elements"]
     assert {e["action_id"] for e in actions} == {ACTION_SHARE, ACTION_SUBSCRIBE}
     assert slack_api.responses == {}  # nothing else went out: the ack was the answer
 
@@ -331,6 +331,59 @@ async def test_abstract_button_shows_the_full_abstract_to_the_clicker(
     [post] = await click(adapter, slack_api, f"{ACTION_ABSTRACT}_1", "2305.18290")
     assert post["response_type"] == "ephemeral"
     assert shown(post).count("It needs no reward model.") == 40  # all of it, not a blurb
+
+
+def like_buttons(message: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [
+        element
+        for block in message["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["action_id"].startswith(ACTION_LIKE)
+    ]
+
+
+async def test_every_card_has_a_more_like_this_button_that_answers_the_clicker(
+    adapter: SlackAdapter, slack_api: FakeSlackApi
+) -> None:
+    _, ack = await command(adapter, slack_api, "preference")
+    buttons = like_buttons(ack)
+    ids = [b["value"] for b in buttons]
+    cards = [b["accessory"]["value"] for b in ack["blocks"] if "accessory" in b]
+    assert ids == cards and set(ids) == {"2305.18290", "2401.00001"}  # one under each card
+    assert len({b["action_id"] for b in buttons}) == len(buttons)  # unique in the message
+    _, detail = await command(adapter, slack_api, "2305.18290", url="r2")
+    assert [b["value"] for b in like_buttons(detail)] == ["2305.18290"]
+
+    dpo = buttons[ids.index("2305.18290")]
+    [post] = await click(adapter, slack_api, dpo["action_id"], dpo["value"])
+    assert post["response_type"] == "ephemeral"
+    assert "Papers like Direct Preference Optimization" in shown(post)
+    assert "Preference tuning" in shown(post)  # the nearest paper
+    assert "2305.18290" not in [b["value"] for b in like_buttons(post)]  # not itself
+    assert slack_api.calls_to("chat.postMessage") == []  # nothing went to the channel
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "dpo",
+        "subscribe dpo",
+        "2305.18290 since:1d",
+        "2305.18290\n",
+        "https://arxiv.org/abs/2305.18290",
+        "<!channel>",
+        "2" * 5000,
+    ],
+)
+async def test_a_more_like_this_value_that_is_not_an_arxiv_id_is_refused(
+    adapter: SlackAdapter, slack_api: FakeSlackApi, service: BotService, value: str
+) -> None:
+    [post] = await click(adapter, slack_api, f"{ACTION_LIKE}_1", value, team="T0007")
+    assert post["response_type"] == "ephemeral"
+    assert "could not read that button" in shown(post)
+    assert service.store.subscriptions("slack:T0007:C0001") == []
 
 
 # ------------------------------------------------------------------------ HTTP mode

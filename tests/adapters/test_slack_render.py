@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from adapters.slack_render import (
     ACTION_ABSTRACT,
+    ACTION_LIKE,
     ACTION_SHARE,
     ACTION_SUBSCRIBE,
     escape,
@@ -92,7 +93,13 @@ def test_search_results_show_each_paper_with_facts_and_buttons() -> None:
     assert "One line." in first  # the HF summary stands in for a long abstract
     assert blocks[1]["accessory"]["action_id"].startswith(ACTION_ABSTRACT)
     assert blocks[1]["accessory"]["value"] == "2401.00001"
-    assert blocks[1]["accessory"]["action_id"] != blocks[2]["accessory"]["action_id"]
+    # Under each card its "More like this" button; every action_id unique in the message.
+    assert [(e["action_id"], e["value"]) for e in blocks[2]["elements"]] == [
+        (f"{ACTION_LIKE}_1", "2401.00001")
+    ]
+    assert blocks[1]["accessory"]["action_id"] != blocks[3]["accessory"]["action_id"]
+    action_ids = [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert len(action_ids) == len(set(action_ids))
     assert "+7 more" in json.dumps(blocks)
     actions = blocks[-1]
     assert actions["type"] == "actions"
