@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
@@ -24,6 +25,12 @@ import aiohttp
 import discord
 from discord import app_commands
 
+from adapters.discord_buttons import (
+    Numbered,
+    add_plain_likes,
+    like_button_type,
+    views_for,
+)
 from adapters.discord_commands import PapersTree, build_group, timezone_choices, topic_choices
 from adapters.discord_dm import DirectMessages
 from adapters.discord_payload import DM_WORKSPACE, PLATFORM, channel_ref, reaction_of
@@ -31,7 +38,7 @@ from adapters.discord_render import render
 from adapters.discord_reply import send_reply
 from bot.commands import build_text
 from bot.config import DiscordSettings
-from bot.messages import ChannelRef, Invocation, Pending, Reply, ReplyKind, UserRef
+from bot.messages import ChannelRef, Invocation, Pending, Reply, ReplyKind, UserRef, error
 from bot.ports import (
     RESEND,
     UNCONFIRMED,
@@ -61,6 +68,7 @@ VIEW_TIMEOUT = 14 * 60
 # discord.py sleeps on a 429 before retrying; above this wait it raises `RateLimited` instead,
 # so a digest tick is never parked for minutes (the ledger retries after `retry_after`).
 MAX_RATELIMIT_WAIT = 30.0
+ViewsFor = Callable[[list[dict[str, Any]]], list[discord.ui.View | None]]
 GUILD_REMOVED = "the bot was removed from this Discord server; invite it again to resume"
 
 
@@ -214,6 +222,9 @@ class DiscordAdapter:
         self.client.event(self.on_raw_reaction_add)
         self.client.event(self.on_raw_reaction_remove)
         self.dms = DirectMessages(self.client, self.channel_getter)  # personal watches
+        # "More like this" under digest cards answers clicks on any message, old ones too.
+        self.like_button = like_button_type(self.more_like)
+        self.client.add_dynamic_items(self.like_button)
         self.finished = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -291,16 +302,41 @@ class DiscordAdapter:
                 interaction,
                 answer,
                 ephemeral=reply.ephemeral,
-                view=self._view_for(answer),
+                views=lambda messages: self.views_for(answer, messages),
                 deferred=True,
             )
             return
-        await _send(interaction, reply, ephemeral=reply.ephemeral, view=self._view_for(reply))
+        await _send(
+            interaction,
+            reply,
+            ephemeral=reply.ephemeral,
+            views=lambda messages: self.views_for(reply, messages),
+        )
 
-    def _view_for(self, reply: Reply) -> discord.ui.View | None:
-        if reply.kind is ReplyKind.RESULTS and reply.cards and reply.ephemeral:
-            return ResultsView(self, reply)
-        return None
+    def views_for(
+        self, reply: Reply, messages: Sequence[dict[str, Any]], *, interactive: bool = True
+    ) -> list[discord.ui.View | None]:
+        """The buttons of each message: "More like this" under its cards; on the last message
+        of an ephemeral result list, Share and Subscribe too (`interactive`)."""
+        results = reply.kind is ReplyKind.RESULTS and reply.cards and reply.ephemeral
+        with_results = functools.partial(ResultsView, self, reply)
+        return views_for(
+            self.like_button, reply, messages, with_results if interactive and results else None
+        )
+
+    async def more_like(self, interaction: InteractionLike, key: str | None) -> None:
+        """A "More like this" click: `/papers like <id>`, answered only to whoever clicked."""
+        if key is None:
+            logger.warning("a More like this button whose id is not an arXiv id")
+            refused = error(
+                "Sorry, I could not read that button.", "Try `/papers like <arXiv id>`."
+            )
+            await _send(interaction, refused, ephemeral=True)
+            return
+        inv = to_invocation(
+            interaction, f"like {key}", manage_permission=self.settings.manage_permission
+        )
+        await self.respond(interaction, inv)
 
     async def autocomplete_topics(
         self, interaction: InteractionLike, current: str
@@ -336,7 +372,11 @@ class DiscordAdapter:
                     target, int(channel.channel), reply, idempotency_key, make_nonce, delivery_error
                 )
         posted: list[str] = []
-        for part, message in enumerate(render(reply)):
+        messages = render(reply)
+        views = self.views_for(reply, messages, interactive=False)
+        for part, (message, view) in enumerate(zip(messages, views, strict=True)):
+            if view is not None:
+                message = {**message, "view": view}
             # discord.py sends `enforce_nonce: true` with every nonce (http.py), so the nonce
             # alone makes its retry of a 5xx safe; `send()` has no enforce_nonce argument.
             try:
@@ -397,37 +437,42 @@ class DiscordAdapter:
 
 
 def _with(
-    message: dict[str, Any], *, ephemeral: bool, view: discord.ui.View | None, last: bool
+    message: dict[str, Any], *, ephemeral: bool, view: discord.ui.View | None
 ) -> dict[str, Any]:
-    """A rendered message plus the interaction-only arguments (buttons go on the last one)."""
+    """A rendered message plus the interaction-only arguments."""
     kwargs = {**message, "ephemeral": ephemeral}
-    if view is not None and last:
+    if view is not None:
         kwargs["view"] = view
     return kwargs
 
 
 class ResultsView(discord.ui.View):
-    """Buttons under an ephemeral search answer: share it in the channel, or subscribe."""
+    """Buttons under an ephemeral search answer: share it in the channel, or subscribe (first
+    row), and "More like this" under the message's cards (`group`, the rows below)."""
 
-    def __init__(self, adapter: DiscordAdapter, reply: Reply) -> None:
+    def __init__(
+        self, adapter: DiscordAdapter, reply: Reply, group: Sequence[Numbered] = ()
+    ) -> None:
         super().__init__(timeout=VIEW_TIMEOUT)
         self.adapter = adapter
         self.reply = reply
         share: discord.ui.Button[ResultsView] = discord.ui.Button(
-            label="Share", style=discord.ButtonStyle.primary
+            label="Share", style=discord.ButtonStyle.primary, row=0
         )
         share.callback = self.share  # type: ignore[method-assign,assignment]
         self.add_item(share)
         if reply.query:
             subscribe: discord.ui.Button[ResultsView] = discord.ui.Button(
-                label="Subscribe this channel", style=discord.ButtonStyle.secondary
+                label="Subscribe this channel", style=discord.ButtonStyle.secondary, row=0
             )
             subscribe.callback = self.subscribe  # type: ignore[method-assign,assignment]
             self.add_item(subscribe)
+        add_plain_likes(self, reply, group, adapter.more_like, first_row=1)
 
     async def share(self, interaction: InteractionLike) -> None:
-        """Post the same results publicly in the channel."""
-        await _send(interaction, self.reply, ephemeral=False)
+        """Post the same results publicly in the channel (with their "More like this")."""
+        views = functools.partial(self.adapter.views_for, self.reply, interactive=False)
+        await _send(interaction, self.reply, ephemeral=False, views=views)
 
     async def subscribe(self, interaction: InteractionLike) -> None:
         """`/papers subscribe <the query>`, with the clicking user's permissions."""
@@ -444,14 +489,15 @@ async def _send(
     reply: Reply,
     *,
     ephemeral: bool,
-    view: discord.ui.View | None = None,
+    views: ViewsFor | None = None,
     deferred: bool = False,
 ) -> None:
     """Every message of a reply: the first as the interaction's response (after a deferral, a
-    follow-up), the rest as follow-ups; the buttons go on the last one."""
+    follow-up), the rest as follow-ups; each with its buttons (`views`)."""
     messages = render(reply)
-    for n, message in enumerate(messages, 1):
-        kwargs = _with(message, ephemeral=ephemeral, view=view, last=n == len(messages))
+    shown = views(messages) if views is not None else [None] * len(messages)
+    for n, (message, view) in enumerate(zip(messages, shown, strict=True), 1):
+        kwargs = _with(message, ephemeral=ephemeral, view=view)
         if n == 1 and not deferred:
             await interaction.response.send_message(**kwargs)
         else:

@@ -17,6 +17,10 @@ LIMITS = {
     "field_value": 1024,
     "footer": 2048,
     "author": 256,
+    "rows": 5,
+    "per_row": 5,
+    "label": 80,
+    "custom_id": 100,
 }
 
 
@@ -59,6 +63,19 @@ def assert_within_limits(message: dict[str, Any]) -> None:
         assert counted == len(embed)
         total += counted
     assert total <= LIMITS["embed_total"]
+    if message.get("view") is not None:
+        assert_buttons_within_limits(message["view"])
+
+
+def assert_buttons_within_limits(view: discord.ui.View) -> None:
+    """At most 5 rows of at most 5 buttons, labels <= 80 and custom_ids <= 100 characters."""
+    rows = view.to_components()
+    assert 1 <= len(rows) <= LIMITS["rows"]
+    for row in rows:
+        assert 1 <= len(row["components"]) <= LIMITS["per_row"]
+        for button in row["components"]:
+            assert 1 <= len(button.get("label", "")) <= LIMITS["label"]
+            assert 1 <= len(button["custom_id"]) <= LIMITS["custom_id"]
 
 
 def message_text(message: dict[str, Any]) -> str:

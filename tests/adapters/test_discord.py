@@ -284,7 +284,9 @@ async def test_search_answers_at_once_privately_with_share_and_subscribe_buttons
     assert "Direct Preference Optimization" in message_text(message)
     view = message["view"]
     assert isinstance(view, ResultsView)
-    assert [b.label for b in view.children] == ["Share", "Subscribe this channel"]  # type: ignore[attr-defined]
+    labels = [b.label for b in view.children]  # type: ignore[attr-defined]
+    assert labels[:2] == ["Share", "Subscribe this channel"]
+    assert labels[2:] == [f"More like {n}" for n in range(1, len(message["embeds"]) + 1)]
 
     # "Share" posts the same results publicly in the channel.
     click = interaction()
@@ -447,6 +449,84 @@ def test_timezone_autocomplete_is_filtered_and_capped() -> None:
 
 
 # ---------------------------------------------------------------------- outbound
+
+
+# ------------------------------------------------------------------ More like this
+
+
+def custom_ids(message: dict[str, Any]) -> list[str]:
+    return [item.custom_id for item in message["view"].children]
+
+
+async def test_more_like_this_under_each_card_answers_only_the_clicker(
+    adapter: DiscordAdapter,
+) -> None:
+    inter = interaction()
+    await invoke(adapter, "search", inter, query="preference")
+    [message] = sent(inter.response.send_message)
+    likes = [b for b in message["view"].children if b.label.startswith("More like")]
+    assert len(likes) == len(message["embeds"]) >= 2
+    click = interaction()
+    await likes[0].callback(click)
+    [answer] = sent(click.response.send_message)
+    assert answer["ephemeral"] is True
+    first = message["embeds"][0].title.split(". ", 1)[1]
+    assert message_text(answer).startswith(f"**Papers like {first[:40]}")
+    assert first not in [e.title.split(". ", 1)[1] for e in answer["embeds"]]  # not itself
+
+
+async def test_a_paper_in_detail_has_one_more_like_this_button(adapter: DiscordAdapter) -> None:
+    inter = interaction()
+    await invoke(adapter, "paper", inter, id="2305.18290")
+    [message] = sent(inter.response.send_message)
+    assert [b.item.label for b in message["view"].children] == ["More like this"]
+    assert custom_ids(message) == ["paperboy:like:2305.18290"]
+
+
+async def test_digest_cards_get_persistent_buttons_that_answer_after_a_restart(
+    adapter: DiscordAdapter, channel: Any, service: BotService
+) -> None:
+    await adapter.send(ChannelRef.parse(KEY), digest(25), idempotency_key="d7")
+    messages = sent(channel.send)
+    assert [len(custom_ids(m)) for m in messages] == [10, 10, 5]  # one per card shown
+    assert custom_ids(messages[0])[0] == "paperboy:like:2401.00000"
+    assert all(m["view"].timeout is None for m in messages)  # persistent: no timeout
+
+    # A click on an old post: discord.py rebuilds the button from its custom_id.
+    fresh = DiscordAdapter(service, token=None)
+    template = fresh.like_button.__discord_ui_compiled_template__
+    match = template.fullmatch("paperboy:like:2305.18290")
+    button = await fresh.like_button.from_custom_id(None, None, match)
+    click = interaction()
+    await button.callback(click)
+    [answer] = sent(click.response.send_message)
+    assert answer["ephemeral"] is True
+    assert "Papers like Direct Preference Optimization" in message_text(answer)
+    await fresh.stop()
+
+
+@pytest.mark.parametrize(
+    "custom_id",
+    [
+        "paperboy:like:",
+        "paperboy:like:-",
+        "paperboy:like:subscribe dpo",
+        "paperboy:like:2305.18290 since:1d",
+        "paperboy:like:https://arxiv.org/abs/2305.18290",
+        "paperboy:like:@everyone",
+    ],
+)
+async def test_a_button_id_that_is_not_an_arxiv_id_is_refused(
+    adapter: DiscordAdapter, custom_id: str
+) -> None:
+    match = adapter.like_button.__discord_ui_compiled_template__.fullmatch(custom_id)
+    button = await adapter.like_button.from_custom_id(None, None, match)
+    click = interaction()
+    await button.callback(click)
+    [answer] = sent(click.response.send_message)
+    assert answer["ephemeral"] is True
+    assert "could not read that button" in message_text(answer)
+    assert adapter.service.store.subscriptions(KEY) == []
 
 
 def digest(n: int = 3) -> Reply:
