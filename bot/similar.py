@@ -85,7 +85,7 @@ def similar(
 
     def compute(searcher: Any) -> list[Ranked]:
         terms = like_terms(papers, searcher.doc_freq, int(searcher.num_docs))
-        query = _query(index.schema, searcher.doc_freq, terms, since, until, skip)
+        query = _query(index.schema, terms, since, until, skip)
         if query is None:
             return []
         depth = NEWEST_OF if sort is Sort.NEW else limit
@@ -150,9 +150,13 @@ def _field_counts(paper: Paper) -> Counter[tuple[str, str]]:
 
 
 def _idf(term: str, doc_freq: Any, total: int) -> float:
-    """log(N / df) over the field where the term is most common; 0 for a term that no other
-    paper has (it finds nothing) or that more than `MAX_DF_SHARE` of the papers have."""
-    df = max(int(doc_freq(field, term)) for field in TEXT_FIELDS)
+    """log(N / df), df counted in the abstracts (the largest field; for a word that no
+    abstract has, in titles or keywords); 0 for a term that no other paper has (it finds
+    nothing) or that more than `MAX_DF_SHARE` of the papers have. One dictionary lookup per
+    word for most words: a paper has about a hundred distinct ones."""
+    df = int(doc_freq("abstract", term))
+    if df == 0:
+        df = max(int(doc_freq("title", term)), int(doc_freq("keywords", term)))
     if df <= 1 or df > max(total * MAX_DF_SHARE, COMMON_FROM):
         return 0.0
     return math.log(total / df)
@@ -160,7 +164,6 @@ def _idf(term: str, doc_freq: Any, total: int) -> float:
 
 def _query(
     schema: Any,
-    doc_freq: Any,
     terms: dict[str, float],
     since: datetime | None,
     until: datetime | None,
@@ -168,7 +171,7 @@ def _query(
 ) -> Any | None:
     """A union of boosted term lookups (block-max WAND prunes it), with the date window and,
     for a long exclusion list, the exclusion as required clauses."""
-    lookups = list(_lookups(schema, doc_freq, terms))
+    lookups = list(_lookups(schema, terms))
     if not lookups:
         return None
     required: list[tuple[Occur, Any]] = []
@@ -192,9 +195,9 @@ def _query(
     return TQuery.boolean_query(should + required, minimum_number_should_match=1)
 
 
-def _lookups(schema: Any, doc_freq: Any, terms: dict[str, float]) -> Iterable[Any]:
+def _lookups(schema: Any, terms: dict[str, float]) -> Iterable[Any]:
+    # A field without the term costs one dictionary miss when searched: no check first.
     for term, weight in terms.items():
         for field in TEXT_FIELDS:
-            if doc_freq(field, term):
-                lookup = TQuery.term_query(schema, field, term, index_option="freq")
-                yield TQuery.boost_query(lookup, weight * BOOSTS[field])
+            lookup = TQuery.term_query(schema, field, term, index_option="freq")
+            yield TQuery.boost_query(lookup, weight * BOOSTS[field])
