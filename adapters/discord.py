@@ -26,6 +26,7 @@ import discord
 from discord import app_commands
 
 from adapters.discord_buttons import (
+    UNREADABLE,
     Numbered,
     add_plain_likes,
     like_button_type,
@@ -38,7 +39,7 @@ from adapters.discord_render import render
 from adapters.discord_reply import send_reply
 from bot.commands import build_text
 from bot.config import DiscordSettings
-from bot.messages import ChannelRef, Invocation, Pending, Reply, ReplyKind, UserRef, error
+from bot.messages import ChannelRef, Invocation, Pending, Reply, ReplyKind, UserRef
 from bot.ports import (
     RESEND,
     UNCONFIRMED,
@@ -302,16 +303,12 @@ class DiscordAdapter:
                 interaction,
                 answer,
                 ephemeral=reply.ephemeral,
-                views=lambda messages: self.views_for(answer, messages),
+                views=functools.partial(self.views_for, answer),
                 deferred=True,
             )
             return
-        await _send(
-            interaction,
-            reply,
-            ephemeral=reply.ephemeral,
-            views=lambda messages: self.views_for(reply, messages),
-        )
+        views = functools.partial(self.views_for, reply)
+        await _send(interaction, reply, ephemeral=reply.ephemeral, views=views)
 
     def views_for(
         self, reply: Reply, messages: Sequence[dict[str, Any]], *, interactive: bool = True
@@ -328,10 +325,7 @@ class DiscordAdapter:
         """A "More like this" click: `/papers like <id>`, answered only to whoever clicked."""
         if key is None:
             logger.warning("a More like this button whose id is not an arXiv id")
-            refused = error(
-                "Sorry, I could not read that button.", "Try `/papers like <arXiv id>`."
-            )
-            await _send(interaction, refused, ephemeral=True)
+            await _send(interaction, UNREADABLE, ephemeral=True)
             return
         inv = to_invocation(
             interaction, f"like {key}", manage_permission=self.settings.manage_permission
