@@ -4,8 +4,8 @@ Reuses bench/search.py's synthetic 1M-paper store (its `Corpus` and ingest path,
 names in --workdir, so a store built by either script serves both). For a fixed sample of
 papers spread over the corpus it times:
 
-- `bot.similar.similar` for one paper, for three papers together, and with `sort:new` and
-  `since:1y` (the index part, which is what grows with the store);
+- `bot.similar.similar` for one paper, for three papers together, and with `sort:new`,
+  `since:1y` (a long window) and `since:30d` (a short one): the part that grows with the store;
 - the whole `/papers like <id>` command through `BotService` (parse, rows, similarity, cards);
 
 and, in the same run, two baselines on the same papers:
@@ -129,13 +129,14 @@ def run(store: PaperStore, n: int) -> None:
     step = max(n // SAMPLE, 1)
     keys = [paper_key(i) for i in range(0, n, step)][:SAMPLE]
     triples = [keys[i : i + 3] for i in range(0, len(keys) - 2, 3)]
-    year = NOW - timedelta(days=365)
+    year, month = NOW - timedelta(days=365), NOW - timedelta(days=30)
     service = BotService(Settings.load(None, {}), store, clock=lambda: NOW)
     rows: list[tuple[str, list[float]]] = [
         ("like 1 paper (similar)", []),
         ("like 3 papers (similar)", []),
         ("like 1 paper sort:new", []),
         ("like 1 paper since:1y", []),
+        ("like 1 paper since:30d", []),
         ("/papers like <id> whole command", []),
         ("BASELINE naive OR of its words", []),
         ("REFERENCE tantivy more_like_this", []),
@@ -148,9 +149,12 @@ def run(store: PaperStore, n: int) -> None:
         rows[3][1].extend(
             timed(lambda k=key: similar(store, [k], now=NOW, since=year, limit=LIMIT))
         )  # type: ignore[misc]
-        rows[4][1].extend(timed(lambda k=key: whole_command(service, f"like {k}")))  # type: ignore[misc]
-        rows[5][1].extend(timed(lambda k=key: naive(store, k)))  # type: ignore[misc]
-        rows[6][1].extend(timed(lambda k=key: tantivy_mlt(store, k)))  # type: ignore[misc]
+        rows[4][1].extend(
+            timed(lambda k=key: similar(store, [k], now=NOW, since=month, limit=LIMIT))  # type: ignore[misc]
+        )
+        rows[5][1].extend(timed(lambda k=key: whole_command(service, f"like {k}")))  # type: ignore[misc]
+        rows[6][1].extend(timed(lambda k=key: naive(store, k)))  # type: ignore[misc]
+        rows[7][1].extend(timed(lambda k=key: tantivy_mlt(store, k)))  # type: ignore[misc]
     for triple in triples:
         rows[1][1].extend(timed(lambda t=triple: similar(store, t, now=NOW, limit=LIMIT)))  # type: ignore[misc]
     hits = similar(store, [keys[0]], now=NOW, limit=LIMIT)

@@ -29,7 +29,9 @@ How it works (a more-like-this query built here rather than tantivy's own
 Scores are the summed BM25 of that query: comparable within one answer, not across answers.
 `sort=Sort.NEW`: the `NEWEST_OF` nearest papers (those scoring at least `NEW_FLOOR` of their
 mean: a paper far below the others is not near), newest first. `since`/`until` narrow to
-papers that appeared in [since, until) (as search's `since:`/`until:`).
+papers that appeared in [since, until) (as search's `since:`/`until:`): looked for among the
+`WINDOW_DEPTH` nearest of the whole store first, with the window required only when too few of
+those are in it (`_nearest`: a long window required costs a scan of its papers).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence, Set
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tantivy import FieldType, Occur, Query as TQuery
 
@@ -58,6 +60,7 @@ MAX_DF_SHARE = 0.2  # a term in more papers than this share tells little: left o
 COMMON_FROM = 50  # ... once it is in more than this many (a small store has no such words)
 NEWEST_OF = 30  # sort:new: the nearest this many, newest first ...
 NEW_FLOOR = 0.3  # ... of those scoring at least this share of their mean score
+WINDOW_DEPTH = 300  # since:/until: look among this many of the nearest first (`_nearest`)
 EXCLUDE_INLINE = 100  # more excluded ids than this: excluded in the query, not afterwards
 MAX_LIMIT = 100
 
@@ -85,24 +88,80 @@ def similar(
 
     def compute(searcher: Any) -> list[Ranked]:
         terms = like_terms(papers, searcher.doc_freq, int(searcher.num_docs))
-        query = _query(index.schema, terms, since, until, skip)
-        if query is None:
+        lookups = list(_lookups(index.schema, terms))
+        if not lookups:
             return []
         depth = NEWEST_OF if sort is Sort.NEW else limit
-        inline = len(skip) > EXCLUDE_INLINE
-        hits = searcher.search(query, depth + (0 if inline else len(skip)), count=False).hits
-        kept = [(float(score), addr) for score, addr in hits if score > 0]
-        ids = [str(searcher.doc(addr).get_first("id")) for _, addr in kept]
-        found = [(i, s, a) for i, (s, a) in zip(ids, kept, strict=True) if i not in skip][:depth]
+        window = _Window(since, until)
+        found = _nearest(searcher, index.schema, lookups, window, skip, depth)
         if sort is Sort.NEW and found:
-            floor = NEW_FLOOR * sum(f[1] for f in found) / len(found)
-            found = [f for f in found if f[1] >= floor]
-            when = searcher.fast_field_values("published", [a for _, _, a in found])
-            order = sorted(range(len(found)), key=lambda k: (-(when[k] or 0), k))
-            found = [found[k] for k in order]
-        return [Ranked(i, s) for i, s, _ in found[:limit]]
+            found = _newest_first(searcher, found)
+        return [Ranked(key, score) for key, score, _ in found[:limit]]
 
     return index.read(compute)
+
+
+class _Window(NamedTuple):
+    since: datetime | None
+    until: datetime | None
+
+    def __bool__(self) -> bool:
+        return self.since is not None or self.until is not None
+
+    def holds(self, published: int | None) -> bool:
+        """Does a paper that appeared at `published` (epoch seconds) fall in [since, until)?"""
+        when = published or 0
+        low = self.since is None or when >= seconds(self.since)
+        return low and (self.until is None or when < seconds(self.until))
+
+
+_Found = tuple[str, float, Any]  # id, score, document address
+
+
+def _nearest(
+    searcher: Any, schema: Any, lookups: list[Any], window: _Window, skip: Set[str], depth: int
+) -> list[_Found]:
+    """The `depth` best matches in `window`, leaving out `skip`.
+
+    A window is first looked for among the best `WINDOW_DEPTH` matches of the whole store (the
+    pruned union, a few ms): when enough of them fall in it, they are exactly its best (every
+    paper further down scores lower). Otherwise (a short window) the window becomes a required
+    clause: intersecting reads every paper of the window, which a short one keeps cheap, while
+    a long one (a year: a fifth of the store) would cost hundreds of ms at 1M papers."""
+    if window:
+        probe = WINDOW_DEPTH + len(skip)
+        hits = _hits(searcher, _query(schema, lookups, _Window(None, None), skip), probe)
+        found = _found(searcher, hits, skip)
+        when = searcher.fast_field_values("published", [addr for _, _, addr in found])
+        inside = [f for f, at in zip(found, when, strict=True) if window.holds(at)]
+        if len(inside) >= depth or len(hits) < probe:
+            return inside[:depth]
+    extra = 0 if len(skip) > EXCLUDE_INLINE else len(skip)
+    hits = _hits(searcher, _query(schema, lookups, window, skip), depth + extra)
+    return _found(searcher, hits, skip)[:depth]
+
+
+def _hits(searcher: Any, query: Any, depth: int) -> list[Any]:
+    hits: list[Any] = searcher.search(query, depth, count=False).hits
+    return hits
+
+
+def _found(searcher: Any, hits: list[Any], skip: Set[str]) -> list[_Found]:
+    out = []
+    for score, addr in hits:
+        key = str(searcher.doc(addr).get_first("id"))
+        if score > 0 and key not in skip:
+            out.append((key, float(score), addr))
+    return out
+
+
+def _newest_first(searcher: Any, found: list[_Found]) -> list[_Found]:
+    """The nearest papers newest first, leaving out those far below the others' scores."""
+    floor = NEW_FLOOR * sum(score for _, score, _ in found) / len(found)
+    found = [f for f in found if f[1] >= floor]
+    when = searcher.fast_field_values("published", [addr for _, _, addr in found])
+    order = sorted(range(len(found)), key=lambda k: (-(when[k] or 0), k))
+    return [found[k] for k in order]
 
 
 def like_terms(
@@ -162,21 +221,13 @@ def _idf(term: str, doc_freq: Any, total: int) -> float:
     return math.log(total / df)
 
 
-def _query(
-    schema: Any,
-    terms: dict[str, float],
-    since: datetime | None,
-    until: datetime | None,
-    skip: Set[str],
-) -> Any | None:
+def _query(schema: Any, lookups: list[Any], window: _Window, skip: Set[str]) -> Any:
     """A union of boosted term lookups (block-max WAND prunes it), with the date window and,
     for a long exclusion list, the exclusion as required clauses."""
-    lookups = list(_lookups(schema, terms))
-    if not lookups:
-        return None
     required: list[tuple[Occur, Any]] = []
-    if since is not None or until is not None:
-        window = TQuery.range_query(
+    if window:
+        since, until = window
+        dates = TQuery.range_query(
             schema,
             "published",
             FieldType.Integer,
@@ -185,7 +236,7 @@ def _query(
             include_upper=until is None,
             use_inverted_index=True,
         )
-        required.append((Occur.Must, TQuery.boost_query(window, 0.0)))
+        required.append((Occur.Must, TQuery.boost_query(dates, 0.0)))
     if len(skip) > EXCLUDE_INLINE:
         ids = TQuery.term_set_query(schema, "id", sorted(i.lower() for i in skip))
         required.append((Occur.MustNot, ids))

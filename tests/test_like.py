@@ -240,3 +240,21 @@ def test_like_stays_on_the_judged_topics() -> None:
         like = sum(s.like for s in scores) / len(scores)
         title = sum(s.title for s in scores) / len(scores)
         assert like >= floor and like > title, (fixtures, like, title)
+
+
+def test_a_window_gives_the_same_papers_whichever_way_it_is_searched(
+    store: PaperStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.similar
+
+    dated = [
+        dataclasses.replace(p, published_at=NOW - timedelta(days=100 * i))
+        for i, p in enumerate([*PREFERENCE, *GENERIC])
+    ]
+    store.upsert_many([DPO, *dated], NOW)
+    since = NOW - timedelta(days=250)  # the newest three of them
+    probed = similar(store, [DPO.id], now=NOW, since=since, limit=3)
+    monkeypatch.setattr(bot.similar, "WINDOW_DEPTH", 1)  # too few nearest: the window required
+    required = similar(store, [DPO.id], now=NOW, since=since, limit=3)
+    assert [r.id for r in probed] == [r.id for r in required]
+    assert {r.id for r in probed} == {p.id for p in PREFERENCE}
