@@ -4,7 +4,8 @@ Three translations and nothing else: an interaction's typed options -> `Invocati
 core's text grammar, `bot.commands.build_text`); `Reply` -> Discord messages
 (`discord_render.render`, pure); `(ChannelRef, Reply)` -> a REST post (`DiscordAdapter.send`).
 Raw reaction events go to `BotService.react` (`discord_payload.reaction_of`, pure). The command
-group itself is generated in `discord_commands`.
+group itself is generated in `discord_commands`; answering an interaction (its response,
+follow-ups and buttons) is `discord_answer`, the "More like this" buttons `discord_buttons`.
 
 Inside this file `import discord` is the SDK (absolute imports); run the bot with `python -m bot`.
 """
@@ -19,19 +20,19 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 import discord
 from discord import app_commands
 
-from adapters.discord_buttons import (
-    UNREADABLE,
-    Numbered,
-    add_plain_likes,
-    like_button_type,
-    views_for,
+from adapters.discord_answer import (
+    InteractionLike,
+    ResultsView,
+    send_reply,
+    to_invocation,
 )
+from adapters.discord_buttons import UNREADABLE, like_button_type, views_for
 from adapters.discord_commands import PapersTree, build_group, timezone_choices, topic_choices
 from adapters.discord_dm import DirectMessages
 from adapters.discord_payload import DM_WORKSPACE, PLATFORM, channel_ref, reaction_of
@@ -39,7 +40,7 @@ from adapters.discord_render import render
 from adapters.discord_reply import send_reply
 from bot.commands import build_text
 from bot.config import DiscordSettings
-from bot.messages import ChannelRef, Invocation, Pending, Reply, ReplyKind, UserRef
+from bot.messages import ChannelRef, Invocation, Pending, Reply, ReplyKind
 from bot.ports import (
     RESEND,
     UNCONFIRMED,
@@ -64,53 +65,13 @@ NONCE_MAX = 25
 # resend an unknown post only well inside it. Ticks are 30 s apart by default.
 NONCE_WINDOW = timedelta(minutes=2)
 UNKNOWN_MESSAGE = 10008  # Discord's error code
-# An interaction token lasts 15 minutes (D-INT-2); buttons on an answer stop a little earlier.
-VIEW_TIMEOUT = 14 * 60
 # discord.py sleeps on a 429 before retrying; above this wait it raises `RateLimited` instead,
 # so a digest tick is never parked for minutes (the ledger retries after `retry_after`).
 MAX_RATELIMIT_WAIT = 30.0
-ViewsFor = Callable[[list[dict[str, Any]]], list[discord.ui.View | None]]
 GUILD_REMOVED = "the bot was removed from this Discord server; invite it again to resume"
 
 
 # ----------------------------------------------------------------------------- inbound
-
-
-class InteractionLike(Protocol):
-    """The parts of `discord.Interaction` this adapter reads (tests pass a namespace)."""
-
-    guild_id: int | None
-    channel_id: int | None
-    user: discord.abc.User
-    permissions: discord.Permissions
-    response: discord.InteractionResponse[Any]
-    followup: discord.Webhook
-
-
-def to_invocation(
-    interaction: InteractionLike | discord.Interaction[Any],
-    text: str,
-    *,
-    manage_permission: bool = True,
-) -> Invocation:
-    """A `/papers` interaction as the core's invocation.
-
-    `can_manage`: in a server, the user's Manage Channels permission in this channel (Discord
-    resolves overwrites and Administrator into `interaction.permissions`); in a DM, always.
-    """
-    perms = interaction.permissions
-    in_dm = interaction.guild_id is None
-    can_manage = (
-        in_dm or not manage_permission or bool(perms.manage_channels or perms.administrator)
-    )
-    user = interaction.user
-    return Invocation(
-        text=text,
-        channel=channel_ref(interaction.guild_id, interaction.channel_id),
-        user=UserRef(PLATFORM, str(user.id), getattr(user, "name", None)),
-        can_manage=can_manage,
-        user_home=DM_WORKSPACE,  # one user's watches are the same in every server
-    )
 
 
 def build_client(settings: DiscordSettings) -> discord.Client:
@@ -299,7 +260,7 @@ class DiscordAdapter:
             # is fixed now, D-INT-2), then answer within the token's 15 minutes.
             await interaction.response.defer(ephemeral=reply.ephemeral, thinking=True)
             answer = await reply.reply()
-            await _send(
+            await send_reply(
                 interaction,
                 answer,
                 ephemeral=reply.ephemeral,
@@ -308,7 +269,7 @@ class DiscordAdapter:
             )
             return
         views = functools.partial(self.views_for, reply)
-        await _send(interaction, reply, ephemeral=reply.ephemeral, views=views)
+        await send_reply(interaction, reply, ephemeral=reply.ephemeral, views=views)
 
     def views_for(
         self, reply: Reply, messages: Sequence[dict[str, Any]], *, interactive: bool = True
@@ -325,7 +286,7 @@ class DiscordAdapter:
         """A "More like this" click: `/papers like <id>`, answered only to whoever clicked."""
         if key is None:
             logger.warning("a More like this button whose id is not an arXiv id")
-            await _send(interaction, UNREADABLE, ephemeral=True)
+            await send_reply(interaction, UNREADABLE, ephemeral=True)
             return
         inv = to_invocation(
             interaction, f"like {key}", manage_permission=self.settings.manage_permission
@@ -428,71 +389,3 @@ class DiscordAdapter:
             return
         if event is not None:
             await self.service.react(event)
-
-
-def _with(
-    message: dict[str, Any], *, ephemeral: bool, view: discord.ui.View | None
-) -> dict[str, Any]:
-    """A rendered message plus the interaction-only arguments."""
-    kwargs = {**message, "ephemeral": ephemeral}
-    if view is not None:
-        kwargs["view"] = view
-    return kwargs
-
-
-class ResultsView(discord.ui.View):
-    """Buttons under an ephemeral search answer: share it in the channel, or subscribe (first
-    row), and "More like this" under the message's cards (`group`, the rows below)."""
-
-    def __init__(
-        self, adapter: DiscordAdapter, reply: Reply, group: Sequence[Numbered] = ()
-    ) -> None:
-        super().__init__(timeout=VIEW_TIMEOUT)
-        self.adapter = adapter
-        self.reply = reply
-        share: discord.ui.Button[ResultsView] = discord.ui.Button(
-            label="Share", style=discord.ButtonStyle.primary, row=0
-        )
-        share.callback = self.share  # type: ignore[method-assign,assignment]
-        self.add_item(share)
-        if reply.query:
-            subscribe: discord.ui.Button[ResultsView] = discord.ui.Button(
-                label="Subscribe this channel", style=discord.ButtonStyle.secondary, row=0
-            )
-            subscribe.callback = self.subscribe  # type: ignore[method-assign,assignment]
-            self.add_item(subscribe)
-        add_plain_likes(self, reply, group, adapter.more_like, first_row=1)
-
-    async def share(self, interaction: InteractionLike) -> None:
-        """Post the same results publicly in the channel (with their "More like this")."""
-        views = functools.partial(self.adapter.views_for, self.reply, interactive=False)
-        await _send(interaction, self.reply, ephemeral=False, views=views)
-
-    async def subscribe(self, interaction: InteractionLike) -> None:
-        """`/papers subscribe <the query>`, with the clicking user's permissions."""
-        inv = to_invocation(
-            interaction,
-            f"subscribe {self.reply.query}",
-            manage_permission=self.adapter.settings.manage_permission,
-        )
-        await self.adapter.respond(interaction, inv)
-
-
-async def _send(
-    interaction: InteractionLike,
-    reply: Reply,
-    *,
-    ephemeral: bool,
-    views: ViewsFor | None = None,
-    deferred: bool = False,
-) -> None:
-    """Every message of a reply: the first as the interaction's response (after a deferral, a
-    follow-up), the rest as follow-ups; each with its buttons (`views`)."""
-    messages = render(reply)
-    shown = views(messages) if views is not None else [None] * len(messages)
-    for n, (message, view) in enumerate(zip(messages, shown, strict=True), 1):
-        kwargs = _with(message, ephemeral=ephemeral, view=view)
-        if n == 1 and not deferred:
-            await interaction.response.send_message(**kwargs)
-        else:
-            await interaction.followup.send(**kwargs)

@@ -20,7 +20,8 @@ import aiohttp
 import discord
 import pytest
 
-from adapters.discord import GUILD_REMOVED, DiscordAdapter, ResultsView, make_nonce
+from adapters.discord import GUILD_REMOVED, DiscordAdapter, make_nonce
+from adapters.discord_answer import ResultsView
 from adapters.discord_commands import command_payload, timezone_choices, topic_choices
 from bot.cli import main as cli_main
 from bot.command_context import Example
