@@ -98,6 +98,7 @@ LOOKING = "Looking that up…"
 RESPONSE_URL_USES = 5  # Slack allows five uses of a response_url (S-IN-4)
 # At shutdown, commands still running get this long to answer; the rest are told to retry.
 STOP_WAIT = 1.5
+UNREADABLE = error("Sorry, I could not read that button.", "Try `/papers like <arXiv id>`.")
 STOPPING = "paperboy is restarting and could not finish this. Please try again in a minute."
 
 _SOCKET_LOG = logging.getLogger("adapters.slack.socket")
@@ -354,10 +355,11 @@ class SlackAdapter:
         await self._respond(respond, await self.service.ask(inv), source_text=None)
 
     async def _on_abstract(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        """ "Abstract": the paper in detail, shown only to whoever clicked."""
+        """ "Abstract": the paper in detail, shown only to whoever clicked. The value must be
+        one arXiv id (it becomes the command text): anything else is refused."""
         await ack()
-        inv = action_invocation(body, action_value(body))
-        reply = await self.service.ask(inv)
+        key = paper_id(action_value(body))
+        reply = UNREADABLE if key is None else await self.service.ask(action_invocation(body, key))
         await self._respond(respond, reply, source_text=None, kind="ephemeral")
 
     async def _on_reaction(self, body: dict[str, Any], context: Any) -> None:
@@ -376,10 +378,7 @@ class SlackAdapter:
         key = paper_id(action_value(body))
         if key is None:
             logger.warning("a More like this button whose value is not an arXiv id")
-            refused = error(
-                "Sorry, I could not read that button.", "Try `/papers like <arXiv id>`."
-            )
-            await self._respond(respond, refused, source_text=None, kind="ephemeral")
+            await self._respond(respond, UNREADABLE, source_text=None, kind="ephemeral")
             return
         inv = action_invocation(body, f"like {key}")
         reply = await self.service.ask(inv)

@@ -377,10 +377,11 @@ async def test_every_card_has_a_more_like_this_button_that_answers_the_clicker(
         "2" * 5000,
     ],
 )
-async def test_a_more_like_this_value_that_is_not_an_arxiv_id_is_refused(
-    adapter: SlackAdapter, slack_api: FakeSlackApi, service: BotService, value: str
+@pytest.mark.parametrize("action", [ACTION_LIKE, ACTION_ABSTRACT])
+async def test_a_paper_button_value_that_is_not_an_arxiv_id_is_refused(
+    adapter: SlackAdapter, slack_api: FakeSlackApi, service: BotService, value: str, action: str
 ) -> None:
-    [post] = await click(adapter, slack_api, f"{ACTION_LIKE}_1", value, team="T0007")
+    [post] = await click(adapter, slack_api, f"{action}_1", value, team="T0007")
     assert post["response_type"] == "ephemeral"
     assert "could not read that button" in shown(post)
     assert service.store.subscriptions("slack:T0007:C0001") == []
