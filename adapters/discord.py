@@ -37,7 +37,7 @@ from adapters.discord_commands import PapersTree, build_group, timezone_choices,
 from adapters.discord_dm import DirectMessages
 from adapters.discord_payload import DM_WORKSPACE, PLATFORM, channel_ref, reaction_of
 from adapters.discord_render import render
-from adapters.discord_reply import send_reply
+from adapters.discord_reply import reply_in_thread
 from bot.commands import build_text
 from bot.config import DiscordSettings
 from bot.messages import ChannelRef, Invocation, Pending, Reply, ReplyKind
@@ -323,7 +323,7 @@ class DiscordAdapter:
             except ValueError:
                 raise DeliveryError(f"{channel.key} is not a Discord channel", gone=True) from None
             if reply.thread_of is not None:
-                return await send_reply(
+                return await reply_in_thread(
                     target, int(channel.channel), reply, idempotency_key, make_nonce, delivery_error
                 )
         posted: list[str] = []

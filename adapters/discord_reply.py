@@ -1,6 +1,6 @@
 """A follow-up as a Discord reply to the digest message that carried the paper
 (`Reply.thread_of`), and how its failures map to the ledger's vocabulary (wave2.md DT-1, DT-2,
-DT-4). Kept beside adapters/discord.py, which posts digests and calls `send_reply`."""
+DT-4). Kept beside adapters/discord.py, which posts digests and calls `reply_in_thread`."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def reply_error(
     return fallback(exc, posted=posted)
 
 
-async def send_reply(
+async def reply_in_thread(
     target: discord.abc.Messageable,
     channel_id: int,
     reply: Reply,
