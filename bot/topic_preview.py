@@ -40,7 +40,8 @@ class Preview:
     def volume(self) -> str:
         if not self.total:
             return "no papers in the last four weeks"
-        return f"about {self.per_week} papers a week (busiest day: {self.busiest})"
+        papers = "paper" if self.per_week == "1" else "papers"
+        return f"about {self.per_week} {papers} a week (busiest day: {self.busiest})"
 
     def lines(self) -> list[str]:
         if not self.total:

@@ -19,6 +19,24 @@ async def test_subscribe_previews_the_last_four_weeks(bot: TestBot) -> None:
     assert "narrow it" not in reply.text
 
 
+async def test_one_paper_a_week_reads_in_the_singular(bot: TestBot) -> None:
+    # Four papers over the four weeks, each on its own day and older than LIVE_LAG.
+    bot.store.upsert_many(
+        [
+            paper(
+                f"2606.0010{n}",
+                f"Sparse mixture routing {n}",
+                "sparse mixture routing",
+                published_at=NOW - timedelta(days=3 + 6 * n),
+            )
+            for n in range(4)
+        ],
+        NOW - timedelta(days=2),
+    )
+    reply = await bot.ask("subscribe sparse mixture routing")
+    assert "about 1 paper a week (busiest day: 1)" in reply.text
+
+
 async def test_subscribe_to_a_topic_with_nothing_says_so(bot: TestBot) -> None:
     reply = await bot.ask("subscribe quantum gravity")
     assert reply.kind is not ReplyKind.ERROR
