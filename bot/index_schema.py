@@ -23,8 +23,11 @@ from bot.venues import venue_of
 SCHEMA_VERSION = 7
 STATE_FILE = "paperboy-index.json"
 
-# Field boosts: a word in the title counts most, then keywords, abstract, authors.
-BOOSTS = {"title": 3.0, "keywords": 2.0, "abstract": 1.0, "authors": 0.6}
+# Field boosts: a word in the title counts most, then keywords and abstract, then authors.
+# Keywords (Hugging Face's, extracted from the abstract) restate the abstract: they weigh what
+# the abstract weighs, or a paper that has them would count the same evidence twice over one
+# that has none (arXiv-only papers).
+BOOSTS = {"title": 3.0, "keywords": 1.0, "abstract": 1.0, "authors": 0.6}
 TEXT_FIELDS = ("title", "keywords", "abstract")
 
 EN = "pb_en"

@@ -26,7 +26,7 @@ from typing import Any
 
 from bot.db import make_engine
 from bot.index import open_index
-from bot.index_schema import paper_time
+from bot.index_schema import BOOSTS, paper_time
 from bot.models import PaperIn
 from bot.query import AnyOf, Author, Category, Not, Phrase, Query, Word, parse_query
 from bot.search import search_papers
@@ -37,7 +37,8 @@ from bot.store import PaperStore
 NOW = datetime(2026, 8, 15, 12, 0, tzinfo=UTC)
 K_NDCG = 5
 K_RECALL = 10
-FIELD_WEIGHTS = (3.0, 2.0, 1.0, 0.6)  # title, keywords, abstract, authors (as the index)
+# title, keywords, abstract, authors: the index's own boosts
+FIELD_WEIGHTS = tuple(BOOSTS[f] for f in ("title", "keywords", "abstract", "authors"))
 
 Ranker = Callable[[str], list[str]]
 
