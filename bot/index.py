@@ -32,6 +32,8 @@ from bot.index_aliases import digest as alias_digest
 from bot.index_compile import Compiler
 from bot.index_health import no_panic, probe, usable
 from bot.index_rank import (
+    Memo,
+    Plan,
     ResultCache,
     SortBars,
     Split,
@@ -60,6 +62,7 @@ __all__ = ["STATE_FILE", "PaperIndex", "Ranked", "open_index"]
 logger = logging.getLogger(__name__)
 
 RESULT_CACHE = 512  # answers remembered until the next commit (see `search`)
+COMPILED_CACHE = 512  # compiled queries remembered until the next commit (see `_plan`)
 HEAD_FIRST_DOCS = 50_000  # smaller indexes run every query in full (a few ms at most)
 # Head-first: an abstract lookup whose rarest word is in more than this share of the papers
 # is left out of the query and added as an optional clause (`index_rank.head_first`).
@@ -97,6 +100,7 @@ class PaperIndex:
         self._alias_table: tuple[Aliases, AliasTable] | None = None
         self._alias_version = 0
         self._cache = ResultCache(RESULT_CACHE)
+        self._plans: Memo[Plan] = Memo(COMPILED_CACHE)
         # A follower (a Slack HTTP worker process) reads an index another process writes: it
         # never writes, and a commit of the writer (meta.json changes) empties its caches.
         self.read_only = False
@@ -416,30 +420,29 @@ class PaperIndex:
 
     def _all(self, query: Query, limit: int, now: datetime) -> Callable[[], list[Ranked]]:
         def compute() -> list[Ranked]:
-            assert self._alias_table is not None  # built by `_cached`
-            compiled = self._compiler(self._alias_table[0]).query(query)
-            if compiled is None:
-                return []
             searcher = self._index.searcher()
             sort = query.sort
             if sort is Sort.RELEVANCE and not query.has_text():
                 sort = Sort.TOP  # nothing to score by text: the most upvoted first
             if sort is not Sort.RELEVANCE:
+                compiled = self._plan("full", query).query
+                if compiled is None:
+                    return []
                 field = "published" if sort is Sort.NEW else "upvotes"
                 return self._bars.by_field(
                     searcher, self.schema, compiled, field, limit, self._generation
                 )
             fresh = query.since is None
             if searcher.num_docs >= HEAD_FIRST_DOCS:
-                dense = int(searcher.num_docs * DENSE_SHARE)
-                head = self._compiler(self._alias_table[0], dense_df=dense)
-                head_query = head.query(query)
-                split = Split(head.dense, head.later)
-                if (split.dense or split.later) and head_query is not None:
-                    hits = head_first(searcher, self.schema, head_query, split, limit)
+                head = self._plan("head", query, int(searcher.num_docs * DENSE_SHARE))
+                if head.query is None:
+                    return []  # the same parts as the full query: neither can match
+                if head.split.dense or head.split.later:
+                    hits = head_first(searcher, self.schema, head.query, head.split, limit)
                     if hits is not None:
                         return blend_top(searcher, hits, limit, now, fresh)
-            return ranked(searcher, compiled, limit, now, fresh)
+            compiled = self._plan("full", query).query
+            return [] if compiled is None else ranked(searcher, compiled, limit, now, fresh)
 
         return compute
 
@@ -447,8 +450,7 @@ class PaperIndex:
         self, query: Query, limit: int, now: datetime, exclude: Set[str]
     ) -> Callable[[], list[Ranked]]:
         def compute() -> list[Ranked]:
-            assert self._alias_table is not None  # built by `_cached`
-            compiled = self._compiler(self._alias_table[0]).relaxed(query)
+            compiled = self._plan("most", query).query
             if compiled is None:
                 return []
             searcher = self._index.searcher()
@@ -456,6 +458,21 @@ class PaperIndex:
             return [hit for hit in hits if hit.id not in exclude][:limit]
 
         return compute
+
+    def _plan(self, kind: str, query: Query, dense_df: int | None = None) -> Plan:
+        """`query` compiled: "full", "head" (head-first, `dense_df`) or "most" (relaxed).
+        Remembered until the next commit or alias change: a repeated search (a team's usual
+        topics, a digest's) skips the compiler, which costs as much as a fast search."""
+
+        def make() -> Plan:
+            assert self._alias_table is not None  # built by `_cached`
+            compiler = self._compiler(self._alias_table[0], dense_df)
+            if kind == "most":
+                return Plan(compiler.relaxed(query), Split([], []))
+            return Plan(compiler.query(query), Split(compiler.dense, compiler.later))
+
+        state = (self._generation, self._alias_version)
+        return self._plans.get((kind, query, dense_df), state, make)
 
     def _compiler(self, aliases: Aliases, dense_df: int | None = None) -> Compiler:
         # The store hands out the same mapping until it mines new aliases: build the table

@@ -8,7 +8,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from tantivy import FieldType, Occur, Order, Query as TQuery
 
@@ -106,6 +106,13 @@ class Split(NamedTuple):
 
     dense: list[Any]  # dense word lookups: optional clauses, one per level
     later: list[Any]  # phrases: scored for the best head matches only
+
+
+class Plan(NamedTuple):
+    """A compiled query (None: it cannot match) and, in head-first mode, what it left out."""
+
+    query: Any | None
+    split: Split
 
 
 def _key(addr: Any) -> tuple[int, int]:
@@ -219,3 +226,33 @@ class ResultCache:
                 while len(self._results) > self.size:
                     self._results.popitem(last=False)
         return result
+
+
+V = TypeVar("V")
+
+
+class Memo(Generic[V]):
+    """Values remembered by key until `state` (the index's commit, the alias table) changes,
+    the `size` most recently used."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._values: OrderedDict[Hashable, V] = OrderedDict()
+        self._state: Hashable = None
+
+    def get(self, key: Hashable, state: Hashable, compute: Callable[[], V]) -> V:
+        with self._lock:
+            if self._state != state:
+                self._values.clear()
+                self._state = state
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+        value = compute()
+        with self._lock:
+            if self._state == state and self.size > 0:
+                self._values[key] = value
+                while len(self._values) > self.size:
+                    self._values.popitem(last=False)
+        return value
