@@ -40,6 +40,7 @@ from bot.index_rank import (
     blend_top,
     doc_id,
     head_first,
+    merged,
     ranked,
     to_hour,
 )
@@ -433,15 +434,18 @@ class PaperIndex:
                     searcher, self.schema, compiled, field, limit, self._generation
                 )
             fresh = query.since is None
+            kind = "full"
             if searcher.num_docs >= HEAD_FIRST_DOCS:
                 head = self._plan("head", query, int(searcher.num_docs * DENSE_SHARE))
                 if head.query is None:
                     return []  # the same parts as the full query: neither can match
-                if head.split.dense or head.split.later:
+                if not head.split.dense and not head.split.later:
+                    kind = "sparse"  # no dense lookup: the words lead, not a date window
+                else:
                     hits = head_first(searcher, self.schema, head.query, head.split, limit)
                     if hits is not None:
                         return blend_top(searcher, hits, limit, now, fresh)
-            compiled = self._plan("full", query).query
+            compiled = self._plan(kind, query).query
             return [] if compiled is None else ranked(searcher, compiled, limit, now, fresh)
 
         return compute
@@ -460,16 +464,19 @@ class PaperIndex:
         return compute
 
     def _plan(self, kind: str, query: Query, dense_df: int | None = None) -> Plan:
-        """`query` compiled: "full", "head" (head-first, `dense_df`) or "most" (relaxed).
-        Remembered until the next commit or alias change: a repeated search (a team's usual
-        topics, a digest's) skips the compiler, which costs as much as a fast search."""
+        """`query` compiled: "full", "sparse" (the full query of words rare enough to lead a
+        date window), "head" (head-first, `dense_df`) or "most" (relaxed). Remembered until the
+        next commit or alias change: a repeated search (a team's usual topics) skips the
+        compiler, which costs as much as a fast search."""
 
         def make() -> Plan:
             assert self._alias_table is not None  # built by `_cached`
             compiler = self._compiler(self._alias_table[0], dense_df)
+            compiler.window_leads = kind != "sparse"
             if kind == "most":
                 return Plan(compiler.relaxed(query), Split([], []))
-            return Plan(compiler.query(query), Split(compiler.dense, compiler.later))
+            compiled = compiler.query(query)
+            return Plan(compiled, Split(merged(compiler.dense), compiler.later))
 
         state = (self._generation, self._alias_version)
         return self._plans.get((kind, query, dense_df), state, make)

@@ -108,6 +108,21 @@ class Split(NamedTuple):
     later: list[Any]  # phrases: scored for the best head matches only
 
 
+def merged(lookups: list[Any]) -> list[Any]:
+    """`lookups` with each repeated one (an acronym's abstract lookup is both a form of the
+    word and its proximity evidence) once, boosted by its count: the same score, one seek per
+    head match instead of several."""
+    counts: dict[str, int] = {}
+    first: dict[str, Any] = {}
+    for lookup in lookups:
+        key = repr(lookup)
+        counts[key] = counts.get(key, 0) + 1
+        first.setdefault(key, lookup)
+    return [
+        q if counts[k] == 1 else TQuery.boost_query(q, float(counts[k])) for k, q in first.items()
+    ]
+
+
 class Plan(NamedTuple):
     """A compiled query (None: it cannot match) and, in head-first mode, what it left out."""
 

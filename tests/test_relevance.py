@@ -10,7 +10,7 @@ fixed judgments: the figures are deterministic, not timings.
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -287,7 +287,14 @@ def _generated(n: int) -> list[PaperIn]:
         abstract = " ".join(rng.choices(vocab, weights, k=80))
         keywords = [" ".join(rng.choices(vocab, weights, k=2)) for _ in range(2)]
         out.append(
-            paper(f"2601.{i:05d}", title, abstract=abstract, ai_keywords=keywords, upvotes=i % 7)
+            paper(
+                f"2601.{i:05d}",
+                title,
+                abstract=abstract,
+                ai_keywords=keywords,
+                upvotes=i % 7,
+                published_at=NOW - timedelta(days=i % 400),
+            )
         )
     return out
 
@@ -316,6 +323,9 @@ def test_head_first_search_gives_the_full_answer(
         "model w3",
         "w5 w7",
         "learning upvotes:>=3",
+        "model since:30d",
+        "language model since:90d",
+        "w5 since:30d",
     ]
     full = [[(h.paper.id, h.partial) for h in search(store, t)] for t in texts]
     taken: list[bool] = []
