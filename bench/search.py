@@ -374,6 +374,7 @@ def run_size(
     )
     if not cache:
         store.index.result_cache = 0
+        store.index.compiled_cache = 0
     gc.collect()
     measure(store, n, workdir, corpus, with_baselines, rank_bm25)
     store.index.close()
@@ -486,7 +487,8 @@ def main() -> None:
     ap.add_argument(
         "--no-cache",
         action="store_true",
-        help="turn the index's result cache off: every run computes its answer (cold figures)",
+        help="turn the index's caches off (answers, compiled queries): every run compiles and "
+        "computes its answer (cold figures)",
     )
     ap.add_argument(
         "--keep",

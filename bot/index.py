@@ -36,11 +36,10 @@ from bot.index_rank import (
     Plan,
     ResultCache,
     SortBars,
-    Split,
     blend_top,
     doc_id,
     head_first,
-    merged,
+    plan,
     ranked,
     to_hour,
 )
@@ -321,6 +320,15 @@ class PaperIndex:
     def result_cache(self, size: int) -> None:
         self._cache.size = size
 
+    @property
+    def compiled_cache(self) -> int:
+        """Compiled queries kept until the next commit (0: every search compiles)."""
+        return self._plans.size
+
+    @compiled_cache.setter
+    def compiled_cache(self, size: int) -> None:
+        self._plans.size = size
+
     def search(self, query: Query, aliases: Aliases, limit: int, now: datetime) -> list[Ranked]:
         """Ranked papers for `query`, best first, at most `limit`.
 
@@ -464,19 +472,11 @@ class PaperIndex:
         return compute
 
     def _plan(self, kind: str, query: Query, dense_df: int | None = None) -> Plan:
-        """`query` compiled: "full", "sparse" (the full query of words rare enough to lead a
-        date window), "head" (head-first, `dense_df`) or "most" (relaxed). Remembered until the
-        next commit or alias change: a repeated search (a team's usual topics) skips the
-        compiler, which costs as much as a fast search."""
+        """`query` compiled (`index_rank.plan`), until the next commit or alias change."""
 
         def make() -> Plan:
             assert self._alias_table is not None  # built by `_cached`
-            compiler = self._compiler(self._alias_table[0], dense_df)
-            compiler.window_leads = kind != "sparse"
-            if kind == "most":
-                return Plan(compiler.relaxed(query), Split([], []))
-            compiled = compiler.query(query)
-            return Plan(compiled, Split(merged(compiler.dense), compiler.later))
+            return plan(self._compiler(self._alias_table[0], dense_df), kind, query)
 
         state = (self._generation, self._alias_version)
         return self._plans.get((kind, query, dense_df), state, make)

@@ -12,7 +12,9 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from tantivy import FieldType, Occur, Order, Query as TQuery
 
+from bot.index_compile import Compiler
 from bot.index_schema import Ranked
+from bot.query import Query
 
 RERANK_DEPTH = 60  # BM25 hits re-ranked with upvotes and recency
 CANDIDATES = 3  # head-first: deferred clauses score this many times the re-rank depth
@@ -128,6 +130,19 @@ class Plan(NamedTuple):
 
     query: Any | None
     split: Split
+
+
+def plan(compiler: Compiler, kind: str, query: Query) -> Plan:
+    """`query` compiled by `compiler` as `kind`: "full", "sparse" (the full query when its
+    words are rare enough to lead a date window), "head" (head-first: the compiler has its
+    `dense_df`) or "most" (relaxed). The index remembers plans until its next commit: a
+    repeated search (a team's usual topics) skips the compiler, which can cost as much as a
+    fast search."""
+    compiler.window_leads = kind != "sparse"
+    if kind == "most":
+        return Plan(compiler.relaxed(query), Split([], []))
+    compiled = compiler.query(query)
+    return Plan(compiled, Split(merged(compiler.dense), compiler.later))
 
 
 def _key(addr: Any) -> tuple[int, int]:
