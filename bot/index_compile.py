@@ -71,6 +71,7 @@ class Compiler:
         # is in more than `dense_df` papers are left out of the query and collected here.
         self.dense_df: int | None = None
         self.dense: list[Any] = []
+        self._optional: Any = None  # the dense lookup `fields` left out last
         # ... and phrases of common words (proximity, typed), scored for the head query's best
         # papers only.
         self.later: list[Any] = []
@@ -254,7 +255,7 @@ class Compiler:
         acronym = self.indexed.acronym(tuple(tokens))
         own = [acronym] if acronym is not None else tokens  # the same papers, one term
         typed = self.fields(own, self.name.analyze(text), slop=0, typed=True)
-        alternatives = [_should(typed)]
+        alternatives = [self.with_optional(typed)]
         others = self.cheap(variants(tokens, self.aliases), tuple(own))
         alternatives += [self.form(other, slop) for other in others]
         return _best(alternatives)
@@ -272,7 +273,19 @@ class Compiler:
 
     def form(self, tokens: Sequence[str], slop: int = ALIAS_SLOP) -> Any:
         """Another form of what was typed (an acronym, an expansion): text fields only."""
-        return _should(self.fields(list(tokens), [], slop=slop))
+        return self.with_optional(self.fields(list(tokens), [], slop=slop))
+
+    def with_optional(self, clauses: list[Any]) -> Any:
+        """`clauses` (one form's fields) as one clause, with the dense abstract lookup that
+        `fields` left out (head-first) as an optional part of the same form: looked up for
+        the papers the form matches in a title, keywords or authors only (a seek each, never
+        a scan of its posting list), and scored where the full query scores it, so a paper
+        of the head query scores as in the full query."""
+        either = _should(clauses)
+        optional, self._optional = self._optional, None
+        if optional is None or either is None:
+            return either
+        return TQuery.boolean_query([(Occur.Must, either), (Occur.Should, optional)])
 
     def full_node(self, node: Node) -> Any | None:
         """`node` compiled with every lookup, in head-first mode too."""
@@ -290,13 +303,17 @@ class Compiler:
     ) -> list[Any]:
         """`tokens` in each text field (and `name_tokens` in authors). In head-first mode a
         dense abstract lookup is left out: a word, or another form's phrase, comes back as
-        an optional clause; a phrase as typed, of words that common, weighs little and is
-        scored for the head query's best papers only."""
+        an optional part of its form (`with_optional`); a phrase as typed, of words that
+        common, weighs little and is scored for the head query's best papers only."""
         clauses = []
         for field, boost in self.text_fields:
             query = self.field_text(field, tokens, slop)
             if field == "abstract" and self._is_dense(field, tokens):
-                (self.later if typed and len(tokens) > 1 else self.dense).append(query)
+                if typed and len(tokens) > 1:
+                    self.later.append(query)
+                else:
+                    self.dense.append(query)
+                    self._optional = query  # `with_optional` adds it back
                 continue
             clauses.append(query if boost == 1.0 else TQuery.boost_query(query, boost))
         if name_tokens and self.text_fields == FULL:

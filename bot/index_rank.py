@@ -64,20 +64,19 @@ def head_first(searcher: Any, schema: Any, head: Any, split: Split, limit: int) 
     words costs 10-20 ms: tantivy prunes neither conjunctions nor unions; a phrase reads the
     positions of every paper that has its words. A word that common weighs little in an
     abstract (low IDF), so the head query finds the papers that have each word in a title,
-    keywords or authors (or rare enough in an abstract), and each dense lookup is added as
-    an optional clause, a seek per head match instead of a scan of its posting list (one
-    clause per nesting level: never a union of dense lists). `split.later` (proximity
+    keywords or authors (or rare enough in an abstract), and each dense lookup is an
+    optional part of its form (`Compiler.with_optional`): a seek per head match instead of
+    a scan of its posting list, scored where the full query scores it (inside the best-of
+    of a word's alias forms), so a paper the head query finds scores as in the full query
+    (the phrases of `split.later` aside). `split.later` (proximity
     phrases of common words, a typed phrase of very common words: a bonus that weighs
     little) is scored for the best `CANDIDATES` x the re-rank depth papers only, each
     clause looked up among those papers. A paper whose only match for a word is a dense
     lookup is not seen, so when the head query finds fewer papers than the re-rank looks
     at, the caller runs the full query."""
-    query = head
-    for lookup in split.dense:
-        query = TQuery.boolean_query([(Occur.Must, query), (Occur.Should, lookup)])
     depth = depth_for(limit)
     hits: list[Any] = searcher.search(
-        query, depth * CANDIDATES if split.later else depth, count=False
+        head, depth * CANDIDATES if split.later else depth, count=False
     ).hits
     if len(hits) < depth:
         return None
@@ -106,23 +105,8 @@ def _with_deferred(searcher: Any, schema: Any, hits: list[Any], deferred: list[A
 class Split(NamedTuple):
     """What head-first scoring leaves out of the head query (`head_first`)."""
 
-    dense: list[Any]  # dense word lookups: optional clauses, one per level
+    dense: list[Any]  # dense lookups, each an optional part of its form in the head query
     later: list[Any]  # phrases: scored for the best head matches only
-
-
-def merged(lookups: list[Any]) -> list[Any]:
-    """`lookups` with each repeated one (an acronym's abstract lookup is both a form of the
-    word and its proximity evidence) once, boosted by its count: the same score, one seek per
-    head match instead of several."""
-    counts: dict[str, int] = {}
-    first: dict[str, Any] = {}
-    for lookup in lookups:
-        key = repr(lookup)
-        counts[key] = counts.get(key, 0) + 1
-        first.setdefault(key, lookup)
-    return [
-        q if counts[k] == 1 else TQuery.boost_query(q, float(counts[k])) for k, q in first.items()
-    ]
 
 
 class Plan(NamedTuple):
@@ -142,7 +126,7 @@ def plan(compiler: Compiler, kind: str, query: Query) -> Plan:
     if kind == "most":
         return Plan(compiler.relaxed(query), Split([], []))
     compiled = compiler.query(query)
-    return Plan(compiled, Split(merged(compiler.dense), compiler.later))
+    return Plan(compiled, Split(compiler.dense, compiler.later))
 
 
 def _key(addr: Any) -> tuple[int, int]:
