@@ -16,7 +16,7 @@ How it works (a more-like-this query built here rather than tantivy's own
    expansion ("direct preference optimization" also counts as "dpo", so a paper that only
    writes DPO is near).
 2. A term's weight in a paper: its count in each field, dampened (1 + log tf) and weighted as
-   search weighs fields (title 3, keywords 2, abstract 1), times its rarity in the store (idf,
+   search weighs fields (title 3, keywords 1, abstract 1), times its rarity in the store (idf,
    from the index's document frequencies). Function words, and terms in more than a fifth of
    the papers or in no other paper, never count. Each paper's weights are scaled to a best of 1.
 3. Several papers: a term's weight is its mean over the papers times the share of the papers
