@@ -63,6 +63,9 @@ TOPIC_TERMS = 400  # distinct subject words ("t0042"); topics are 1-2 of them
 TOPIC_POOL = 300  # distinct topics channels choose from (Zipf: some are very popular)
 FILLER = [f"w{i:04d}" for i in range(5_000)]
 TERMS = [f"t{i:04d}" for i in range(TOPIC_TERMS)]
+ORGS = [f"Lab {i:02d}" for i in range(40)]  # HF organisations ("org:lab07")
+VENUES = ["NeurIPS", "ICML", "ICLR", "ACL", "EMNLP", "CVPR"]
+FILTERED = 0.5  # share of the topic pool that carries an issue-14 filter
 
 
 # ------------------------------------------------------------------------- data
@@ -97,7 +100,7 @@ def paper_rows(n_old: int, seed: int = 7) -> Iterator[dict[str, Any]]:
         terms = [zipf_choice(rng, TERMS) for _ in range(rng.randint(1, 3))]
         title = " ".join(rng.sample(FILLER, 4) + terms[:2])
         abstract = " ".join(rng.sample(FILLER, 20) + terms)
-        yield {
+        yield _facts(rng) | {
             "id": f"{1000 + i // 100_000:04d}.{i % 100_000:05d}",
             "version": 1,
             "title": title,
@@ -108,7 +111,6 @@ def paper_rows(n_old: int, seed: int = 7) -> Iterator[dict[str, Any]]:
             "hf_daily_date": None,
             "upvotes": rng.randint(0, 60) if rng.random() < 0.3 else 0,
             "comments": 0,
-            "ai_keywords": [],
             "sources": ["bench"],
             "first_seen_at": seen,
             "updated_at": seen,
@@ -116,11 +118,44 @@ def paper_rows(n_old: int, seed: int = 7) -> Iterator[dict[str, Any]]:
         }
 
 
+def _facts(rng: random.Random) -> dict[str, Any]:
+    """What the issue-14 filters read: a code link (30%) with stars, an HF organisation (20%),
+    HF keywords (40%), a venue in the arXiv comment (10%)."""
+    code = rng.random() < 0.3
+    venue = rng.choice(VENUES) if rng.random() < 0.1 else None
+    return {
+        "github_repo": f"https://github.com/x/r{rng.randint(0, 10**6)}" if code else None,
+        "github_stars": int(rng.paretovariate(1.2) * 5) if code else None,
+        "organization": rng.choice(ORGS) if rng.random() < 0.2 else None,
+        "ai_keywords": [zipf_choice(rng, TERMS) for _ in range(rng.randint(2, 4))]
+        if rng.random() < 0.4
+        else [],
+        "arxiv_comment": f"Accepted at {venue} 2026" if venue else None,
+    }
+
+
+def _filter(rng: random.Random) -> str:
+    """One issue-14 filter: has:code, stars:>=N, org:, kw:, venue:."""
+    kind = rng.randrange(5)
+    if kind == 0:
+        return "has:code"
+    if kind == 1:
+        return f"stars:>={rng.choice((10, 50, 100))}"
+    if kind == 2:
+        return f"org:{rng.choice(ORGS).replace(' ', '').lower()}"
+    if kind == 3:
+        return f"kw:{zipf_choice(rng, TERMS, 0.8)}"
+    return f"venue:{rng.choice(VENUES).lower()}"
+
+
 def topic_pool(seed: int = 11) -> list[str]:
+    """TOPIC_POOL topics of 1-2 subject words; every other one carries a filter (FILTERED)."""
     rng = random.Random(seed)
     pool: list[str] = []
     while len(pool) < TOPIC_POOL:
         words = [zipf_choice(rng, TERMS, 0.8) for _ in range(rng.choice((1, 1, 2)))]
+        if len(pool) % round(1 / FILTERED) == 0:
+            words.append(_filter(rng))
         topic = " ".join(dict.fromkeys(words))
         if topic not in pool:
             pool.append(topic)
@@ -331,7 +366,7 @@ def run_db(name: str, url: str, args: argparse.Namespace) -> None:
     )
     engine = build_store(url, args.papers, args.channels)
     # Digests ask the store's own search index (per topic, for the window's announcements).
-    full = full_index(engine, OUT / f"index-{name.lower()}-{args.papers}", args.papers + MAX_NEW)
+    full = full_index(engine, args.out / f"index-{name.lower()}-{args.papers}", args.papers + MAX_NEW)
     store = PaperStore(engine, full)
     since = new_cutoff(engine, args.new)
 
@@ -416,16 +451,17 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=100, help="channels for the naive baseline")
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--no-naive", action="store_true", help="skip the full-store baseline")
+    parser.add_argument("--out", type=Path, default=OUT, help="where the store and index live")
     args = parser.parse_args()
     if args.new > MAX_NEW:
         parser.error(f"--new is at most {MAX_NEW}")
-    OUT.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     print(
         f"machine: {platform.machine()} {platform.processor() or ''} {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
     )
     if args.db in ("sqlite", "both"):
-        run_db("SQLite", f"sqlite:///{OUT / f'digest-{args.papers}.db'}", args)
+        run_db("SQLite", f"sqlite:///{args.out / f'digest-{args.papers}.db'}", args)
     if args.db in ("postgresql", "both"):
         run_db("PostgreSQL", pg_bench_url(args.papers), args)
 

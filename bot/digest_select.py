@@ -9,14 +9,17 @@ a digest. A paper appears once and lists every topic it matched. The topic
 `--hf-top` (`HF_TOP`) follows the top of each day's Hugging Face Daily Papers list instead.
 
 Cost: every DISTINCT topic is asked once of the store's search index, with a range on the
-`announced` field, for its best few matches; the results fan out to the channels
-(`select_many`). Only those few papers are loaded, whatever a window holds.
+`announced` field, for its matches in the window (ids, scores and fast fields only, at most
+`MAX_DEPTH`); the results fan out to the channels (`select_many`). Only the papers a digest
+shows are loaded, whatever a window holds.
 
-Ranking: relevance of the best matching topic (normalised per topic to 0..1 and rounded to two
-decimals, so papers of near-equal relevance are ordered by upvotes), then upvotes, then recency.
-A channel whose people reacted 👍/👎 to its posts (`bot.taste`) has that relevance moved up or
-down by how alike a paper is to its 👍 and 👎 papers, among the matches its topics fetched (it
-never makes a topic look deeper); a channel without reactions is ranked exactly as before.
+Relevance floor (`bot.digest_floor`): a match scoring under a share of its topic's best score
+over the whole store is not a candidate at all (neither shown nor counted in "+N more").
+
+Ranking: relevance of the best matching topic (normalised per topic to 0..1 of the window's
+best and rounded to two decimals, so papers of near-equal relevance are ordered by upvotes),
+then upvotes, then recency. "+N more" counts each eligible paper once, whatever number of
+topics it matched, under the same upvote floor as the picks.
 """
 
 from __future__ import annotations
@@ -25,23 +28,20 @@ import heapq
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from bot.aliases import normalize_topic
-from bot.db import chunks
+from bot.digest_floor import floor_score
 from bot.errors import QueryError
-from bot.index_schema import Ranked, paper_time
+from bot.index_schema import paper_time, seconds
 from bot.models import Paper
 from bot.query import parse_query
-from bot.search import announced_matches
+from bot.search import window_matches
 from bot.store import PaperStore
-from bot.taste import Scorer, Taste, Vectors, terms, terms_of
-from bot.taste_rarity import rarity
-from bot.taste_store import tastes
 from bot.times import aware
 
 logger = logging.getLogger(__name__)
@@ -64,9 +64,6 @@ class Plan:
     since: datetime  # candidates were announced at or after this (UTC)
     max_papers: int = 10
     min_upvotes: int = 0
-    # Nothing announced before this, whatever the window's look-back (`LATE_COMMIT`): a
-    # user's first watch (bot.watches) gets no backlog.
-    floor: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +72,6 @@ class Pick:
     topics: tuple[str, ...]
     relevance: float
     id: str = ""  # the paper's id (read once: ORM attribute access is slow in bulk)
-    rank: float | None = None  # relevance as the channel's taste moved it (None: not moved)
-    reason: str = ""  # why the taste moved it, for the card
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -137,29 +132,51 @@ class RankKey(NamedTuple):
     id: str
 
 
-@dataclass(slots=True)
-class _Topic:
-    """One distinct topic's matches in the window, best first, as far as `depth` looked."""
+class Facts(NamedTuple):
+    """What eligibility reads of a candidate (from the index's fast fields, or its row)."""
 
-    text: str
-    depth: int
-    relevance: dict[str, float] = field(default_factory=dict)  # id -> relevance 0..1
-    total: int = 0  # matches in the window in all (beyond `depth` too)
-    next_rel: float | None = None  # relevance of the best match not looked at
-    ranked: list[RankKey] = field(default_factory=list)
-
-    def wants_more(self, short: bool, floor: float) -> bool:
-        """Could a match not looked at still make a channel's cut? When the channel is short
-        (picks were delivered or below its minimum upvotes), or the next match ties the
-        weakest pick's relevance (upvotes then decide)."""
-        if self.next_rel is None or self.depth >= MAX_DEPTH:
-            return False
-        return short or round(self.next_rel, 2) >= floor
+    upvotes: int
+    announced: int  # seconds since the epoch (0: unknown)
+    listed: date | None  # its Daily Papers day (followed by --hf-top)
 
 
-# A topic never loads more than this many papers of one window (the rest count as "+N more").
+# A topic never looks at more than this many matches of one window; matches beyond it are
+# counted in "+N more" (possibly twice when they match several topics), never shown.
 MAX_DEPTH = 2_000
 Delivered = Mapping[str, set[str]]
+
+
+@dataclass(slots=True)
+class _Topic:
+    """One distinct topic's candidates in the window (above its floor), best first."""
+
+    text: str
+    listed: bool = False  # --hf-top: candidates by Daily Papers day, not announcement
+    ranked: list[RankKey] = field(default_factory=list)
+    relevance: dict[str, float] = field(default_factory=dict)  # id -> relevance 0..1
+    extra: int = 0  # candidates beyond MAX_DEPTH: counted in "+N more", never looked at
+    _eligible: dict[tuple[datetime, int], frozenset[str]] = field(default_factory=dict)
+
+    def eligible(self, plan: Plan, facts: Mapping[str, Facts], now: datetime) -> frozenset[str]:
+        """The candidates a channel with `plan`'s window and upvote floor may get (before its
+        ledger): computed once per (window, floor), shared by every channel that has them."""
+        key = (plan.since, plan.min_upvotes)
+        found = self._eligible.get(key)
+        if found is None:
+            low, high = seconds(plan.since - LATE_COMMIT), seconds(now)
+            day = plan.since.date()
+            found = frozenset(
+                pid
+                for pid in self.relevance
+                if (f := facts[pid]).upvotes >= plan.min_upvotes
+                and (
+                    (f.listed is not None and f.listed >= day)
+                    if self.listed
+                    else low <= f.announced <= high
+                )
+            )
+            self._eligible[key] = found
+        return found
 
 
 def select_many(
@@ -168,265 +185,123 @@ def select_many(
     """Every plan's ranked, capped selection; each distinct topic is searched once.
 
     The store's index answers each topic for the papers announced since the earliest window
-    and returns only its best few (a few times the largest cap that follows the topic); a
-    channel that ends up short because its picks were delivered or below its minimum upvotes
-    makes its topics look deeper. Memory and time follow the number of topics and caps, not
-    how many papers were imported.
+    (ids, scores, upvotes and dates from its fast fields); the matches under the topic's
+    relevance floor are dropped; the rest fan out to the channels. Only the papers picked are
+    loaded from the store.
     """
     delivered = delivered or {}
-    out = {p.channel_key: Selection(p.channel_key, p.since) for p in plans}
     if not plans:
-        return out
+        return {}
     earliest = min(p.since for p in plans) - LATE_COMMIT
-    topics = _distinct_topics(plans, delivered)
+    topics = {normalize_topic(t): _Topic(t) for p in plans for t in p.topics}
+    facts: dict[str, Facts] = {}
     papers: dict[str, Paper] = {}
-    taught = _Taught.load(store, plans)
-    todo, pending = list(topics), list(plans)
-    for _round in range(4):
-        _search_topics(store, {n: topics[n] for n in todo}, earliest, now, papers)
-        deeper: set[str] = set()
-        unsure: list[Plan] = []
-        for plan in pending:
-            picked = out[plan.channel_key] = _fan_out(plan, topics, papers, now, delivered, taught)
-            wanted = _deeper_topics(plan, picked, topics, plan.channel_key in taught.tastes)
-            deeper |= wanted
-            if wanted:
-                unsure.append(plan)
-        for norm in deeper:
-            topics[norm].depth = min(MAX_DEPTH, topics[norm].depth * 8)
-        if not deeper:
-            break
-        todo, pending = sorted(deeper), unsure
-    return out
-
-
-def _distinct_topics(plans: Sequence[Plan], delivered: Delivered) -> dict[str, _Topic]:
-    """Each distinct topic once, looking as deep as its most demanding channel needs."""
-    topics: dict[str, _Topic] = {}
-    for plan in plans:
-        done = len(delivered.get(plan.channel_key, ()))
-        depth = min(MAX_DEPTH, 2 * plan.max_papers + done + 10)
-        for text in plan.topics:
-            topic = topics.setdefault(normalize_topic(text), _Topic(text, depth))
-            topic.depth = max(topic.depth, depth)
-    return topics
-
-
-def _deeper_topics(
-    plan: Plan, picked: Selection, topics: Mapping[str, _Topic], taught: bool = False
-) -> set[str]:
-    """The plan's topics that must look deeper for its selection to be exact (a channel with a
-    taste looks deeper only when it is short: taste reorders what was fetched)."""
-    short = len(picked.picks) < plan.max_papers
-    floor = min((p.relevance for p in picked.picks), default=0.0) if not taught else 2.0
-    out = set()
-    for text in plan.topics:
-        norm = normalize_topic(text)
-        found = topics.get(norm)
-        if found is not None and found.wants_more(short, floor):
-            out.add(norm)
-    return out
-
-
-def _search_topics(
-    store: PaperStore,
-    topics: Mapping[str, _Topic],
-    since: datetime,
-    now: datetime,
-    papers: dict[str, Paper],
-) -> None:
-    """Look each topic up (to its depth), load the papers not loaded yet, rank them."""
     for norm, topic in topics.items():
         if norm == HF_TOP:
-            hits = _hf_top(store, topic, since, papers)
+            _hf_top(store, topic, earliest, facts, papers)
         else:
-            hits = _topic_hits(store, topic, since, now)
-            for paper in store.get_many([h.id for h in hits if h.id not in papers]):
-                papers[paper.id] = paper
-        topic.relevance = {h.id: h.score for h in hits}
-        topic.ranked = sorted(
-            RankKey(-round(h.score, 2), -p.upvotes, -paper_time(p).timestamp(), h.id)
-            for h in hits
-            if (p := papers.get(h.id)) is not None
+            _search_topic(store, topic, earliest, now, facts)
+    chosen = {
+        p.channel_key: _fan_out(p, topics, facts, now, delivered.get(p.channel_key, set()))
+        for p in plans
+    }
+    wanted = {pid for picks, _ in chosen.values() for pid, _, _ in picks}
+    papers.update((p.id, p) for p in store.get_many(sorted(wanted - papers.keys())))
+    return {
+        p.channel_key: Selection(
+            p.channel_key,
+            p.since,
+            [
+                Pick(papers[pid], names, rel, pid)
+                for pid, names, rel in chosen[p.channel_key][0]
+                if pid in papers
+            ],
+            chosen[p.channel_key][1],
         )
+        for p in plans
+    }
 
 
-def _hf_top(
-    store: PaperStore, topic: _Topic, since: datetime, papers: dict[str, Paper]
-) -> list[Ranked]:
-    # Lists are whole days: the late-commit look-back must not add the day before.
-    listed, topic.total = hf_listed(store, since + LATE_COMMIT, topic.depth + 1)
-    top = max((p.upvotes for p in listed), default=0) or 1
-    extra = listed[topic.depth :]
-    topic.next_rel = extra[0].upvotes / top if extra else None
-    for paper in listed[: topic.depth]:
-        papers.setdefault(paper.id, paper)
-    return [Ranked(p.id, p.upvotes / top) for p in listed[: topic.depth]]
-
-
-def _topic_hits(store: PaperStore, topic: _Topic, since: datetime, now: datetime) -> list[Ranked]:
-    """A search topic's matches announced in the window, relevance normalised to 0..1."""
+def _search_topic(
+    store: PaperStore, topic: _Topic, since: datetime, now: datetime, facts: dict[str, Facts]
+) -> None:
+    """A search topic's matches announced in the window, above its floor, ranked."""
     try:
         query = parse_query(topic.text, now)
     except QueryError as exc:  # a topic saved before a grammar change: skip, say so
         logger.warning("topic %r cannot be parsed any more: %s", topic.text, exc)
-        return []
+        return
     if query.is_empty():
-        return []
-    found = announced_matches(store, query, since, now, topic.depth + 1)
-    topic.total = found.total
-    best = max((h.score for h in found.hits), default=0.0) or 1.0
-    hits = found.hits
-    topic.next_rel = hits[topic.depth].score / best if len(hits) > topic.depth else None
-    return [Ranked(h.id, h.score / best) for h in hits[: topic.depth]]
+        return
+    window = window_matches(store, query, since, now, MAX_DEPTH)
+    floor = floor_score(query, window.best_ever)
+    kept = [m for m in window.matches if m.score >= floor]
+    if len(kept) == len(window.matches):  # the floor was not reached: the rest may pass it
+        topic.extra = max(window.total - len(kept), 0)
+    best = kept[0].score if kept else 1.0
+    for m in kept:
+        facts.setdefault(m.id, Facts(m.upvotes, m.announced, None))
+    topic.relevance = {m.id: m.score / best for m in kept}
+    topic.ranked = sorted(
+        RankKey(-round(m.score / best, 2), -m.upvotes, -float(m.published), m.id) for m in kept
+    )
 
 
-class _Label(NamedTuple):
-    """A topic as a channel's picks show it, and its matches (id -> relevance)."""
-
-    name: str
-    relevance: Mapping[str, float]
-
-
-@dataclass(frozen=True, slots=True)
-class _Eligible:
-    """Which matches may go into one channel's digest."""
-
-    plan: Plan
-    papers: Mapping[str, Paper]
-    now: datetime
-    done: set[str]  # delivered to this channel already
-    searched: set[str]  # matched a search topic
-    listed: set[str]  # on a followed Daily Papers list
-
-    def __call__(self, pid: str) -> bool:
-        if pid in self.done:
-            return False
-        paper = self.papers[pid]
-        if paper.upvotes < self.plan.min_upvotes:
-            return False
+def _hf_top(
+    store: PaperStore,
+    topic: _Topic,
+    since: datetime,
+    facts: dict[str, Facts],
+    papers: dict[str, Paper],
+) -> None:
+    # Lists are whole days: the late-commit look-back must not add the day before.
+    listed, total = hf_listed(store, since + LATE_COMMIT, MAX_DEPTH)
+    top = max((p.upvotes for p in listed), default=0) or 1
+    topic.listed = True
+    topic.extra = max(total - len(listed), 0)
+    for paper in listed:
+        papers.setdefault(paper.id, paper)
         when = aware(paper.announced_at)
-        floor = self.plan.floor
-        if floor is not None and (when is None or when < floor):
-            return False
-        since = self.plan.since
-        if pid in self.searched and when is not None and since - LATE_COMMIT <= when <= self.now:
-            return True
-        # On a Daily Papers list of the window (--hf-top follows the lists, not announcements).
-        day = paper.hf_daily_date
-        return pid in self.listed and day is not None and day >= since.date()
+        facts[paper.id] = Facts(paper.upvotes, seconds(when) if when else 0, paper.hf_daily_date)
+    topic.relevance = {p.id: p.upvotes / top for p in listed}
+    topic.ranked = sorted(
+        RankKey(-round(p.upvotes / top, 2), -p.upvotes, -paper_time(p).timestamp(), p.id)
+        for p in listed
+    )
+
+
+Chosen = tuple[list[tuple[str, tuple[str, ...], float]], int]  # (id, topics, relevance), more
 
 
 def _fan_out(
     plan: Plan,
     topics: Mapping[str, _Topic],
-    papers: Mapping[str, Paper],
+    facts: Mapping[str, Facts],
     now: datetime,
-    delivered: Delivered,
-    taught: _Taught | None = None,
-) -> Selection:
-    """One channel's selection from its topics' rankings."""
+    done: set[str],
+) -> Chosen:
+    """One channel's picks (ids, the topics each matched, relevance) and its "+N more"."""
     found = [
-        (text, topic)
+        (topic_label(text), topic)
         for text in plan.topics
         if (topic := topics.get(normalize_topic(text))) is not None
     ]
-    labels = [_Label(topic_label(text), topic.relevance) for text, topic in found]
-    searched = {pid for label in labels if label.name != HF_TOP_LABEL for pid in label.relevance}
-    listed = {pid for label in labels if label.name == HF_TOP_LABEL for pid in label.relevance}
-    ok = _Eligible(plan, papers, now, delivered.get(plan.channel_key, set()), searched, listed)
-    if taught is not None and plan.channel_key in taught.tastes:
-        picks = taught.picks(plan, [t for _, t in found], ok, papers, labels)
-    else:
-        picks = _merged(plan, [t for _, t in found], ok, papers, labels)
-    taken = {p.id for p in picks}
-    unseen = sum(max(topic.total - len(topic.relevance), 0) for _, topic in found)
-    more = sum(1 for pid in (searched | listed) - taken if ok(pid)) + unseen
-    return Selection(plan.channel_key, plan.since, picks, more)
-
-
-def _merged(
-    plan: Plan,
-    found: Sequence[_Topic],
-    ok: _Eligible,
-    papers: Mapping[str, Paper],
-    labels: Sequence[_Label],
-) -> list[Pick]:
-    """The k-way merge of the per-topic rankings: a paper's first appearance is its best."""
-    picks: list[Pick] = []
+    eligible = [topic.eligible(plan, facts, now) for _, topic in found]
+    picks: list[tuple[str, tuple[str, ...], float]] = []
     taken: set[str] = set()
-    for key in heapq.merge(*(topic.ranked for topic in found)):
+    # The k-way merge of the per-topic rankings: a paper's first appearance is its best topic.
+    for key in heapq.merge(*(topic.ranked for _, topic in found)):
         if len(picks) >= plan.max_papers:
             break
-        if key.id in taken or not ok(key.id):
+        pid = key.id
+        if pid in taken or pid in done or not any(pid in e for e in eligible):
             continue
-        taken.add(key.id)
-        names = tuple(label.name for label in labels if key.id in label.relevance)
-        picks.append(Pick(papers[key.id], names, -key.relevance, key.id))
-    return picks
-
-
-@dataclass(slots=True)
-class _Taught:
-    """The tastes of the channels being selected (`bot.taste`), and the weighed words of every
-    paper they compare, each read and computed once per selection whatever the channels."""
-
-    tastes: dict[str, Taste]
-    vectors: Vectors
-    scorers: dict[str, Scorer] = field(default_factory=dict)  # per channel, across rounds
-
-    @classmethod
-    def load(cls, store: PaperStore, plans: Sequence[Plan]) -> _Taught:
-        found = tastes(store.engine, [p.channel_key for p in plans])
-        taught = cls(found, Vectors(rarity(store) if found else _flat))
-        reacted = sorted({pid for taste in found.values() for pid in taste.paper_ids})
-        table = Paper.__table__  # type: ignore[attr-defined]
-        columns = (table.c.id, table.c.title, table.c.abstract, table.c.ai_keywords)
-        with Session(store.engine) as session:
-            for chunk in chunks(reacted, 5_000):
-                rows = session.execute(select(*columns).where(table.c.id.in_(chunk)))
-                taught.vectors.bags.update((pid, terms_of(*parts)) for pid, *parts in rows)
-        return taught
-
-    def picks(
-        self,
-        plan: Plan,
-        found: Sequence[_Topic],
-        ok: _Eligible,
-        papers: Mapping[str, Paper],
-        labels: Sequence[_Label],
-    ) -> list[Pick]:
-        """The channel's picks, its topics' eligible matches ranked with the taste's moves."""
-        best: dict[str, RankKey] = {}
-        for topic in found:
-            for key in topic.ranked:
-                if (key.id not in best or key < best[key.id]) and ok(key.id):
-                    best[key.id] = key
-        bags = self.vectors.bags
-        for pid in best:
-            if pid not in bags:
-                bags[pid] = terms(papers[pid])
-        channel = plan.channel_key
-        scorer = self.scorers.get(channel) or self.scorers.setdefault(
-            channel, Scorer(self.tastes[channel], self.vectors)
-        )
-        moved = []
-        for pid, key in best.items():
-            delta = scorer.move(pid)
-            moved.append((key._replace(relevance=-round(-key.relevance + delta, 2)), delta))
-        moved.sort(key=lambda m: m[0])
-        return [
-            Pick(
-                papers[key.id],
-                tuple(label.name for label in labels if key.id in label.relevance),
-                -best[key.id].relevance,
-                key.id,
-                -best[key.id].relevance + delta,
-                scorer.reason(key.id, delta),
-            )
-            for key, delta in moved[: plan.max_papers]
-        ]
-
-
-def _flat(_word: str) -> float:
-    return 1.0
+        taken.add(pid)
+        names = tuple(name for name, topic in found if pid in topic.relevance)
+        picks.append((pid, names, -key.relevance))
+    union = eligible[0] if len(eligible) == 1 else frozenset().union(*eligible)
+    already = (
+        sum(1 for pid in done if pid in union) if len(done) < len(union) else len(union & done)
+    )
+    more = len(union) - already - len(taken) + sum(topic.extra for _, topic in found)
+    return picks, more

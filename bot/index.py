@@ -380,6 +380,14 @@ class PaperIndex:
         result = self._index.searcher().aggregate(both, days)
         return [int(b["doc_count"]) for b in result["days"]["buckets"]]
 
+    def announced_query(
+        self, query: Query, aliases: Aliases, since: datetime, until: datetime
+    ) -> tuple[Any, Any] | None:
+        """(`query` AND announced in [since, until], a searcher), None when the query has
+        nothing to look for: for readers of a window beside ranking (`bot.index_window`)."""
+        both = self._announced(query, aliases, since, until)
+        return None if both is None else (both, self._index.searcher())
+
     def _announced(
         self, query: Query, aliases: Aliases, since: datetime, until: datetime
     ) -> Any | None:
