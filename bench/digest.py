@@ -366,7 +366,9 @@ def run_db(name: str, url: str, args: argparse.Namespace) -> None:
     )
     engine = build_store(url, args.papers, args.channels)
     # Digests ask the store's own search index (per topic, for the window's announcements).
-    full = full_index(engine, args.out / f"index-{name.lower()}-{args.papers}", args.papers + MAX_NEW)
+    full = full_index(
+        engine, args.out / f"index-{name.lower()}-{args.papers}", args.papers + MAX_NEW
+    )
     store = PaperStore(engine, full)
     since = new_cutoff(engine, args.new)
 

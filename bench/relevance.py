@@ -7,6 +7,7 @@ judgments (bench/relevance/judgments.json) grade papers 0-3 per query:
 
     .venv/bin/python bench/relevance.py               # the table and the means
     .venv/bin/python bench/relevance.py --pool "kv cache"   # candidates to judge for a query
+    .venv/bin/python bench/relevance.py --floor   # what the digest relevance floor keeps/cuts
 Not a test: tests/test_relevance.py holds paperboy to the floor reached here.
 """
 
@@ -27,6 +28,7 @@ from bench.relevance.evaluate import (
     paperboy_ranker,
     rank_bm25_ranker,
 )  # noqa: E402
+from bench.relevance.floor import GROUPS, judged_matches, tally  # noqa: E402
 
 
 def show_pool(text: str) -> None:
@@ -52,10 +54,36 @@ def show_pool(text: str) -> None:
         print(f"   A: {p.abstract[:400]}")
 
 
+def show_floor() -> None:
+    """Per share of the topic's best score: the judged matches a digest keeps, by grade."""
+    from bot.digest_floor import RELEVANCE_FLOOR
+
+    matches = judged_matches(load_corpus(), load_judgments())
+    print(f"{len(matches)} matches of the judged queries over the whole corpus")
+    print(f"{'share':>7}" + "".join(f"  {name:>18}" for name in GROUPS) + "   (kept / matches)")
+    for share in (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5):
+        t = tally(matches, share)
+        cells = "".join(
+            f"  {t.kept[n]:>4}/{t.total[n]:<4} {t.kept_share(n):5.0%}    " for n in GROUPS
+        )
+        mark = "  <- bot.digest_floor.RELEVANCE_FLOOR" if share == RELEVANCE_FLOOR else ""
+        print(f"{share:7.2f}{cells}{mark}")
+    chosen = tally(matches, RELEVANCE_FLOOR)
+    print(
+        f"floor {RELEVANCE_FLOOR}: keeps {chosen.kept_share('relevant (2-3)'):.0%} of the "
+        f"relevant matches, cuts {1 - chosen.kept_share('not about it (0)'):.0%} of those "
+        f"not about it (no floor: keeps 100%, cuts 0%)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pool", help="print the candidates to judge for one query")
+    parser.add_argument("--floor", action="store_true", help="what the digest floor keeps/cuts")
     args = parser.parse_args()
+    if args.floor:
+        show_floor()
+        return 0
     if args.pool:
         show_pool(args.pool)
         return 0
