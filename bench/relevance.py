@@ -28,7 +28,7 @@ from bench.relevance.evaluate import (
     paperboy_ranker,
     rank_bm25_ranker,
 )  # noqa: E402
-from bench.relevance.floor import GROUPS, judged_matches, tally  # noqa: E402
+from bench.relevance.floor import GROUPS, chosen, judged_matches, tally  # noqa: E402
 
 
 def show_pool(text: str) -> None:
@@ -55,24 +55,29 @@ def show_pool(text: str) -> None:
 
 
 def show_floor() -> None:
-    """Per share of the topic's best score: the judged matches a digest keeps, by grade."""
-    from bot.digest_floor import RELEVANCE_FLOOR
+    """Per pair of shares (whole text, abstract alone): the judged matches a digest keeps."""
+    from bench.relevance.evaluate import NOW
+    from bot.digest_floor import ABSTRACT_SHARE, FLOOR_SHARE
 
     matches = judged_matches(load_corpus(), load_judgments())
     print(f"{len(matches)} matches of the judged queries over the whole corpus")
-    print(f"{'share':>7}" + "".join(f"  {name:>18}" for name in GROUPS) + "   (kept / matches)")
-    for share in (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5):
-        t = tally(matches, share)
+    print(f"{'text':>5} {'abstr':>5}" + "".join(f"  {n:>18}" for n in GROUPS) + "  (kept)")
+    rows: list[tuple[float, float | None]] = [(0.0, None)]
+    rows += [(s, None) for s in (0.1, 0.15, 0.2, 0.25, 0.3, 0.4)]
+    rows += [(s, a) for s in (0.2, 0.25, 0.3) for a in (0.3, 0.5, 0.6)]
+    for share, abstract in rows:
+        t = tally(matches, share, abstract)
         cells = "".join(
             f"  {t.kept[n]:>4}/{t.total[n]:<4} {t.kept_share(n):5.0%}    " for n in GROUPS
         )
-        mark = "  <- bot.digest_floor.RELEVANCE_FLOOR" if share == RELEVANCE_FLOOR else ""
-        print(f"{share:7.2f}{cells}{mark}")
-    chosen = tally(matches, RELEVANCE_FLOOR)
+        mark = "  <- bot.digest_floor" if (share, abstract) == (FLOOR_SHARE, ABSTRACT_SHARE) else ""
+        print(f"{share:5.2f} {abstract if abstract is not None else '-':>5}{cells}{mark}")
+    t = chosen(matches, NOW)
     print(
-        f"floor {RELEVANCE_FLOOR}: keeps {chosen.kept_share('relevant (2-3)'):.0%} of the "
-        f"relevant matches, cuts {1 - chosen.kept_share('not about it (0)'):.0%} of those "
-        f"not about it (no floor: keeps 100%, cuts 0%)"
+        f"digest floor ({FLOOR_SHARE} of the topic's best, or {ABSTRACT_SHARE} of its best "
+        f"abstract): keeps {t.kept_share('relevant (2-3)'):.0%} of the relevant matches, cuts "
+        f"{1 - t.kept_share('not about it (0)'):.0%} of those not about it (no floor: keeps "
+        "100%, cuts 0%)"
     )
 
 

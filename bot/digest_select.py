@@ -35,7 +35,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from bot.aliases import normalize_topic
-from bot.digest_floor import floor_score
+from bot.digest_floor import Floor
 from bot.errors import QueryError
 from bot.index_schema import paper_time, seconds
 from bot.models import Paper
@@ -234,9 +234,9 @@ def _search_topic(
     if query.is_empty():
         return
     window = window_matches(store, query, since, now, MAX_DEPTH)
-    floor = floor_score(query, window.best_ever)
-    kept = [m for m in window.matches if m.score >= floor]
-    if len(kept) == len(window.matches):  # the floor was not reached: the rest may pass it
+    floor = Floor(query, window.best_ever, window.abstract, window.best_abstract)
+    kept = [m for m in window.matches if floor.passes(m.id, m.score)]
+    if len(kept) == len(window.matches):  # none was under the floor: the rest may pass it
         topic.extra = max(window.total - len(kept), 0)
     best = kept[0].score if kept else 1.0
     for m in kept:

@@ -29,7 +29,7 @@ from tantivy import FieldType, Occur, Query as TQuery
 
 from bot.aliases import AliasTable, build_alias_table
 from bot.index_aliases import digest as alias_digest
-from bot.index_compile import Compiler
+from bot.index_compile import FULL, Compiler
 from bot.index_health import no_panic, probe, usable
 from bot.index_rank import (
     Memo,
@@ -72,6 +72,7 @@ COMMIT_EVERY = 100_000  # documents queued before a commit even if nobody reads
 WRITER_THREADS = 0  # 0: tantivy picks (one per core)
 Aliases = Mapping[str, Sequence[str]]
 T = TypeVar("T")
+Fields = tuple[tuple[str, float], ...]  # (text field, boost) pairs a query looks in
 
 
 class PaperIndex:
@@ -381,18 +382,29 @@ class PaperIndex:
         return [int(b["doc_count"]) for b in result["days"]["buckets"]]
 
     def announced_query(
-        self, query: Query, aliases: Aliases, since: datetime, until: datetime
+        self,
+        query: Query,
+        aliases: Aliases,
+        since: datetime,
+        until: datetime,
+        fields: Fields = FULL,
     ) -> tuple[Any, Any] | None:
         """(`query` AND announced in [since, until], a searcher), None when the query has
-        nothing to look for: for readers of a window beside ranking (`bot.index_window`)."""
-        both = self._announced(query, aliases, since, until)
+        nothing to look for: for readers of a window beside ranking (`bot.index_window`).
+        `fields`: the text fields its words are looked for in (default all, as searches)."""
+        both = self._announced(query, aliases, since, until, fields)
         return None if both is None else (both, self._index.searcher())
 
     def _announced(
-        self, query: Query, aliases: Aliases, since: datetime, until: datetime
+        self,
+        query: Query,
+        aliases: Aliases,
+        since: datetime,
+        until: datetime,
+        fields: Fields = FULL,
     ) -> Any | None:
         """`query` AND announced in [since, until] (None: the query has nothing to look for)."""
-        compiled = self._compiler(aliases).query(query)
+        compiled = self._compiler(aliases, fields=fields).query(query)
         if compiled is None:
             return None
         window = TQuery.range_query(
@@ -489,7 +501,9 @@ class PaperIndex:
         state = (self._generation, self._alias_version)
         return self._plans.get((kind, query, dense_df), state, make)
 
-    def _compiler(self, aliases: Aliases, dense_df: int | None = None) -> Compiler:
+    def _compiler(
+        self, aliases: Aliases, dense_df: int | None = None, fields: Fields = FULL
+    ) -> Compiler:
         # The store hands out the same mapping until it mines new aliases: build the table
         # (curated list + mined pairs, analysed) once per mapping, not once per search.
         cached = self._alias_table
@@ -498,7 +512,11 @@ class PaperIndex:
             self._alias_table = cached
             self._alias_version += 1
         compiler = Compiler(
-            self.schema, self._analyzers, cached[1], doc_freq=self._index.searcher().doc_freq
+            self.schema,
+            self._analyzers,
+            cached[1],
+            fields,
+            doc_freq=self._index.searcher().doc_freq,
         )
         compiler.dense_df = dense_df
         return compiler

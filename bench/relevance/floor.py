@@ -1,9 +1,10 @@
 """What the digest relevance floor (`bot.digest_floor`) keeps and cuts on the judged set.
 
 Every match of every judged query over the whole corpus (all of its papers are one digest
-window) is scored as a digest scores it (`bot.search.window_matches`: BM25, and the topic's
-best score over the store); a match passes a share `s` when its score is at least `s` times
-that best. Grades as in judgments.json; unjudged matches count 0.
+window) is scored as a digest scores it (`bot.search.window_matches`: BM25, the topic's best
+score over the store, the same for abstracts alone); a match passes shares (s, a) when its
+score is at least s times that best, or its abstract's at least a times the best abstract's
+(`bot.digest_floor.passes`). Grades as in judgments.json; unjudged matches count 0.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from bench.relevance.evaluate import NOW
 from bot.db import make_engine
+from bot.digest_floor import passes
 from bot.index import open_index
 from bot.index_window import EPOCH
 from bot.models import PaperIn
@@ -29,14 +31,19 @@ class Match:
     query: str
     id: str
     grade: int
-    share: float  # score / the topic's best over the store (1.0 for the best)
+    query_text: str
+    score: float
+    best: float  # the topic's best score over the store
+    abstract: float | None  # the score of the topic in its abstract alone
+    best_abstract: float  # the best such score over the store
 
 
 @dataclass
 class Tally:
-    """At one share: matches kept and in all, per grade group."""
+    """At one pair of shares (whole text, abstract): matches kept and in all, per grade group."""
 
     share: float
+    abstract_share: float | None
     kept: dict[str, int] = field(default_factory=dict)
     total: dict[str, int] = field(default_factory=dict)
 
@@ -62,7 +69,18 @@ def judged_matches(papers: Sequence[PaperIn], judgments: Sequence[dict[str, Any]
                 window = window_matches(store, query, EPOCH, NOW, 1_000)
                 for m in window.matches:
                     grade = int(judged["grades"].get(m.id, 0))
-                    out.append(Match(judged["q"], m.id, grade, m.score / window.best_ever))
+                    out.append(
+                        Match(
+                            judged["q"],
+                            m.id,
+                            grade,
+                            judged["q"],
+                            m.score,
+                            window.best_ever,
+                            window.abstract.get(m.id),
+                            window.best_abstract,
+                        )
+                    )
         finally:
             index.close()
             store.close()
@@ -70,10 +88,36 @@ def judged_matches(papers: Sequence[PaperIn], judgments: Sequence[dict[str, Any]
     return out
 
 
-def tally(matches: Sequence[Match], share: float) -> Tally:
-    result = Tally(share)
+def tally(matches: Sequence[Match], share: float, abstract_share: float | None = None) -> Tally:
+    """What a floor of `share` of the topic's best (or `abstract_share` of its best abstract,
+    None: no such second chance) keeps."""
+    result = Tally(share, abstract_share)
     for name, grades in GROUPS.items():
         group = [m for m in matches if m.grade in grades]
         result.total[name] = len(group)
-        result.kept[name] = sum(1 for m in group if m.share >= share)
+        result.kept[name] = sum(1 for m in group if _kept(m, share, abstract_share))
+    return result
+
+
+def _kept(m: Match, share: float, abstract_share: float | None) -> bool:
+    if m.best <= 0 or m.score >= share * m.best:
+        return True
+    if abstract_share is None or m.abstract is None or m.best_abstract <= 0:
+        return False
+    return m.abstract >= abstract_share * m.best_abstract
+
+
+def chosen(matches: Sequence[Match], now: Any) -> Tally:
+    """What the digest's own floor (`bot.digest_floor`) keeps: the same arithmetic, checked
+    through `passes` so the two cannot drift apart."""
+    from bot.digest_floor import ABSTRACT_SHARE, FLOOR_SHARE
+
+    result = tally(matches, FLOOR_SHARE, ABSTRACT_SHARE)
+    for name, grades in GROUPS.items():
+        group = [m for m in matches if m.grade in grades]
+        result.kept[name] = sum(
+            1
+            for m in group
+            if passes(parse_query(m.query_text, now), m.score, m.best, m.abstract, m.best_abstract)
+        )
     return result
