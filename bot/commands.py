@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from bot.catchup import do_catchup
 from bot.channel_commands import (
     do_digest,
     do_followups,
@@ -323,6 +324,18 @@ COMMANDS: dict[str, CommandSpec] = {
             do_followups,
             (Option("state", "on or off", choices=("on", "off")),),
             manages_channel=True,
+        ),
+        CommandSpec(
+            "catchup",
+            "The best papers on this channel's topics over a period, shown only to you (back "
+            "from a break); the channel's digests are unchanged.",
+            "catchup [7d|2w]",
+            (
+                Example("catchup", "Direct Preference Optimization", after=("subscribe dpo",)),
+                Example("catchup 2w", "in the last 2 weeks", after=("subscribe dpo",)),
+            ),
+            do_catchup,
+            (Option("period", "How far back: 7d (default), 2w, up to 30d"),),
         ),
         CommandSpec(
             "status",
