@@ -48,6 +48,12 @@ async def do_subscribe(ctx: Context, text: str) -> Reply:
             return error("That topic is not a search I can run.", str(exc))
         if query.is_empty():
             return error("That topic has no words I can look for.", "Try `/papers subscribe rlhf`.")
+        if not query.clauses and query.upvotes is None:
+            # Dates alone (`until:2025-01-01`, `since:7d`) follow every paper or none.
+            return error(
+                "A topic needs words or a filter besides dates: "
+                "`/papers subscribe dpo until:2025-01-01` or `/papers subscribe has:code`."
+            )
     key = ctx.inv.channel.key
     channel, created_channel = ensure_channel(ctx)
     sub, created = ctx.store.subscribe(key, text, ctx.now, user=ctx.inv.user.user_id)
