@@ -56,11 +56,12 @@ async def test_subscribe_preview_then_the_budget_from_discord(adapter: DiscordAd
     assert refused["ephemeral"] is True
     assert "Only people who can manage this channel" in message_text(refused)
 
-    for options, answer in (
+    budget: list[tuple[dict[str, Any], str]] = [
         ({"action": "max", "value": "5"}, "at most 5 papers a digest"),
         ({"action": "min-upvotes", "value": "3"}, "3+ Hugging Face upvotes"),
         ({"action": "quiet on"}, "Quiet mode on."),
-    ):
+    ]
+    for options, answer in budget:
         assert answer in message_text(await ask(adapter, "digest", **options)), options
     channel = adapter.service.store.channel(KEY)
     assert channel is not None
