@@ -3,6 +3,7 @@ and digests."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -232,3 +233,42 @@ def test_has_code_and_project_match_what_the_card_links(
     repo: str, page: str | None, found: list[str]
 ) -> None:
     assert facets({"github_repo": repo, "project_page": page}) == found
+
+
+TOPIC_PARTS = FILTER_TEXTS | st.sampled_from(
+    ["until:2025-01-01", "since:7d", "upvotes:>=5", "cat:cs.LG", "-survey", "preference"]
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(TOPIC_PARTS, min_size=1, max_size=5))
+def test_any_filter_combination_subscribes_lists_and_unsubscribes_by_text(
+    parts: list[str],
+) -> None:
+    """Through the commands, as a team types them: any mix of the filters either subscribes
+    (then `list` shows it, `digest` and `catchup` answer, `unsubscribe <its text>` removes it)
+    or is refused in one line, and nothing raises."""
+    asyncio.run(_subscribe_round_trip(" ".join(parts)))
+
+
+async def _subscribe_round_trip(text: str) -> None:
+    from bot.db import make_engine
+    from tests.fakes import CHAN, sample_papers
+
+    store = PaperStore(make_engine("sqlite://"))
+    store.upsert_many(sample_papers(NOW), NOW - timedelta(hours=1))
+    bot = TestBot(store, NOW)
+    reply = await bot.ask(f"subscribe {text}")
+    if reply.is_error:
+        assert "\n" not in reply.title and "Traceback" not in reply.plain_text()
+        assert store.subscriptions(CHAN.key) == []
+        return
+    [sub] = store.subscriptions(CHAN.key)
+    assert parse_query(sub.query, NOW).clauses == parse_query(text, NOW).clauses
+    assert sub.query in (await bot.ask("list")).plain_text()
+    for command in ("digest", "catchup 2w"):
+        answer = await bot.ask(command)
+        assert not answer.is_error, (command, answer.plain_text())
+    gone = await bot.ask(f"unsubscribe {sub.query}")
+    assert not gone.is_error, gone.plain_text()
+    assert store.subscriptions(CHAN.key) == []
