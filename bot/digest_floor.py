@@ -34,18 +34,24 @@ ABSTRACT_SHARE = 0.6
 
 
 class Floor:
-    """Whether a topic's match passes (`passes(id, score)`)."""
+    """Whether a topic's match passes: `strong(score)` on its whole text; for those that are
+    not, `passes(id, score)` once `abstracts` gave the abstract scores."""
 
-    def __init__(
-        self, query: Query, best: float, abstract: Mapping[str, float], best_abstract: float
-    ) -> None:
+    def __init__(self, query: Query, best: float) -> None:
         self.off = not query.has_text() or best <= 0.0
         self.score = FLOOR_SHARE * best
-        self.abstract = abstract
-        self.abstract_score = ABSTRACT_SHARE * best_abstract if best_abstract > 0 else None
+        self.abstract: Mapping[str, float] = {}
+        self.abstract_score: float | None = None
+
+    def strong(self, score: float) -> bool:
+        return self.off or score >= self.score
+
+    def abstracts(self, scores: Mapping[str, float], best: float) -> None:
+        self.abstract = scores
+        self.abstract_score = ABSTRACT_SHARE * best if best > 0 else None
 
     def passes(self, pid: str, score: float) -> bool:
-        if self.off or score >= self.score:
+        if self.strong(score):
             return True
         own = self.abstract.get(pid)
         return own is not None and self.abstract_score is not None and own >= self.abstract_score
@@ -60,5 +66,6 @@ def passes(
 ) -> bool:
     """One match: `score` against the topic's `best`, its abstract's score against the best
     abstract's (for measurements: `bench/relevance/floor.py`)."""
-    found = {"": abstract} if abstract is not None else {}
-    return Floor(query, best, found, best_abstract).passes("", score)
+    floor = Floor(query, best)
+    floor.abstracts({"": abstract} if abstract is not None else {}, best_abstract)
+    return floor.passes("", score)

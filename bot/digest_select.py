@@ -38,9 +38,9 @@ from bot.aliases import normalize_topic
 from bot.digest_floor import Floor
 from bot.errors import QueryError
 from bot.index_schema import paper_time, seconds
+from bot.index_window import ABSTRACT, abstract_scores, best_ever, raise_best, window_matches
 from bot.models import Paper
 from bot.query import parse_query
-from bot.search import window_matches
 from bot.store import PaperStore
 from bot.times import aware
 
@@ -201,25 +201,25 @@ def select_many(
             _hf_top(store, topic, earliest, facts, papers)
         else:
             _search_topic(store, topic, earliest, now, facts)
-    chosen = {
-        p.channel_key: _fan_out(p, topics, facts, now, delivered.get(p.channel_key, set()))
-        for p in plans
-    }
-    wanted = {pid for picks, _ in chosen.values() for pid, _, _ in picks}
+    chosen = _fan_out_all(plans, topics, facts, now, delivered)
+    wanted = {pid for picks, _, _ in chosen.values() for pid, _, _ in picks}
     papers.update((p.id, p) for p in store.get_many(sorted(wanted - papers.keys())))
-    return {
-        p.channel_key: Selection(
-            p.channel_key,
-            p.since,
+    made: dict[tuple[str, tuple[str, ...], float], Pick] = {}  # channels share their picks
+    out: dict[str, Selection] = {}
+    for plan in plans:
+        picks, more, _ = chosen[plan.channel_key]
+        out[plan.channel_key] = Selection(
+            plan.channel_key,
+            plan.since,
             [
-                Pick(papers[pid], names, rel, pid)
-                for pid, names, rel in chosen[p.channel_key][0]
-                if pid in papers
+                made.get(pick)
+                or made.setdefault(pick, Pick(papers[pick[0]], pick[1], pick[2], pick[0]))
+                for pick in picks
+                if pick[0] in papers
             ],
-            chosen[p.channel_key][1],
+            more,
         )
-        for p in plans
-    }
+    return out
 
 
 def _search_topic(
@@ -233,17 +233,26 @@ def _search_topic(
         return
     if query.is_empty():
         return
-    window = window_matches(store, query, since, now, MAX_DEPTH)
-    floor = Floor(query, window.best_ever, window.abstract, window.best_abstract)
+    index, aliases = store.search_index(), store.aliases()
+    window = window_matches(index, query, aliases, since, now, MAX_DEPTH)
+    if not window.matches:
+        return
+    top = window.matches[0].score or 1.0  # 0.0: nothing scores by text (filters only)
+    raise_best(index, query, top)
+    floor = Floor(query, max(best_ever(index, query, aliases, now), top))
+    if not all(floor.strong(m.score) for m in window.matches):
+        scores = abstract_scores(index, query, aliases, since, now, MAX_DEPTH)
+        best = max(scores.values(), default=0.0)
+        raise_best(index, query, best, ABSTRACT)
+        floor.abstracts(scores, max(best_ever(index, query, aliases, now, ABSTRACT), best))
     kept = [m for m in window.matches if floor.passes(m.id, m.score)]
     if len(kept) == len(window.matches):  # none was under the floor: the rest may pass it
         topic.extra = max(window.total - len(kept), 0)
-    best = kept[0].score if kept else 1.0
     for m in kept:
         facts.setdefault(m.id, Facts(m.upvotes, m.announced, None))
-    topic.relevance = {m.id: m.score / best for m in kept}
+    topic.relevance = {m.id: m.score / top for m in kept}
     topic.ranked = sorted(
-        RankKey(-round(m.score / best, 2), -m.upvotes, -float(m.published), m.id) for m in kept
+        RankKey(-round(m.score / top, 2), -m.upvotes, -float(m.published), m.id) for m in kept
     )
 
 
@@ -270,22 +279,49 @@ def _hf_top(
     )
 
 
-Chosen = tuple[list[tuple[str, tuple[str, ...], float]], int]  # (id, topics, relevance), more
+def _fan_out_all(
+    plans: Sequence[Plan],
+    topics: Mapping[str, _Topic],
+    facts: Mapping[str, Facts],
+    now: datetime,
+    delivered: Delivered,
+) -> dict[str, Chosen]:
+    """Every channel's picks and "+N more". Channels with the same topics, window and budget
+    whose ledger holds none of their candidates get the same answer: computed once."""
+    texts = {text for plan in plans for text in plan.topics}
+    found = {
+        text: (topic_label(text), topic)
+        for text in texts
+        if (topic := topics.get(normalize_topic(text))) is not None
+    }
+    memo: dict[tuple[tuple[str, ...], datetime, int, int], Chosen] = {}
+    out: dict[str, Chosen] = {}
+    for plan in plans:
+        done = delivered.get(plan.channel_key, set())
+        same = (plan.topics, plan.since, plan.min_upvotes, plan.max_papers)
+        known = memo.get(same)
+        if known is not None and (not done or known[2].isdisjoint(done)):
+            out[plan.channel_key] = known
+            continue
+        mine = [found[text] for text in plan.topics if text in found]
+        answer = out[plan.channel_key] = _fan_out(plan, mine, facts, now, done)
+        if not done or answer[2].isdisjoint(done):
+            memo[same] = answer
+    return out
+
+
+Chosen = tuple[list[tuple[str, tuple[str, ...], float]], int, frozenset[str]]
 
 
 def _fan_out(
     plan: Plan,
-    topics: Mapping[str, _Topic],
+    found: Sequence[tuple[str, _Topic]],
     facts: Mapping[str, Facts],
     now: datetime,
     done: set[str],
 ) -> Chosen:
-    """One channel's picks (ids, the topics each matched, relevance) and its "+N more"."""
-    found = [
-        (topic_label(text), topic)
-        for text in plan.topics
-        if (topic := topics.get(normalize_topic(text))) is not None
-    ]
+    """One channel's picks (ids, the topics each matched, relevance), its "+N more", and its
+    candidates (before its ledger)."""
     eligible = [topic.eligible(plan, facts, now) for _, topic in found]
     picks: list[tuple[str, tuple[str, ...], float]] = []
     taken: set[str] = set()
@@ -299,9 +335,9 @@ def _fan_out(
         taken.add(pid)
         names = tuple(name for name, topic in found if pid in topic.relevance)
         picks.append((pid, names, -key.relevance))
-    union = eligible[0] if len(eligible) == 1 else frozenset().union(*eligible)
+    union: frozenset[str] = frozenset().union(*eligible) if len(eligible) != 1 else eligible[0]
     already = (
         sum(1 for pid in done if pid in union) if len(done) < len(union) else len(union & done)
     )
     more = len(union) - already - len(taken) + sum(topic.extra for _, topic in found)
-    return picks, more
+    return picks, more, union

@@ -407,8 +407,13 @@ class PaperIndex:
         compiled = self._compiler(aliases, fields=fields).query(query)
         if compiled is None:
             return None
-        window = TQuery.range_query(
-            self.schema, "announced", FieldType.Integer, seconds(since), seconds(until)
+        # The window filters and does not score (weight 0): scores of one query in windows
+        # of any width compare (the digest's relevance floor, `bot.index_window`).
+        window = TQuery.boost_query(
+            TQuery.range_query(
+                self.schema, "announced", FieldType.Integer, seconds(since), seconds(until)
+            ),
+            0.0,
         )
         self.flush()
         return TQuery.boolean_query([(Occur.Must, compiled), (Occur.Must, window)])

@@ -9,8 +9,10 @@ a window of thousands of matches never loads a paper row.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, NamedTuple
+from weakref import WeakKeyDictionary
 
 from bot.index_compile import FULL
 from bot.index_rank import doc_id
@@ -21,6 +23,10 @@ if TYPE_CHECKING:
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # papers without an announcement are indexed at 0
 ABSTRACT: Fields = (("abstract", 1.0),)
+# A topic's best score over the store is looked up again after this long; in between it only
+# grows with what windows bring (`raise_best`). A search of the whole store per topic and tick
+# would double a digest tick at a million papers, for a figure that moves over weeks.
+BEST_FOR = timedelta(hours=6)
 
 
 class WindowMatch(NamedTuple):
@@ -34,9 +40,6 @@ class WindowMatch(NamedTuple):
 class Window(NamedTuple):
     matches: list[WindowMatch]  # best first, at most `limit`
     total: int  # matches in the window in all
-    best_ever: float  # the best score of any match in the whole store (0.0: none)
-    abstract: dict[str, float]  # id -> score of the topic in the abstract alone (if any)
-    best_abstract: float  # the best such score in the whole store (0.0: none)
 
 
 def window_matches(
@@ -47,13 +50,10 @@ def window_matches(
     until: datetime,
     limit: int,
 ) -> Window:
-    """The `limit` best matches of `query` announced in [since, until] and how many match
-    there; the best score the query reaches among all the store's papers announced up to
-    `until` (the same clauses, the window widened: scores are comparable); and the same two
-    for the query looked for in abstracts only."""
+    """The `limit` best matches of `query` announced in [since, until], and how many match."""
     found = index.announced_query(query, aliases, since, until)
     if found is None or limit <= 0:
-        return Window([], 0, 0.0, {}, 0.0)
+        return Window([], 0)
     both, searcher = found
     result = searcher.search(both, limit, count=True)
     addrs = [addr for _, addr in result.hits]
@@ -66,31 +66,58 @@ def window_matches(
             result.hits, upvotes, published, announced, strict=True
         )
     ]
-    total = int(getattr(result, "count", None) or 0)  # the stubs omit `count`
-    in_abstract = index.announced_query(query, aliases, since, until, ABSTRACT)
-    return Window(
-        matches,
-        total,
-        _best_ever(index, query, aliases, until, FULL),
-        _scores(in_abstract, limit) if matches else {},
-        _best_ever(index, query, aliases, until, ABSTRACT) if matches else 0.0,
-    )
+    return Window(matches, int(getattr(result, "count", None) or 0))  # stubs omit `count`
 
 
-def _scores(found: tuple[Any, Any] | None, limit: int) -> dict[str, float]:
+def abstract_scores(
+    index: PaperIndex,
+    query: Query,
+    aliases: Aliases,
+    since: datetime,
+    until: datetime,
+    limit: int,
+) -> dict[str, float]:
+    """id -> the score of `query` looked for in abstracts only, for the papers announced in
+    [since, until] that match it there (at most `limit`)."""
+    found = index.announced_query(query, aliases, since, until, ABSTRACT)
     if found is None:
         return {}
-    query, searcher = found
-    hits = searcher.search(query, limit, count=False).hits
+    both, searcher = found
+    hits = searcher.search(both, limit, count=False).hits
     return {doc_id(searcher, addr): float(score) for score, addr in hits}
 
 
-def _best_ever(
-    index: PaperIndex, query: Query, aliases: Aliases, until: datetime, fields: Fields
+_Key = tuple[Query, "Fields"]
+_BEST: WeakKeyDictionary[PaperIndex, dict[_Key, tuple[float, datetime]]] = WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def best_ever(
+    index: PaperIndex, query: Query, aliases: Aliases, until: datetime, fields: Fields = FULL
 ) -> float:
+    """The best score `query` reaches among all the papers announced up to `until` (the same
+    clauses as a window's search, the window widened, so scores compare; 0.0: none), looked
+    up at most every `BEST_FOR` per index."""
+    key = (query, fields)
+    with _LOCK:
+        known = _BEST.setdefault(index, {}).get(key)
+    if known is not None and until - BEST_FOR <= known[1] <= until:
+        return known[0]
     found = index.announced_query(query, aliases, EPOCH, until, fields)
-    if found is None:
-        return 0.0
-    both, searcher = found
-    hits = searcher.search(both, 1, count=False).hits
-    return float(hits[0][0]) if hits else 0.0
+    best = 0.0
+    if found is not None:
+        both, searcher = found
+        hits = searcher.search(both, 1, count=False).hits
+        best = float(hits[0][0]) if hits else 0.0
+    with _LOCK:
+        _BEST.setdefault(index, {})[key] = (best, until)
+    return best
+
+
+def raise_best(index: PaperIndex, query: Query, score: float, fields: Fields = FULL) -> None:
+    """A window found `score` for `query`: the remembered best is at least that."""
+    with _LOCK:
+        cached = _BEST.setdefault(index, {})
+        known = cached.get((query, fields))
+        if known is not None and score > known[0]:
+            cached[(query, fields)] = (score, known[1])

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.index_schema import Ranked
-from bot.index_window import Window, window_matches as _window_matches
 from bot.models import Paper
 from bot.query import MAX_RESULTS, MAX_TERMS, Query, Sort, describe, parse_query
 
@@ -32,7 +31,6 @@ __all__ = [
     "describe",
     "parse_query",
     "search_papers",
-    "window_matches",
 ]
 
 RELAX_BELOW = 10  # fewer full matches than this: fill up with papers matching most words
@@ -85,14 +83,6 @@ def announced_matches(
         query, store.aliases(), since, until, limit
     )
     return TopicMatches(hits, total)
-
-
-def window_matches(
-    store: PaperStore, query: Query, since: datetime, until: datetime, limit: int
-) -> Window:
-    """A digest topic's matches announced in [since, until] (at most `limit`, best first, with
-    their fast fields) and its best score over the whole store (`bot.index_window`)."""
-    return _window_matches(store.search_index(), query, store.aliases(), since, until, limit)
 
 
 def busiest_day(store: PaperStore, query: Query, since: datetime, until: datetime) -> int:

@@ -1,7 +1,7 @@
 """What the digest relevance floor (`bot.digest_floor`) keeps and cuts on the judged set.
 
 Every match of every judged query over the whole corpus (all of its papers are one digest
-window) is scored as a digest scores it (`bot.search.window_matches`: BM25, the topic's best
+window) is scored as a digest scores it (`bot.index_window`: BM25, the topic's best
 score over the store, the same for abstracts alone); a match passes shares (s, a) when its
 score is at least s times that best, or its abstract's at least a times the best abstract's
 (`bot.digest_floor.passes`). Grades as in judgments.json; unjudged matches count 0.
@@ -19,10 +19,9 @@ from bench.relevance.evaluate import NOW
 from bot.db import make_engine
 from bot.digest_floor import passes
 from bot.index import open_index
-from bot.index_window import EPOCH
+from bot.index_window import ABSTRACT, EPOCH, abstract_scores, best_ever, window_matches
 from bot.models import PaperIn
 from bot.query import parse_query
-from bot.search import window_matches
 from bot.store import PaperStore
 
 
@@ -66,7 +65,11 @@ def judged_matches(papers: Sequence[PaperIn], judgments: Sequence[dict[str, Any]
             store.sync_index()
             for judged in judgments:
                 query = parse_query(judged["q"], NOW)
-                window = window_matches(store, query, EPOCH, NOW, 1_000)
+                index, aliases = store.search_index(), store.aliases()
+                window = window_matches(index, query, aliases, EPOCH, NOW, 1_000)
+                best = best_ever(index, query, aliases, NOW)
+                abstract = abstract_scores(index, query, aliases, EPOCH, NOW, 1_000)
+                best_abstract = best_ever(index, query, aliases, NOW, ABSTRACT)
                 for m in window.matches:
                     grade = int(judged["grades"].get(m.id, 0))
                     out.append(
@@ -76,9 +79,9 @@ def judged_matches(papers: Sequence[PaperIn], judgments: Sequence[dict[str, Any]
                             grade,
                             judged["q"],
                             m.score,
-                            window.best_ever,
-                            window.abstract.get(m.id),
-                            window.best_abstract,
+                            best,
+                            abstract.get(m.id),
+                            best_abstract,
                         )
                     )
         finally:
