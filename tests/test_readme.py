@@ -28,3 +28,23 @@ def test_readme_has_exactly_the_two_setup_commands_ci_runs() -> None:
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
     assert blocks[1] in ci
     assert "paperboy demo" in blocks[0]
+
+
+def test_the_worked_example_is_what_the_demo_answers() -> None:
+    """The README's worked example (subscribe, preview, narrow, budget, list, catch-up) is the
+    demo's real output: every line shown is in the answer to its command, in order."""
+    from tests.test_console import run_demo
+
+    marker = README.index("<!-- worked example:")
+    block = README[marker:].split("```\n", 2)[1]
+    turns = [t for t in block.split("papers> ") if t.strip()]
+    commands = [t.splitlines()[0] for t in turns]
+    answers = run_demo(*commands).split("papers> ")[1:]
+    assert len(answers) == len(turns) >= 7
+    for turn, answer in zip(turns, answers, strict=True):
+        got = answer.splitlines()
+        assert got[0] == turn.splitlines()[0]
+        at = 0
+        for line in (x for x in turn.splitlines()[1:] if x.strip() and x != "…"):
+            assert line in got[at:], f"{line!r} not in the answer to {got[0]!r}:\n{answer}"
+            at = got.index(line, at) + 1
