@@ -64,7 +64,7 @@ async def do_catchup(ctx: Context, text: str) -> Reply:
     return Reply(
         kind=ReplyKind.DIGEST,
         title=f"Catch-up: {n} paper{'s' if n != 1 else ''} on this channel's topics in {span}",
-        cards=tuple(to_card(p.paper, p.relevance, p.topics) for p in picked.picks),
+        cards=tuple(to_card(p.paper, p.relevance, p.topics, p.reason) for p in picked.picks),
         more=picked.more,
         footer="Only you see this, and nothing was marked as sent: the channel's digests are "
         "unchanged.",

@@ -20,13 +20,16 @@ Ranking: relevance of the best matching topic (normalised per topic to 0..1 of t
 best and rounded to two decimals, so papers of near-equal relevance are ordered by upvotes),
 then upvotes, then recency. "+N more" counts each eligible paper once, whatever number of
 topics it matched, under the same upvote floor as the picks.
+A channel whose people reacted 👍/👎 to its posts (`bot.taste`) has that relevance moved up or
+down by how alike a paper is to its 👍 and 👎 papers, among its topics' best few candidates
+(`bot.digest_taste`); a channel without reactions is ranked exactly as before.
 """
 
 from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
@@ -36,6 +39,7 @@ from sqlmodel import Session, col
 
 from bot.aliases import normalize_topic
 from bot.digest_floor import Floor
+from bot.digest_taste import Taught
 from bot.errors import QueryError
 from bot.index_schema import paper_time, seconds
 from bot.index_window import ABSTRACT, abstract_scores, best_ever, raise_best, window_matches
@@ -64,6 +68,9 @@ class Plan:
     since: datetime  # candidates were announced at or after this (UTC)
     max_papers: int = 10
     min_upvotes: int = 0
+    # Nothing announced before this, whatever the window's look-back (`LATE_COMMIT`): a
+    # user's first watch (bot.watches) gets no backlog.
+    floor: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +79,8 @@ class Pick:
     topics: tuple[str, ...]
     relevance: float
     id: str = ""  # the paper's id (read once: ORM attribute access is slow in bulk)
+    rank: float | None = None  # relevance as the channel's taste moved it (None: not moved)
+    reason: str = ""  # why the taste moved it, for the card
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -155,20 +164,24 @@ class _Topic:
     ranked: list[RankKey] = field(default_factory=list)
     relevance: dict[str, float] = field(default_factory=dict)  # id -> relevance 0..1
     extra: int = 0  # candidates beyond MAX_DEPTH: counted in "+N more", never looked at
-    _eligible: dict[tuple[datetime, int], frozenset[str]] = field(default_factory=dict)
+    _eligible: dict[tuple[datetime, int, datetime | None], frozenset[str]] = field(
+        default_factory=dict
+    )
 
     def eligible(self, plan: Plan, facts: Mapping[str, Facts], now: datetime) -> frozenset[str]:
         """The candidates a channel with `plan`'s window and upvote floor may get (before its
         ledger): computed once per (window, floor), shared by every channel that has them."""
-        key = (plan.since, plan.min_upvotes)
+        key = (plan.since, plan.min_upvotes, plan.floor)
         found = self._eligible.get(key)
         if found is None:
             low, high = seconds(plan.since - LATE_COMMIT), seconds(now)
+            first = seconds(plan.floor) if plan.floor is not None else 0
             day = plan.since.date()
             found = frozenset(
                 pid
                 for pid in self.relevance
                 if (f := facts[pid]).upvotes >= plan.min_upvotes
+                and (plan.floor is None or 0 < first <= f.announced)
                 and (
                     (f.listed is not None and f.listed >= day)
                     if self.listed
@@ -201,10 +214,11 @@ def select_many(
             _hf_top(store, topic, earliest, facts, papers)
         else:
             _search_topic(store, topic, earliest, now, facts)
-    chosen = _fan_out_all(plans, topics, facts, now, delivered)
-    wanted = {pid for picks, _, _ in chosen.values() for pid, _, _ in picks}
+    taught = Taught.load(store, [p.channel_key for p in plans])
+    chosen = _fan_out_all(plans, topics, facts, now, delivered, taught)
+    wanted = {pick[0] for picks, _, _ in chosen.values() for pick in picks}
     papers.update((p.id, p) for p in store.get_many(sorted(wanted - papers.keys())))
-    made: dict[tuple[str, tuple[str, ...], float], Pick] = {}  # channels share their picks
+    made: dict[PickRow, Pick] = {}  # channels share their picks
     out: dict[str, Selection] = {}
     for plan in plans:
         picks, more, _ = chosen[plan.channel_key]
@@ -212,14 +226,18 @@ def select_many(
             plan.channel_key,
             plan.since,
             [
-                made.get(pick)
-                or made.setdefault(pick, Pick(papers[pick[0]], pick[1], pick[2], pick[0]))
+                made.get(pick) or made.setdefault(pick, _pick(papers, pick))
                 for pick in picks
                 if pick[0] in papers
             ],
             more,
         )
     return out
+
+
+def _pick(papers: Mapping[str, Paper], row: PickRow) -> Pick:
+    pid, names, relevance, rank, reason = row
+    return Pick(papers[pid], names, relevance, pid, rank, reason)
 
 
 def _search_topic(
@@ -285,32 +303,39 @@ def _fan_out_all(
     facts: Mapping[str, Facts],
     now: datetime,
     delivered: Delivered,
+    taught: Taught,
 ) -> dict[str, Chosen]:
-    """Every channel's picks and "+N more". Channels with the same topics, window and budget
-    whose ledger holds none of their candidates get the same answer: computed once."""
+    """Every channel's picks and "+N more". Channels with the same topics, window and budget,
+    no taste, and no candidate in their ledger get the same answer: computed once."""
     texts = {text for plan in plans for text in plan.topics}
     found = {
         text: (topic_label(text), topic)
         for text in texts
         if (topic := topics.get(normalize_topic(text))) is not None
     }
-    memo: dict[tuple[tuple[str, ...], datetime, int, int], Chosen] = {}
+    memo: dict[tuple[object, ...], Chosen] = {}
     out: dict[str, Chosen] = {}
     for plan in plans:
         done = delivered.get(plan.channel_key, set())
-        same = (plan.topics, plan.since, plan.min_upvotes, plan.max_papers)
+        mine = [found[text] for text in plan.topics if text in found]
+        if plan.channel_key in taught.tastes:
+            out[plan.channel_key] = _fan_out(plan, mine, facts, now, done, taught)
+            continue
+        same = (plan.topics, plan.since, plan.min_upvotes, plan.max_papers, plan.floor)
         known = memo.get(same)
         if known is not None and (not done or known[2].isdisjoint(done)):
             out[plan.channel_key] = known
             continue
-        mine = [found[text] for text in plan.topics if text in found]
         answer = out[plan.channel_key] = _fan_out(plan, mine, facts, now, done)
         if not done or answer[2].isdisjoint(done):
             memo[same] = answer
     return out
 
 
-Chosen = tuple[list[tuple[str, tuple[str, ...], float]], int, frozenset[str]]
+# A pick before its row is loaded: id, the topics it matched, relevance, the relevance as the
+# channel's taste moved it (None: not moved), why.
+PickRow = tuple[str, tuple[str, ...], float, float | None, str]
+Chosen = tuple[list[PickRow], int, frozenset[str]]
 
 
 def _fan_out(
@@ -319,25 +344,73 @@ def _fan_out(
     facts: Mapping[str, Facts],
     now: datetime,
     done: set[str],
+    taught: Taught | None = None,
 ) -> Chosen:
-    """One channel's picks (ids, the topics each matched, relevance), its "+N more", and its
-    candidates (before its ledger)."""
+    """One channel's picks, its "+N more", and its candidates (before its ledger)."""
     eligible = [topic.eligible(plan, facts, now) for _, topic in found]
-    picks: list[tuple[str, tuple[str, ...], float]] = []
-    taken: set[str] = set()
-    # The k-way merge of the per-topic rankings: a paper's first appearance is its best topic.
-    for key in heapq.merge(*(topic.ranked for _, topic in found)):
-        if len(picks) >= plan.max_papers:
-            break
-        pid = key.id
-        if pid in taken or pid in done or not any(pid in e for e in eligible):
-            continue
-        taken.add(pid)
-        names = tuple(name for name, topic in found if pid in topic.relevance)
-        picks.append((pid, names, -key.relevance))
+
+    def ok(pid: str) -> bool:
+        return pid not in done and any(pid in e for e in eligible)
+
+    if taught is None:
+        picks = _merged(plan, found, ok)
+    else:
+        picks = _tasted(plan, found, ok, taught)
     union: frozenset[str] = frozenset().union(*eligible) if len(eligible) != 1 else eligible[0]
     already = (
         sum(1 for pid in done if pid in union) if len(done) < len(union) else len(union & done)
     )
-    more = len(union) - already - len(taken) + sum(topic.extra for _, topic in found)
+    more = len(union) - already - len(picks) + sum(topic.extra for _, topic in found)
     return picks, more, union
+
+
+def _merged(
+    plan: Plan, found: Sequence[tuple[str, _Topic]], ok: Callable[[str], bool]
+) -> list[PickRow]:
+    """The k-way merge of the per-topic rankings: a paper's first appearance is its best."""
+    picks: list[PickRow] = []
+    taken: set[str] = set()
+    for key in heapq.merge(*(topic.ranked for _, topic in found)):
+        if len(picks) >= plan.max_papers:
+            break
+        pid = key.id
+        if pid in taken or not ok(pid):
+            continue
+        taken.add(pid)
+        names = tuple(name for name, topic in found if pid in topic.relevance)
+        picks.append((pid, names, -key.relevance, None, ""))
+    return picks
+
+
+def _tasted(
+    plan: Plan, found: Sequence[tuple[str, _Topic]], ok: Callable[[str], bool], taught: Taught
+) -> list[PickRow]:
+    """A channel with a taste: its topics' best few candidates (a few times its cap each, as
+    a digest without taste would look at), ranked with the taste's moves."""
+    depth = 2 * plan.max_papers + 10
+    best: dict[str, RankKey] = {}
+    for _, topic in found:
+        seen = 0
+        for key in topic.ranked:
+            if seen >= depth:
+                break
+            if not ok(key.id):
+                continue
+            seen += 1
+            if key.id not in best or key < best[key.id]:
+                best[key.id] = key
+    moves = taught.moves(plan.channel_key, best)
+    moved = sorted(
+        (key._replace(relevance=-round(-key.relevance + moves[pid][0], 2)), pid)
+        for pid, key in best.items()
+    )
+    return [
+        (
+            pid,
+            tuple(name for name, topic in found if pid in topic.relevance),
+            -best[pid].relevance,
+            -best[pid].relevance + moves[pid][0],
+            moves[pid][1],
+        )
+        for _, pid in moved[: plan.max_papers]
+    ]
