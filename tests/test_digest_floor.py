@@ -10,6 +10,7 @@ deterministic (fixed corpus, fixed judgments), not timings.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ KEY = "slack:T1:C1"
 FILLER = " ".join(f"word{i}" for i in range(150))
 
 
-def plan(topics: tuple[str, ...], since: datetime = LAST, **kw: int) -> digest.Plan:
+def plan(topics: tuple[str, ...], since: datetime = LAST, **kw: Any) -> digest.Plan:
     return digest.Plan(KEY, topics, since, **kw)
 
 
