@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.digest import MAX_NEW, NOW, SLOT, build_store, full_index, new_cutoff, reset  # noqa: E402
-from bot import digest_select  # noqa: E402
+from bot import digest_taste  # noqa: E402
 from bot.delivery import open_due  # noqa: E402
 from bot.ledger import Ledger  # noqa: E402
 from bot.models import Paper, Reaction  # noqa: E402
@@ -55,16 +55,16 @@ def tick(engine: Engine, store: PaperStore, since: Any, channels: int) -> Tick:
 
 
 def without_taste(run: Tick) -> tuple[float, dict[str, list[str]]]:
-    real = digest_select.tastes
+    real = digest_taste.tastes
 
     def none(_engine: Engine, _keys: Any) -> dict[str, Taste]:
         return {}
 
-    digest_select.tastes = none  # type: ignore[assignment]
+    digest_taste.tastes = none  # type: ignore[assignment]
     try:
         return run()
     finally:
-        digest_select.tastes = real
+        digest_taste.tastes = real
 
 
 def add_reactions(engine: Engine, channels: int, share: float, per: int) -> int:
