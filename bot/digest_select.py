@@ -215,6 +215,8 @@ def select_many(
         else:
             _search_topic(store, topic, earliest, now, facts)
     taught = Taught.load(store, [p.channel_key for p in plans])
+    if taught.tastes:  # the words of what tasting channels may compare, read in bulk
+        taught.prefetch(_tasted_candidates(plans, topics, taught))
     chosen = _fan_out_all(plans, topics, facts, now, delivered, taught)
     wanted = {pick[0] for picks, _, _ in chosen.values() for pick in picks}
     papers.update((p.id, p) for p in store.get_many(sorted(wanted - papers.keys())))
@@ -232,6 +234,23 @@ def select_many(
             ],
             more,
         )
+    return out
+
+
+def _tasted_candidates(
+    plans: Sequence[Plan], topics: Mapping[str, _Topic], taught: Taught
+) -> set[str]:
+    """The papers channels with a taste may compare (`_tasted`: a few times each one's cap
+    from each topic, and some slack for what their ledger holds)."""
+    out: set[str] = set()
+    for plan in plans:
+        if plan.channel_key not in taught.tastes:
+            continue
+        depth = 2 * (2 * plan.max_papers + 10)
+        for text in plan.topics:
+            topic = topics.get(normalize_topic(text))
+            if topic is not None:
+                out.update(key.id for key in topic.ranked[:depth])
     return out
 
 
@@ -399,9 +418,11 @@ def _tasted(
             seen += 1
             if key.id not in best or key < best[key.id]:
                 best[key.id] = key
-    moves = taught.moves(plan.channel_key, best)
+    taught.prefetch(best)  # the few a prefetch for all channels did not cover
+    scorer = taught.scorer(plan.channel_key)
+    moves = {pid: scorer.move(pid) for pid in best}
     moved = sorted(
-        (key._replace(relevance=-round(-key.relevance + moves[pid][0], 2)), pid)
+        (key._replace(relevance=-round(-key.relevance + moves[pid], 2)), pid)
         for pid, key in best.items()
     )
     return [
@@ -409,8 +430,8 @@ def _tasted(
             pid,
             tuple(name for name, topic in found if pid in topic.relevance),
             -best[pid].relevance,
-            -best[pid].relevance + moves[pid][0],
-            moves[pid][1],
+            -best[pid].relevance + moves[pid],
+            scorer.reason(pid, moves[pid]),  # reasons for the picks only
         )
         for _, pid in moved[: plan.max_papers]
     ]

@@ -32,18 +32,16 @@ class Taught:
         taught._bags(sorted({pid for taste in found.values() for pid in taste.paper_ids}))
         return taught
 
-    def moves(self, channel: str, ids: Iterable[str]) -> dict[str, tuple[float, str]]:
-        """id -> (how far the channel's taste moves its relevance, why: for the card)."""
-        wanted = list(ids)
-        self._bags([pid for pid in wanted if pid not in self.vectors.bags])
-        scorer = self.scorers.get(channel) or self.scorers.setdefault(
+    def scorer(self, channel: str) -> Scorer:
+        """The channel's scorer (`move(id)`, `reason(id, delta)`); papers it has not seen
+        are read first by `prefetch` (or one by one, the rare ones it missed)."""
+        return self.scorers.get(channel) or self.scorers.setdefault(
             channel, Scorer(self.tastes[channel], self.vectors)
         )
-        out = {}
-        for pid in wanted:
-            delta = scorer.move(pid)
-            out[pid] = (delta, scorer.reason(pid, delta))
-        return out
+
+    def prefetch(self, ids: Iterable[str]) -> None:
+        """Read the weighed words of these candidates in bulk (one query per 5,000)."""
+        self._bags(sorted({pid for pid in ids if pid not in self.vectors.bags}))
 
     def _bags(self, ids: Sequence[str]) -> None:
         """The weighed words of these papers (title, abstract, HF keywords), read in bulk."""
