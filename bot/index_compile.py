@@ -109,7 +109,7 @@ class Compiler:
         return _conjunction(must, parts.must_not, parts.should)
 
     def filters(self, query: Query) -> list[Any]:
-        """Range clauses for since:/until: and upvotes:."""
+        """Range clauses for since:/until: and upvotes: (unscored, like every filter)."""
         out = []
         if query.since is not None or query.until is not None:
             out.append(
@@ -136,7 +136,7 @@ class Compiler:
                 out.append(TQuery.empty_query())
             elif low is not None or high is not None:
                 out.append(TQuery.range_query(self.schema, "upvotes", FieldType.Integer, low, high))
-        return out
+        return [_unscored(clause) for clause in out]
 
     def node(self, node: Node) -> Any | None:
         if isinstance(node, Word):
@@ -147,9 +147,10 @@ class Compiler:
             tokens = self.name.analyze(node.name)
             return self.field_text("authors", tokens) if tokens else None
         if isinstance(node, Category):
-            return TQuery.term_query(self.schema, "categories", node.code)
+            return _unscored(TQuery.term_query(self.schema, "categories", node.code))
         if isinstance(node, FILTER_TYPES):
-            return filter_query(self.schema, self.en, node)
+            found = filter_query(self.schema, self.en, node)
+            return None if found is None else _unscored(found)
         if isinstance(node, AnyOf):
             options = [q for q in (self.node(o) for o in node.options) if q is not None]
             return _should(options)
@@ -456,3 +457,10 @@ def _should(clauses: list[Any]) -> Any | None:
     if len(clauses) == 1:
         return clauses[0]
     return TQuery.boolean_query([(Occur.Should, c) for c in clauses])
+
+
+def _unscored(clause: Any) -> Any:
+    """A filter narrows and never scores: tantivy scores a range query 1.0 and a category
+    term by BM25 over a paper's category list, so `dpo upvotes:>=1` or `cat:cs.CL` reordered
+    the papers that match them all by something other than the words."""
+    return TQuery.boost_query(clause, 0.0)

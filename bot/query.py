@@ -364,7 +364,7 @@ def _scores(node: Node) -> bool:
         return any(_scores(o) for o in node.options)
     if isinstance(node, AllOf):
         return any(_scores(p) for p in node.parts)
-    return not isinstance(node, Not | Filter)
+    return not isinstance(node, Not | Filter | Category)
 
 
 def _clean(text: str) -> str:

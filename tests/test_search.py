@@ -310,6 +310,21 @@ def test_sort_new_and_top(corpus: PaperStore) -> None:
     assert ids(corpus, "model sort:top") == ["2406.04004", "2305.18290", "2605.02002", "2604.05005"]
 
 
+@pytest.mark.parametrize(
+    "narrow", ["upvotes:>=1", "upvotes:>=50", "cat:cs.CL", "cat:cs.CL upvotes:<1000"]
+)
+def test_a_filter_narrows_and_never_rescores(corpus: PaperStore, narrow: str) -> None:
+    # A filter keeps the papers it allows with the scores (so the order) the words gave them:
+    # tantivy would score a range 1.0 and a category by BM25 over the paper's category list.
+    def scored(text: str) -> dict[str, float]:
+        hits = search_papers(corpus, parse_query(text, NOW), 10, NOW)
+        return {h.paper.id: round(h.score, 6) for h in hits if not h.partial}
+
+    words, narrowed = scored("model"), scored(f"model {narrow}")
+    assert narrowed and narrowed == {i: words[i] for i in narrowed}
+    assert ids(corpus, f"model {narrow}") == [i for i in ids(corpus, "model") if i in narrowed]
+
+
 def test_filters_without_words_list_most_upvoted_first(corpus: PaperStore) -> None:
     assert ids(corpus, "cat:cs.CL since:1y") == ["2605.02002", "2606.01001"]
     assert ids(corpus, "since:1y sort:new")[0] == "2606.01001"
