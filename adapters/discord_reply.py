@@ -24,13 +24,21 @@ Nonce = Callable[[str, int], str]
 ErrorMap = Callable[..., DeliveryError]
 
 
+def parent_is_gone(exc: discord.HTTPException) -> bool:
+    """Unknown Message, or Invalid Form Body about the message reference: 50035 alone is any
+    validation error (an embed too long), and the post it replies to is still there."""
+    if exc.code == UNKNOWN_MESSAGE:
+        return True
+    return exc.code == INVALID_FORM_BODY and "message_reference" in (exc.text or "")
+
+
 def reply_error(
     exc: BaseException, fallback: ErrorMap, *, posted: Sequence[str] = ()
 ) -> DeliveryError:
     """A failed reply: the parent deleted -> `parent_gone` (final, no top-level fallback); a
     thread that takes no message -> final; anything else as a digest post (`fallback`)."""
     if not posted and isinstance(exc, discord.HTTPException):
-        if exc.code in (INVALID_FORM_BODY, UNKNOWN_MESSAGE):
+        if parent_is_gone(exc):
             return DeliveryError(
                 f"the post this replies to is gone ({exc.status} {exc.code})", parent_gone=True
             )

@@ -40,11 +40,9 @@ def to_invocation(body: Mapping[str, Any]) -> Invocation:
 
 def action_invocation(body: Mapping[str, Any], text: str) -> Invocation:
     """A button click (block_actions payload) as the `/papers` text it stands for."""
-    team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
-        "channel_id"
-    )
-    user = body.get("user") or {}
+    user = _part(body, "user")
+    team = _part(body, "team").get("id") or user.get("team_id")
+    channel = _part(body, "channel").get("id") or _part(body, "container").get("channel_id")
     if not team or not channel or not user.get("id"):
         raise ValueError("block action payload without team, channel or user")
     return Invocation(
@@ -79,8 +77,16 @@ def shared_copy(reply: Reply, user_name: str | None) -> Reply:
 
 
 def action_value(body: Mapping[str, Any]) -> str:
-    actions = body.get("actions") or [{}]
-    return str(actions[0].get("value") or "")
+    """The clicked button's value; "" for a payload of another shape."""
+    actions = body.get("actions")
+    first = actions[0] if isinstance(actions, list) and actions else None
+    return str(first.get("value") or "") if isinstance(first, Mapping) else ""
+
+
+def _part(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """One object of a payload, or {} when it is missing or not an object."""
+    value = body.get(key)
+    return value if isinstance(value, Mapping) else {}
 
 
 REACTIONS = {"reaction_added": True, "reaction_removed": False}

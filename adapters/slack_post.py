@@ -87,8 +87,16 @@ Monotonic = Callable[[], float]
 TokenOf = Callable[[str], Awaitable[str]]  # team id -> bot token, or DeliveryError
 
 
-def delivery_error(exc: BaseException) -> DeliveryError:
-    """The ledger's view of a failed `chat.postMessage` (platforms.md S-OUT-1/2/7, R-3)."""
+# A direct message refused for what the app lacks, not the user: no `im:write` (an upgrade
+# without reinstalling the app) or the Messages tab off (SD-3). Pausing every watcher of the
+# workspace one by one would outlast the fix, so the DM waits and the operator is told.
+APP_SETUP = frozenset({"missing_scope", "messages_tab_disabled"})
+APP_SETUP_WAIT = 3600.0
+
+
+def delivery_error(exc: BaseException, *, direct: bool = False) -> DeliveryError:
+    """The ledger's view of a failed `chat.postMessage` (platforms.md S-OUT-1/2/7, R-3);
+    `direct`: the post was a direct message (personal watches)."""
     if isinstance(exc, SlackApiError):
         status = exc.response.status_code
         data = exc.response.data if isinstance(exc.response.data, dict) else {}
@@ -98,6 +106,13 @@ def delivery_error(exc: BaseException) -> DeliveryError:
             return DeliveryError(f"rate limited ({code})", retry_after=wait)
         if status >= 500:
             return DeliveryError(f"Slack answered {status}: may have posted", ambiguous=True)
+        if direct and code in APP_SETUP:
+            logger.error(
+                "Slack refused a direct message (%s): reinstall the app with the im:write scope "
+                "and the Messages tab on (slack-manifest.yml); watches wait, none is paused",
+                code,
+            )
+            return DeliveryError(f"the app cannot send DMs yet: {code}", retry_after=APP_SETUP_WAIT)
         if code in CANNOT_DM:
             return DeliveryError(f"Slack cannot message this user: {code}", gone=True)
         if code in GONE_ERRORS:
@@ -172,6 +187,7 @@ class SlackPoster:
         self._clients: dict[str, AsyncWebClient] = {}
         self._history_at: dict[str, float] = {}  # team -> monotonic time of the last check
         self._dms: dict[tuple[str, str], str] = {}  # (team, user) -> the DM's D… id
+        self._dm_ids: set[str] = set()
 
     async def close(self) -> None:
         clients, self._clients = self._clients, {}
@@ -215,7 +231,7 @@ class SlackPoster:
                 response = await client.conversations_open(users=channel.user_id)
                 known = str((response.get("channel") or {}).get("id") or "")
             except Exception as exc:
-                failure = delivery_error(exc)
+                failure = delivery_error(exc, direct=True)
                 if failure.gone:
                     logger.warning("cannot open a DM for %s: %s", channel.key, failure)
                 elif failure.ambiguous:
@@ -224,6 +240,7 @@ class SlackPoster:
             if not known:
                 raise DeliveryError("Slack opened the DM without a channel id")
             self._dms[(channel.workspace, channel.user_id)] = known
+            self._dm_ids.add(known)
         return ChannelRef(channel.platform, channel.workspace, known)
 
     async def _reply_in_thread(
@@ -382,7 +399,7 @@ class SlackPoster:
                 unfurl_media=False,
             )
         except Exception as exc:
-            failure = delivery_error(exc)
+            failure = delivery_error(exc, direct=channel.channel in self._dm_ids)
             if failure.gone:
                 logger.warning("cannot post to %s: %s", channel.key, failure)
             raise failure from exc

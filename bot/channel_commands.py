@@ -48,8 +48,7 @@ async def do_subscribe(ctx: Context, text: str) -> Reply:
             return error("That topic is not a search I can run.", str(exc))
         if query.is_empty():
             return error("That topic has no words I can look for.", "Try `/papers subscribe rlhf`.")
-        if not query.clauses and query.upvotes is None:
-            # Dates alone (`until:2025-01-01`, `since:7d`) follow every paper or none.
+        if query.is_dates_only():
             return error(
                 "A topic needs words or a filter besides dates: "
                 "`/papers subscribe dpo until:2025-01-01` or `/papers subscribe has:code`."
@@ -313,6 +312,11 @@ async def do_followups(ctx: Context, text: str) -> Reply:
         return error(
             f"`followups {text[:40]}` is not a setting I know.",
             "Use `/papers followups on` or `/papers followups off`.",
+        )
+    if not ctx.inv.can_manage:
+        return error(
+            "Only people who can manage this channel may turn follow-ups on or off.",
+            "`/papers followups` shows the setting to anyone.",
         )
     ensure_channel(ctx)
     ctx.store.update_channel(ctx.inv.channel.key, followups=word == "on")

@@ -102,7 +102,7 @@ LIKE_EXPLAINED = (
     "Nearest means: sharing the paper's most distinctive words (rare in the store, frequent in "
     "the paper) in the title, Hugging Face keywords and abstract, acronyms and their spelled-out "
     "forms counted as one. With several papers, words they share count most. `since:`/`until:` "
-    "narrow the dates; `sort:new` shows the 30 nearest newest first. Every paper card has a "
+    "narrow the dates; `sort:new` shows the newest of the 30 nearest first. Every paper card has a "
     '"More like this" button that does the same for that paper, shown only to you.'
 )
 
@@ -343,7 +343,6 @@ COMMANDS: dict[str, CommandSpec] = {
             ),
             do_followups,
             (Option("state", "on or off", choices=("on", "off")),),
-            manages_channel=True,
         ),
         CommandSpec(
             "catchup",

@@ -116,6 +116,11 @@ class Query:
         """Nothing to look for: no clause and no filter (the caller says so)."""
         return not self.clauses and not self.has_filters()
 
+    def is_dates_only(self) -> bool:
+        """Only since:/until: (`since:7d`): as a standing topic or watch it follows every
+        paper, or none, so subscribe and watch refuse it."""
+        return not self.clauses and self.upvotes is None and not self.is_empty()
+
     def has_filters(self) -> bool:
         return self.since is not None or self.until is not None or self.upvotes is not None
 

@@ -97,6 +97,11 @@ def _bad_watch(ctx: Context, query: str) -> Reply | None:
         return error("That is not a search I can run.", str(exc))
     if parsed.is_empty():
         return error("That watch has no words I can look for.", "Try `/papers watch rlhf`.")
+    if parsed.is_dates_only():
+        return error(
+            "A watch needs words or a filter besides dates: "
+            "`/papers watch dpo since:2025-01-01` or `/papers watch has:code`."
+        )
     return None
 
 

@@ -127,6 +127,8 @@ async def test_a_user_has_at_most_the_cap_of_watches(bot: TestBot) -> None:
         "watch -",
         "watch " + "x" * 600,
         "watch ( ( (",
+        "watch since:7d",
+        "watch until:2020-01-01",
         "unwatch",
         "unwatch 0",
         "unwatch 99",

@@ -181,6 +181,7 @@ async def test_off_means_no_reply_and_list_says_so(
     await service.deliver_due(outbox, TICK)
     refused = await ask(service, "followups off", manage=False)
     assert refused.startswith("Only people who can manage this channel")
+    assert (await ask(service, "followups", manage=False)).startswith("Follow-ups: on")
     assert (await ask(service, "followups off")).startswith("Follow-ups are off")
     assert "Follow-ups: off." in await ask(service, "list")
     code_released(store)
@@ -309,6 +310,15 @@ async def test_a_process_killed_at_any_step_replies_once(
 # ------------------------------------------------------------------- Discord
 
 
+def invalid_form_body(field: str, message: str) -> discord.HTTPException:
+    """Discord's 400 / 50035 with the field it is about, as discord.py reads it."""
+    response = SimpleNamespace(status=400, reason="Bad Request", headers={})
+    errors = {field: {"_errors": [{"code": "BASE_TYPE_INVALID", "message": message}]}}
+    return discord.HTTPException(
+        response, {"code": 50035, "message": "Invalid Form Body", "errors": errors}
+    )
+
+
 class ReplyChannel:
     """An autospec'd PartialMessageable that records replies, and can say the message a
     reply refers to is gone (Discord's 50035 with fail_if_not_exists=True)."""
@@ -317,20 +327,16 @@ class ReplyChannel:
         self.mock = create_autospec(discord.PartialMessageable, instance=True)
         self.sent: list[dict[str, Any]] = []
         self.parent_gone = False
+        self.refuse_embeds = 0  # this many replies fail validation on their embed
         self.mock.send.side_effect = self._send
 
     async def _send(self, **kwargs: Any) -> Any:
         reference = kwargs.get("reference")
         if reference is not None and self.parent_gone:
-            response = SimpleNamespace(status=400, reason="Bad Request", headers={})
-            raise discord.HTTPException(
-                response,
-                {
-                    "code": 50035,
-                    "message": "Invalid Form Body",
-                    "errors": {"message_reference": {}},
-                },
-            )
+            raise invalid_form_body("message_reference", "Unknown message")
+        if reference is not None and self.refuse_embeds:
+            self.refuse_embeds -= 1
+            raise invalid_form_body("embeds", "Must be 4096 or fewer in length.")
         self.sent.append(kwargs)
         return SimpleNamespace(id=7000 + len(self.sent), reference=reference)
 
@@ -377,3 +383,20 @@ async def test_discord_deleted_parent_fails_without_top_level_post(
     await service.deliver_due(outbox, AFTER + timedelta(hours=1))
     assert len(channel.sent) == 1  # the digest only
     assert channel.mock.send.call_count == 2  # one refused reply, never retried
+
+
+async def test_discord_refusing_one_reply_leaves_the_post_open_for_news(
+    discord_side: tuple[BotService, Outbox, ReplyChannel], store: PaperStore
+) -> None:
+    # 50035 about anything but the message reference (an embed Discord refused) fails that
+    # reply only: the post is still there, and its next news is told.
+    service, outbox, channel = discord_side
+    await service.deliver_due(outbox, TICK)
+    channel.refuse_embeds = 1
+    code_released(store)
+    report = await service.deliver_due(outbox, AFTER)
+    assert report.followups.orphaned == 0
+    code_released(store, NEWS_AT + timedelta(days=1), version=2)
+    await service.deliver_due(outbox, AFTER + timedelta(days=1))
+    titles = [sent["embeds"][0].title for sent in channel.sent[1:]]
+    assert any("New arXiv version" in title for title in titles), titles

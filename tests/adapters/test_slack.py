@@ -21,7 +21,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 
 from adapters.slack import LOOKING, SlackAdapter
-from adapters.slack_payload import to_invocation
+from adapters.slack_payload import action_invocation, action_value, to_invocation
 from adapters.slack_render import ACTION_ABSTRACT, ACTION_LIKE, ACTION_SHARE, ACTION_SUBSCRIBE
 from bot.config import Settings
 from bot.errors import DeliveryError, SourceError
@@ -783,3 +783,22 @@ async def test_revoked_bot_token_pauses_only_that_workspaces_channels(
     other = service.store.channel("slack:T0002:C0001")
     assert mine is not None and mine.paused_reason and "revoked" in mine.paused_reason
     assert other is not None and other.paused_reason is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"actions": "x"},
+        {"actions": [None]},
+        {"actions": [["x"]]},
+        {"actions": []},
+        {"actions": [{"value": None}]},
+        {"team": "T1", "channel": ["C1"], "user": "U1", "container": 5, "actions": [{}]},
+    ],
+)
+def test_a_button_payload_of_another_shape_reads_as_nothing(body: dict[str, Any]) -> None:
+    # A click whose payload is not what Slack documents gets "could not read that button"
+    # from the handler, never an AttributeError after the ack.
+    assert action_value(body) == ""
+    with pytest.raises(ValueError, match="without team, channel or user"):
+        action_invocation(body, "like 2305.18290")

@@ -107,7 +107,7 @@ async def test_a_user_the_app_cannot_message_is_paused_after_one_failure(
     service, adapter, outbox, clock = wired
     await typed(adapter, slack_api, "watch dpo")
     publish(service.store, "2606.00001", "DPO at scale", NOW + timedelta(hours=2))
-    slack_api.error("chat.postMessage", "messages_tab_disabled")  # wave2.md SD-3
+    slack_api.error("chat.postMessage", "cannot_dm_bot")  # the "user" is a bot (SD-2)
     await service.deliver_due(outbox, FIRST)
     publish(service.store, "2606.00002", "DPO for robots", FIRST + timedelta(hours=3))
     for later in (timedelta(minutes=5), timedelta(hours=2), DAY, 2 * DAY):
@@ -117,10 +117,36 @@ async def test_a_user_the_app_cannot_message_is_paused_after_one_failure(
 
     clock.now = FIRST + 2 * DAY + timedelta(hours=1)
     listing = shown(await typed(adapter, slack_api, "watches"))
-    assert PAUSED in listing and "cannot message this user: messages" in listing
+    assert PAUSED in listing and "cannot message this user" in listing
     await service.deliver_due(outbox, FIRST + 3 * DAY)
     [_, resumed] = slack_api.posts()
     assert resumed["channel"] == "D0001" and "DPO for robots" in str(resumed["blocks"])
+
+
+@pytest.mark.parametrize(
+    ("method", "code"),
+    [("chat.postMessage", "messages_tab_disabled"), ("conversations.open", "missing_scope")],
+)
+async def test_an_app_that_cannot_dm_yet_pauses_nobody(
+    wired: tuple[BotService, SlackAdapter, Outbox, Clock],
+    slack_api: FakeSlackApi,
+    method: str,
+    code: str,
+) -> None:
+    # The Messages tab is off, or the app was upgraded without reinstalling (no im:write):
+    # the app's fault, not the users'. The DM waits; once the operator fixes the app, it
+    # goes out, and nobody had to run `/papers watches` to be resumed (wave2.md SD-3).
+    service, adapter, outbox, _ = wired
+    await typed(adapter, slack_api, "watch dpo")
+    await typed(adapter, slack_api, "watch dpo", user="U0002")
+    publish(service.store, "2606.00001", "DPO at scale", NOW + timedelta(hours=2))
+    slack_api.error(method, code)
+    await service.deliver_due(outbox, FIRST)
+    for key in (MINE, "slack:T0001:@U0002"):
+        assert (service.store.channel(key) or pytest.fail(key)).paused_reason is None
+    await service.deliver_due(outbox, FIRST + timedelta(hours=2))  # the operator fixed it
+    delivered = {str(p["channel"]) for p in dm_posts(slack_api)}
+    assert delivered == {"D0001", "D0002"}
 
 
 @pytest.mark.parametrize("code", ["user_not_found", "user_disabled", "cannot_dm_bot"])
