@@ -34,7 +34,7 @@ class FreshRows:
     _writer: Engine
 
     def feed_bound(self) -> int:
-        raise NotImplementedError  # PaperStore's
+        raise NotImplementedError  # IndexFeed's (bot.store_feed), before this in the MRO
 
     def events_since(self, after: EventCursor, limit: int = 500) -> EventPage:
         """Events past `after` in commit order, at most `limit`, and the cursor to pass next.

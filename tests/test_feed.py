@@ -229,7 +229,7 @@ def test_a_rebuild_during_a_catch_up_refills_every_paper(
     the refill has not applied yet."""
     PaperStore(sqlite_engine).upsert_many([paper(n) for n in range(60)], NOW)  # another process
     bot = PaperStore(sqlite_engine, index=open_index(tmp_path / "index"))
-    monkeypatch.setattr("bot.store.FEED_PAGE", 20)
+    monkeypatch.setattr("bot.store_feed.FEED_PAGE", 20)
     real = bot.changes
     pages = 0
     rebuilding: list[threading.Thread] = []
