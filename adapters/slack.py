@@ -1,4 +1,6 @@
 """Slack: the `/papers` slash command, its buttons, and digest posts (slack-bolt AsyncApp).
+The listeners are in `adapters.slack_listen` (mixed in); this module builds the app, runs the
+transport and posts.
 
 Three translations and the transport, nothing else:
 - a slash-command payload -> `Invocation` (`adapters.slack_payload`, pure) ->
@@ -23,9 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -38,41 +38,29 @@ from sqlalchemy import Engine
 from adapters.slack_http import (
     INSTALL_PATH,
     REDIRECT_PATH,
-    Ack,
     HttpSetup,
     ReplayGuard,
     Respond,
     SlackHttpServer,
 )
+from adapters.slack_listen import LOOKING, SlackListeners
 from adapters.slack_oauth import InstallationStore, open_oauth_stores
 from adapters.slack_payload import (
     PLATFORM,
-    action_invocation,
-    action_value,
-    reaction_event,
-    response_type,
-    shared_copy,
-    to_invocation,
 )
 from adapters.slack_post import Monotonic, SlackPoster, Sleep
-from adapters.slack_render import (
-    ACTION_ABSTRACT,
-    ACTION_LIKE,
-    ACTION_SHARE,
-    ACTION_SUBSCRIBE,
-    render,
-)
 from bot.config import Settings, reveal
-from bot.messages import ChannelRef, Invocation, Pending, Reply, error
+from bot.messages import ChannelRef, Reply
 from bot.ports import (
     ConfigError,
     DeliveryError,
     Reconciled,
     keep_secret,
     one_line_when_unreachable,
-    paper_id,
 )
 from bot.service import BotService
+
+__all__ = ["LOOKING", "SCOPES", "STOPPING", "SlackAdapter"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,11 +82,8 @@ SCOPES = [
     "im:write",
     "im:history",
 ]
-LOOKING = "Looking that up…"
-RESPONSE_URL_USES = 5  # Slack allows five uses of a response_url (S-IN-4)
 # At shutdown, commands still running get this long to answer; the rest are told to retry.
 STOP_WAIT = 1.5
-UNREADABLE = error("Sorry, I could not read that button.", "Try `/papers like <arXiv id>`.")
 STOPPING = "paperboy is restarting and could not finish this. Please try again in a minute."
 
 _SOCKET_LOG = logging.getLogger("adapters.slack.socket")
@@ -108,7 +93,7 @@ one_line_when_unreachable(_SOCKET_LOG, "Slack")
 # ------------------------------------------------------------------------ the adapter
 
 
-class SlackAdapter:
+class SlackAdapter(SlackListeners):
     """The Slack platform: inbound commands and buttons, outbound digest posts."""
 
     platform = PLATFORM
@@ -267,147 +252,6 @@ class SlackAdapter:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.gather(*told, return_exceptions=True), STOP_WAIT)
 
-    # ------------------------------------------------------------------ listeners
-
-    def _register(self) -> None:
-        self.app.command(self.command)(self._on_command)
-        self.app.action(ACTION_SHARE)(self._on_share)
-        self.app.action(ACTION_SUBSCRIBE)(self._on_subscribe)
-        self.app.action(re.compile(rf"^{ACTION_ABSTRACT}(_\d+)?$"))(self._on_abstract)
-        self.app.action(re.compile(rf"^{ACTION_LIKE}(_\d+)?$"))(self._on_like)
-        self.app.event("app_uninstalled")(self._on_app_uninstalled)
-        self.app.event("tokens_revoked")(self._on_tokens_revoked)
-        self.app.event("reaction_added")(self._on_reaction)
-        self.app.event("reaction_removed")(self._on_reaction)
-
-    async def _on_command(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        await self._on_command_form(body, ack, respond)
-
-    async def _on_command_form(self, body: Mapping[str, Any], ack: Ack, respond: Respond) -> None:
-        """Ack within 3 s every time: with the answer when the store has it, else at once with
-        "Looking that up…" and the answer later through the response_url."""
-        try:
-            inv = to_invocation(body)
-        except ValueError:
-            logger.warning("a slash command without team, channel or user")
-            await _ack_reply(ack, error("Sorry, I could not read that command."))
-            return
-        task = asyncio.current_task()
-        if task is not None:
-            self._running[task] = respond
-        try:
-            await self._answer(inv, ack, respond)
-        finally:
-            if task is not None:
-                self._running.pop(task, None)
-
-    async def _answer(self, inv: Invocation, ack: Ack, respond: Respond) -> None:
-        reply = await self.service.handle(inv)
-        if isinstance(reply, Pending):
-            await ack(text=LOOKING, response_type="ephemeral")
-            await self._respond(respond, await reply.reply(), source_text=inv.text)
-            return
-        try:
-            messages = render(reply, source_text=inv.text)
-        except Exception:  # a rendering bug must still answer within 3 s
-            logger.exception("could not render the answer to %r", inv.text)
-            await _ack_reply(ack, error("Sorry, something went wrong on my side."))
-            return
-        first, rest = messages[0], messages[1:]
-        await ack(text=first["text"], blocks=first["blocks"], response_type=response_type(reply))
-        for message in rest[: RESPONSE_URL_USES - 1]:
-            await respond(
-                text=message["text"],
-                blocks=message["blocks"],
-                response_type=response_type(reply),
-                replace_original=False,
-            )
-
-    async def _respond(
-        self,
-        respond: Respond,
-        reply: Reply,
-        *,
-        source_text: str | None,
-        actions: bool = True,
-        kind: str | None = None,
-    ) -> None:
-        messages = render(reply, source_text=source_text, actions=actions)
-        for message in messages[:RESPONSE_URL_USES]:
-            await respond(
-                text=message["text"],
-                blocks=message["blocks"],
-                response_type=kind or response_type(reply),
-                replace_original=False,
-            )
-
-    async def _on_share(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        """ "Share": the same `/papers` text again, posted for the whole channel."""
-        await ack()
-        inv = action_invocation(body, action_value(body))
-        shared = shared_copy(await self.service.ask(inv), inv.user.name)
-        await self._respond(respond, shared, source_text=None, actions=False, kind="in_channel")
-
-    async def _on_subscribe(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        """ "Subscribe this channel": `/papers subscribe <query>` through the core."""
-        await ack()
-        inv = action_invocation(body, f"subscribe {action_value(body)}")
-        await self._respond(respond, await self.service.ask(inv), source_text=None)
-
-    async def _on_abstract(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        """ "Abstract": the paper in detail, shown only to whoever clicked. The value must be
-        one arXiv id (it becomes the command text): anything else is refused."""
-        await ack()
-        key = paper_id(action_value(body))
-        reply = UNREADABLE if key is None else await self.service.ask(action_invocation(body, key))
-        await self._respond(respond, reply, source_text=None, kind="ephemeral")
-
-    async def _on_reaction(self, body: dict[str, Any], context: Any) -> None:
-        """A reaction added or removed anywhere the bot can see: handed to the core, which
-        keeps 👍/👎 on its own posts. Bolt acks first and drops the bot's own reactions
-        (wave2.md SR-4, SR-5); whatever the payload holds, nothing here raises."""
-        bot_user = getattr(context, "bot_user_id", None)
-        event = reaction_event(body, bot_user if isinstance(bot_user, str) else None)
-        if event is not None:
-            await self.service.react(event)
-
-    async def _on_like(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        """ "More like this": `/papers like <the card's paper>`, shown only to whoever clicked.
-        The button's value must be exactly one arXiv id; anything else is refused."""
-        await ack()
-        key = paper_id(action_value(body))
-        if key is None:
-            logger.warning("a More like this button whose value is not an arXiv id")
-            await self._respond(respond, UNREADABLE, source_text=None, kind="ephemeral")
-            return
-        inv = action_invocation(body, f"like {key}")
-        reply = await self.service.ask(inv)
-        await self._respond(respond, reply, source_text=inv.text, kind="ephemeral")
-
-    async def _on_app_uninstalled(self, context: Any) -> None:
-        await self._workspace_gone(context, "the Slack app was uninstalled from this workspace")
-
-    async def _on_tokens_revoked(self, event: dict[str, Any], context: Any) -> None:
-        tokens = event.get("tokens") or {}
-        if tokens.get("bot"):
-            await self._workspace_gone(context, "the Slack bot token was revoked")
-        elif self.installation_store is not None:
-            for user_id in tokens.get("oauth") or []:
-                await self.installation_store.async_delete_installation(
-                    enterprise_id=context.enterprise_id, team_id=context.team_id, user_id=user_id
-                )
-
-    async def _workspace_gone(self, context: Any, reason: str) -> None:
-        team = context.team_id
-        # Pause first: from here on the digest tick skips the workspace's channels.
-        if team:
-            paused = await self.service.workspace_gone(PLATFORM, team, reason)
-            logger.warning("Slack workspace %s: %s; paused %d channel(s)", team, reason, paused)
-        if self.installation_store is not None:
-            await self.installation_store.async_delete_all(
-                enterprise_id=context.enterprise_id, team_id=team
-            )
-
     # ------------------------------------------------------------------ posting
 
     async def send(self, channel: ChannelRef, reply: Reply, *, idempotency_key: str) -> str:
@@ -449,8 +293,3 @@ class SlackAdapter:
                 f"paperboy is not installed in Slack workspace {team_id}", gone=True
             )
         return str(bot.bot_token)
-
-
-async def _ack_reply(ack: Ack, reply: Reply) -> None:
-    message = render(reply)[0]
-    await ack(text=message["text"], blocks=message["blocks"], response_type="ephemeral")
