@@ -8,7 +8,7 @@ applies the relevance floor (`bot.digest_floor`): the first tick of a process al
 each topic's best score over the store (`bot.index_window.best_ever`, remembered for 6 h), so
 the runs are printed in order, the first one cold.
 
-What is timed is `bot.delivery.open_due(store, ledger, now)`, the production path of a digest
+What is timed is `bot.delivery_open.open_due(store, ledger, now)`, the production path of a digest
 tick before any post: due channels and their topics, the ledger's delivered sets, selection
 (each DISTINCT topic searched once in a small in-memory index of the new papers, then fanned out
 to the channels), and the one transaction that inserts the DigestRuns and claims the papers
@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot import digest, search  # noqa: E402
 from bot.db import make_engine  # noqa: E402
-from bot.delivery import due_channels, open_due, topics_of  # noqa: E402
+from bot.delivery_open import due_channels, open_due, topics_of  # noqa: E402
 from bot.index import PaperIndex  # noqa: E402
 from bot.ledger import Ledger, RunRequest  # noqa: E402
 from bot.models import Channel, Delivery, DigestRun, Paper, Subscription  # noqa: E402

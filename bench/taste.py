@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.digest import MAX_NEW, NOW, SLOT, build_store, full_index, new_cutoff, reset  # noqa: E402
 from bot import digest_taste  # noqa: E402
-from bot.delivery import open_due  # noqa: E402
+from bot.delivery_open import open_due  # noqa: E402
 from bot.ledger import Ledger  # noqa: E402
 from bot.models import Paper, Reaction  # noqa: E402
 from bot.store import PaperStore  # noqa: E402

@@ -4,7 +4,7 @@ tick for N channels with the same topics (the baseline, measured in the same run
 A user's watches are topics of their DM key `slack:T1:@U<n>` (bot/watches.py), so the tick's
 work is the digest's; what watches add is one grouped query for the users' first-watch times
 (`first_watched`, the no-backlog floor) and the floor check per candidate. What is timed is
-`bot.delivery.open_due(store, ledger, now)`: due rows, topics, floors, the ledger's delivered
+`bot.delivery_open.open_due(store, ledger, now)`: due rows, topics, floors, the ledger's delivered
 sets, selection (each distinct topic searched once), and the transaction that opens the runs
 and claims the papers. The ledger is reset between runs; runs alternate between the two
 populations.
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.db import make_engine  # noqa: E402
-from bot.delivery import open_due  # noqa: E402
+from bot.delivery_open import open_due  # noqa: E402
 from bot.index import PaperIndex  # noqa: E402
 from bot.ledger import Ledger  # noqa: E402
 from bot.models import Channel, Delivery, DigestRun, PaperIn, Subscription  # noqa: E402

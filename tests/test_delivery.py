@@ -442,7 +442,7 @@ async def test_an_instance_without_the_platform_leaves_its_channels_to_others(
 async def test_claims_of_a_dead_owner_that_never_posted_are_posted_later(
     engine: Engine,
 ) -> None:
-    from bot.delivery import open_due
+    from bot.delivery_open import open_due
 
     svc = service(engine, Clock(DAY0))
     setup_channel(svc.store, CHAN, ["dpo"], DAY0)
