@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, false, func, or_, select, update
+from sqlalchemy import Engine, func, or_, select, update
 from sqlmodel import Session
 
 from bot.db import chunks, insert_ignore, writer
+from bot.ledger_sql import take_due_rows
 from bot.ledger_types import CHECK_AGAIN, CHECK_LEASE, STALE_AFTER
 from bot.messages import is_direct_key
 from bot.models import Channel, FollowUp, ReaderCursor
@@ -182,35 +183,17 @@ class FollowUpLedger:
     ) -> list[Taken]:
         """Rows in `status` that are due, in channels with follow-ups on and not paused, taken
         atomically (SKIP LOCKED on PostgreSQL, the status re-checked in the UPDATE)."""
-        stmt = (
-            select(_FU.c.id)
-            .join(_CHANNEL, _CHANNEL.c.key == _FU.c.channel_key)
-            .where(
-                _FU.c.status == status,
-                _FU.c.retry_at.is_not(None),
-                _FU.c.retry_at <= now,
-                _FU.c.created_at >= now - MAX_AGE,
-                _CHANNEL.c.paused_reason.is_(None),
-                _CHANNEL.c.followups.is_(True),
-            )
-            .order_by(_FU.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=_FU)
+        rows = take_due_rows(
+            self._writer,
+            _FU,
+            status,
+            now,
+            platforms=platforms,
+            limit=limit,
+            values=values,
+            returning=(*_TAKEN, _FU.c.attempts),
+            where=(_FU.c.created_at >= now - MAX_AGE, _CHANNEL.c.followups.is_(True)),
         )
-        if platforms is not None:
-            stmt = stmt.where(
-                or_(*(_FU.c.channel_key.startswith(f"{p}:") for p in platforms), false())
-            )
-        with Session(self._writer) as session, session.begin():
-            ids = session.execute(stmt).scalars().all()
-            if not ids:
-                return []
-            rows = session.execute(
-                update(_FU)
-                .where(_FU.c.id.in_(list(ids)), _FU.c.status == status)
-                .values(**values)
-                .returning(*_TAKEN, _FU.c.attempts)
-            ).all()
         # The lease is the claimed_at this call wrote (take_due); unknown rows keep theirs.
         return [
             Taken(r[0], r[1], r[2], r[3], r[4], r[5], r[6], lease=now, attempts=r[7])

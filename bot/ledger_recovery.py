@@ -12,10 +12,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, and_, false, func, or_, select, update
+from sqlalchemy import Engine, and_, func, select, update
 from sqlmodel import Session
 
-from bot.ledger_sql import update_papers
+from bot.ledger_sql import take_due_rows, update_papers
 from bot.ledger_types import (
     CHECK_AGAIN,
     CHECK_LEASE,
@@ -28,14 +28,13 @@ from bot.ledger_types import (
     UnknownPost,
     UnknownSummary,
 )
-from bot.models import Channel, Delivery
+from bot.models import Delivery
 from bot.ports import ABSENT, FOUND, LATER, RESEND, Reconciled
 from bot.times import aware
 
 logger = logging.getLogger(__name__)
 
 _DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
-_CHANNEL = Channel.__table__  # type: ignore[attr-defined]
 
 
 class Recovered(NamedTuple):
@@ -90,40 +89,24 @@ class LedgerRecovery:
         `platforms` only, when given), setting `values`, in one transaction: SKIP LOCKED on
         PostgreSQL and the status re-checked in the UPDATE, so two instances take disjoint
         sets. Returns (id, channel_key, paper_id, digest_run_id, idempotency_key, *extra)."""
-        stmt = (
-            select(_DELIVERY.c.id)
-            .join(_CHANNEL, _CHANNEL.c.key == _DELIVERY.c.channel_key)
-            .where(
-                _DELIVERY.c.status == status,
-                _DELIVERY.c.retry_at.is_not(None),
-                _DELIVERY.c.retry_at <= now,
-                _CHANNEL.c.paused_reason.is_(None),
-            )
-            .order_by(_DELIVERY.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=_DELIVERY)
+        returning = (
+            _DELIVERY.c.id,
+            _DELIVERY.c.channel_key,
+            _DELIVERY.c.paper_id,
+            _DELIVERY.c.digest_run_id,
+            _DELIVERY.c.idempotency_key,
+            *extra,
         )
-        if platforms is not None:
-            stmt = stmt.where(
-                or_(*(_DELIVERY.c.channel_key.startswith(f"{p}:") for p in platforms), false())
-            )
-        with Session(self._writer) as session, session.begin():
-            ids = session.execute(stmt).scalars().all()
-            if not ids:
-                return []
-            return session.execute(
-                update(_DELIVERY)
-                .where(_DELIVERY.c.id.in_(list(ids)), _DELIVERY.c.status == status)
-                .values(**values)
-                .returning(
-                    _DELIVERY.c.id,
-                    _DELIVERY.c.channel_key,
-                    _DELIVERY.c.paper_id,
-                    _DELIVERY.c.digest_run_id,
-                    _DELIVERY.c.idempotency_key,
-                    *extra,
-                )
-            ).all()
+        return take_due_rows(
+            self._writer,
+            _DELIVERY,
+            status,
+            now,
+            platforms=platforms,
+            limit=limit,
+            values=values,
+            returning=returning,
+        )
 
     def take_retries(
         self, now: datetime, platforms: Iterable[str] | None = None, limit: int = 2_000

@@ -17,17 +17,19 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, text, update
+from sqlalchemy import ColumnElement, false, or_, select, text, update
 from sqlmodel import Session
 
 from bot.db import chunks, insert_ignore
 from bot.ledger_types import CLAIMED, Claim, RunRequest, digest_key
-from bot.models import Delivery, DigestRun
+from bot.models import Channel, Delivery, DigestRun
 from bot.times import aware
 
 _DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
 _RUN = DigestRun.__table__  # type: ignore[attr-defined]
+_CHANNEL = Channel.__table__  # type: ignore[attr-defined]
 _NOW = "CAST(:now AS timestamptz)"
 
 
@@ -171,3 +173,50 @@ def update_papers(
     )
     changed = set(got)
     return [p for p in paper_ids if p in changed]
+
+
+def take_due_rows(
+    engine: Any,
+    table: Any,
+    status: str,
+    now: datetime,
+    *,
+    platforms: Iterable[str] | None,
+    limit: int,
+    values: dict[str, Any],
+    returning: Sequence[Any],
+    where: Sequence[ColumnElement[bool]] = (),
+) -> Sequence[Any]:
+    """Take `table`'s rows in `status` whose `retry_at` has come, in unpaused channels (of
+    `platforms` only, when given; `where`: more conditions), setting `values`, in one
+    transaction: SKIP LOCKED on PostgreSQL and the status re-checked in the UPDATE, so two
+    instances take disjoint sets. The delivery ledger's retries and unknown posts and the
+    follow-up ledger's replies are taken this one way. Returns the `returning` columns."""
+    stmt = (
+        select(table.c.id)
+        .join(_CHANNEL, _CHANNEL.c.key == table.c.channel_key)
+        .where(
+            table.c.status == status,
+            table.c.retry_at.is_not(None),
+            table.c.retry_at <= now,
+            _CHANNEL.c.paused_reason.is_(None),
+            *where,
+        )
+        .order_by(table.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=table)
+    )
+    if platforms is not None:
+        stmt = stmt.where(
+            or_(*(table.c.channel_key.startswith(f"{p}:") for p in platforms), false())
+        )
+    with Session(engine) as session, session.begin():
+        ids = session.execute(stmt).scalars().all()
+        if not ids:
+            return []
+        return session.execute(
+            update(table)
+            .where(table.c.id.in_(list(ids)), table.c.status == status)
+            .values(**values)
+            .returning(*returning)
+        ).all()
