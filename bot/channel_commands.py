@@ -10,6 +10,7 @@ from bot.aliases import normalize_topic
 from bot.command_context import (
     EMPTY_STORE,
     Context,
+    chosen_topic,
     ensure_channel,
     plain_source_error,
     save_schedule,
@@ -85,14 +86,7 @@ async def do_unsubscribe(ctx: Context, text: str) -> Reply:
     target = text.strip()
     if not target:
         return error("Unsubscribe from what?", "Give the topic or its number from `/papers list`.")
-    chosen = None
-    if target.isdigit():
-        n = int(target)
-        if 1 <= n <= len(subs):
-            chosen = subs[n - 1]
-    else:
-        wanted = normalize_topic(target)
-        chosen = next((s for s in subs if s.normalized == wanted), None)
+    chosen = chosen_topic(subs, target, normalize_topic)
     if chosen is None or chosen.id is None:
         listing = topic_lines(subs) or "This channel follows no topics."
         return error(f"This channel does not follow {target}.", listing)

@@ -114,6 +114,18 @@ def topic_lines(subs: list[Subscription]) -> str:
     )
 
 
+def chosen_topic(
+    subs: list[Subscription], target: str, normalize: Callable[[str], str]
+) -> Subscription | None:
+    """The topic `target` names: its number in `topic_lines`, else its text as `normalize`d
+    (unsubscribe and unwatch)."""
+    if target.isdigit():
+        n = int(target)
+        return subs[n - 1] if 1 <= n <= len(subs) else None
+    wanted = normalize(target)
+    return next((s for s in subs if s.normalized == wanted), None)
+
+
 def plain_source_error(source: str, message: str | None) -> str:
     """A source failure as chat users may read it: the sources' own plain sentences, and
     never an exception's text (older rows may still hold one)."""

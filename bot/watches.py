@@ -27,7 +27,7 @@ from sqlmodel import Session
 
 from bot import digest as digests, search, topic_preview
 from bot.aliases import normalize_topic
-from bot.command_context import Context, topic_lines
+from bot.command_context import Context, chosen_topic, topic_lines
 from bot.db import chunks
 from bot.errors import QueryError
 from bot.messages import Reply, error, info, is_direct_key
@@ -183,13 +183,7 @@ async def do_unwatch(ctx: Context, text: str) -> Reply:
     target = " ".join(text.split())
     if not target:
         return error("Stop watching what?", "Give the watch or its number from `/papers watches`.")
-    chosen = None
-    if target.isdigit():
-        n = int(target)
-        chosen = subs[n - 1] if 1 <= n <= len(subs) else None
-    else:
-        wanted = normalize_topic(digests.HF_TOP if digests.is_hf_top(target) else target)
-        chosen = next((s for s in subs if s.normalized == wanted), None)
+    chosen = chosen_topic(subs, target, _watched_form)
     if chosen is None or chosen.id is None:
         listing = topic_lines(subs) or "You watch nothing."
         return error(f"You do not watch {target[:80]}.", listing)
@@ -201,6 +195,11 @@ async def do_unwatch(ctx: Context, text: str) -> Reply:
         if left
         else "No watches left: no more direct messages.",
     )
+
+
+def _watched_form(target: str) -> str:
+    """A watch as typed, normalized as it was stored (any spelling of the HF top: its one)."""
+    return normalize_topic(digests.HF_TOP if digests.is_hf_top(target) else target)
 
 
 def first_watched(store: PaperStore, keys: Sequence[str]) -> dict[str, datetime]:
