@@ -158,33 +158,38 @@ async def post_due(
 ) -> FollowUpReport:
     """Recover dead owners' replies, check unknown ones, queue what the new events call for,
     then post the due replies (a few at a time, as digests are)."""
-    report = FollowUpReport()
+    tick = _Tick(store, ledger, outbox, now, FollowUpReport())
     platforms = sorted(outbox.adapters)
     await asyncio.to_thread(ledger.recover_stale, now)
     for taken in await asyncio.to_thread(ledger.take_unknown, now, platforms):
-        await _check(store, ledger, outbox, taken, now, report)
-    report.queued = await asyncio.to_thread(scan, store, ledger, now)
+        await _check(tick, taken)
+    tick.report.queued = await asyncio.to_thread(scan, store, ledger, now)
     gate = asyncio.Semaphore(POST_CONCURRENCY)
 
     async def one(taken: Taken) -> None:
         async with gate:
             if await asyncio.to_thread(ledger.begin_attempt, taken):
-                await _post(store, ledger, outbox, taken, now, report)
+                await _post(tick, taken)
 
     due = await asyncio.to_thread(ledger.take_due, now, platforms)
     await asyncio.gather(*(one(taken) for taken in due))
-    return report
+    return tick.report
 
 
-async def _check(
-    store: PaperStore,
-    ledger: FollowUpLedger,
-    outbox: Outbox,
-    taken: Taken,
-    now: datetime,
-    report: FollowUpReport,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class _Tick:
+    """What posting one tick's replies works with (the report is filled in as it goes)."""
+
+    store: PaperStore
+    ledger: FollowUpLedger
+    outbox: Outbox
+    now: datetime
+    report: FollowUpReport
+
+
+async def _check(tick: _Tick, taken: Taken) -> None:
     """Ask the platform whether an unknown reply landed in its thread."""
+    ledger, outbox, now = tick.ledger, tick.outbox, tick.now
     try:
         result = await outbox.reconcile(
             ChannelRef.parse(taken.channel_key),
@@ -200,20 +205,14 @@ async def _check(
     changed = await asyncio.to_thread(ledger.settle, taken, result, now)
     logger.info("unknown reply %s: %s %s", taken.key, result.state, result.note)
     if changed and result.state == RESEND:
-        await _post(store, ledger, outbox, taken, now, report)
+        await _post(tick, taken)
     elif changed and result.state == FOUND:
-        report.posted += 1
+        tick.report.posted += 1
 
 
-async def _post(
-    store: PaperStore,
-    ledger: FollowUpLedger,
-    outbox: Outbox,
-    taken: Taken,
-    now: datetime,
-    report: FollowUpReport,
-) -> None:
+async def _post(tick: _Tick, taken: Taken) -> None:
     """Post one reply whose attempt is counted, and record what happened."""
+    store, ledger, now, report = tick.store, tick.ledger, tick.now, tick.report
     paper = await asyncio.to_thread(store.get, taken.paper_id)
     if paper is None:
         await asyncio.to_thread(ledger.rejected, taken.id, "the paper left the store", None)
@@ -221,7 +220,7 @@ async def _post(
     rank = await asyncio.to_thread(hf_rank, store, paper, now) if taken.kind == "upvotes" else None
     reply = followup_reply(taken.kind, taken.level, taken.detail, paper, taken.parent_ref, rank)
     try:
-        ref = await outbox.send(
+        ref = await tick.outbox.send(
             ChannelRef.parse(taken.channel_key), reply, idempotency_key=taken.key
         )
     except DeliveryError as exc:
