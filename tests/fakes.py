@@ -27,12 +27,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import DeliveryError, SourceError
 from bot.messages import Answer, ChannelRef, Invocation, Reply, UserRef
 from bot.models import PaperIn
 from bot.ports import Outbox, PaperLookup
+
+if TYPE_CHECKING:
+    from bot.messages import ReactionEvent
+    from bot.service import BotService
+    from bot.taste_store import Outcome
 
 
 @dataclass(frozen=True)
@@ -370,3 +375,36 @@ def _main() -> None:
 
 if __name__ == "__main__":
     _main()
+
+
+class Clock:
+    """A settable clock: pass `lambda: clock.now` as a service's clock."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+
+class Reacting:
+    """A service whose `react` calls are recorded with their outcomes (the platforms'
+    reaction tests): `reached` waits for the ones a dispatch causes, since the platforms'
+    clients run listeners as tasks after acking."""
+
+    def __init__(self, service: BotService) -> None:
+        self.service = service
+        self.outcomes: list[Outcome | None] = []
+        real = service.react
+
+        async def react(event: ReactionEvent) -> Outcome | None:
+            outcome = await real(event)
+            self.outcomes.append(outcome)
+            return outcome
+
+        service.react = react  # type: ignore[method-assign]
+
+    async def reached(self, start: int, calls: int) -> list[Outcome | None]:
+        """The outcomes past `start`, once `calls` of them arrived (or after 5 s)."""
+        for _ in range(500):
+            if len(self.outcomes) >= start + calls:
+                break
+            await asyncio.sleep(0.01)
+        return self.outcomes[start:]

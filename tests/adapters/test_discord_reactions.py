@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from unittest.mock import create_autospec
 
@@ -17,37 +17,24 @@ import pytest
 from adapters.discord import DiscordAdapter, build_client
 from adapters.discord_payload import reaction_of
 from bot.config import DiscordSettings, Settings
-from bot.messages import ChannelRef, Invocation, ReactionEvent, UserRef
+from bot.messages import ChannelRef, Invocation, UserRef
 from bot.ports import Outbox
 from bot.service import BotService
 from bot.store import PaperStore
 from bot.taste_store import Outcome
 from tests.adapters.test_discord import fake_channel
 from tests.conftest import NOW
-from tests.fakes import setup_channel
+from tests.fakes import Clock, Reacting, setup_channel
 from tests.test_taste import DAY1, DAY2, DAY2_PAPERS, TOPIC, A, B, C
 
 GUILD, CHANNEL, USER, BOT = 111111111111111111, 222222222222222222, 333333333333333333, 999
 KEY = f"discord:{GUILD}:{CHANNEL}"
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-
-class Wired:
+class Wired(Reacting):
     def __init__(self, service: BotService, adapter: DiscordAdapter, outbox: Outbox) -> None:
-        self.service, self.adapter, self.outbox = service, adapter, outbox
-        self.outcomes: list[Outcome | None] = []
-        real = service.react
-
-        async def react(event: ReactionEvent) -> Outcome | None:
-            outcome = await real(event)
-            self.outcomes.append(outcome)
-            return outcome
-
-        service.react = react  # type: ignore[method-assign]
+        super().__init__(service)
+        self.adapter, self.outbox = adapter, outbox
         self.message_id = 0
 
     async def dispatch(self, name: str, payload: Any, calls: int = 1) -> list[Outcome | None]:
@@ -55,11 +42,7 @@ class Wired:
         the core (the client runs listeners as tasks)."""
         start = len(self.outcomes)
         self.adapter.client.dispatch(name, payload)
-        for _ in range(500):
-            if len(self.outcomes) >= start + calls:
-                break
-            await asyncio.sleep(0.01)
-        return self.outcomes[start:]
+        return await self.reached(start, calls)
 
     async def ask(self, text: str) -> Any:
         channel = ChannelRef.parse(KEY)

@@ -4,11 +4,10 @@ SX-5), and the next digest posted again through the fake."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from adapters.slack import SlackAdapter
 from adapters.slack_payload import reaction_event
 from bot.config import Settings
-from bot.messages import ReactionEvent
 from bot.ports import Outbox
 from bot.service import BotService
 from bot.store import PaperStore
@@ -25,7 +23,7 @@ from bot.taste_store import Outcome
 from tests.adapters.fake_slack import FakeSlackApi, assert_valid_blocks, slack_api
 from tests.adapters.test_slack import posting_adapter
 from tests.conftest import NOW
-from tests.fakes import setup_channel
+from tests.fakes import Clock, Reacting, setup_channel
 from tests.test_taste import DAY1, DAY2, DAY2_PAPERS, TOPIC, A, B, C
 
 __all__ = ["slack_api"]
@@ -34,25 +32,12 @@ KEY = "slack:T0001:C0001"
 BOT_USER = "UBOTT0001"  # what the fake's auth.test says the bot is
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-
-class Wired:
+class Wired(Reacting):
     """The service (its `react` calls recorded), the Slack adapter and its outbox."""
 
     def __init__(self, service: BotService, adapter: SlackAdapter, outbox: Outbox) -> None:
-        self.service, self.adapter, self.outbox = service, adapter, outbox
-        self.outcomes: list[Outcome | None] = []
-        real = service.react
-
-        async def react(event: ReactionEvent) -> Outcome | None:
-            outcome = await real(event)
-            self.outcomes.append(outcome)
-            return outcome
-
-        service.react = react  # type: ignore[method-assign]
+        super().__init__(service)
+        self.adapter, self.outbox = adapter, outbox
 
     async def dispatch(self, body: dict[str, Any], *, calls: int = 1) -> list[Outcome | None]:
         """Dispatch an event through bolt; wait until `calls` more reactions reached the core
@@ -61,11 +46,7 @@ class Wired:
         request = AsyncBoltRequest(mode="socket_mode", body=body)
         response = await self.adapter.app.async_dispatch(request)
         assert response.status == 200
-        for _ in range(500):
-            if len(self.outcomes) >= start + calls:
-                break
-            await asyncio.sleep(0.01)
-        return self.outcomes[start:]
+        return await self.reached(start, calls)
 
     async def dropped(self, body: dict[str, Any]) -> None:
         """Dispatch `body`, then a reaction the core is sure to see: only that one arrives."""
