@@ -10,6 +10,8 @@ import json
 import os
 import re
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,12 +28,13 @@ from adapters.discord_commands import command_payload, timezone_choices, topic_c
 from bot.cli import main as cli_main
 from bot.command_context import Example
 from bot.commands import COMMANDS, CommandSpec, Option
-from bot.config import DiscordSettings
+from bot.config import DiscordSettings, Settings
 from bot.errors import DeliveryError
 from bot.messages import ChannelRef, PaperCard, Reply, ReplyKind, info
 from bot.models import PaperIn
 from bot.ports import Outbox
 from bot.service import BotService
+from bot.store import PaperStore
 from tests.adapters.discord_limits import assert_within_limits, message_text
 from tests.conftest import NOW
 from tests.fakes import TestBot, paper
@@ -84,6 +87,20 @@ def fake_channel() -> Any:
 @pytest.fixture
 def channel() -> Any:
     return fake_channel()
+
+
+@asynccontextmanager
+async def discord_outbox(
+    store: PaperStore, channel: Any
+) -> AsyncIterator[tuple[BotService, Outbox]]:
+    """A service on `store` at NOW and an outbox whose Discord adapter posts into `channel`
+    (an autospec'd `PartialMessageable`); the adapter is stopped after."""
+    service = BotService(Settings.load(None, {}), store, clock=lambda: NOW)
+    adapter = DiscordAdapter(service, token=None, channel_getter=lambda _id: channel)
+    try:
+        yield service, Outbox({"discord": adapter})
+    finally:
+        await adapter.stop()
 
 
 @pytest.fixture

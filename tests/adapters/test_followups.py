@@ -20,7 +20,6 @@ import discord
 import pytest
 from sqlalchemy import Engine
 
-from adapters.discord import DiscordAdapter
 from adapters.slack import SlackAdapter
 from bot.config import Settings
 from bot.db import make_engine
@@ -31,6 +30,7 @@ from bot.ports import Outbox
 from bot.service import BotService
 from bot.store import PaperStore
 from tests.adapters.fake_slack import FakeSlackApi, slack_api
+from tests.adapters.test_discord import discord_outbox
 from tests.adapters.test_slack import Sleeps, posting_adapter, settings
 from tests.conftest import NOW
 from tests.fakes import paper, setup_channel
@@ -343,13 +343,10 @@ class ReplyChannel:
 
 @pytest.fixture
 async def discord_side(store: PaperStore) -> AsyncIterator[tuple[BotService, Outbox, Any]]:
-    service = BotService(Settings.load(None, {}), store, clock=lambda: NOW)
     channel = ReplyChannel()
-    adapter = DiscordAdapter(service, token=None, channel_getter=lambda _id: channel.mock)
-    outbox = Outbox({"discord": adapter})
-    seed(store, DKEY)
-    yield service, outbox, channel
-    await adapter.stop()
+    async with discord_outbox(store, channel.mock) as (service, outbox):
+        seed(store, DKEY)
+        yield service, outbox, channel
 
 
 async def test_discord_reply_refers_to_the_digest_message_once(

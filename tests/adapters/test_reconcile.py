@@ -18,7 +18,6 @@ import discord
 import pytest
 from sqlalchemy import Engine
 
-from adapters.discord import DiscordAdapter
 from bot.config import Settings
 from bot.index import open_index
 from bot.messages import ChannelRef, Invocation, UserRef
@@ -26,6 +25,7 @@ from bot.ports import Outbox
 from bot.service import BotService
 from bot.store import PaperStore
 from tests.adapters.fake_slack import FakeSlackApi, Scripted, slack_api
+from tests.adapters.test_discord import discord_outbox
 from tests.adapters.test_slack import Sleeps, posting_adapter
 from tests.conftest import NOW
 from tests.fakes import paper, setup_channel
@@ -201,13 +201,10 @@ class NonceChannel:
 
 @pytest.fixture
 async def discord_side(store: PaperStore) -> AsyncIterator[tuple[BotService, Outbox, Any]]:
-    service = BotService(Settings.load(None, {}), store, clock=lambda: NOW)
     channel = NonceChannel()
-    adapter = DiscordAdapter(service, token=None, channel_getter=lambda _id: channel.mock)
-    outbox = Outbox({"discord": adapter})
-    seed(store, DKEY)
-    yield service, outbox, channel
-    await adapter.stop()
+    async with discord_outbox(store, channel.mock) as (service, outbox):
+        seed(store, DKEY)
+        yield service, outbox, channel
 
 
 async def test_discord_unknown_post_is_resent_with_its_nonce_and_comes_back_once(
