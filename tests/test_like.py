@@ -45,17 +45,16 @@ async def test_like_several_papers_leaves_all_of_them_out(bot: TestBot) -> None:
     assert "Preference tuning without reinforcement learning (2401.00001)" in reply.text
 
 
-async def test_like_since_leaves_out_older_papers(bot: TestBot) -> None:
+def add_old_paper(bot: TestBot, title: str, abstract: str) -> None:
+    """2201.00003, published 400 days ago: outside since:30d, last by sort:new."""
     bot.store.upsert_many(
-        [
-            paper(
-                "2201.00003",
-                "Preference optimization, directly",
-                "Direct preference optimization revisited.",
-                published_at=NOW - timedelta(days=400),
-            )
-        ],
-        NOW,
+        [paper("2201.00003", title, abstract, published_at=NOW - timedelta(days=400))], NOW
+    )
+
+
+async def test_like_since_leaves_out_older_papers(bot: TestBot) -> None:
+    add_old_paper(
+        bot, "Preference optimization, directly", "Direct preference optimization revisited."
     )
     everything = await bot.ask("like 2305.18290")
     assert "2201.00003" in [c.id for c in everything.cards]
@@ -65,16 +64,10 @@ async def test_like_since_leaves_out_older_papers(bot: TestBot) -> None:
 
 
 async def test_like_sort_new_lists_the_nearest_newest_first(bot: TestBot) -> None:
-    bot.store.upsert_many(
-        [
-            paper(
-                "2201.00003",
-                "Direct preference optimization for reward models",
-                "Direct preference optimization with a reward model, secretly.",
-                published_at=NOW - timedelta(days=400),
-            )
-        ],
-        NOW,
+    add_old_paper(
+        bot,
+        "Direct preference optimization for reward models",
+        "Direct preference optimization with a reward model, secretly.",
     )
     nearest = await bot.ask("like 2305.18290")
     assert [c.id for c in nearest.cards][0] == "2201.00003"

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.messages import ChannelRef, ReactionEvent
-from bot.models import Delivery
+from bot.models import Delivery, PaperIn
 from bot.store import PaperStore
 from bot.taste import reaction_sign
 from bot.taste_store import Outcome, forget, record, tastes
@@ -22,42 +22,46 @@ TOPIC = "cat:cs.LG"  # a filter alone ranks by upvotes: the moves are plain to s
 DAY1 = datetime(2026, 6, 16, 9, 0, 30, tzinfo=NOW.tzinfo)  # the first daily slot, after NOW
 DAY2 = DAY1 + timedelta(days=1)
 
+
+def lg_paper(
+    pid: str, title: str, abstract: str, at: datetime, upvotes: int | None = None
+) -> PaperIn:
+    """A cs.LG paper published at `at` (the digest topic's papers all are)."""
+    return paper(pid, title, abstract, upvotes=upvotes, published_at=at, categories=["cs.LG"])
+
+
 # Day 1: one paper about reward model ensembles. Day 2: two more like it (B, E) and one that
 # is not (C), all in cs.LG, so without reactions they come by upvotes: E, C, B.
-A = paper(
+A = lg_paper(
     "2606.00001",
     "Reward model ensembles against overoptimization in preference learning",
     "Ensembles of reward models with an uncertainty penalty curb reward overoptimization "
     "when policies are tuned against a learned reward model.",
-    published_at=NOW + timedelta(hours=1),
-    categories=["cs.LG"],
+    NOW + timedelta(hours=1),
 )
 DAY2_PAPERS = [
-    paper(
+    lg_paper(
         "2606.00010",
         "Uncertainty-penalized reward ensembles for preference learning",
         "We penalize reward model uncertainty across ensembles to limit overoptimization of "
         "the learned reward.",
+        DAY1 + timedelta(hours=1),
         upvotes=10,
-        published_at=DAY1 + timedelta(hours=1),
-        categories=["cs.LG"],
     ),
-    paper(
+    lg_paper(
         "2606.00020",
         "Tactile robot grasping from human preference learning",
         "A robot learns grasping from tactile sensors and pairwise human feedback on grasps.",
+        DAY1 + timedelta(hours=1),
         upvotes=20,
-        published_at=DAY1 + timedelta(hours=1),
-        categories=["cs.LG"],
     ),
-    paper(
+    lg_paper(
         "2606.00030",
         "Conservative reward model ensembles in preference learning",
         "Conservative ensembles of reward models reduce overoptimization in preference "
         "learning with an uncertainty penalty.",
+        DAY1 + timedelta(hours=1),
         upvotes=30,
-        published_at=DAY1 + timedelta(hours=1),
-        categories=["cs.LG"],
     ),
 ]
 B, C, E = (p.id for p in DAY2_PAPERS)
