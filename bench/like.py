@@ -27,13 +27,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import os
 import platform
 import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -44,6 +42,8 @@ sys.path.insert(0, str(ROOT))
 
 from tantivy import Query as TQuery  # noqa: E402
 
+from bench import timing  # noqa: E402
+from bench.timing import sibling  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.db import make_engine  # noqa: E402
 from bot.index import open_index  # noqa: E402
@@ -54,11 +54,7 @@ from bot.service import BotService  # noqa: E402
 from bot.similar import similar  # noqa: E402
 from bot.store import PaperStore  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("bench_search", ROOT / "bench" / "search.py")
-assert _spec is not None and _spec.loader is not None
-search_bench: Any = importlib.util.module_from_spec(_spec)
-sys.modules["bench_search"] = search_bench
-_spec.loader.exec_module(search_bench)
+search_bench: Any = sibling("search")
 
 NOW = search_bench.NOW
 SAMPLE = 40  # papers asked about
@@ -72,20 +68,12 @@ def paper_key(i: int) -> str:
 
 
 def timed(fn: Callable[[], object]) -> list[float]:
-    fn()  # warm-up
-    out = []
-    for _ in range(REPEAT):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
+    """Milliseconds per call, `REPEAT` calls after a warm-up."""
+    return [seconds * 1000 for seconds in timing.timed(fn, REPEAT)]
 
 
 def pct(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    p50 = ordered[len(ordered) // 2]
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * len(ordered)) - 1)]
-    return p50, p95
+    return sorted(samples)[len(samples) // 2], timing.p95(samples)
 
 
 def naive(store: PaperStore, key: str) -> object:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import importlib.util
 import itertools
 import os
 import platform
@@ -49,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import select  # noqa: E402
 from sqlmodel import Session, col  # noqa: E402
 
+from bench.timing import sibling  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.db import make_engine  # noqa: E402
 from bot.index import open_index  # noqa: E402
@@ -57,11 +57,7 @@ from bot.models import Paper, PaperIn  # noqa: E402
 from bot.service import BotService  # noqa: E402
 from bot.store import PaperStore  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("bench_search", ROOT / "bench" / "search.py")
-assert _spec is not None and _spec.loader is not None
-bench_search: Any = importlib.util.module_from_spec(_spec)
-sys.modules["bench_search"] = bench_search  # its dataclasses look their module up
-_spec.loader.exec_module(bench_search)
+bench_search: Any = sibling("search")
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 CHANNEL = "slack:T1:C1"

@@ -16,14 +16,11 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import shutil
 import statistics
 import sys
 import tempfile
-import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.timing import p95, sibling, timed  # noqa: E402
 from bot.db import make_engine  # noqa: E402
 from bot.index import open_index  # noqa: E402
 from bot.query import parse_query  # noqa: E402
@@ -39,11 +37,7 @@ from bot.store import PaperStore  # noqa: E402
 from bot.times import aware  # noqa: E402
 from bot.topic_preview import WEEKS, preview  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("bench_pipeline", ROOT / "bench" / "pipeline.py")
-assert _spec is not None and _spec.loader is not None
-pipeline: Any = importlib.util.module_from_spec(_spec)
-sys.modules["bench_pipeline"] = pipeline
-_spec.loader.exec_module(pipeline)
+pipeline: Any = sibling("pipeline")
 
 NOW = pipeline.NOW
 TOPICS = ("learning", "dpo", "diffusion video", "language models", "graph neural networks")
@@ -58,20 +52,6 @@ def loaded_preview(store: PaperStore, topic: str) -> tuple[int, int]:
     ids = [r.id for r in announced_matches(store, query, start, NOW, max(total, 1)).hits]
     days = Counter(aware(p.announced_at).date() for p in store.get_many(ids) if p.announced_at)
     return len(ids), max(days.values(), default=0)
-
-
-def timed(fn: Callable[[], object], repeat: int) -> list[float]:
-    fn()  # warm-up
-    out = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
-
-
-def p95(values: list[float]) -> float:
-    return sorted(values)[max(0, round(0.95 * len(values)) - 1)]
 
 
 def main() -> None:
