@@ -11,14 +11,15 @@ none left, or nothing distinctive to look for, the answer is empty.
 How it works (a more-like-this query built here rather than tantivy's own
 `more_like_this_query`, which reads a document's stored text, and the index stores none):
 
-1. Each input paper's terms, analysed exactly as the index analyses its title, HF keywords
-   and abstract, plus the acronym tokens the index writes beside a spelled-out curated
-   expansion ("direct preference optimization" also counts as "dpo", so a paper that only
-   writes DPO is near).
-2. A term's weight in a paper: its count in each field, dampened (1 + log tf) and weighted as
-   search weighs fields (title 3, keywords 1, abstract 1), times its rarity in the store (idf,
-   from the index's document frequencies). Function words, and terms in more than a fifth of
-   the papers or in no other paper, never count. Each paper's weights are scaled to a best of 1.
+1. Each input paper's terms (`bot.paper_terms`, shared with a channel's taste): analysed
+   exactly as the index analyses its title, HF keywords and abstract, plus the acronym tokens
+   the index writes beside a spelled-out curated expansion ("direct preference optimization"
+   also counts as "dpo", so a paper that only writes DPO is near).
+2. A term's weight in a paper (`bot.paper_terms`): its count in each field, dampened
+   (1 + log tf) and weighted as search weighs fields (title 3, keywords 1, abstract 1), times
+   its rarity in the store (idf, from the index's document frequencies). Function words, and
+   terms in more than a fifth of the papers or in no other paper, never count. Each paper's
+   weights are scaled to a best of 1.
 3. Several papers: a term's weight is its mean over the papers times the share of the papers
    that have it, so what the papers share leads and what only one of them says weighs less.
 4. The `MAX_TERMS` heaviest terms become one union of boosted term lookups in the title,
@@ -36,7 +37,6 @@ those are in it (`_nearest`: a long window required costs a scan of its papers).
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterable, Sequence, Set
 from datetime import datetime
@@ -44,9 +44,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tantivy import FieldType, Occur, Query as TQuery
 
-from bot.index_forms import FUNCTION_WORDS
-from bot.index_schema import BOOSTS, TEXT_FIELDS, Ranked, en_tokens, indexed_forms, seconds
+from bot.index_schema import BOOSTS, TEXT_FIELDS, Ranked, seconds
 from bot.models import Paper
+from bot.paper_terms import idf, terms_of
 from bot.query import Sort
 
 if TYPE_CHECKING:
@@ -56,8 +56,6 @@ __all__ = ["MAX_PAPERS", "NEWEST_OF", "like_terms", "similar"]
 
 MAX_PAPERS = 10  # input papers at most (`/papers like` refuses more)
 MAX_TERMS = 25  # terms in the query (as tantivy's more-like-this default)
-MAX_DF_SHARE = 0.2  # a term in more papers than this share tells little: left out ...
-COMMON_FROM = 50  # ... once it is in more than this many (a small store has no such words)
 NEWEST_OF = 30  # sort:new: the nearest this many, newest first ...
 NEW_FLOOR = 0.3  # ... of those scoring at least this share of their mean score
 WINDOW_DEPTH = 300  # since:/until: look among this many of the nearest first (`_nearest`)
@@ -170,55 +168,23 @@ def like_terms(
     """The `max_terms` heaviest terms of `papers` together, with their weights (best 1.0)."""
     if total <= 0:
         return {}
-    idf: dict[str, float] = {}
+    rarity: dict[str, float] = {}
     profiles = []
     for paper in papers:
-        counts = _field_counts(paper)
-        for term in {t for _, t in counts}:
-            if term not in idf:
-                idf[term] = _idf(term, doc_freq, total)
-        weights: dict[str, float] = {}
-        for (field, term), tf in counts.items():
-            if idf[term] > 0:
-                weights[term] = (
-                    weights.get(term, 0.0) + BOOSTS[field] * (1.0 + math.log(tf)) * idf[term]
-                )
-        best = max(weights.values(), default=0.0)
-        profiles.append({t: w / best for t, w in weights.items()} if best else {})
+        weighed: dict[str, float] = {}
+        for term, weight in terms_of(paper.title, paper.abstract, paper.ai_keywords).items():
+            if term not in rarity:
+                rarity[term] = idf(term, doc_freq, total)
+            if rarity[term] > 0:
+                weighed[term] = weight * rarity[term]
+        best = max(weighed.values(), default=0.0)
+        profiles.append({t: w / best for t, w in weighed.items()} if best else {})
     n = len(profiles)
     have = Counter(t for profile in profiles for t in profile)
     combined = {t: sum(p.get(t, 0.0) for p in profiles) / n * (have[t] / n) for t in have}
     top = sorted(combined.items(), key=lambda kv: (-kv[1], kv[0]))[:max_terms]
     best = top[0][1] if top else 1.0
     return {term: weight / best for term, weight in top}
-
-
-def _field_counts(paper: Paper) -> Counter[tuple[str, str]]:
-    """(field, term) -> count, as the index holds the paper (acronym tokens included)."""
-    texts = [("title", paper.title)]
-    texts += [("keywords", k) for k in paper.ai_keywords or ()]
-    if paper.abstract:
-        texts.append(("abstract", paper.abstract))
-    found = indexed_forms().found_each([text for _, text in texts])
-    counts: Counter[tuple[str, str]] = Counter()
-    for (field, text), acronyms in zip(texts, found, strict=True):
-        for token in en_tokens(text) + list(acronyms):
-            if token not in FUNCTION_WORDS and len(token) > 1 and not token.isdigit():
-                counts[(field, token)] += 1
-    return counts
-
-
-def _idf(term: str, doc_freq: Any, total: int) -> float:
-    """log(N / df), df counted in the abstracts (the largest field; for a word that no
-    abstract has, in titles or keywords); 0 for a term that no other paper has (it finds
-    nothing) or that more than `MAX_DF_SHARE` of the papers have. One dictionary lookup per
-    word for most words: a paper has about a hundred distinct ones."""
-    df = int(doc_freq("abstract", term))
-    if df == 0:
-        df = max(int(doc_freq("title", term)), int(doc_freq("keywords", term)))
-    if df <= 1 or df > max(total * MAX_DF_SHARE, COMMON_FROM):
-        return 0.0
-    return math.log(total / df)
 
 
 def _query(schema: Any, lookups: list[Any], window: _Window, skip: Set[str]) -> Any:
