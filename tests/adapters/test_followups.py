@@ -31,7 +31,7 @@ from bot.service import BotService
 from bot.store import PaperStore
 from tests.adapters.fake_slack import FakeSlackApi, slack_api
 from tests.adapters.test_discord import discord_outbox
-from tests.adapters.test_slack import Sleeps, posting_adapter, settings
+from tests.adapters.test_slack import Sleeps, posting_adapter, settings, slack_outbox
 from tests.conftest import NOW
 from tests.fakes import paper, setup_channel
 
@@ -95,11 +95,9 @@ async def ask(service: BotService, text: str, key: str = KEY, manage: bool = Tru
 async def slack(
     store: PaperStore, slack_api: FakeSlackApi
 ) -> AsyncIterator[tuple[BotService, Outbox, Sleeps]]:
-    service = BotService(Settings.load(None, {}), store, clock=lambda: NOW)
-    adapter, outbox, sleeps = posting_adapter(service, slack_api)
-    seed(store)
-    yield service, outbox, sleeps
-    await adapter.stop()
+    async with slack_outbox(store, slack_api) as (service, outbox, sleeps):
+        seed(store)
+        yield service, outbox, sleeps
 
 
 def parent_ts(fake: FakeSlackApi) -> str:

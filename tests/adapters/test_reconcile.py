@@ -18,7 +18,6 @@ import discord
 import pytest
 from sqlalchemy import Engine
 
-from bot.config import Settings
 from bot.index import open_index
 from bot.messages import ChannelRef, Invocation, UserRef
 from bot.ports import Outbox
@@ -26,7 +25,7 @@ from bot.service import BotService
 from bot.store import PaperStore
 from tests.adapters.fake_slack import FakeSlackApi, Scripted, slack_api
 from tests.adapters.test_discord import discord_outbox
-from tests.adapters.test_slack import Sleeps, posting_adapter
+from tests.adapters.test_slack import Sleeps, slack_outbox
 from tests.conftest import NOW
 from tests.fakes import paper, setup_channel
 
@@ -75,11 +74,9 @@ async def ask(service: BotService, text: str, key: str = KEY) -> str:
 async def slack(
     store: PaperStore, slack_api: FakeSlackApi
 ) -> AsyncIterator[tuple[BotService, Outbox, Sleeps]]:
-    service = BotService(Settings.load(None, {}), store, clock=lambda: NOW)
-    adapter, outbox, sleeps = posting_adapter(service, slack_api)
-    seed(store, KEY)
-    yield service, outbox, sleeps
-    await adapter.stop()
+    async with slack_outbox(store, slack_api) as (service, outbox, sleeps):
+        seed(store, KEY)
+        yield service, outbox, sleeps
 
 
 def shown(fake: FakeSlackApi) -> int:

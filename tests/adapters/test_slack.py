@@ -10,6 +10,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,20 @@ def posting_adapter(service: BotService, fake: FakeSlackApi) -> tuple[SlackAdapt
     adapter = SlackAdapter(service, settings(fake), sleep=sleeps.sleep, monotonic=sleeps.monotonic)
     outbox = service.outbox = Outbox({"slack": adapter})
     return adapter, outbox, sleeps
+
+
+@asynccontextmanager
+async def slack_outbox(
+    store: PaperStore, fake: FakeSlackApi
+) -> AsyncIterator[tuple[BotService, Outbox, Sleeps]]:
+    """A service on `store` at NOW posting through the fake Slack API (`posting_adapter`);
+    the adapter is stopped after."""
+    service = BotService(Settings.load(None, {}), store, clock=lambda: NOW)
+    adapter, outbox, sleeps = posting_adapter(service, fake)
+    try:
+        yield service, outbox, sleeps
+    finally:
+        await adapter.stop()
 
 
 @pytest.fixture
