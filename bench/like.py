@@ -25,13 +25,11 @@ Not a test: it prints figures and never fails on them.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import platform
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -43,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from tantivy import Query as TQuery  # noqa: E402
 
 from bench import timing  # noqa: E402
-from bench.timing import sibling  # noqa: E402
+from bench.timing import sibling, store_args  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.db import make_engine  # noqa: E402
 from bot.index import open_index  # noqa: E402
@@ -164,13 +162,7 @@ def run(store: PaperStore, n: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--papers", type=int, default=1_000_000)
-    ap.add_argument("--workdir", help="where the store is (default: a temporary directory)")
-    ap.add_argument("--keep", action="store_true", help="keep the store for a later run")
-    args = ap.parse_args()
-    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="pb-like-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    args, workdir = store_args(__doc__, "pb-like-")
     n = args.papers
     print(f"paperboy more-like-this benchmark, {n:,} papers")
     print(

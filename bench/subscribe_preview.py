@@ -15,11 +15,9 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import sys
-import tempfile
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -28,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.timing import p95, sibling, timed  # noqa: E402
+from bench.timing import p95, sibling, store_args, timed  # noqa: E402
 from bot.db import make_engine  # noqa: E402
 from bot.index import open_index  # noqa: E402
 from bot.query import parse_query  # noqa: E402
@@ -55,13 +53,7 @@ def loaded_preview(store: PaperStore, topic: str) -> tuple[int, int]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--papers", type=int, default=1_000_000)
-    ap.add_argument("--workdir", help="where the store is (default: a temporary directory)")
-    ap.add_argument("--keep", action="store_true", help="keep the store for a later run")
-    args = ap.parse_args()
-    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="pb-prev-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    args, workdir = store_args(__doc__, "pb-prev-")
     n = args.papers
     store = PaperStore(
         make_engine(f"sqlite:///{workdir / f'pipeline-{n}.db'}"),

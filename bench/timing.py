@@ -1,5 +1,6 @@
 """What the benchmark scripts share: a sibling script loaded as a module (to reuse its corpus
-and build path, and so the same store in --workdir), a call timed after a warm-up, and p95.
+and build path, and so the same store in --workdir), the --papers/--workdir/--keep arguments,
+a call timed after a warm-up, and p95.
 
 Not a benchmark itself; the scripts put the repository root on sys.path and import it as
 `bench.timing`.
@@ -7,8 +8,10 @@ Not a benchmark itself; the scripts put the repository root on sys.path and impo
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +33,19 @@ def sibling(name: str) -> Any:
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def store_args(doc: str | None, prefix: str) -> tuple[argparse.Namespace, Path]:
+    """--papers (default 1M), --workdir (default: a new temporary directory named `prefix`...)
+    and --keep (keep the store for a later run); the work directory, created."""
+    ap = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    ap.add_argument("--papers", type=int, default=1_000_000)
+    ap.add_argument("--workdir", help="where the store is (default: a temporary directory)")
+    ap.add_argument("--keep", action="store_true", help="keep the store for a later run")
+    args = ap.parse_args()
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix=prefix))
+    workdir.mkdir(parents=True, exist_ok=True)
+    return args, workdir
 
 
 def timed(fn: Callable[[], object], repeat: int) -> list[float]:
