@@ -10,6 +10,7 @@ from datetime import datetime
 
 from bot import digest as digests
 from bot.config import Settings
+from bot.errors import SourceError
 from bot.ledger import Ledger
 from bot.messages import Invocation, Reply
 from bot.models import Channel, Subscription
@@ -133,3 +134,10 @@ def plain_source_error(source: str, message: str | None) -> str:
     if "Errno" in text or "Traceback" in text or len(text) > 160:
         return "the source could not be reached or gave an answer I could not read"
     return text
+
+
+def lookup_failed(exc: SourceError | TimeoutError) -> str:
+    """Why looking a paper up remotely failed, in a sentence users may read."""
+    if isinstance(exc, SourceError):
+        return plain_source_error("", str(exc))
+    return "Hugging Face and arXiv did not answer in time"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.cards import to_card
-from bot.command_context import Context, Later, plain_source_error
+from bot.command_context import Context, Later, lookup_failed
 from bot.errors import QueryError, SourceError
 from bot.ids import parse_arxiv_id
 from bot.messages import Reply, ReplyKind, error, info, shorten
@@ -143,11 +143,7 @@ async def _after_lookup(ctx: Context, request: LikeRequest, missing: list[str]) 
         )
     except (SourceError, TimeoutError) as exc:
         logger.warning("lookup of %s failed: %s", missing, exc or "no answer in time")
-        why = (
-            plain_source_error("", str(exc))
-            if isinstance(exc, SourceError)
-            else "Hugging Face and arXiv did not answer in time"
-        )
+        why = lookup_failed(exc)
         return error(f"{missing[0]} is not in my store, and looking it up failed.", f"{why}.")
     found = [paper for paper in fetched if paper is not None]
     if found:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from bot import search
 from bot.cards import to_card
-from bot.command_context import EMPTY_STORE, Context, Later, plain_source_error
+from bot.command_context import EMPTY_STORE, Context, Later, lookup_failed
 from bot.errors import QueryError, SourceError
 from bot.ids import parse_arxiv_id
 from bot.messages import Reply, ReplyKind, error, info
@@ -171,11 +171,7 @@ async def _fetch_paper(ctx: Context, key: str) -> Reply:
         fetched = await asyncio.wait_for(ctx.remote.lookup_paper(key), REMOTE_BUDGET)
     except (SourceError, TimeoutError) as exc:
         logger.warning("lookup of %s failed: %s", key, exc or "no answer in time")
-        why = (
-            plain_source_error("", str(exc))
-            if isinstance(exc, SourceError)
-            else "Hugging Face and arXiv did not answer in time"
-        )
+        why = lookup_failed(exc)
         return error(
             f"{key} is not in my store, and looking it up failed.",
             f"{why}. Try again in a minute. On arXiv: https://arxiv.org/abs/{key}",
