@@ -4,11 +4,12 @@ Pure functions: `bot.taste_store` records reactions and reads a channel's `Taste
 `bot.digest_select` asks a `Scorer` how much a candidate moves and why.
 
 The rule, in a user's words: a digest ranks a paper higher when it is like the papers 👍'd in
-this channel, lower when it is like the papers 👎'd here. "Like" is shared words: a paper's
-title and Hugging Face keywords (counted twice) and abstract, without common English words,
-each weighed by how rare it is in the store (inverse document frequency in the search index's
-abstracts, `bot.taste_rarity`), so "model" or "language" count little and "overoptimization"
-much. A paper's weighed words are computed once per digest tick, whatever the channels.
+this channel, lower when it is like the papers 👎'd here. "Like" is shared terms, the ones
+"more like this" compares (`bot.paper_terms`): a paper's title, Hugging Face keywords and
+abstract as the search index analyses them, weighted by field as search weighs them, each
+weighed by how rare it is in the store (`bot.taste_rarity`: the index's document
+frequencies), so "model" or "language" count little and "overoptimization" much. A paper's
+weighed terms are computed once per digest tick, whatever the channels.
 The channel's 👍 papers make one profile (their words, weighed by each paper's reactions); a
 candidate's similarity to it (cosine, 0..1) times `ALPHA` is added to its topic relevance
 (0..1); the same for 👎 with `BETA`, subtracted. A reaction is one unit of evidence: on a post
@@ -22,11 +23,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.models import Paper
+from bot.paper_terms import terms_of
 
 __all__ = [
     "ALPHA",
@@ -75,44 +76,13 @@ def reaction_sign(emoji: object) -> int | None:
 
 # ------------------------------------------------------------------------------ words
 
-_WORD = re.compile(r"[a-z][a-z0-9]+(?:-[a-z0-9]+)*")
-_STOP = frozenset(
-    """
-    about above after again against all also among an and any are as at based be been before
-    being below between both but by can could did do does doing during each few for from
-    further had has have having here how however if in into is it its itself just may more
-    most new no nor not of off on once only or other our out over own paper papers propose
-    proposed proposes same she should show shows so some such than that the their them then
-    there these they this those through to too under until up use used uses using very via was
-    we were what when where which while who whom why will with within without would you your
-    while well yet one two three first second approach method methods results result work
-    """.split()
-)
-TITLE_WEIGHT = 2.0  # title and keyword words count twice an abstract's
-MAX_ABSTRACT = 3_000  # characters of an abstract read (a runaway abstract costs no more)
-MAX_WORDS = 40  # a paper is compared on its 40 heaviest words (rare ones, title and keywords)
+MAX_WORDS = 40  # a paper is compared on its 40 heaviest terms (rare ones, title and keywords)
 
 
 def terms(paper: Paper) -> dict[str, float]:
-    """A paper's words with their weights (title and HF keywords twice, abstract once)."""
+    """A paper's terms with their weights before rarity (`bot.paper_terms`, as "more like
+    this" weighs them)."""
     return terms_of(paper.title, paper.abstract, paper.ai_keywords)
-
-
-def terms_of(title: str, abstract: str | None, keywords: object) -> dict[str, float]:
-    """`terms` from a paper's columns (`keywords` as stored: a list of strings)."""
-    bag: dict[str, float] = defaultdict(float)
-    listed = keywords if isinstance(keywords, list) else []
-    keyword_text = " ".join(k for k in listed if isinstance(k, str))
-    for text, weight in ((title or "", TITLE_WEIGHT), (keyword_text, TITLE_WEIGHT)):
-        for word in _words(text):
-            bag[word] += weight
-    for word in _words((abstract or "")[:MAX_ABSTRACT]):
-        bag[word] += 1.0
-    return dict(bag)
-
-
-def _words(text: str) -> Iterable[str]:
-    return (w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2)
 
 
 # ------------------------------------------------------------------------------ taste
@@ -152,7 +122,7 @@ class Taste:
 
 
 Bag = Mapping[str, float]
-Rarity = Callable[[str], float]  # a word -> its weight (inverse document frequency)
+Rarity = Callable[[str], float]  # a term -> its weight (inverse document frequency)
 
 
 class Vectors:

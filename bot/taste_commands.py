@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from bot.command_context import Context
 from bot.messages import Reply, error, info, shorten
+from bot.paper_terms import readable
 from bot.taste import Scorer, Vectors, terms
 from bot.taste_rarity import rarity
 from bot.taste_store import MAX_PAPERS, Learned, forget, learned
@@ -79,9 +80,13 @@ def _weight(value: float) -> str:
 
 
 def _words(ctx: Context, seen: Learned) -> list[str]:
-    """The words that weigh most in the 👍 profile (rare in the store, common in 👍 papers)."""
+    """The words that weigh most in the 👍 profile (rare in the store, common in 👍 papers),
+    as the papers write them (the profile holds the index's analysed terms)."""
     taste = seen.taste.trimmed(MAX_PAPERS)  # as digests read it
     vectors = Vectors(rarity(ctx.store))
-    vectors.bags.update((p.id, terms(p)) for p in ctx.store.get_many(sorted(taste.paper_ids)))
+    papers = ctx.store.get_many(sorted(taste.paper_ids))
+    vectors.bags.update((p.id, terms(p)) for p in papers)
     profile = Scorer(taste, vectors).liked[0]
-    return sorted(profile, key=lambda w: (-profile[w], w))[:WORDS]
+    top = sorted(profile, key=lambda w: (-profile[w], w))[:WORDS]
+    texts = [" ".join([p.title, *(p.ai_keywords or ()), p.abstract or ""]) for p in papers]
+    return list(dict.fromkeys(readable(top, texts)))  # two terms may read as one word

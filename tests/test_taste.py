@@ -3,6 +3,7 @@ in that channel's next digest, and nowhere else; `/papers taste` says what was l
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -232,6 +233,7 @@ async def test_a_digest_post_of_several_papers_shares_one_reaction_among_them(
 ) -> None:
     channel = ChannelRef("discord", "1", "2")
     setup_channel(store, channel.key, [TOPIC], NOW)
+    store.upsert_many(BACKGROUND, NOW - timedelta(days=400))  # words only A has match nothing
     other = paper(B, "Another cs.LG paper", categories=["cs.LG"], published_at=A.published_at)
     store.upsert_many([A, other], NOW + timedelta(hours=1))
     bot = TestBot(store, DAY1)
@@ -245,6 +247,8 @@ async def test_a_digest_post_of_several_papers_shares_one_reaction_among_them(
     assert "2 👍 and 0 👎 from 2 people" in shown
     assert "(1 reaction)" in shown  # two people, each 1/2 of a reaction per paper
     assert "Words it learned:" in shown
+    words = shown.split("Words it learned: ")[1].split(".")[0].split(", ")
+    assert set(words) <= set(re.findall(r"[a-z]+", f"{A.title} {A.abstract}".lower()))  # as written
 
 
 async def test_taste_reset_forgets_and_is_for_channel_managers(bot: TestBot) -> None:
