@@ -120,7 +120,7 @@ def chosen_topic(
 ) -> Subscription | None:
     """The topic `target` names: its number in `topic_lines`, else its text as `normalize`d
     (unsubscribe and unwatch)."""
-    if target.isdigit():
+    if target.isascii() and target.isdigit():  # "²" is a digit to isdigit, not to int
         n = int(target)
         return subs[n - 1] if 1 <= n <= len(subs) else None
     wanted = normalize(target)

@@ -327,3 +327,14 @@ async def test_an_operator_can_preview_and_post_a_users_dm_by_its_key(bot: TestB
     assert dms(bot) == [["2606.00001"]]  # to the user, no backlog, through the ledger
     await tick(bot, FIRST)
     assert dms(bot) == [["2606.00001"]]
+
+
+@pytest.mark.parametrize("command", ["unwatch", "unsubscribe"])
+async def test_a_number_in_another_script_is_not_a_number(bot: TestBot, command: str) -> None:
+    # "²" (and "①", "٣") are digits to str.isdigit but not to int(): one line, nothing removed.
+    await ask(bot, "watch dpo")
+    await ask(bot, "subscribe dpo")
+    reply = await ask(bot, f"{command} ²")
+    assert reply.is_error and "\n" not in reply.title, reply.plain_text()
+    assert "went wrong" not in reply.title
+    assert [s.query for s in bot.store.subscriptions(MINE)] == ["dpo"]
