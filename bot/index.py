@@ -7,9 +7,11 @@ store's change feed (a small JSON file beside the index, written with each commi
 The SQL store stays the source of truth: a missing, corrupt or outdated index is simply rebuilt
 (`open_index`).
 
-Beside it: `index_schema` (fields, analysers, documents), `index_compile` (AST -> tantivy
-query objects), `index_rank` (ranking, sorting, the result cache) and `index_health`
-(checksums, probes, panics).
+This module is the writing half (open, upsert, commit, the feed position, recreate); the
+reading half, searches and announcement windows, is `index_read.IndexReader`. Beside them:
+`index_schema` (fields, analysers, documents), `index_compile` (AST -> tantivy query objects),
+`index_rank` (ranking, sorting, the result cache) and `index_health` (checksums, probes,
+panics).
 """
 
 from __future__ import annotations
@@ -19,32 +21,23 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Callable, Mapping, Sequence, Set
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import tantivy
-from tantivy import FieldType, Occur, Query as TQuery
 
-from bot.aliases import AliasTable, build_alias_table
+from bot.aliases import AliasTable
 from bot.index_aliases import digest as alias_digest
-from bot.index_compile import FULL, Compiler
-from bot.index_health import no_panic, probe, usable
+from bot.index_health import probe, usable
 from bot.index_rank import (
     Memo,
     Plan,
     ResultCache,
     SortBars,
-    blend_top,
-    doc_id,
-    head_first,
-    plan,
-    ranked,
-    to_hour,
 )
+from bot.index_read import Aliases, Fields, IndexReader
 from bot.index_schema import (
-    EN,
     SCHEMA_VERSION,
     STATE_FILE,
     Ranked,
@@ -52,30 +45,21 @@ from bot.index_schema import (
     document,
     row_of,
     schema,
-    seconds,
 )
 from bot.models import Paper
-from bot.query import Query, Sort
 
-__all__ = ["STATE_FILE", "PaperIndex", "Ranked", "open_index"]
+__all__ = ["STATE_FILE", "Aliases", "Fields", "PaperIndex", "Ranked", "open_index"]
 
 logger = logging.getLogger(__name__)
 
 RESULT_CACHE = 512  # answers remembered until the next commit (see `search`)
 COMPILED_CACHE = 512  # compiled queries remembered until the next commit (see `_plan`)
-HEAD_FIRST_DOCS = 50_000  # smaller indexes run every query in full (a few ms at most)
-# Head-first: an abstract lookup whose rarest word is in more than this share of the papers
-# is left out of the query and added as an optional clause (`index_rank.head_first`).
-DENSE_SHARE = 0.05
 WRITER_HEAP = 128_000_000
 COMMIT_EVERY = 100_000  # documents queued before a commit even if nobody reads
 WRITER_THREADS = 0  # 0: tantivy picks (one per core)
-Aliases = Mapping[str, Sequence[str]]
-T = TypeVar("T")
-Fields = tuple[tuple[str, float], ...]  # (text field, boost) pairs a query looks in
 
 
-class PaperIndex:
+class PaperIndex(IndexReader):
     """A tantivy index of papers in `path` (a directory), or in memory when `path` is None.
 
     An index directory that is corrupt or of another schema version is recreated empty
@@ -282,7 +266,6 @@ class PaperIndex:
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.path / STATE_FILE)  # atomic: never a half-written cursor
 
-    # ------------------------------------------------------------------ reading
     def recreate(self) -> None:
         """Throw the index away and start it empty (a damaged index found at run time); the
         caller refills it with `store.sync_index()`."""
@@ -299,232 +282,6 @@ class PaperIndex:
             if self.path is not None:
                 shutil.rmtree(self.path, ignore_errors=True)
             self._open(self.path)
-
-    def term_stats(self) -> tuple[Callable[[str, str], int], int]:
-        """On the current snapshot: (field, analysed token) -> how many documents hold it, and
-        how many documents there are (how rare a word is: `bot.taste_rarity`)."""
-        searcher = self._index.searcher()
-        return searcher.doc_freq, int(searcher.num_docs)
-
-    def doc_count(self) -> int:
-        self.flush()
-        return int(self._index.searcher().num_docs)
-
-    # ------------------------------------------------------------------ reading
-
-    @property
-    def result_cache(self) -> int:
-        """Answers kept until the next commit (0: none, every search is computed)."""
-        return self._cache.size
-
-    @result_cache.setter
-    def result_cache(self, size: int) -> None:
-        self._cache.size = size
-
-    @property
-    def compiled_cache(self) -> int:
-        """Compiled queries kept until the next commit (0: every search compiles)."""
-        return self._plans.size
-
-    @compiled_cache.setter
-    def compiled_cache(self, size: int) -> None:
-        self._plans.size = size
-
-    def search(self, query: Query, aliases: Aliases, limit: int, now: datetime) -> list[Ranked]:
-        """Ranked papers for `query`, best first, at most `limit`.
-
-        Raises `IndexDamaged` when tantivy panics on broken files (`index_health.no_panic`)."""
-        if limit <= 0 or query.is_empty():
-            return []
-        now = to_hour(now)
-        return self._cached(("all", query, limit, now), aliases, self._all(query, limit, now))
-
-    def search_relaxed(
-        self,
-        query: Query,
-        aliases: Aliases,
-        limit: int,
-        now: datetime,
-        exclude: Set[str] = frozenset(),
-    ) -> list[Ranked]:
-        """Papers that match most, not all, of the query's words, best first, leaving out
-        `exclude` (the strict matches, which always rank above these)."""
-        if limit <= 0 or query.is_empty() or query.sort is not Sort.RELEVANCE:
-            return []
-        now = to_hour(now)
-        key = ("most", query, limit, now, frozenset(exclude))
-        return self._cached(key, aliases, self._most(query, limit, now, exclude))
-
-    def announced_between(
-        self, query: Query, aliases: Aliases, since: datetime, until: datetime, limit: int
-    ) -> tuple[list[Ranked], int]:
-        """The `limit` best (id, BM25 score) of the papers matching `query` that were
-        announced in [since, until], and how many match in all. A digest asks this per topic:
-        a range on the `announced` fast field, so a window's papers are never loaded."""
-        both = self._announced(query, aliases, since, until)
-        if both is None or limit <= 0:
-            return [], 0
-        searcher = self._index.searcher()
-        result = searcher.search(both, limit, count=True)
-        hits = [Ranked(doc_id(searcher, addr), float(score)) for score, addr in result.hits]
-        return hits, int(getattr(result, "count", None) or 0)  # the stubs omit `count`
-
-    def announced_per_day(
-        self, query: Query, aliases: Aliases, since: datetime, until: datetime
-    ) -> list[int]:
-        """How many papers matching `query` were announced on each UTC day of [since, until]
-        that has any: one histogram over the `announced` fast field, no document read."""
-        both = self._announced(query, aliases, since, until)
-        if both is None:
-            return []
-        days = {"days": {"histogram": {"field": "announced", "interval": 86_400}}}
-        result = self._index.searcher().aggregate(both, days)
-        return [int(b["doc_count"]) for b in result["days"]["buckets"]]
-
-    def announced_query(
-        self,
-        query: Query,
-        aliases: Aliases,
-        since: datetime,
-        until: datetime,
-        fields: Fields = FULL,
-    ) -> tuple[Any, Any] | None:
-        """(`query` AND announced in [since, until], a searcher), None when the query has
-        nothing to look for: for readers of a window beside ranking (`bot.index_window`).
-        `fields`: the text fields its words are looked for in (default all, as searches)."""
-        both = self._announced(query, aliases, since, until, fields)
-        return None if both is None else (both, self._index.searcher())
-
-    def _announced(
-        self,
-        query: Query,
-        aliases: Aliases,
-        since: datetime,
-        until: datetime,
-        fields: Fields = FULL,
-    ) -> Any | None:
-        """`query` AND announced in [since, until] (None: the query has nothing to look for)."""
-        compiled = self._compiler(aliases, fields=fields).query(query)
-        if compiled is None:
-            return None
-        # The window filters and does not score (weight 0): scores of one query in windows
-        # of any width compare (the digest's relevance floor, `bot.index_window`).
-        window = TQuery.boost_query(
-            TQuery.range_query(
-                self.schema, "announced", FieldType.Integer, seconds(since), seconds(until)
-            ),
-            0.0,
-        )
-        self.flush()
-        return TQuery.boolean_query([(Occur.Must, compiled), (Occur.Must, window)])
-
-    def read(self, compute: Callable[[Any], T]) -> T:
-        """`compute(searcher)` on the committed state (what `search` reads), for readers
-        beside this module that build their own queries (`bot.similar`). Raises
-        `IndexDamaged` when tantivy panics."""
-        self._follow()
-        self.flush()
-        return no_panic(lambda: compute(self._index.searcher()))()
-
-    def _cached(
-        self, key: tuple[Any, ...], aliases: Aliases, compute: Callable[[], list[Ranked]]
-    ) -> list[Ranked]:
-        """The answer to `key` from the result cache, else computed (and remembered until the
-        next commit or a change of the alias table)."""
-        self._follow()
-        self.flush()
-        self._compiler(aliases)  # (re)builds the alias table if the store's aliases changed
-        state = (self._generation, self._alias_version)
-        return self._cache.get(key, state, no_panic(compute))
-
-    def _follow(self) -> None:
-        """A follower's view of the writer's commits: meta.json's mtime, read on each search
-        (a stat). On a change the reader reloads at once and the generation moves on, so no
-        cached answer or sort bar outlives the commit."""
-        if not self.read_only or self.path is None:
-            return
-        try:
-            seen = (self.path / "meta.json").stat().st_mtime_ns
-        except OSError:
-            return
-        if seen != self._seen_on_disk:
-            self._index.reload()
-            self._seen_on_disk = seen
-            self._generation += 1
-
-    def _all(self, query: Query, limit: int, now: datetime) -> Callable[[], list[Ranked]]:
-        def compute() -> list[Ranked]:
-            searcher = self._index.searcher()
-            sort = query.sort
-            if sort is Sort.RELEVANCE and not query.has_text():
-                sort = Sort.TOP  # nothing to score by text: the most upvoted first
-            if sort is not Sort.RELEVANCE:
-                compiled = self._plan("full", query).query
-                if compiled is None:
-                    return []
-                field = "published" if sort is Sort.NEW else "upvotes"
-                return self._bars.by_field(
-                    searcher, self.schema, compiled, field, limit, self._generation
-                )
-            fresh = query.since is None
-            kind = "full"
-            if searcher.num_docs >= HEAD_FIRST_DOCS:
-                head = self._plan("head", query, int(searcher.num_docs * DENSE_SHARE))
-                if head.query is None:
-                    return []  # the same parts as the full query: neither can match
-                if not head.split.dense and not head.split.later:
-                    kind = "sparse"  # no dense lookup: the words lead, not a date window
-                else:
-                    hits = head_first(searcher, self.schema, head.query, head.split, limit)
-                    if hits is not None:
-                        return blend_top(searcher, hits, limit, now, fresh)
-            compiled = self._plan(kind, query).query
-            return [] if compiled is None else ranked(searcher, compiled, limit, now, fresh)
-
-        return compute
-
-    def _most(
-        self, query: Query, limit: int, now: datetime, exclude: Set[str]
-    ) -> Callable[[], list[Ranked]]:
-        def compute() -> list[Ranked]:
-            compiled = self._plan("most", query).query
-            if compiled is None:
-                return []
-            searcher = self._index.searcher()
-            hits = ranked(searcher, compiled, limit + len(exclude), now, query.since is None)
-            return [hit for hit in hits if hit.id not in exclude][:limit]
-
-        return compute
-
-    def _plan(self, kind: str, query: Query, dense_df: int | None = None) -> Plan:
-        """`query` compiled (`index_rank.plan`), until the next commit or alias change."""
-
-        def make() -> Plan:
-            assert self._alias_table is not None  # built by `_cached`
-            return plan(self._compiler(self._alias_table[0], dense_df), kind, query)
-
-        state = (self._generation, self._alias_version)
-        return self._plans.get((kind, query, dense_df), state, make)
-
-    def _compiler(
-        self, aliases: Aliases, dense_df: int | None = None, fields: Fields = FULL
-    ) -> Compiler:
-        # The store hands out the same mapping until it mines new aliases: build the table
-        # (curated list + mined pairs, analysed) once per mapping, not once per search.
-        cached = self._alias_table
-        if cached is None or cached[0] is not aliases:
-            cached = (aliases, build_alias_table(aliases, self._analyzers[EN].analyze))
-            self._alias_table = cached
-            self._alias_version += 1
-        compiler = Compiler(
-            self.schema,
-            self._analyzers,
-            cached[1],
-            fields,
-            doc_freq=self._index.searcher().doc_freq,
-        )
-        compiler.dense_df = dense_df
-        return compiler
 
 
 def open_index(path: Path | str | None) -> PaperIndex:

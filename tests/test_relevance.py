@@ -311,7 +311,7 @@ def test_head_first_search_gives_the_full_answer(
     # them back as optional clauses, and score phrases of common words for the head query's
     # best papers only (bot.index_rank.head_first). Forced on for 3,000 papers: every answer
     # is the full query's answer, and most come the head-first way.
-    import bot.index
+    import bot.index_read
     import bot.index_rank
 
     store.upsert_many(_generated(3_000), NOW)
@@ -347,8 +347,8 @@ def test_head_first_search_gives_the_full_answer(
         deferred.append(len(args[3]))
         return with_deferred(*args)
 
-    monkeypatch.setattr(bot.index, "HEAD_FIRST_DOCS", 0)
-    monkeypatch.setattr(bot.index, "head_first", head_first)
+    monkeypatch.setattr(bot.index_read, "HEAD_FIRST_DOCS", 0)
+    monkeypatch.setattr(bot.index_read, "head_first", head_first)
     monkeypatch.setattr(bot.index_rank, "_with_deferred", count_deferred)
     # the same papers with the same scores (a dense lookup scored where the full query
     # scores it: inside the best-of of a word's alias forms, "lm" for "language model")
