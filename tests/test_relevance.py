@@ -311,8 +311,8 @@ def test_head_first_search_gives_the_full_answer(
     # them back as optional clauses, and score phrases of common words for the head query's
     # best papers only (bot.index_rank.head_first). Forced on for 3,000 papers: every answer
     # is the full query's answer, and most come the head-first way.
-    import bot.index_read
     import bot.index_rank
+    import bot.index_read
 
     store.upsert_many(_generated(3_000), NOW)
     assert store.index is not None
