@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot import digest as digests, search, topic_preview
+from bot import digest as digests, topic_preview
 from bot.aliases import normalize_topic
 from bot.command_context import (
     EMPTY_STORE,
@@ -15,6 +15,7 @@ from bot.command_context import (
     plain_source_error,
     save_schedule,
     schedule_of,
+    standing_query_error,
     topic_lines,
 )
 from bot.delivery import post_now
@@ -26,34 +27,15 @@ from bot.schedules import EXAMPLE as SCHEDULE_EXAMPLE, Schedule, ScheduleError, 
 from bot.times import local_label
 from bot.watches import floored
 
-MAX_TOPIC_CHARS = 500  # Subscription.normalized holds 500 (a topic is one search, not a page)
-
 
 async def do_subscribe(ctx: Context, text: str) -> Reply:
     if not text.strip():
         return error("Subscribe to what?", "Give a topic, for example `/papers subscribe dpo`.")
-    length = len(" ".join(text.split()))
-    if length > MAX_TOPIC_CHARS:
-        # Checked before anything is written, the same on both databases (PostgreSQL refused
-        # it only after the channel row existed; SQLite took any length).
-        return error(
-            f"That topic is too long ({length} characters; at most {MAX_TOPIC_CHARS}).",
-            "Subscribe to a shorter search, for example `/papers subscribe dpo`.",
-        )
+    problem = standing_query_error(text, ctx.now, "topic", "/papers subscribe")
+    if problem is not None:
+        return problem
     if digests.is_hf_top(text):
-        text = digests.HF_TOP  # no search: the top of each day's Hugging Face list
-    else:
-        try:
-            query = search.parse_query(text, ctx.now)
-        except QueryError as exc:
-            return error("That topic is not a search I can run.", str(exc))
-        if query.is_empty():
-            return error("That topic has no words I can look for.", "Try `/papers subscribe rlhf`.")
-        if query.is_dates_only():
-            return error(
-                "A topic needs words or a filter besides dates: "
-                "`/papers subscribe dpo until:2025-01-01` or `/papers subscribe has:code`."
-            )
+        text = digests.HF_TOP
     key = ctx.inv.channel.key
     channel, created_channel = ensure_channel(ctx)
     sub, created = ctx.store.subscribe(key, text, ctx.now, user=ctx.inv.user.user_id)

@@ -8,11 +8,11 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot import digest as digests
+from bot import digest as digests, search
 from bot.config import Settings
-from bot.errors import SourceError
+from bot.errors import QueryError, SourceError
 from bot.ledger import Ledger
-from bot.messages import Invocation, Reply
+from bot.messages import Invocation, Reply, error
 from bot.models import Channel, Subscription
 from bot.ports import Outbox, PaperLookup
 from bot.schedules import Schedule
@@ -141,3 +141,32 @@ def lookup_failed(exc: SourceError | TimeoutError) -> str:
     if isinstance(exc, SourceError):
         return plain_source_error("", str(exc))
     return "Hugging Face and arXiv did not answer in time"
+
+
+MAX_TOPIC_CHARS = 500  # Subscription.normalized holds 500 (a topic is one search, not a page)
+
+
+def standing_query_error(text: str, now: datetime, noun: str, command: str) -> Reply | None:
+    """Why `text` cannot be a standing search (`noun`: a channel's "topic", a person's
+    "watch"), in one line, else None. Checked before anything is written, the same on both
+    databases (PostgreSQL refused an over-long topic only after the channel row existed)."""
+    length = len(" ".join(text.split()))
+    if length > MAX_TOPIC_CHARS:
+        return error(
+            f"That {noun} is too long ({length} characters; at most {MAX_TOPIC_CHARS}).",
+            f"Try a shorter search, for example `{command} dpo`.",
+        )
+    if digests.is_hf_top(text):
+        return None  # no search: the top of each day's Hugging Face list
+    try:
+        query = search.parse_query(text, now)
+    except QueryError as exc:
+        return error(f"That {noun} is not a search I can run.", str(exc))
+    if query.is_empty():
+        return error(f"That {noun} has no words I can look for.", f"Try `{command} rlhf`.")
+    if query.is_dates_only():  # follows every paper, or none
+        return error(
+            f"A {noun} needs words or a filter besides dates: "
+            f"`{command} dpo until:2025-01-01` or `{command} has:code`."
+        )
+    return None

@@ -25,9 +25,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from bot import digest as digests, search, topic_preview
+from bot import digest as digests, topic_preview
 from bot.aliases import normalize_topic
-from bot.command_context import Context, chosen_topic, topic_lines
+from bot.command_context import Context, chosen_topic, standing_query_error, topic_lines
 from bot.db import chunks
 from bot.errors import QueryError
 from bot.messages import Reply, error, info, is_direct_key
@@ -37,7 +37,6 @@ from bot.store import PaperStore
 from bot.times import aware, local_label
 
 MAX_WATCHES = 20  # per user: a watch list, not a second search engine
-MAX_WATCH_CHARS = 500  # Subscription.normalized holds 500 characters
 WATCH_TIME = "08:00"  # UTC: the daily direct message goes out at the first tick after this
 SCHEDULE = Schedule.from_stored("daily", WATCH_TIME, "UTC")
 PAUSED = "paused: cannot DM you"
@@ -84,25 +83,7 @@ def _bad_watch(ctx: Context, query: str) -> Reply | None:
             "Give a search, for example `/papers watch author:rafailov` or "
             "`/papers watch dpo has:code`.",
         )
-    if len(query) > MAX_WATCH_CHARS:
-        return error(
-            f"That watch is too long ({len(query)} characters; at most {MAX_WATCH_CHARS}).",
-            "Watch a shorter search, for example `/papers watch author:rafailov`.",
-        )
-    if digests.is_hf_top(query):
-        return None
-    try:
-        parsed = search.parse_query(query, ctx.now)
-    except QueryError as exc:
-        return error("That is not a search I can run.", str(exc))
-    if parsed.is_empty():
-        return error("That watch has no words I can look for.", "Try `/papers watch rlhf`.")
-    if parsed.is_dates_only():
-        return error(
-            "A watch needs words or a filter besides dates: "
-            "`/papers watch dpo since:2025-01-01` or `/papers watch has:code`."
-        )
-    return None
+    return standing_query_error(query, ctx.now, "watch", "/papers watch")
 
 
 def _ready(ctx: Context, *, restart: bool) -> bool:
