@@ -24,7 +24,6 @@ from bot.index_rank import (
     ResultCache,
     SortBars,
     blend_top,
-    doc_id,
     head_first,
     plan,
     ranked,
@@ -118,20 +117,6 @@ class IndexReader:
         now = to_hour(now)
         key = ("most", query, limit, now, frozenset(exclude))
         return self._cached(key, aliases, self._most(query, limit, now, exclude))
-
-    def announced_between(
-        self, query: Query, aliases: Aliases, since: datetime, until: datetime, limit: int
-    ) -> tuple[list[Ranked], int]:
-        """The `limit` best (id, BM25 score) of the papers matching `query` that were
-        announced in [since, until], and how many match in all. A digest asks this per topic:
-        a range on the `announced` fast field, so a window's papers are never loaded."""
-        both = self._announced(query, aliases, since, until)
-        if both is None or limit <= 0:
-            return [], 0
-        searcher = self._index.searcher()
-        result = searcher.search(both, limit, count=True)
-        hits = [Ranked(doc_id(searcher, addr), float(score)) for score, addr in result.hits]
-        return hits, int(getattr(result, "count", None) or 0)  # the stubs omit `count`
 
     def announced_per_day(
         self, query: Query, aliases: Aliases, since: datetime, until: datetime

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.index_schema import Ranked
+from bot.index_window import window_matches
 from bot.models import Paper
 from bot.query import MAX_RESULTS, MAX_TERMS, Query, Sort, describe, parse_query
 
@@ -79,10 +80,8 @@ def announced_matches(
     store: PaperStore, query: Query, since: datetime, until: datetime, limit: int
 ) -> TopicMatches:
     """The `limit` best papers matching `query` announced in [since, until] (a digest topic)."""
-    hits, total = store.search_index().announced_between(
-        query, store.aliases(), since, until, limit
-    )
-    return TopicMatches(hits, total)
+    found = window_matches(store.search_index(), query, store.aliases(), since, until, limit)
+    return TopicMatches([Ranked(m.id, m.score) for m in found.matches], found.total)
 
 
 def busiest_day(store: PaperStore, query: Query, since: datetime, until: datetime) -> int:
