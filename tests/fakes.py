@@ -378,10 +378,13 @@ if __name__ == "__main__":
 
 
 class Clock:
-    """A settable clock: pass `lambda: clock.now` as a service's clock."""
+    """A settable clock: pass it (or `lambda: clock.now`) as a service's clock."""
 
     def __init__(self, now: datetime) -> None:
         self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 class Reacting:

@@ -33,6 +33,7 @@ from bot.scheduler import Scheduler
 from bot.service import BotService
 from bot.store import PaperStore
 from tests.fakes import (
+    Clock,
     FakeAdapter,
     ambiguous,
     gone,
@@ -47,14 +48,6 @@ SLOT = datetime(2026, 6, 15, 9, 0, tzinfo=UTC)
 CHAN = "slack:T1:C1"
 OTHER = "slack:T1:C2"
 FAKES = Path(__file__).with_name("fakes.py")
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def url_of(engine: Engine) -> str:

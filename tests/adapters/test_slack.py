@@ -33,7 +33,7 @@ from bot.service import BotService
 from bot.store import PaperStore
 from tests.adapters.fake_slack import FakeSlackApi, Scripted, assert_valid_blocks, slack_api
 from tests.conftest import FIXTURES, NOW
-from tests.fakes import paper
+from tests.fakes import Clock, paper
 
 __all__ = ["slack_api"]  # the fixture, imported for pytest
 
@@ -135,6 +135,20 @@ def posting_adapter(service: BotService, fake: FakeSlackApi) -> tuple[SlackAdapt
     adapter = SlackAdapter(service, settings(fake), sleep=sleeps.sleep, monotonic=sleeps.monotonic)
     outbox = service.outbox = Outbox({"slack": adapter})
     return adapter, outbox, sleeps
+
+
+@pytest.fixture
+async def wired(
+    store: PaperStore, slack_api: FakeSlackApi
+) -> AsyncIterator[tuple[BotService, SlackAdapter, Outbox, Clock]]:
+    """The sample papers, a service on a settable clock (at NOW), and its Slack adapter on the
+    fake API as its outbox; stopped after."""
+    store.upsert_many(PAPERS, NOW - timedelta(hours=1))
+    clock = Clock(NOW)
+    service = BotService(Settings.load(None, {}), store, clock=clock)
+    adapter, outbox, _ = posting_adapter(service, slack_api)
+    yield service, adapter, outbox, clock
+    await adapter.stop()
 
 
 @asynccontextmanager

@@ -5,25 +5,22 @@ Web API: what a team types (`subscribe` with its preview, `digest max|min-upvote
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from adapters.slack import SlackAdapter
-from bot.config import Settings
 from bot.models import Delivery, DigestRun
 from bot.ports import Outbox
 from bot.service import BotService
-from bot.store import PaperStore
 from tests.adapters.fake_slack import FakeSlackApi, assert_valid_blocks, slack_api
-from tests.adapters.test_slack import PAPERS, command as slash, posting_adapter, shown
+from tests.adapters.test_slack import command as slash, shown, wired
 from tests.conftest import NOW
+from tests.fakes import Clock
 
-__all__ = ["slack_api"]
+__all__ = ["slack_api", "wired"]  # fixtures, imported for pytest
 
 KEY = "slack:T0001:C0001"
 _URLS = (f"u{n}" for n in itertools.count())
@@ -39,26 +36,6 @@ async def command(adapter: SlackAdapter, fake: FakeSlackApi, text: str) -> tuple
     [later] = await fake.wait_for_response(url)
     assert_valid_blocks(later)
     return status, later
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-async def wired(
-    store: PaperStore, slack_api: FakeSlackApi
-) -> AsyncIterator[tuple[BotService, SlackAdapter, Outbox, Clock]]:
-    store.upsert_many(PAPERS, NOW - timedelta(hours=1))
-    clock = Clock()
-    service = BotService(Settings.load(None, {}), store, clock=clock)
-    adapter, outbox, _ = posting_adapter(service, slack_api)
-    yield service, adapter, outbox, clock
-    await adapter.stop()
 
 
 def ledger_rows(service: BotService) -> tuple[int, int]:

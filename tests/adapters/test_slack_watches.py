@@ -5,7 +5,6 @@ the digest tick, the ledger, and the fake Slack Web API (`conversations.open`, t
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,41 +12,20 @@ import pytest
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from adapters.slack import SlackAdapter
-from bot.config import Settings
 from bot.ports import Outbox
 from bot.service import BotService
 from bot.store import PaperStore
 from bot.watches import PAUSED
 from tests.adapters.fake_slack import FakeSlackApi, Scripted, assert_valid_blocks, slack_api
-from tests.adapters.test_slack import NASTY, PAPERS, load, posting_adapter, shown
+from tests.adapters.test_slack import NASTY, load, shown, wired
 from tests.conftest import NOW
-from tests.fakes import paper
+from tests.fakes import Clock, paper
 
-__all__ = ["slack_api"]
+__all__ = ["slack_api", "wired"]  # fixtures, imported for pytest
 
 MINE = "slack:T0001:@U0001"
 FIRST = datetime(2026, 6, 16, 8, 0, 30, tzinfo=UTC)  # the first tick after 08:00 UTC
 DAY = timedelta(days=1)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-async def wired(
-    store: PaperStore, slack_api: FakeSlackApi
-) -> AsyncIterator[tuple[BotService, SlackAdapter, Outbox, Clock]]:
-    store.upsert_many(PAPERS, NOW - timedelta(hours=1))
-    clock = Clock()
-    service = BotService(Settings.load(None, {}), store, clock=clock)
-    adapter, outbox, _ = posting_adapter(service, slack_api)
-    yield service, adapter, outbox, clock
-    await adapter.stop()
 
 
 async def typed(
