@@ -93,9 +93,10 @@ SEARCH_EXPLAINED = (
     'How search finds papers: acronyms work both ways (`llm` also finds "large language '
     'models", `vision language models` also finds "VLMs"), plurals and hyphens too '
     '(`kv cache` finds "KV-cache" and "key-value cache"). Papers where your words '
-    "stand together, in the title first, come before papers where they are scattered. When "
-    "few papers have all your words, the list goes on with papers that have most of them, "
-    "after every full match, and the footer says so."
+    "stand together, in the title first, come before papers where they are scattered. A "
+    "single word (`alignment`) ranks first the papers on what its best matches share, the "
+    "sense your store mostly means. When few papers have all your words, the list goes on "
+    "with papers that have most of them, after every full match, and the footer says so."
 )
 
 LIKE_EXPLAINED = (

@@ -46,8 +46,13 @@ def ranked(
     searcher: Any, compiled: Any, limit: int, now: datetime, fresh: bool = True
 ) -> list[Ranked]:
     """The top `RERANK_DEPTH` BM25 hits of `compiled`, re-ranked (`blend_top`)."""
-    hits = searcher.search(compiled, depth_for(limit), count=False).hits
-    return blend_top(searcher, hits, limit, now, fresh)
+    return blend_top(searcher, bm25_hits(searcher, compiled, limit), limit, now, fresh)
+
+
+def bm25_hits(searcher: Any, compiled: Any, limit: int) -> list[Any]:
+    """The (score, address) pairs the re-rank looks at for `limit` answers, best first."""
+    hits: list[Any] = searcher.search(compiled, depth_for(limit), count=False).hits
+    return hits
 
 
 def depth_for(limit: int) -> int:

@@ -17,6 +17,7 @@ from tantivy import FieldType, Occur, Query as TQuery
 
 from bot.aliases import AliasTable, build_alias_table
 from bot.index_compile import FULL, Compiler
+from bot.index_feedback import Texts, with_feedback
 from bot.index_health import no_panic
 from bot.index_rank import (
     Memo,
@@ -24,12 +25,13 @@ from bot.index_rank import (
     ResultCache,
     SortBars,
     blend_top,
+    bm25_hits,
     head_first,
     plan,
     ranked,
     to_hour,
 )
-from bot.index_schema import EN, Ranked, seconds
+from bot.index_schema import EN, Ranked, en_tokens, seconds
 from bot.query import Query, Sort
 
 __all__ = ["Aliases", "Fields", "IndexReader"]
@@ -93,14 +95,24 @@ class IndexReader:
     def compiled_cache(self, size: int) -> None:
         self._plans.size = size
 
-    def search(self, query: Query, aliases: Aliases, limit: int, now: datetime) -> list[Ranked]:
-        """Ranked papers for `query`, best first, at most `limit`.
+    def search(
+        self,
+        query: Query,
+        aliases: Aliases,
+        limit: int,
+        now: datetime,
+        texts: Texts | None = None,
+    ) -> list[Ranked]:
+        """Ranked papers for `query`, best first, at most `limit`. With `texts` (the store's
+        papers by id), a one-word search is re-ranked by what its best matches share
+        (`bot.index_feedback`).
 
         Raises `IndexDamaged` when tantivy panics on broken files (`index_health.no_panic`)."""
         if limit <= 0 or query.is_empty():
             return []
         now = to_hour(now)
-        return self._cached(("all", query, limit, now), aliases, self._all(query, limit, now))
+        key = ("all", query, limit, now, texts is not None)
+        return self._cached(key, aliases, self._all(query, limit, now, texts))
 
     def search_relaxed(
         self,
@@ -183,8 +195,11 @@ class IndexReader:
         self._follow()
         self.flush()
         self._compiler(aliases)  # (re)builds the alias table if the store's aliases changed
-        state = (self._generation, self._alias_version)
-        return self._cache.get(key, state, no_panic(compute))
+        return self._cache.get(key, self._state(), no_panic(compute))
+
+    def _state(self) -> tuple[int, int]:
+        """What cached answers and plans depend on: the commit and the alias table."""
+        return (self._generation, self._alias_version)
 
     def _follow(self) -> None:
         """A follower's view of the writer's commits: meta.json's mtime, read on each search
@@ -201,7 +216,9 @@ class IndexReader:
             self._seen_on_disk = seen
             self._generation += 1
 
-    def _all(self, query: Query, limit: int, now: datetime) -> Callable[[], list[Ranked]]:
+    def _all(
+        self, query: Query, limit: int, now: datetime, texts: Texts | None
+    ) -> Callable[[], list[Ranked]]:
         def compute() -> list[Ranked]:
             searcher = self._index.searcher()
             sort = query.sort
@@ -215,7 +232,6 @@ class IndexReader:
                 return self._bars.by_field(
                     searcher, self.schema, compiled, field, limit, self._generation
                 )
-            fresh = query.since is None
             kind = "full"
             if searcher.num_docs >= HEAD_FIRST_DOCS:
                 head = self._plan("head", query, int(searcher.num_docs * DENSE_SHARE))
@@ -226,11 +242,44 @@ class IndexReader:
                 else:
                     hits = head_first(searcher, self.schema, head.query, head.split, limit)
                     if hits is not None:
-                        return blend_top(searcher, hits, limit, now, fresh)
+                        return self._best(searcher, query, hits, limit, now, texts)
             compiled = self._plan(kind, query).query
-            return [] if compiled is None else ranked(searcher, compiled, limit, now, fresh)
+            if compiled is None:
+                return []
+            return self._best(
+                searcher, query, bm25_hits(searcher, compiled, limit), limit, now, texts
+            )
 
         return compute
+
+    def _best(
+        self,
+        searcher: Any,
+        query: Query,
+        hits: list[Any],
+        limit: int,
+        now: datetime,
+        texts: Texts | None,
+    ) -> list[Ranked]:
+        """The best `limit` of the BM25 `hits`, lifted by upvotes and recency (not recency
+        in a `since:` window) and, for a one-word search, by its feedback."""
+        fresh = query.since is None
+        own = self._word_forms(query.lone_word())
+        if texts is None or own is None:
+            return blend_top(searcher, hits, limit, now, fresh)
+        top = blend_top(searcher, hits, len(hits), now, fresh)
+        return with_feedback(searcher, self.schema, top, texts, own, limit)
+
+    def _word_forms(self, word: str | None) -> set[str] | None:
+        """The analysed forms of a one-word search's word and of its aliases (None: not one
+        word)."""
+        tokens = en_tokens(word) if word is not None else []
+        if len(tokens) != 1 or self._alias_table is None:
+            return None
+        own = set(tokens)
+        for form in self._alias_table[1].others(tokens):
+            own.update(form)
+        return own
 
     def _most(
         self, query: Query, limit: int, now: datetime, exclude: Set[str]
@@ -252,8 +301,7 @@ class IndexReader:
             assert self._alias_table is not None  # built by `_cached`
             return plan(self._compiler(self._alias_table[0], dense_df), kind, query)
 
-        state = (self._generation, self._alias_version)
-        return self._plans.get((kind, query, dense_df), state, make)
+        return self._plans.get((kind, query, dense_df), self._state(), make)
 
     def _compiler(
         self, aliases: Aliases, dense_df: int | None = None, fields: Fields = FULL

@@ -12,8 +12,12 @@
   word that no abstract has, in titles or keywords); 0 for a term no other paper has (it
   finds nothing) or that more than `MAX_DF_SHARE` of the papers have (it tells little).
 
-A paper's weighed terms are `weights(...)[t] * idf(t, ...)`; what each feature does with them
-(a boosted query, a cosine against a profile) is its own.
+A paper's weighed terms are `weights(...)[t] * idf(t, ...)`. Several papers together
+(`shared_terms`): a term's weight is its mean over the papers (each scaled to a best of 1)
+times the share of the papers that have it, so what they share leads. `term_lookups` turns weighed
+terms into boosted term lookups in the text fields (a flat union of them is what tantivy's
+block-max WAND prunes). What each feature does with them (a query, a cosine against a
+profile) is its own.
 """
 
 from __future__ import annotations
@@ -21,18 +25,22 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from tantivy import Query as TQuery
+
 from bot.index_forms import FUNCTION_WORDS
-from bot.index_schema import BOOSTS, en_tokens, indexed_forms
+from bot.index_schema import BOOSTS, TEXT_FIELDS, en_tokens, indexed_forms
 
 __all__ = [
     "COMMON_FROM",
     "MAX_DF_SHARE",
     "field_counts",
     "idf",
+    "term_lookups",
     "readable",
+    "shared_terms",
     "terms_of",
     "weights",
 ]
@@ -82,6 +90,41 @@ def idf(term: str, doc_freq: Any, total: int) -> float:
     if df <= 1 or df > max(total * MAX_DF_SHARE, COMMON_FROM):
         return 0.0
     return math.log(total / df)
+
+
+def shared_terms(
+    bags: Sequence[Mapping[str, float]], doc_freq: Any, total: int, max_terms: int
+) -> dict[str, float]:
+    """The `max_terms` heaviest terms of several papers together (`bags`: each paper's terms
+    with their weights before rarity), with their weights (best 1.0)."""
+    if total <= 0 or not bags:
+        return {}
+    rarity: dict[str, float] = {}
+    profiles = []
+    for bag in bags:
+        weighed: dict[str, float] = {}
+        for term, weight in bag.items():
+            if term not in rarity:
+                rarity[term] = idf(term, doc_freq, total)
+            if rarity[term] > 0:
+                weighed[term] = weight * rarity[term]
+        best = max(weighed.values(), default=0.0)
+        profiles.append({t: w / best for t, w in weighed.items()} if best else {})
+    n = len(profiles)
+    have = Counter(t for profile in profiles for t in profile)
+    combined = {t: sum(p.get(t, 0.0) for p in profiles) / n * (have[t] / n) for t in have}
+    top = sorted(combined.items(), key=lambda kv: (-kv[1], kv[0]))[:max_terms]
+    best = top[0][1] if top else 1.0
+    return {term: weight / best for term, weight in top}
+
+
+def term_lookups(schema: Any, terms: Mapping[str, float]) -> Iterable[Any]:
+    """A boosted lookup of each term in each text field (weight x the field's boost)."""
+    # A field without the term costs one dictionary miss when searched: no check first.
+    for term, weight in terms.items():
+        for field in TEXT_FIELDS:
+            lookup = TQuery.term_query(schema, field, term, index_option="freq")
+            yield TQuery.boost_query(lookup, weight * BOOSTS[field])
 
 
 def readable(terms: Sequence[str], texts: Iterable[str]) -> list[str]:

@@ -128,6 +128,14 @@ class Query:
         """Does any positive clause score by text (so relevance ranking means something)?"""
         return any(_scores(c) for c in self.clauses)
 
+    def lone_word(self) -> str | None:
+        """The word typed, when the query's text is that one word (exclusions, categories and
+        filters aside): the most ambiguous kind of search (`bot.index_feedback`)."""
+        scoring = [c for c in self.clauses if _scores(c)]
+        if len(scoring) == 1 and isinstance(scoring[0], Word):
+            return scoring[0].text
+        return None
+
     def plain_text(self) -> str:
         """The positive words and phrases, for a remote search engine that knows no operators."""
         out: list[str] = []

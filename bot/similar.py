@@ -37,16 +37,15 @@ those are in it (`_nearest`: a long window required costs a scan of its papers).
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Sequence, Set
+from collections.abc import Sequence, Set
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tantivy import FieldType, Occur, Query as TQuery
 
-from bot.index_schema import BOOSTS, TEXT_FIELDS, Ranked, seconds
+from bot.index_schema import Ranked, seconds
 from bot.models import Paper
-from bot.paper_terms import idf, terms_of
+from bot.paper_terms import shared_terms, term_lookups, terms_of
 from bot.query import Sort
 
 if TYPE_CHECKING:
@@ -86,7 +85,7 @@ def similar(
 
     def compute(searcher: Any) -> list[Ranked]:
         terms = like_terms(papers, searcher.doc_freq, int(searcher.num_docs))
-        lookups = list(_lookups(index.schema, terms))
+        lookups = list(term_lookups(index.schema, terms))
         if not lookups:
             return []
         depth = NEWEST_OF if sort is Sort.NEW else limit
@@ -166,25 +165,8 @@ def like_terms(
     papers: Sequence[Paper], doc_freq: Any, total: int, max_terms: int = MAX_TERMS
 ) -> dict[str, float]:
     """The `max_terms` heaviest terms of `papers` together, with their weights (best 1.0)."""
-    if total <= 0:
-        return {}
-    rarity: dict[str, float] = {}
-    profiles = []
-    for paper in papers:
-        weighed: dict[str, float] = {}
-        for term, weight in terms_of(paper.title, paper.abstract, paper.ai_keywords).items():
-            if term not in rarity:
-                rarity[term] = idf(term, doc_freq, total)
-            if rarity[term] > 0:
-                weighed[term] = weight * rarity[term]
-        best = max(weighed.values(), default=0.0)
-        profiles.append({t: w / best for t, w in weighed.items()} if best else {})
-    n = len(profiles)
-    have = Counter(t for profile in profiles for t in profile)
-    combined = {t: sum(p.get(t, 0.0) for p in profiles) / n * (have[t] / n) for t in have}
-    top = sorted(combined.items(), key=lambda kv: (-kv[1], kv[0]))[:max_terms]
-    best = top[0][1] if top else 1.0
-    return {term: weight / best for term, weight in top}
+    bags = [terms_of(p.title, p.abstract, p.ai_keywords) for p in papers]
+    return shared_terms(bags, doc_freq, total, max_terms)
 
 
 def _query(schema: Any, lookups: list[Any], window: _Window, skip: Set[str]) -> Any:
@@ -210,11 +192,3 @@ def _query(schema: Any, lookups: list[Any], window: _Window, skip: Set[str]) -> 
     if not required:
         return TQuery.boolean_query(should)
     return TQuery.boolean_query(should + required, minimum_number_should_match=1)
-
-
-def _lookups(schema: Any, terms: dict[str, float]) -> Iterable[Any]:
-    # A field without the term costs one dictionary miss when searched: no check first.
-    for term, weight in terms.items():
-        for field in TEXT_FIELDS:
-            lookup = TQuery.term_query(schema, field, term, index_option="freq")
-            yield TQuery.boost_query(lookup, weight * BOOSTS[field])

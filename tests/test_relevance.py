@@ -25,11 +25,11 @@ from tests.fakes import paper
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 
 # Just below what the judged set reached (54 queries over the captures and the demo set:
-# mean nDCG@5 0.968, every query >= 0.781, the lowest "alignment since:2025-01-01"; FTS5 bm25
+# mean nDCG@5 0.969, every query >= 0.812, the lowest "time series forecasting"; FTS5 bm25
 # 0.884 in the same run; the 16 queries with demo papers over the demo set alone: 0.956, FTS5
 # 0.815). A change that lowers any of them fails.
 FLOOR_MEAN = 0.96
-FLOOR_EACH = 0.78  # every query (the issue asks 0.8; "alignment since:" alone is below it)
+FLOOR_EACH = 0.8  # every query
 FLOOR_DEMO_MEAN = 0.95
 FLOOR_DEMO_EACH = 0.85
 
@@ -218,6 +218,57 @@ def test_an_abstract_match_is_not_hidden_by_many_title_matches(store: PaperStore
     )
     store.upsert_many(papers, NOW)
     assert "2601.00099" in full(store, "reward model")[:10]
+
+
+# ------------------------------------------------------------- one-word searches
+
+
+def _two_senses(store: PaperStore) -> None:
+    """Most papers saying "alignment" align language models with people; one short title
+    about aligning image features says the word most."""
+    subjects = ["safety", "refusals", "jailbreaks", "honesty", "reward hacking", "sycophancy"]
+    store.upsert_many(
+        [
+            paper(
+                f"2601.0020{i}",
+                f"Alignment of large language models against {subject}",
+                f"We study the alignment of large language models with human values: {subject} "
+                "in chat assistants, preference data and human feedback.",
+            )
+            for i, subject in enumerate(subjects)
+        ]
+        + [
+            paper(
+                "2601.00210",
+                "Alignment of diffusion features",
+                "Feature alignment of diffusion transformers with pretrained vision encoders "
+                "speeds up image generation training.",
+            )
+        ],
+        NOW,
+    )
+
+
+def test_a_one_word_search_puts_the_stores_main_sense_first(store: PaperStore) -> None:
+    # On the word alone, BM25 puts the image paper first (it says "alignment" most, in the
+    # shortest title). The best matches share a subject (language models, human values), and
+    # a one-word search lifts the papers on it: the reader of this store means LLM alignment.
+    _two_senses(store)
+    assert store.index is not None
+    query = parse_query("alignment", NOW)
+    on_the_word = store.index.search(query, store.aliases(), 10, NOW)
+    assert on_the_word[0].id == "2601.00210"
+    found = full(store, "alignment")
+    assert "2601.00210" not in found[:3]
+    assert set(found) == {r.id for r in on_the_word}  # reordered, nothing added or dropped
+
+
+def test_more_words_are_ranked_on_the_words_alone(store: PaperStore) -> None:
+    _two_senses(store)
+    assert full(store, "feature alignment") == ["2601.00210"]
+    assert full(store, "diffusion") == ["2601.00210"]
+    assert full(store, "diffusion alignment")[0] == "2601.00210"
+    assert full(store, "alignment diffusion")[0] == "2601.00210"
 
 
 # -------------------------------------------------------------------- judged set
