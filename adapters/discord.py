@@ -32,7 +32,7 @@ from adapters.discord_answer import (
     send_reply,
     to_invocation,
 )
-from adapters.discord_buttons import UNREADABLE, like_button_type, views_for
+from adapters.discord_buttons import like_button_type, views_for
 from adapters.discord_commands import PapersTree, build_group, timezone_choices, topic_choices
 from adapters.discord_dm import DirectMessages
 from adapters.discord_payload import DM_WORKSPACE, PLATFORM, channel_ref, reaction_of
@@ -40,7 +40,7 @@ from adapters.discord_render import render
 from adapters.discord_reply import reply_in_thread
 from bot.commands import build_text
 from bot.config import DiscordSettings
-from bot.messages import ChannelRef, Invocation, Pending, Reply, ReplyKind
+from bot.messages import UNREADABLE_BUTTON, ChannelRef, Invocation, Pending, Reply, ReplyKind
 from bot.ports import (
     RESEND,
     UNCONFIRMED,
@@ -286,7 +286,7 @@ class DiscordAdapter:
         """A "More like this" click: `/papers like <id>`, answered only to whoever clicked."""
         if key is None:
             logger.warning("a More like this button whose id is not an arXiv id")
-            await send_reply(interaction, UNREADABLE, ephemeral=True)
+            await send_reply(interaction, UNREADABLE_BUTTON, ephemeral=True)
             return
         inv = to_invocation(
             interaction, f"like {key}", manage_permission=self.settings.manage_permission

@@ -26,7 +26,7 @@ from typing import Any
 
 import discord
 
-from bot.messages import PaperCard, Reply, error
+from bot.messages import PaperCard, Reply
 from bot.ports import paper_id
 
 LIKE_ID = "paperboy:like:"
@@ -34,7 +34,6 @@ LIKE_TEMPLATE = re.compile(re.escape(LIKE_ID) + r"(?P<id>.{0,80})", re.S)
 PER_ROW = 5
 Answer = Callable[[Any, str | None], Awaitable[None]]  # (interaction, checked id or None)
 Numbered = tuple[int, PaperCard]  # the card's number in the reply (1-based) and the card
-UNREADABLE = error("Sorry, I could not read that button.", "Try `/papers like <arXiv id>`.")
 
 
 def card_groups(reply: Reply, messages: Sequence[dict[str, Any]]) -> list[list[Numbered]]:

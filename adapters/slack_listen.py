@@ -31,7 +31,7 @@ from adapters.slack_render import (
     ACTION_SUBSCRIBE,
     render,
 )
-from bot.messages import Invocation, Pending, Reply, error
+from bot.messages import UNREADABLE_BUTTON, Invocation, Pending, Reply, error
 from bot.ports import paper_id
 from bot.service import BotService
 
@@ -39,7 +39,6 @@ logger = logging.getLogger("adapters.slack")
 
 LOOKING = "Looking that up…"
 RESPONSE_URL_USES = 5  # Slack allows five uses of a response_url (S-IN-4)
-UNREADABLE = error("Sorry, I could not read that button.", "Try `/papers like <arXiv id>`.")
 
 
 class SlackListeners:
@@ -123,26 +122,42 @@ class SlackListeners:
                 replace_original=False,
             )
 
+    async def _clicked(
+        self, body: dict[str, Any], respond: Respond, text: str
+    ) -> Invocation | None:
+        """A click as the `/papers` text it stands for; None, after telling whoever clicked,
+        when the payload has no team, channel or user (or `text` is "": no arXiv id)."""
+        try:
+            if text:
+                return action_invocation(body, text)
+        except ValueError:
+            logger.warning("a button payload without team, channel or user")
+        await self._respond(respond, UNREADABLE_BUTTON, source_text=None, kind="ephemeral")
+        return None
+
     async def _on_share(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         """ "Share": the same `/papers` text again, posted for the whole channel."""
         await ack()
-        inv = action_invocation(body, action_value(body))
-        shared = shared_copy(await self.service.ask(inv), inv.user.name)
-        await self._respond(respond, shared, source_text=None, actions=False, kind="in_channel")
+        inv = await self._clicked(body, respond, action_value(body))
+        if inv is not None:
+            shared = shared_copy(await self.service.ask(inv), inv.user.name)
+            await self._respond(respond, shared, source_text=None, actions=False, kind="in_channel")
 
     async def _on_subscribe(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         """ "Subscribe this channel": `/papers subscribe <query>` through the core."""
         await ack()
-        inv = action_invocation(body, f"subscribe {action_value(body)}")
-        await self._respond(respond, await self.service.ask(inv), source_text=None)
+        inv = await self._clicked(body, respond, f"subscribe {action_value(body)}")
+        if inv is not None:
+            await self._respond(respond, await self.service.ask(inv), source_text=None)
 
     async def _on_abstract(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         """ "Abstract": the paper in detail, shown only to whoever clicked. The value must be
         one arXiv id (it becomes the command text): anything else is refused."""
         await ack()
-        key = paper_id(action_value(body))
-        reply = UNREADABLE if key is None else await self.service.ask(action_invocation(body, key))
-        await self._respond(respond, reply, source_text=None, kind="ephemeral")
+        inv = await self._clicked(body, respond, paper_id(action_value(body)) or "")
+        if inv is not None:
+            reply = await self.service.ask(inv)
+            await self._respond(respond, reply, source_text=None, kind="ephemeral")
 
     async def _on_reaction(self, body: dict[str, Any], context: Any) -> None:
         """A reaction added or removed anywhere the bot can see: handed to the core, which
@@ -158,13 +173,10 @@ class SlackListeners:
         The button's value must be exactly one arXiv id; anything else is refused."""
         await ack()
         key = paper_id(action_value(body))
-        if key is None:
-            logger.warning("a More like this button whose value is not an arXiv id")
-            await self._respond(respond, UNREADABLE, source_text=None, kind="ephemeral")
-            return
-        inv = action_invocation(body, f"like {key}")
-        reply = await self.service.ask(inv)
-        await self._respond(respond, reply, source_text=inv.text, kind="ephemeral")
+        inv = await self._clicked(body, respond, f"like {key}" if key else "")
+        if inv is not None:
+            reply = await self.service.ask(inv)
+            await self._respond(respond, reply, source_text=inv.text, kind="ephemeral")
 
     async def _on_app_uninstalled(self, context: Any) -> None:
         await self._workspace_gone(context, "the Slack app was uninstalled from this workspace")

@@ -286,6 +286,10 @@ def info(title: str, text: str = "", *, ephemeral: bool = True) -> Reply:
     return Reply(kind=ReplyKind.INFO, title=title, text=text, ephemeral=ephemeral)
 
 
+# A button click whose payload an adapter cannot read (no arXiv id, no channel or user).
+UNREADABLE_BUTTON = error("Sorry, I could not read that button.", "Try `/papers like <arXiv id>`.")
+
+
 def shorten(text: str, limit: int, placeholder: str = "…") -> str:
     """Cut `text` to at most `limit` characters at a word boundary."""
     text = " ".join(text.split())

@@ -416,6 +416,33 @@ async def test_a_paper_button_value_that_is_not_an_arxiv_id_is_refused(
     assert service.store.subscriptions("slack:T0007:C0001") == []
 
 
+@pytest.mark.parametrize(
+    ("action", "value"),
+    [
+        (ACTION_SHARE, "dpo"),
+        (ACTION_SUBSCRIBE, "dpo"),
+        (f"{ACTION_ABSTRACT}_1", "2305.18290"),
+        (f"{ACTION_LIKE}_1", "2305.18290"),
+    ],
+)
+async def test_a_click_without_team_or_user_is_answered_not_dropped(
+    adapter: SlackAdapter, slack_api: FakeSlackApi, service: BotService, action: str, value: str
+) -> None:
+    # A payload missing what Slack documents (no team, the user without id) gets the one
+    # line "could not read that button", shown to the clicker only; nothing is changed.
+    body = load("block_actions.json", RESPONSE_URL=slack_api.response_url("m1"))
+    body["actions"][0].update(action_id=action, value=value)
+    del body["team"]
+    body["user"] = {"name": "ada"}
+    response = await adapter.app.async_dispatch(AsyncBoltRequest(mode="socket_mode", body=body))
+    assert response.status == 200
+    [post] = await slack_api.wait_for_response("m1")
+    assert post["response_type"] == "ephemeral"
+    assert "could not read that button" in shown(post)
+    assert service.store.subscriptions("slack:T0001:C0001") == []
+    assert slack_api.calls_to("chat.postMessage") == []
+
+
 # ------------------------------------------------------------------------ HTTP mode
 
 
