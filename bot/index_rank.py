@@ -97,14 +97,20 @@ def _with_deferred(searcher: Any, schema: Any, hits: list[Any], deferred: list[A
     which would read its matches far beyond these papers."""
     keys = [_key(addr) for _, addr in hits]
     total = {key: float(score) for key, (score, _) in zip(keys, hits, strict=True)}
-    ids = [doc_id(searcher, addr).lower() for _, addr in hits]
-    among = TQuery.boost_query(TQuery.term_set_query(schema, "id", ids), 0.0)
+    among = only(schema, [doc_id(searcher, addr) for _, addr in hits])
     for clause in deferred:
         query = TQuery.boolean_query([(Occur.Must, among), (Occur.Must, clause)])
         for score, addr in searcher.search(query, len(hits), count=False).hits:
             total[_key(addr)] += float(score)
     order = sorted(range(len(hits)), key=lambda i: (-total[keys[i]], i))
     return [(total[keys[i]], hits[i][1]) for i in order]
+
+
+def only(schema: Any, ids: list[str]) -> Any:
+    """These papers only, scoring nothing (weight 0), to lead an intersection: a union of id
+    lookups (a term set query would build a bitset the size of each segment)."""
+    lookups = [(Occur.Should, TQuery.term_query(schema, "id", key.lower())) for key in ids]
+    return TQuery.boost_query(TQuery.boolean_query(lookups), 0.0)
 
 
 class Split(NamedTuple):

@@ -17,7 +17,7 @@ from tantivy import FieldType, Occur, Query as TQuery
 
 from bot.aliases import AliasTable, build_alias_table
 from bot.index_compile import FULL, Compiler
-from bot.index_feedback import Texts, with_feedback
+from bot.index_feedback import FEEDBACK_DEPTH, Texts, with_feedback
 from bot.index_health import no_panic
 from bot.index_rank import (
     Memo,
@@ -267,7 +267,9 @@ class IndexReader:
         own = self._word_forms(query.lone_word())
         if texts is None or own is None:
             return blend_top(searcher, hits, limit, now, fresh)
-        top = blend_top(searcher, hits, len(hits), now, fresh)
+        # Only the best FEEDBACK_DEPTH can be lifted, and a lift only raises a score: the
+        # rest stay below them, in the order blend_top gives.
+        top = blend_top(searcher, hits, max(limit, FEEDBACK_DEPTH), now, fresh)
         return with_feedback(searcher, self.schema, top, texts, own, limit)
 
     def _word_forms(self, word: str | None) -> set[str] | None:

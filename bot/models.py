@@ -228,6 +228,15 @@ class ReaderCursor(SQLModel, table=True):
     updated_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PaperText:
+    """A stored paper's words, without the rest of its row (`PaperStore.texts`)."""
+
+    title: str
+    abstract: str | None
+    ai_keywords: Any  # as stored: a list of strings
+
+
 @dataclass(slots=True)
 class PaperIn:
     """A paper as one source saw it. Empty fields mean "this source does not know".

@@ -118,11 +118,13 @@ def shared_terms(
     return {term: weight / best for term, weight in top}
 
 
-def term_lookups(schema: Any, terms: Mapping[str, float]) -> Iterable[Any]:
-    """A boosted lookup of each term in each text field (weight x the field's boost)."""
+def term_lookups(
+    schema: Any, terms: Mapping[str, float], fields: Sequence[str] = TEXT_FIELDS
+) -> Iterable[Any]:
+    """A boosted lookup of each term in each of `fields` (weight x the field's boost)."""
     # A field without the term costs one dictionary miss when searched: no check first.
     for term, weight in terms.items():
-        for field in TEXT_FIELDS:
+        for field in fields:
             lookup = TQuery.term_query(schema, field, term, index_option="freq")
             yield TQuery.boost_query(lookup, weight * BOOSTS[field])
 

@@ -57,7 +57,7 @@ def search_papers(store: PaperStore, query: Query, limit: int, now: datetime) ->
     limit = min(limit, MAX_RESULTS)
     index = store.search_index()
     aliases = store.aliases()
-    ranked = index.search(query, aliases, limit, now, texts=store.get_many)
+    ranked = index.search(query, aliases, limit, now, texts=store.texts)
     partial: list[Ranked] = []
     if len(ranked) < min(limit, RELAX_BELOW):
         strict = {r.id for r in ranked}

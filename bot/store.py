@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import JSON, Engine, String, bindparam, func, select, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
 from sqlmodel import Session, col
 
 from bot.aliases import mine_aliases
 from bot.db import upsert_stmt, writer
-from bot.models import Alias, Paper, PaperIn
+from bot.models import Alias, Paper, PaperIn, PaperText
 from bot.paper_events import event_rows
 from bot.paper_in import Rejected, clean_paper
 from bot.paper_rows import BulkInsert, Row, merge_into, merged_row, new_row
@@ -39,6 +39,15 @@ logger = logging.getLogger(__name__)
 
 BATCH = 2_000
 LOG_SKIPS = 20  # refused papers logged one by one per call; the rest are counted
+
+
+# One statement, built once (a search reads a few papers' words: SQLAlchemy's statement
+# building would cost more than the read).
+_TEXTS = (
+    text(f"SELECT id, title, abstract, ai_keywords FROM {Paper.__tablename__} WHERE id IN :ids")
+    .bindparams(bindparam("ids", expanding=True))
+    .columns(id=String, title=String, abstract=String, ai_keywords=JSON)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +268,16 @@ class PaperStore(ChatRows, IndexFeed, FreshRows):
         with Session(self.engine) as session:
             rows = session.scalars(select(Paper).where(col(Paper.id).in_(list(ids)))).all()
         by_id = {row.id: row for row in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def texts(self, ids: Sequence[str]) -> list[PaperText]:
+        """Title, abstract and HF keywords of papers by id, in the order of `ids` (missing ones
+        left out): what reading a paper's words needs, without loading whole rows."""
+        if not ids:
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(_TEXTS, {"ids": list(ids)}).all()
+        by_id = {row[0]: PaperText(row[1], row[2], row[3]) for row in rows}
         return [by_id[i] for i in ids if i in by_id]
 
     def count(self) -> int:
