@@ -27,7 +27,7 @@ from bot.ledger import (
     Ledger,
     Outgoing,
 )
-from bot.messages import ChannelRef, is_direct_key
+from bot.messages import ChannelRef
 from bot.ports import ABSENT, FOUND, LATER, RESEND, Outbox, Reconciled
 from bot.store import PaperStore
 
@@ -222,14 +222,9 @@ def _failed(
 ) -> None:
     key = out.channel_key
     if exc.gone:
-        # A user's DM (personal watches): paused until their next `/papers watch(es)`.
-        direct = is_direct_key(key)
-        where = "cannot DM you" if direct else "the bot cannot post here"
-        reason = f"{where} ({exc}); since {now:%Y-%m-%d %H:%M} UTC"
-        store.update_channel(key, paused_reason=reason)
+        store.pause_unreachable(key, str(exc), now)
         ledger.mark(key, papers, FAILED, now, error=f"gone: {exc}")
         ledger.finish_run(out.run_id, "failed", 0, now)
-        logger.warning("%s to %s are PAUSED: %s", "watch DMs" if direct else "digests", key, reason)
         report.paused.append(key)
         report.failed += len(papers)
         return

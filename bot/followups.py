@@ -225,6 +225,8 @@ async def _post(tick: _Tick, taken: Taken) -> None:
         )
     except DeliveryError as exc:
         await asyncio.to_thread(_failed, ledger, taken, exc, now, report)
+        if exc.gone and not exc.parent_gone:
+            await asyncio.to_thread(store.pause_unreachable, taken.channel_key, str(exc), now)
         return
     except Exception as exc:  # an adapter bug: it may have posted
         logger.exception("replying in %s raised; the reply is unknown", taken.channel_key)

@@ -5,6 +5,7 @@ from the papers and their change feed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -13,8 +14,11 @@ from sqlalchemy import Engine, bindparam, select, text, update
 from sqlmodel import Session, col
 
 from bot.aliases import normalize_topic
+from bot.messages import is_direct_key
 from bot.models import Channel, SourceState, Subscription
 from bot.times import aware
+
+logger = logging.getLogger(__name__)
 
 _CHANNEL = Channel.__table__  # type: ignore[attr-defined]
 
@@ -101,6 +105,19 @@ class ChatRows:
     def update_channel(self, key: str, **values: Any) -> None:
         with Session(self._writer) as session, session.begin():
             session.execute(update(Channel).where(col(Channel.key) == key).values(**values))
+
+    def pause_unreachable(self, key: str, why: str, now: datetime) -> str:
+        """The platform says the bot cannot post to `key` any more (removed from the channel,
+        the channel deleted, a user who takes no DMs; `why`: its words): its digests and
+        follow-ups pause, with the reason `/papers list` shows. A user's DM (personal watches)
+        stays paused until their next `/papers watch(es)`. Returns the reason."""
+        direct = is_direct_key(key)
+        where = "cannot DM you" if direct else "the bot cannot post here"
+        reason = f"{where} ({why}); since {now:%Y-%m-%d %H:%M} UTC"
+        self.update_channel(key, paused_reason=reason)
+        what = "watch DMs" if direct else "digests and follow-ups"
+        logger.warning("%s to %s are PAUSED: %s", what, key, reason)
+        return reason
 
     def pause_channels(self, key_prefix: str, reason: str) -> int:
         """Pause the digests of every channel whose key starts with `key_prefix` (a whole

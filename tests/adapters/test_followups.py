@@ -229,6 +229,25 @@ async def test_a_deleted_parent_gets_no_top_level_post_and_no_more_replies(
     assert rows == {(PID, "code", 0): "orphaned"}
 
 
+async def test_a_reply_refused_because_the_bot_was_removed_pauses_the_channel(
+    slack: tuple[BotService, Outbox, Sleeps], slack_api: FakeSlackApi, store: PaperStore
+) -> None:
+    # The bot was removed from the channel between the digest and the news: the reply is
+    # refused, the channel pauses (as a refused digest does) and `/papers list` says why;
+    # no further news is tried there.
+    service, outbox, _ = slack
+    await service.deliver_due(outbox, TICK)
+    slack_api.error("chat.postMessage", "not_in_channel")
+    code_released(store)
+    report = await service.deliver_due(outbox, AFTER)
+    assert report.followups.failed == 1
+    assert "the bot cannot post here (" in (await ask(service, "list"))
+    store.upsert_many([paper(PID, TITLE, upvotes=120)], AFTER + timedelta(minutes=1))
+    before = len(slack_api.calls_to("chat.postMessage"))
+    await service.deliver_due(outbox, AFTER + timedelta(minutes=2))
+    assert len(slack_api.calls_to("chat.postMessage")) == before
+
+
 async def test_two_instances_reply_once(
     engine: Engine, slack_api: FakeSlackApi, store: PaperStore
 ) -> None:
