@@ -41,8 +41,9 @@ BATCH = 2_000
 LOG_SKIPS = 20  # refused papers logged one by one per call; the rest are counted
 
 
-# One statement, built once (a search reads a few papers' words: SQLAlchemy's statement
-# building would cost more than the read).
+# Statements a search runs every time, built once: building one costs SQLAlchemy more than
+# reading a few papers (`get_many`: whole rows; `texts`: their words).
+_BY_ID = select(Paper).where(col(Paper.id).in_(bindparam("ids", expanding=True)))
 _TEXTS = (
     text(f"SELECT id, title, abstract, ai_keywords FROM {Paper.__tablename__} WHERE id IN :ids")
     .bindparams(bindparam("ids", expanding=True))
@@ -266,7 +267,7 @@ class PaperStore(ChatRows, IndexFeed, FreshRows):
         if not ids:
             return []
         with Session(self.engine) as session:
-            rows = session.scalars(select(Paper).where(col(Paper.id).in_(list(ids)))).all()
+            rows = session.scalars(_BY_ID, {"ids": list(ids)}).all()
         by_id = {row.id: row for row in rows}
         return [by_id[i] for i in ids if i in by_id]
 
