@@ -17,8 +17,9 @@ from bot.ports import DeliveryError
 # (MESSAGE_REFERENCE_UNKNOWN_MESSAGE) or, seen once, Unknown Message (wave2.md DT-2).
 INVALID_FORM_BODY = 50035
 UNKNOWN_MESSAGE = 10008
-# A thread that takes no message: locked (160005), archived and not writable (50083) (DT-4).
-THREAD_REFUSED = (160005, 50083)
+# A thread that takes no message: locked (160005), archived and not writable (50083) (DT-4);
+# a reply without Read Message History in the channel (160002): the bot may still post there.
+THREAD_REFUSED = (160005, 50083, 160002)
 
 Nonce = Callable[[str, int], str]
 ErrorMap = Callable[..., DeliveryError]

@@ -31,7 +31,7 @@ from adapters.slack_render import (
     ACTION_SUBSCRIBE,
     render,
 )
-from bot.messages import UNREADABLE_BUTTON, Invocation, Pending, Reply, error
+from bot.messages import UNREADABLE_BUTTON, UNREADABLE_CLICK, Invocation, Pending, Reply, error
 from bot.ports import paper_id
 from bot.service import BotService
 
@@ -123,22 +123,24 @@ class SlackListeners:
             )
 
     async def _clicked(
-        self, body: dict[str, Any], respond: Respond, text: str
+        self, body: dict[str, Any], respond: Respond, text: str, unreadable: Reply
     ) -> Invocation | None:
-        """A click as the `/papers` text it stands for; None, after telling whoever clicked,
-        when the payload has no team, channel or user (or `text` is "": no arXiv id)."""
+        """A click as the `/papers` text it stands for; None, after showing whoever clicked
+        `unreadable`, when `text` is "" (a value that is not what the button carries) or the
+        payload has no team, channel or user."""
         try:
             if text:
                 return action_invocation(body, text)
+            logger.warning("a button whose value is not what the button carries")
         except ValueError:
             logger.warning("a button payload without team, channel or user")
-        await self._respond(respond, UNREADABLE_BUTTON, source_text=None, kind="ephemeral")
+        await self._respond(respond, unreadable, source_text=None, kind="ephemeral")
         return None
 
     async def _on_share(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         """ "Share": the same `/papers` text again, posted for the whole channel."""
         await ack()
-        inv = await self._clicked(body, respond, action_value(body))
+        inv = await self._clicked(body, respond, action_value(body), UNREADABLE_CLICK)
         if inv is not None:
             shared = shared_copy(await self.service.ask(inv), inv.user.name)
             await self._respond(respond, shared, source_text=None, actions=False, kind="in_channel")
@@ -146,7 +148,9 @@ class SlackListeners:
     async def _on_subscribe(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         """ "Subscribe this channel": `/papers subscribe <query>` through the core."""
         await ack()
-        inv = await self._clicked(body, respond, f"subscribe {action_value(body)}")
+        value = action_value(body)
+        text = f"subscribe {value}" if value else ""
+        inv = await self._clicked(body, respond, text, UNREADABLE_CLICK)
         if inv is not None:
             await self._respond(respond, await self.service.ask(inv), source_text=None)
 
@@ -154,7 +158,8 @@ class SlackListeners:
         """ "Abstract": the paper in detail, shown only to whoever clicked. The value must be
         one arXiv id (it becomes the command text): anything else is refused."""
         await ack()
-        inv = await self._clicked(body, respond, paper_id(action_value(body)) or "")
+        key = paper_id(action_value(body))
+        inv = await self._clicked(body, respond, key or "", UNREADABLE_BUTTON)
         if inv is not None:
             reply = await self.service.ask(inv)
             await self._respond(respond, reply, source_text=None, kind="ephemeral")
@@ -173,7 +178,7 @@ class SlackListeners:
         The button's value must be exactly one arXiv id; anything else is refused."""
         await ack()
         key = paper_id(action_value(body))
-        inv = await self._clicked(body, respond, f"like {key}" if key else "")
+        inv = await self._clicked(body, respond, f"like {key}" if key else "", UNREADABLE_BUTTON)
         if inv is not None:
             reply = await self.service.ask(inv)
             await self._respond(respond, reply, source_text=inv.text, kind="ephemeral")

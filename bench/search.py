@@ -451,23 +451,23 @@ def measure(
             f"{disk_mb(fts_path):,.0f} MB"
         )
     done = [one_round(store, db, n, k + 1 if rounds > 1 else 0) for k in range(rounds)]
-    if db is not None and rounds > 1:
-        fifties, nineties = zip(*(r.ratios() for r in done), strict=True)
-        p50s = [percentiles(r.path)[0] for r in done]
-        p95s = [percentiles(r.path)[1] for r in done]
-        print(
-            f"OVER {rounds} ROUNDS (median of the rounds): paperboy p50 "
-            f"{statistics.median(p50s):.2f} ms  p95 {statistics.median(p95s):.2f} ms;  "
-            f"FTS5 / paperboy p50 {statistics.median(fifties):.1f}x  "
-            f"p95 {statistics.median(nineties):.1f}x  (p95 ratio of each round: "
-            + ", ".join(f"{x:.0f}x" for x in nineties)
-            + ")",
-            flush=True,
-        )
+    p50 = statistics.median(percentiles(r.path)[0] for r in done)
+    p95 = statistics.median(percentiles(r.path)[1] for r in done)
+    if rounds > 1:
+        line = f"OVER {rounds} ROUNDS (median of the rounds): paperboy p50 {p50:.2f} ms  "
+        line += f"p95 {p95:.2f} ms"
+        if db is not None:
+            fifties, nineties = zip(*(r.ratios() for r in done), strict=True)
+            line += (
+                f";  FTS5 / paperboy p50 {statistics.median(fifties):.1f}x  "
+                f"p95 {statistics.median(nineties):.1f}x  (p95 ratio of each round: "
+                + ", ".join(f"{x:.0f}x" for x in nineties)
+                + ")"
+            )
+        print(line, flush=True)
     if db is not None:
         db.close()
     if rank_bm25:
-        p50, p95, _ = percentiles(done[-1].path)
         r_samples, r_build = rank_bm25_baseline(corpus)
         r50, r95, r99 = percentiles(r_samples)
         print(
@@ -505,6 +505,8 @@ def one_round(store: PaperStore, db: sqlite3.Connection | None, n: int, number: 
         f"p99 {p99:.2f} ms  ({len(done.path)} runs)"
     )
     print(f"  CPU time of the same runs: p50 {u50:.2f} ms  p95 {u95:.2f} ms  p99 {u99:.2f} ms")
+    # RSS counts the store's pages SQLite reads through its memory map (bot.db.MMAP_BYTES):
+    # file pages the kernel can drop, not memory paperboy holds.
     print(f"RSS after queries: {rss_mb():,.0f} MB (peak {peak_rss_mb():,.0f} MB)", flush=True)
     if db is not None:
         f50, f95, f99 = percentiles(done.fts)

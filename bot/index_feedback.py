@@ -20,7 +20,7 @@ classic pseudo-relevance feedback step:
    proportion to that score over the best candidate's. A lift only raises a score, so the
    candidates below them stay below.
 
-The lift reorders papers that all match the word; it never adds a paper or drops one.
+The lift reorders the best `FEEDBACK_DEPTH` matches; no paper from further down enters.
 Measured on the judged set (`bench/relevance.py`): "alignment" ranks the LLM alignment papers
 above representation alignment (0.78 to 0.87 nDCG@5, the one query to move but
 "hallucination", 0.96 to 0.92). The constants sit inside a plateau: with 8 papers, every weight
@@ -36,7 +36,7 @@ from typing import Any
 
 from tantivy import Occur, Query as TQuery
 
-from bot.index_rank import only
+from bot.index_rank import doc_id, only
 from bot.index_schema import Ranked
 from bot.models import PaperText
 from bot.paper_terms import shared_terms, term_lookups, terms_of
@@ -109,4 +109,4 @@ def _fit(searcher: Any, schema: Any, ids: list[str], terms: dict[str, float]) ->
     union = TQuery.boolean_query([(Occur.Should, q) for q in lookups])
     query = TQuery.boolean_query([(Occur.Must, among), (Occur.Must, union)])
     hits = searcher.search(query, len(ids), count=False).hits
-    return {str(searcher.doc(addr).get_first("id")): float(score) for score, addr in hits}
+    return {doc_id(searcher, addr): float(score) for score, addr in hits}

@@ -58,6 +58,23 @@ def distinct(forms: Sequence[Tokens]) -> list[Tokens]:
     return out
 
 
+def own_forms(token: str, aliases: AliasTable) -> set[str]:
+    """Every token a search for the one word `token` matches as itself: its other number
+    ("llm"/"llms") and the tokens of its alias forms ("dpo": "direct", "prefer", "optim"),
+    each with its other number."""
+    words = {token}
+    other = plural_variant(token)
+    if other is not None:
+        words.add(other)
+    for form in variants((token,), aliases):
+        words.update(form)
+    for word in list(words):
+        other = plural_variant(word)
+        if other is not None:
+            words.add(other)
+    return words
+
+
 def plural_variant(token: str) -> str | None:
     """The stemmer leaves "llms" and "vlms" alone (no vowel); the other number of such an
     acronym-like token is matched too."""

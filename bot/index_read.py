@@ -18,6 +18,7 @@ from tantivy import FieldType, Occur, Query as TQuery
 from bot.aliases import AliasTable, build_alias_table
 from bot.index_compile import FULL, Compiler
 from bot.index_feedback import FEEDBACK_DEPTH, Texts, with_feedback
+from bot.index_forms import own_forms
 from bot.index_health import no_panic
 from bot.index_rank import (
     Memo,
@@ -273,15 +274,12 @@ class IndexReader:
         return with_feedback(searcher, self.schema, top, texts, own, limit)
 
     def _word_forms(self, word: str | None) -> set[str] | None:
-        """The analysed forms of a one-word search's word and of its aliases (None: not one
-        word)."""
+        """The analysed forms of a one-word search's word, its other number and its alias
+        forms (`index_forms.own_forms`); None: not one word."""
         tokens = en_tokens(word) if word is not None else []
         if len(tokens) != 1 or self._alias_table is None:
             return None
-        own = set(tokens)
-        for form in self._alias_table[1].others(tokens):
-            own.update(form)
-        return own
+        return own_forms(tokens[0], self._alias_table[1])
 
     def _most(
         self, query: Query, limit: int, now: datetime, exclude: Set[str]

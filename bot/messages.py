@@ -286,8 +286,12 @@ def info(title: str, text: str = "", *, ephemeral: bool = True) -> Reply:
     return Reply(kind=ReplyKind.INFO, title=title, text=text, ephemeral=ephemeral)
 
 
-# A button click whose payload an adapter cannot read (no arXiv id, no channel or user).
+# A button click whose payload an adapter cannot read: a paper's button (no arXiv id, no
+# channel or user), and any other button.
 UNREADABLE_BUTTON = error("Sorry, I could not read that button.", "Try `/papers like <arXiv id>`.")
+UNREADABLE_CLICK = error(
+    "Sorry, I could not read that button.", "Type the command instead, for example `/papers dpo`."
+)
 
 
 def shorten(text: str, limit: int, placeholder: str = "…") -> str:

@@ -129,9 +129,10 @@ class Query:
         return any(_scores(c) for c in self.clauses)
 
     def lone_word(self) -> str | None:
-        """The word typed, when the query's text is that one word (exclusions, categories and
-        filters aside): the most ambiguous kind of search (`bot.index_feedback`)."""
-        scoring = [c for c in self.clauses if _scores(c)]
+        """The word typed, when the query's text is that one word (exclusions, categories,
+        `author:` and filters aside): the most ambiguous kind of search
+        (`bot.index_feedback`)."""
+        scoring = [c for c in self.clauses if _scores(c) and not isinstance(c, Author)]
         if len(scoring) == 1 and isinstance(scoring[0], Word):
             return scoring[0].text
         return None

@@ -345,12 +345,17 @@ class ReplyChannel:
         self.sent: list[dict[str, Any]] = []
         self.parent_gone = False
         self.refuse_embeds = 0  # this many replies fail validation on their embed
+        self.no_history = False  # replies refused: no Read Message History (160002)
         self.mock.send.side_effect = self._send
 
     async def _send(self, **kwargs: Any) -> Any:
         reference = kwargs.get("reference")
         if reference is not None and self.parent_gone:
             raise invalid_form_body("message_reference", "Unknown message")
+        if reference is not None and self.no_history:
+            response = SimpleNamespace(status=403, reason="Forbidden", headers={})
+            message = "Cannot reply without permission to read message history"
+            raise discord.Forbidden(response, {"code": 160002, "message": message})
         if reference is not None and self.refuse_embeds:
             self.refuse_embeds -= 1
             raise invalid_form_body("embeds", "Must be 4096 or fewer in length.")
@@ -414,3 +419,18 @@ async def test_discord_refusing_one_reply_leaves_the_post_open_for_news(
     await service.deliver_due(outbox, AFTER + timedelta(days=1))
     titles = [sent["embeds"][0].title for sent in channel.sent[1:]]
     assert any("New arXiv version" in title for title in titles), titles
+
+
+async def test_discord_reply_without_read_history_fails_and_digests_go_on(
+    discord_side: tuple[BotService, Outbox, ReplyChannel], store: PaperStore
+) -> None:
+    # Without Read Message History Discord refuses every reply (403, 160002), yet the bot
+    # may still post there: the reply fails for good, the channel is not paused.
+    service, outbox, channel = discord_side
+    await service.deliver_due(outbox, TICK)
+    channel.no_history = True
+    code_released(store)
+    report = await service.deliver_due(outbox, AFTER)
+    assert report.followups.failed == 1
+    assert "cannot post here" not in await ask(service, "list", key=DKEY)
+    assert report.paused == []
