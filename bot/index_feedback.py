@@ -9,9 +9,10 @@ So for a search whose text is one word (its acronym forms included), the ranking
 classic pseudo-relevance feedback step:
 
 1. The search's best `FEEDBACK_PAPERS` matches (after the upvote and recency lift, within its
-   filters: `alignment cat:q-bio` is about sequences) are read from the store: title,
-   keywords and the opening `OPENING_CHARS` of the abstract (where a paper says what it is
-   about; the rest costs time and adds little).
+   filters: `alignment cat:q-bio` is about sequences) are read from the store: the title and
+   the opening `OPENING_CHARS` of the abstract (where a paper says what it is about; the rest
+   costs time and adds little). Not the HF keywords: arXiv-only papers have none, and the
+   sense should not depend on where a paper came from.
 2. Their shared distinctive terms (`bot.paper_terms`: weighted as "more like this" weighs
    them, what most of them share leads; a term only one of them has is left out), leaving out
    the searched word and its alias forms, which every candidate already scores on.
@@ -25,7 +26,8 @@ Measured on the judged set (`bench/relevance.py`): "alignment" ranks the LLM ali
 above representation alignment (0.78 to 0.87 nDCG@5, the one query to move but
 "hallucination", 0.96 to 0.92). The constants sit inside a plateau: with 8 papers, every weight
 from 0.2 to 0.8 with every opening from 200 characters to the whole abstract keeps every judged
-query at 0.8 or more (16 of 16 settings); with 6, 10 or 12 papers fewer do (41 of 64 in all).
+query at 0.8 or more (with or without the keywords); with 6, 10 or 12 papers fewer settings
+do (41 of 64 in all).
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ def _shared(searcher: Any, top: list[Ranked], texts: Texts, own: Set[str]) -> di
     their weights, leaving out `own`."""
     bags = []
     for paper in texts([r.id for r in top[:FEEDBACK_PAPERS]]):
-        bag = terms_of(paper.title, _opening(paper.abstract), paper.ai_keywords)
+        bag = terms_of(paper.title, _opening(paper.abstract), ())
         bags.append({t: w for t, w in bag.items() if t not in own})
     seen = Counter(t for bag in bags for t in bag)
     bags = [{t: w for t, w in bag.items() if seen[t] >= 2} for bag in bags]

@@ -230,11 +230,10 @@ class ReaderCursor(SQLModel, table=True):
 
 @dataclass(frozen=True, slots=True)
 class PaperText:
-    """A stored paper's words, without the rest of its row (`PaperStore.texts`)."""
+    """A stored paper's title and abstract, without the rest of its row (`PaperStore.texts`)."""
 
     title: str
     abstract: str | None
-    ai_keywords: Any  # as stored: a list of strings
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, Engine, String, bindparam, func, select, text
+from sqlalchemy import Engine, String, bindparam, func, select, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
 from sqlmodel import Session, col
 
@@ -45,9 +45,9 @@ LOG_SKIPS = 20  # refused papers logged one by one per call; the rest are counte
 # reading a few papers (`get_many`: whole rows; `texts`: their words).
 _BY_ID = select(Paper).where(col(Paper.id).in_(bindparam("ids", expanding=True)))
 _TEXTS = (
-    text(f"SELECT id, title, abstract, ai_keywords FROM {Paper.__tablename__} WHERE id IN :ids")
+    text(f"SELECT id, title, abstract FROM {Paper.__tablename__} WHERE id IN :ids")
     .bindparams(bindparam("ids", expanding=True))
-    .columns(id=String, title=String, abstract=String, ai_keywords=JSON)
+    .columns(id=String, title=String, abstract=String)
 )
 
 
@@ -272,13 +272,13 @@ class PaperStore(ChatRows, IndexFeed, FreshRows):
         return [by_id[i] for i in ids if i in by_id]
 
     def texts(self, ids: Sequence[str]) -> list[PaperText]:
-        """Title, abstract and HF keywords of papers by id, in the order of `ids` (missing ones
-        left out): what reading a paper's words needs, without loading whole rows."""
+        """Title and abstract of papers by id, in the order of `ids` (missing ones left out):
+        what reading a paper's words needs, without loading whole rows."""
         if not ids:
             return []
         with self.engine.connect() as conn:
             rows = conn.execute(_TEXTS, {"ids": list(ids)}).all()
-        by_id = {row[0]: PaperText(row[1], row[2], row[3]) for row in rows}
+        by_id = {row[0]: PaperText(row[1], row[2]) for row in rows}
         return [by_id[i] for i in ids if i in by_id]
 
     def count(self) -> int:

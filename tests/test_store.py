@@ -147,21 +147,18 @@ def test_get_many_keeps_the_asked_order_and_skips_missing(engine: Engine) -> Non
 
 
 def test_texts_are_the_papers_words_in_the_asked_order(engine: Engine) -> None:
-    # What a one-word search reads of its best matches (bot.index_feedback): on both
-    # databases the keywords come back as a list, not as JSON text.
+    # What a one-word search reads of its best matches (bot.index_feedback), on both
+    # databases: title and abstract, in the asked order, unknown ids left out.
     store = PaperStore(engine)
     store.upsert_many(
         [
-            hf(id="2401.00001", title="One", abstract="First.", ai_keywords=["rlhf", "reward"]),
-            hf(id="2401.00002", title="Two", abstract="Second.", ai_keywords=[]),
+            hf(id="2401.00001", title="One", abstract="First."),
+            hf(id="2401.00002", title="Two", abstract="Second."),
         ],
         NOW,
     )
     got = store.texts(["2401.00002", "9999.99999", "2401.00001"])
-    assert [(t.title, t.abstract, t.ai_keywords) for t in got] == [
-        ("Two", "Second.", []),
-        ("One", "First.", ["rlhf", "reward"]),
-    ]
+    assert [(t.title, t.abstract) for t in got] == [("Two", "Second."), ("One", "First.")]
     assert store.texts([]) == []
 
 
