@@ -390,14 +390,24 @@ async def test_discord_reply_refers_to_the_digest_message_once(
     assert "reference" not in digest
 
 
+async def news_refused(
+    side: tuple[BotService, Outbox, ReplyChannel], store: PaperStore, **refusal: Any
+) -> Any:
+    """The digest posted, then the channel set to refuse (`refusal`: ReplyChannel's switches)
+    and the paper's code released: the next tick's report."""
+    service, outbox, channel = side
+    await service.deliver_due(outbox, TICK)
+    for switch, value in refusal.items():
+        setattr(channel, switch, value)
+    code_released(store)
+    return await service.deliver_due(outbox, AFTER)
+
+
 async def test_discord_deleted_parent_fails_without_top_level_post(
     discord_side: tuple[BotService, Outbox, ReplyChannel], store: PaperStore
 ) -> None:
     service, outbox, channel = discord_side
-    await service.deliver_due(outbox, TICK)
-    channel.parent_gone = True
-    code_released(store)
-    report = await service.deliver_due(outbox, AFTER)
+    report = await news_refused(discord_side, store, parent_gone=True)
     assert report.followups.orphaned == 1
     await service.deliver_due(outbox, AFTER + timedelta(hours=1))
     assert len(channel.sent) == 1  # the digest only
@@ -410,10 +420,7 @@ async def test_discord_refusing_one_reply_leaves_the_post_open_for_news(
     # 50035 about anything but the message reference (an embed Discord refused) fails that
     # reply only: the post is still there, and its next news is told.
     service, outbox, channel = discord_side
-    await service.deliver_due(outbox, TICK)
-    channel.refuse_embeds = 1
-    code_released(store)
-    report = await service.deliver_due(outbox, AFTER)
+    report = await news_refused(discord_side, store, refuse_embeds=1)
     assert report.followups.orphaned == 0
     code_released(store, NEWS_AT + timedelta(days=1), version=2)
     await service.deliver_due(outbox, AFTER + timedelta(days=1))
@@ -426,11 +433,8 @@ async def test_discord_reply_without_read_history_fails_and_digests_go_on(
 ) -> None:
     # Without Read Message History Discord refuses every reply (403, 160002), yet the bot
     # may still post there: the reply fails for good, the channel is not paused.
-    service, outbox, channel = discord_side
-    await service.deliver_due(outbox, TICK)
-    channel.no_history = True
-    code_released(store)
-    report = await service.deliver_due(outbox, AFTER)
+    service = discord_side[0]
+    report = await news_refused(discord_side, store, no_history=True)
     assert report.followups.failed == 1
     assert "cannot post here" not in await ask(service, "list", key=DKEY)
     assert report.paused == []
