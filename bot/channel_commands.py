@@ -21,6 +21,7 @@ from bot.command_context import (
 from bot.delivery import post_now
 from bot.digest_budget import BUDGET_USAGE, budget_brief, budget_line, is_budget, set_budget
 from bot.errors import QueryError
+from bot.followup_ledger import FollowUpLedger
 from bot.messages import Reply, error, info
 from bot.models import Subscription
 from bot.schedules import EXAMPLE as SCHEDULE_EXAMPLE, Schedule, ScheduleError, parse_schedule
@@ -256,13 +257,32 @@ async def do_status(ctx: Context, _text: str) -> Reply:
     ledger = ctx.ledger
     # Only this workspace's (or Discord server's) channels: another team's are not ours to see.
     here_ref = ctx.inv.channel
-    unknown = ledger.unknown_summary(prefix=f"{here_ref.platform}:{here_ref.workspace}:")
+    workspace = f"{here_ref.platform}:{here_ref.workspace}:"
+    unknown = ledger.unknown_summary(prefix=workspace)
     if unknown.papers:
         here = ledger.unknown_summary(ctx.inv.channel.key)
         lines.append(unknown.line())
         if here.papers:
             lines.append(f"In this channel: {here.line(here=True)}")
+    replies = FollowUpLedger(ctx.store.engine).unknown_in(workspace)
+    if replies:
+        lines.append(unknown_replies_line(replies, here_ref.key))
     return info("paperboy status", "\n".join(lines))
+
+
+def unknown_replies_line(replies: dict[str, int], here: str) -> str:
+    """Follow-up replies the platform did not confirm: they are checked in the thread
+    (never posted twice), and `/papers status` says so until they are settled."""
+    total = sum(replies.values())
+    s = "y" if total == 1 else "ies"
+    line = (
+        f"{total} follow-up repl{s} in {len(replies)} channel(s) have an unknown outcome "
+        "(the platform did not answer); each is being checked in its thread, never re-sent "
+        "blindly."
+    )
+    if replies.get(here):
+        line += f" {replies[here]} in this channel."
+    return line
 
 
 FOLLOWUPS_ON = (

@@ -166,6 +166,18 @@ class FollowUpLedger:
         with Session(self.engine) as session:
             return {(p, k, lv): s for p, k, lv, s in session.execute(stmt)}
 
+    def unknown_in(self, prefix: str) -> dict[str, int]:
+        """Channel -> replies whose outcome is unknown (being checked with the platform), for
+        the channels whose keys start with `prefix` (a workspace: `slack:T123:`)."""
+        stmt = (
+            select(_FU.c.channel_key, func.count())
+            .where(_FU.c.status == UNKNOWN)
+            .where(_FU.c.channel_key.startswith(prefix, autoescape=True))
+            .group_by(_FU.c.channel_key)
+        )
+        with Session(self.engine) as session:
+            return {key: int(n) for key, n in session.execute(stmt)}
+
     def counts(self) -> dict[str, int]:
         stmt = select(_FU.c.status, func.count()).group_by(_FU.c.status)
         with Session(self.engine) as session:

@@ -29,7 +29,7 @@ from bot.messages import ChannelRef, Invocation, UserRef
 from bot.ports import Outbox
 from bot.service import BotService
 from bot.store import PaperStore
-from tests.adapters.fake_slack import FakeSlackApi, slack_api
+from tests.adapters.fake_slack import FakeSlackApi, Scripted, slack_api
 from tests.adapters.test_discord import discord_outbox
 from tests.adapters.test_slack import Sleeps, posting_adapter, settings, slack_outbox
 from tests.conftest import NOW
@@ -246,6 +246,28 @@ async def test_a_reply_refused_because_the_bot_was_removed_pauses_the_channel(
     before = len(slack_api.calls_to("chat.postMessage"))
     await service.deliver_due(outbox, AFTER + timedelta(minutes=2))
     assert len(slack_api.calls_to("chat.postMessage")) == before
+
+
+async def test_an_unknown_reply_shows_in_status_until_it_is_checked(
+    slack: tuple[BotService, Outbox, Sleeps], slack_api: FakeSlackApi, store: PaperStore
+) -> None:
+    # Slack did not answer the reply (503): nobody knows whether it landed. `/papers status`
+    # says so, and once the next tick has looked in the thread (not there: sent again), the
+    # line is gone.
+    service, outbox, _ = slack
+    await service.deliver_due(outbox, TICK)
+    parent = parent_ts(slack_api)
+    slack_api.script("chat.postMessage", Scripted({}, status=503))
+    code_released(store)
+    report = await service.deliver_due(outbox, AFTER)
+    assert report.followups.unknown == 1
+    status = await ask(service, "status")
+    assert "1 follow-up reply in 1 channel(s) have an unknown outcome" in status
+    assert "1 in this channel." in status
+    assert "follow-up" not in await ask(service, "status", key="slack:T0002:C0001")
+    await service.deliver_due(outbox, AFTER + timedelta(minutes=10))
+    assert len(slack_api.thread("C0001", parent)) == 1
+    assert "follow-up" not in await ask(service, "status")
 
 
 async def test_two_instances_reply_once(
