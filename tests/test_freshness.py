@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from bot.models import PaperIn
 from bot.paper_events import EventCursor
@@ -322,6 +323,38 @@ async def test_hf_papers_on_the_lists_just_read_are_not_asked_one_by_one(
     assert asked == ["/api/papers/2606.00002"]  # 404 here: HF does not know it
     stored = store.get("2606.00001")
     assert stored is not None and stored.upvotes == 30
+    assert store.checked_at("hf", "2606.00001") is not None
+
+
+async def test_answers_that_could_not_be_stored_are_asked_again_first(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The store refused the refresh's write (the database down, or the process killed
+    # before it): the papers asked about are not stamped as checked, so the next refresh
+    # asks about them first instead of waiting for their turn to come round again.
+    store = PaperStore(engine)
+    store.upsert_many([paper("2606.00001"), paper("2606.00002")], NOW - timedelta(days=1))
+    server = Server()
+    server.daily({})
+    server.routes["hf.test/api/papers/2606.00001"] = lambda _r: httpx.Response(
+        200, json=hf_detail("2606.00001", 12)
+    )
+    src = sources(server, recheck_papers=1)
+    real = store.upsert_many
+
+    def down(*_args: Any, **_kwargs: Any) -> Any:
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(store, "upsert_many", down)
+    report = await src.refresh(store, NOW, source="hf")
+    assert report.sources["hf"].error is not None
+    assert store.checked_at("hf", "2606.00001") is None
+    monkeypatch.setattr(store, "upsert_many", real)
+    await src.refresh(store, NOW + timedelta(hours=1), source="hf")
+    asked = [r.url.path for r in server.requests if r.url.path.startswith("/api/papers/")]
+    assert asked == ["/api/papers/2606.00001", "/api/papers/2606.00001"]
+    stored = store.get("2606.00001")
+    assert stored is not None and stored.github_stars == 12
     assert store.checked_at("hf", "2606.00001") is not None
 
 

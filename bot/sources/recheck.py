@@ -12,11 +12,13 @@ announced in the last `[sources] recheck_days`:
 - arXiv: one export-API `id_list` request for `[sources.arxiv] recheck_papers` papers (its
   Throttle keeps one request per 3 seconds), today's replaced papers first.
 
-The papers asked longest ago (never asked first) go first; each asked paper's `*_checked_at`
-is stamped without moving the change feed. The answers are merged like any record: a field
-the answer lacks never erases a known one, and what changed moves the feed and records paper
-events (bot.paper_events). A recheck that fails is logged and stops; it never fails the
-refresh of its source (the lists and the feed were read).
+The papers asked longest ago (never asked first) go first. Each asked paper's `*_checked_at`
+is stamped (without moving the change feed) by the refresh once the answers are stored
+(`Rechecked.asked`): a process killed in between asks about them again, never skips them.
+The answers are merged like any record: a field the answer lacks never erases a known one,
+and what changed moves the feed and records paper events (bot.paper_events). A recheck that
+fails is logged and stops; it never fails the refresh of its source (the lists and the feed
+were read).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from bot.config import Settings
 from bot.errors import SourceError
@@ -38,13 +41,21 @@ from bot.store import PaperStore
 logger = logging.getLogger(__name__)
 
 
+class Rechecked(NamedTuple):
+    """What a source told again, and which papers it was asked about (to stamp as checked
+    once the answers are stored)."""
+
+    papers: list[PaperIn]
+    asked: list[str]
+
+
 async def recheck_hf(
     hf: HuggingFace,
     store: PaperStore,
     settings: Settings,
     now: datetime,
     listed: Sequence[str] = (),
-) -> list[PaperIn]:
+) -> Rechecked:
     """The recent papers HF tells about again (unknown ones left out). Papers on the lists
     just read (`listed`) count as asked: the lists carry the same fields."""
     cfg = settings.sources
@@ -68,8 +79,7 @@ async def recheck_hf(
         asked.append(pid)
         if paper is not None and paper.id == pid:
             found.append(paper)
-    await asyncio.to_thread(store.mark_checked, "hf", asked, now)
-    return found
+    return Rechecked(found, asked)
 
 
 async def recheck_arxiv(
@@ -78,7 +88,7 @@ async def recheck_arxiv(
     settings: Settings,
     now: datetime,
     first: Sequence[str] = (),
-) -> list[PaperIn]:
+) -> Rechecked:
     """Recent papers (`first`, then the ones asked longest ago) looked up in one request."""
     cfg = settings.sources
     since = now - timedelta(days=cfg.recheck_days)
@@ -86,15 +96,14 @@ async def recheck_arxiv(
         store.recheck_candidates, "arxiv", since, cfg.arxiv.recheck_papers, first
     )
     if not ids:
-        return []
+        return Rechecked([], [])
     try:
         papers = await arxiv.lookup(ids)
     except SourceError as exc:
         logger.warning("arxiv: recheck of %d papers failed: %s", len(ids), exc)
-        return []
-    await asyncio.to_thread(store.mark_checked, "arxiv", ids, now)
+        return Rechecked([], [])
     wanted = set(ids)
-    return [p for p in papers if p.id in wanted]
+    return Rechecked([p for p in papers if p.id in wanted], ids)
 
 
 def merged(papers: Sequence[PaperIn], more: Sequence[PaperIn]) -> list[PaperIn]:

@@ -208,12 +208,13 @@ class Sources:
         say: Callable[[str], None],
     ) -> SourceReport:
         result = SourceReport(name)
+        asked: list[str] = []  # rechecked papers: stamped once their answers are stored
         try:
             with counting_skips() as unreadable:
                 if name == HF:
-                    papers = await self._fetch_hf(store, now, window, say)
+                    papers = await self._fetch_hf(store, now, window, say, asked)
                 else:
-                    papers = await self._fetch_arxiv(store, now, window.day, window.since, say)
+                    papers = await self._fetch_arxiv(store, now, window, say, asked)
         except SourceError as exc:
             result.error = str(exc)
             logger.warning("refresh of %s failed: %s", name, exc)
@@ -223,12 +224,19 @@ class Sources:
         else:
             result.fetched = len(papers)
             await _store(store, name, papers, unreadable, now, result)
+            if result.error is None and asked:
+                await asyncio.to_thread(store.mark_checked, name, asked, now)
         if result.error is not None:
             store.record_source_failure(name, now, result.error)
         return result
 
     async def _fetch_hf(
-        self, store: PaperStore, now: datetime, window: _Window, say: Callable[[str], None]
+        self,
+        store: PaperStore,
+        now: datetime,
+        window: _Window,
+        say: Callable[[str], None],
+        asked: list[str],
     ) -> list[PaperIn]:
         back = self.settings.sources.huggingface.refresh_days
         papers: dict[str, PaperIn] = {}  # a paper on two lists (or pages) counts once
@@ -249,17 +257,19 @@ class Sources:
             return list(papers.values())
         say(f"{HF}: recent papers again (code links, stars)")
         again = await recheck_hf(self.hf, store, self.settings, now, list(papers))
-        return merged(list(papers.values()), again)
+        asked += again.asked
+        return merged(list(papers.values()), again.papers)
 
     async def _fetch_arxiv(
         self,
         store: PaperStore,
         now: datetime,
-        day: date | None,
-        since: date | None,
+        window: _Window,
         say: Callable[[str], None],
+        asked: list[str],
     ) -> list[PaperIn]:
         categories = self.settings.sources.arxiv.categories
+        day, since = window.day, window.since
         if day is not None or since is not None:
             first = day or since
             assert first is not None
@@ -275,7 +285,8 @@ class Sources:
             papers += [p for p in replaced if p.id in known]
         say(f"{ARXIV}: recent papers again (versions, comments, journal references)")
         again = await recheck_arxiv(self.arxiv, store, self.settings, now, [p.id for p in replaced])
-        return merged(papers, again)
+        asked += again.asked
+        return merged(papers, again.papers)
 
 
 @dataclass(frozen=True, slots=True)
