@@ -304,8 +304,8 @@ COMMANDS: dict[str, CommandSpec] = {
         ),
         CommandSpec(
             "watch",
-            f"Watch a search for yourself: new papers by direct message, daily after {WATCH_TIME} "
-            "UTC.",
+            "Watch a search for yourself: new papers by direct message, once a day (after "
+            f"{WATCH_TIME} UTC unless you set a time with `watches at`).",
             "watch <query>",
             (
                 Example("watch author:rafailov", "Watching author:rafailov for you."),
@@ -316,10 +316,18 @@ COMMANDS: dict[str, CommandSpec] = {
         ),
         CommandSpec(
             "watches",
-            f"Your own watches (up to {MAX_WATCHES}), numbered, and when the next message comes.",
-            "watches",
-            (Example("watches", "1. author:rafailov", after=("watch author:rafailov",)),),
+            f"Your own watches (up to {MAX_WATCHES}), numbered; `at HH:MM [Area/City]` sets when "
+            "the daily message comes.",
+            "watches [at HH:MM [Area/City]]",
+            (
+                Example("watches", "1. author:rafailov", after=("watch author:rafailov",)),
+                Example("watches at 18:30 America/New_York", "daily after 18:30 America/New_York"),
+            ),
             do_watches,
+            (
+                Option("time", "When your daily message comes, HH:MM"),
+                Option("timezone", "IANA time zone, e.g. Europe/Berlin", autocomplete="timezones"),
+            ),
         ),
         CommandSpec(
             "unwatch",

@@ -3,11 +3,12 @@ direct message a day.
 
 A watch is a topic of the user's own direct-message "channel", `platform:workspace:@<user id>`
 (`Invocation.direct`, the shared convention for DMs), so the digest pipeline delivers it
-unchanged: that `Channel` row holds the schedule (daily at `WATCH_TIME` UTC: the first digest
-tick after it), `quiet` (a day with nothing new sends nothing) and, when the platform says the
-user cannot be messaged, `paused_reason`; the ledger's `Delivery` rows are keyed (user, paper),
-claimed before the post, and an unknown outcome is never resent blindly. The adapters open the
-DM (Slack `conversations.open`, Discord `User.create_dm`).
+unchanged. That `Channel` row holds the schedule: daily, after `WATCH_TIME` UTC (the first
+digest tick after it) unless the user sets a time with `/papers watches at 18:30
+America/New_York`. It also holds `quiet` (a day with nothing new sends nothing) and, when the
+platform says the user cannot be messaged, `paused_reason`. The ledger's `Delivery` rows are
+keyed (user, paper), claimed before the post, and an unknown outcome is never resent
+blindly. The adapters open the DM (Slack `conversations.open`, Discord `User.create_dm`).
 
 A user's watches are seen and changed only by that user (every command here reads the
 invoker's own key), in any channel, with no channel permission. The first message covers the
@@ -32,7 +33,7 @@ from bot.db import chunks
 from bot.errors import QueryError
 from bot.messages import Reply, error, info, is_direct_key
 from bot.models import Channel, Subscription
-from bot.schedules import Schedule
+from bot.schedules import Schedule, ScheduleError, parse_schedule
 from bot.store import PaperStore
 from bot.times import aware, local_label
 
@@ -40,11 +41,19 @@ MAX_WATCHES = 20  # per user: a watch list, not a second search engine
 WATCH_TIME = "08:00"  # UTC: the daily direct message goes out at the first tick after this
 SCHEDULE = Schedule.from_stored("daily", WATCH_TIME, "UTC")
 PAUSED = "paused: cannot DM you"
-HOW_TO = "`/papers watches` lists your watches; `/papers unwatch N` stops one."
-WHEN = (
-    f"Once a day, after {WATCH_TIME} UTC, I send you a direct message with the new papers "
-    "that match any of your watches (nothing on a day without any)."
+HOW_TO = (
+    "`/papers watches` lists your watches; `/papers unwatch N` stops one; "
+    "`/papers watches at 18:30 America/New_York` sets when the message comes."
 )
+AT_EXAMPLE = "`/papers watches at 07:30 Europe/Berlin` (HH:MM, then a time zone; UTC if none)"
+
+
+def when(schedule: Schedule) -> str:
+    """What `/papers watch` says about the daily message."""
+    return (
+        f"Once a day, after {schedule.at:%H:%M} {schedule.timezone}, I send you a direct message "
+        "with the new papers that match any of your watches (nothing on a day without any)."
+    )
 
 
 async def do_watch(ctx: Context, text: str) -> Reply:
@@ -65,7 +74,7 @@ async def do_watch(ctx: Context, text: str) -> Reply:
     resumed = _ready(ctx, restart=not subs)
     sub, created = ctx.store.subscribe(key, query, ctx.now, user=ctx.inv.user.user_id)
     shown = digests.topic_label(sub.query)
-    lines = [WHEN] if created else []
+    lines = [when(_schedule(ctx.store.channel(key)))] if created else []
     if resumed:
         lines.append("Your watches were paused (I could not message you); I will try again.")
     lines.append(f"Only you can see your watches. {HOW_TO}")
@@ -86,24 +95,37 @@ def _bad_watch(ctx: Context, query: str) -> Reply | None:
     return standing_query_error(query, ctx.now, "watch", "/papers watch")
 
 
-def _ready(ctx: Context, *, restart: bool) -> bool:
+def _schedule(channel: Channel | None) -> Schedule:
+    """When a user's daily message comes: the time they chose, else `WATCH_TIME` UTC."""
+    if channel is None:
+        return SCHEDULE
+    return Schedule.from_stored(SCHEDULE.stored_kind, channel.digest_time, channel.timezone)
+
+
+def _ready(ctx: Context, *, restart: bool, schedule: Schedule | None = None) -> bool:
     """The user's DM channel row, made or put back in shape; True if it was paused (this
     command resumes it). `restart`: no watches yet, so the first message covers papers from
-    now on (no backlog of the weeks since an earlier watch was removed)."""
+    now on (no backlog of the weeks since an earlier watch was removed). `schedule`: a new
+    time for the message (else the one they chose before, or `WATCH_TIME` UTC)."""
     key = ctx.inv.direct.key
     now = ctx.now
+    existing = ctx.store.channel(key)
+    daily = schedule or _schedule(existing)
     settings = {
-        "schedule": SCHEDULE.stored_kind,
-        "digest_time": WATCH_TIME,
-        "timezone": SCHEDULE.timezone,
+        "schedule": daily.stored_kind,
+        "digest_time": f"{daily.at:%H:%M}",
+        "timezone": daily.timezone,
         "quiet": True,
         "last_digest_at": now,
-        "next_digest_at": SCHEDULE.next_slot(now),
+        "next_digest_at": daily.next_slot(now),
     }
     channel, created = ctx.store.ensure_channel(
         key, now, max_papers=ctx.settings.digest.max_papers, **settings
     )
     values: dict[str, object] = settings if restart and not created else {}
+    if schedule is not None and not created:
+        values = {**values, **{k: settings[k] for k in ("digest_time", "timezone")}}
+        values["next_digest_at"] = settings["next_digest_at"]
     resumed = bool(channel.paused_reason)
     if resumed:
         values = {**values, "paused_reason": None}
@@ -112,7 +134,9 @@ def _ready(ctx: Context, *, restart: bool) -> bool:
     return resumed
 
 
-async def do_watches(ctx: Context, _text: str) -> Reply:
+async def do_watches(ctx: Context, text: str) -> Reply:
+    if text.strip():
+        return _set_time(ctx, text)
     key = ctx.inv.direct.key
     subs = ctx.store.subscriptions(key)
     channel = ctx.store.channel(key)
@@ -136,6 +160,31 @@ async def do_watches(ctx: Context, _text: str) -> Reply:
     return info("Your watches (only you can see them)", "\n".join(lines))
 
 
+def _set_time(ctx: Context, text: str) -> Reply:
+    """`watches at 18:30 America/New_York`: when the user's daily message comes."""
+    words = text.split()
+    if words and words[0].lower() == "at":
+        words = words[1:]
+    if not words or ":" not in words[0]:
+        return error("At what time should your direct message come?", f"Try {AT_EXAMPLE}.")
+    try:
+        daily = parse_schedule(" ".join(["daily", *words]), Schedule("daily", timezone="UTC"))
+    except ScheduleError as exc:
+        return error("That is not a time I understand.", f"{exc} Try {AT_EXAMPLE}.")
+    _ready(ctx, restart=False, schedule=daily)
+    nxt = daily.next_slot(ctx.now)
+    assert nxt is not None
+    has = bool(ctx.store.subscriptions(ctx.inv.direct.key))
+    follow = (
+        f"Next one: {local_label(nxt, daily.timezone)}, if anything new matches."
+        if has
+        else "You watch nothing yet: `/papers watch <search>` starts."
+    )
+    return info(
+        f"Your direct message now comes daily after {daily.at:%H:%M} {daily.timezone}.", follow
+    )
+
+
 def _watch_lines(ctx: Context, subs: list[Subscription], paused: bool) -> list[str]:
     """Each watch, numbered, with its papers a week over the last four weeks."""
     out = topic_lines(subs).splitlines()
@@ -155,7 +204,8 @@ def _next_line(ctx: Context, channel: Channel | None) -> str:
     nxt = aware(channel.next_digest_at) if channel is not None else None
     if nxt is None or nxt <= ctx.now:
         return "Next direct message: at the next check, if anything new matches."
-    return f"Next direct message: {local_label(nxt, 'UTC')}, if anything new matches."
+    zone = _schedule(channel).timezone
+    return f"Next direct message: {local_label(nxt, zone)}, if anything new matches."
 
 
 async def do_unwatch(ctx: Context, text: str) -> Reply:

@@ -202,6 +202,52 @@ async def test_each_user_gets_their_own_dm_and_a_channel_digest_is_separate(
     assert "2606.00001" in channel_digest
 
 
+async def test_a_user_chooses_when_their_message_comes(bot: TestBot) -> None:
+    # 18:30 in New York is 22:30 UTC in June. The paper that the default 08:00 UTC message
+    # carries on Tuesday morning (as in the test above) comes at Tuesday's first tick after
+    # 22:30 UTC instead. The time stays when the user removes every watch and starts again;
+    # it is theirs alone.
+    await ask(bot, "watch dpo")
+    set_to = await ask(bot, "watches at 18:30 America/New_York")
+    assert set_to.title == "Your direct message now comes daily after 18:30 America/New_York."
+    assert "Next one: " in set_to.text and set_to.ephemeral
+    publish(bot.store, "2606.00001", "DPO at scale", NOW + timedelta(hours=2))
+    sent_at = []
+    for hours in range(1, 48):  # a tick every hour, from Monday 13:00 UTC for two days
+        at = NOW + timedelta(hours=hours, seconds=30)
+        await tick(bot, at)
+        sent_at += [at] * (len(dms(bot)) - len(sent_at))
+    assert dms(bot) == [["2606.00001"]]
+    # At the first tick after 22:30 UTC (18:30 in New York), not at 08:00 UTC.
+    assert [(t.hour, t.minute) for t in sent_at] == [(23, 0)]
+    listing = await ask(bot, "watches")
+    assert "Next direct message: " in listing.text and "EDT" in listing.text
+    await ask(bot, "unwatch 1")
+    again = await ask(bot, "watch rlhf")
+    assert "after 18:30 America/New_York" in again.text
+    other = await ask(bot, "watch rlhf", user="U2")
+    assert "after 08:00 UTC" in other.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "watches at",
+        "watches at noon",
+        "watches at 25:00",
+        "watches at 18:30 Mars/Olympus",
+        "watches at 18:30 UTC extra",
+        "watches Europe/Berlin",
+        "watches at 9:5",
+    ],
+)
+async def test_a_watch_time_that_is_not_one_gets_one_line(bot: TestBot, text: str) -> None:
+    reply = await ask(bot, text)
+    assert reply.kind.value == "error" and reply.ephemeral
+    assert "watches at 07:30 Europe/Berlin" in reply.text
+    assert bot.store.channel(MINE) is None  # nothing was made
+
+
 async def test_unwatch_stops_the_messages(bot: TestBot) -> None:
     await ask(bot, "watch dpo")
     await ask(bot, "unwatch dpo")

@@ -113,6 +113,19 @@ async def test_watches_are_the_same_in_a_dm_and_in_every_server(
     assert [s.query for s in adapter.service.store.subscriptions(MINE)] == ["author:rafailov"]
 
 
+async def test_the_time_and_timezone_options_set_when_the_message_comes(
+    wired: tuple[DiscordAdapter, Any, Any],
+) -> None:
+    adapter, _, _ = wired
+    await invoke(adapter, "watch", interaction(guild_id=555), query="dpo")
+    inter = interaction(guild_id=None)
+    await invoke(adapter, "watches", inter, time="07:30", timezone="Europe/Berlin")
+    [answer] = sent(inter.response.send_message)
+    assert "daily after 07:30 Europe/Berlin" in message_text(answer) and answer["ephemeral"]
+    mine = adapter.service.store.channel(MINE)
+    assert mine is not None and (mine.digest_time, mine.timezone) == ("07:30", "Europe/Berlin")
+
+
 async def test_a_user_who_closed_dms_is_paused_after_one_failure(
     wired: tuple[DiscordAdapter, Any, Any],
 ) -> None:
