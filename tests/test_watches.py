@@ -212,7 +212,7 @@ async def test_a_user_chooses_when_their_message_comes(bot: TestBot) -> None:
     assert set_to.title == "Your direct message now comes daily after 18:30 America/New_York."
     assert "Next one: " in set_to.text and set_to.ephemeral
     publish(bot.store, "2606.00001", "DPO at scale", NOW + timedelta(hours=2))
-    sent_at = []
+    sent_at: list[datetime] = []
     for hours in range(1, 48):  # a tick every hour, from Monday 13:00 UTC for two days
         at = NOW + timedelta(hours=hours, seconds=30)
         await tick(bot, at)
