@@ -264,7 +264,7 @@ async def do_status(ctx: Context, _text: str) -> Reply:
         lines.append(unknown.line())
         if here.papers:
             lines.append(f"In this channel: {here.line(here=True)}")
-    replies = FollowUpLedger(ctx.store.engine).unknown_in(workspace)
+    replies = FollowUpLedger(ctx.store.engine).unknown_in(workspace, ctx.now)
     if replies:
         lines.append(unknown_replies_line(replies, here_ref.key))
     return info("paperboy status", "\n".join(lines))
@@ -274,11 +274,11 @@ def unknown_replies_line(replies: dict[str, int], here: str) -> str:
     """Follow-up replies the platform did not confirm: they are checked in the thread
     (never posted twice), and `/papers status` says so until they are settled."""
     total = sum(replies.values())
-    s = "y" if total == 1 else "ies"
+    what = "1 follow-up reply has" if total == 1 else f"{total} follow-up replies have"
+    where = "1 channel" if len(replies) == 1 else f"{len(replies)} channels"
     line = (
-        f"{total} follow-up repl{s} in {len(replies)} channel(s) have an unknown outcome "
-        "(the platform did not answer); each is being checked in its thread, never re-sent "
-        "blindly."
+        f"{what} an unknown outcome in {where} (the platform did not answer); each is being "
+        "checked in its thread, never re-sent blindly."
     )
     if replies.get(here):
         line += f" {replies[here]} in this channel."

@@ -28,7 +28,7 @@ from bot.messages import Reply, info
 from bot.paper_commands import TOP_PERIODS, do_paper, do_search, do_top
 from bot.taste_commands import do_taste
 from bot.topic_preview import NARROW_ABOVE
-from bot.watches import MAX_WATCHES, WATCH_TIME, do_unwatch, do_watch, do_watches
+from bot.watches import MAX_WATCHES, do_unwatch, do_watch, do_watches
 
 __all__ = ["COMMANDS", "PAPER", "SEARCH", "CommandSpec", "Option", "build_text", "parse_text"]
 
@@ -304,8 +304,7 @@ COMMANDS: dict[str, CommandSpec] = {
         ),
         CommandSpec(
             "watch",
-            "Watch a search for yourself: new papers by direct message, once a day (after "
-            f"{WATCH_TIME} UTC unless you set a time with `watches at`).",
+            "Watch a search for yourself: its new papers come by direct message, once a day.",
             "watch <query>",
             (
                 Example("watch author:rafailov", "Watching author:rafailov for you."),
@@ -316,8 +315,8 @@ COMMANDS: dict[str, CommandSpec] = {
         ),
         CommandSpec(
             "watches",
-            f"Your own watches (up to {MAX_WATCHES}), numbered; `at HH:MM [Area/City]` sets when "
-            "the daily message comes.",
+            f"Your own watches (up to {MAX_WATCHES}), numbered; a time and zone set when the "
+            "daily DM comes.",
             "watches [at HH:MM [Area/City]]",
             (
                 Example("watches", "1. author:rafailov", after=("watch author:rafailov",)),

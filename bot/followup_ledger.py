@@ -166,13 +166,22 @@ class FollowUpLedger:
         with Session(self.engine) as session:
             return {(p, k, lv): s for p, k, lv, s in session.execute(stmt)}
 
-    def unknown_in(self, prefix: str) -> dict[str, int]:
-        """Channel -> replies whose outcome is unknown (being checked with the platform), for
-        the channels whose keys start with `prefix` (a workspace: `slack:T123:`)."""
+    def unknown_in(self, prefix: str, now: datetime) -> dict[str, int]:
+        """Channel -> replies whose outcome is unknown and that the next ticks check with the
+        platform (as `take_unknown` takes them: made in the last `MAX_AGE`, a check still to
+        come, in channels with follow-ups on and not paused), for the channels whose keys
+        start with `prefix` (a workspace: `slack:T123:`)."""
         stmt = (
             select(_FU.c.channel_key, func.count())
-            .where(_FU.c.status == UNKNOWN)
-            .where(_FU.c.channel_key.startswith(prefix, autoescape=True))
+            .join(_CHANNEL, _CHANNEL.c.key == _FU.c.channel_key)
+            .where(
+                _FU.c.status == UNKNOWN,
+                _FU.c.channel_key.startswith(prefix, autoescape=True),
+                _FU.c.created_at >= now - MAX_AGE,
+                _FU.c.retry_at.is_not(None),
+                _CHANNEL.c.followups.is_(True),
+                _CHANNEL.c.paused_reason.is_(None),
+            )
             .group_by(_FU.c.channel_key)
         )
         with Session(self.engine) as session:

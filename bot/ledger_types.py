@@ -81,8 +81,9 @@ class UnknownSummary:
             return ""
         where = "here" if here else f"in {len(self.channels)} channel(s)"
         s = "s" if self.papers != 1 else ""
+        verb = "has" if self.papers == 1 else "have"
         text = (
-            f"{self.papers} paper{s} in {self.posts} digest post(s) {where} have an unknown "
+            f"{self.papers} paper{s} in {self.posts} digest post(s) {where} {verb} an unknown "
             "outcome (the platform did not answer; the post may or may not be there)."
         )
         if self.checking:

@@ -120,12 +120,19 @@ def parse_time(text: str) -> time:
     return value
 
 
+MAX_ZONE_CHARS = 64  # the longest IANA name has 32 characters
+
+
 def parse_zone(text: str) -> str:
     candidate = text.strip()
+    if len(candidate) > MAX_ZONE_CHARS:
+        raise ScheduleError(
+            "That is not an IANA time zone. Use a name like Europe/Berlin, America/New_York or UTC."
+        )
     try:
         ZoneInfo(candidate)
         return candidate
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         pass
     lowered = candidate.lower()
     for name in available_timezones():

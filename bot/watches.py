@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlmodel import Session
@@ -33,19 +33,25 @@ from bot.db import chunks
 from bot.errors import QueryError
 from bot.messages import Reply, error, info, is_direct_key
 from bot.models import Channel, Subscription
-from bot.schedules import Schedule, ScheduleError, parse_schedule
+from bot.schedules import Schedule, ScheduleError, parse_time, parse_zone
 from bot.store import PaperStore
 from bot.times import aware, local_label
 
 MAX_WATCHES = 20  # per user: a watch list, not a second search engine
 WATCH_TIME = "08:00"  # UTC: the daily direct message goes out at the first tick after this
 SCHEDULE = Schedule.from_stored("daily", WATCH_TIME, "UTC")
+# Moving the time never brings the next message closer than this to the previous one (or to
+# the first watch): at most one a day, whatever the old and new time zones.
+MIN_GAP = timedelta(hours=20)
 PAUSED = "paused: cannot DM you"
 HOW_TO = (
     "`/papers watches` lists your watches; `/papers unwatch N` stops one; "
     "`/papers watches at 18:30 America/New_York` sets when the message comes."
 )
-AT_EXAMPLE = "`/papers watches at 07:30 Europe/Berlin` (HH:MM, then a time zone; UTC if none)"
+AT_EXAMPLE = (
+    "`/papers watches at 07:30 Europe/Berlin` (HH:MM, then a time zone; without one, the zone "
+    "you had, UTC at first)"
+)
 
 
 def when(schedule: Schedule) -> str:
@@ -102,15 +108,14 @@ def _schedule(channel: Channel | None) -> Schedule:
     return Schedule.from_stored(SCHEDULE.stored_kind, channel.digest_time, channel.timezone)
 
 
-def _ready(ctx: Context, *, restart: bool, schedule: Schedule | None = None) -> bool:
+def _ready(ctx: Context, *, restart: bool) -> bool:
     """The user's DM channel row, made or put back in shape; True if it was paused (this
     command resumes it). `restart`: no watches yet, so the first message covers papers from
-    now on (no backlog of the weeks since an earlier watch was removed). `schedule`: a new
-    time for the message (else the one they chose before, or `WATCH_TIME` UTC)."""
+    now on (no backlog of the weeks since an earlier watch was removed). The time is the one
+    the user chose, else `WATCH_TIME` UTC."""
     key = ctx.inv.direct.key
     now = ctx.now
-    existing = ctx.store.channel(key)
-    daily = schedule or _schedule(existing)
+    daily = _schedule(ctx.store.channel(key))
     settings = {
         "schedule": daily.stored_kind,
         "digest_time": f"{daily.at:%H:%M}",
@@ -123,9 +128,6 @@ def _ready(ctx: Context, *, restart: bool, schedule: Schedule | None = None) -> 
         key, now, max_papers=ctx.settings.digest.max_papers, **settings
     )
     values: dict[str, object] = settings if restart and not created else {}
-    if schedule is not None and not created:
-        values = {**values, **{k: settings[k] for k in ("digest_time", "timezone")}}
-        values["next_digest_at"] = settings["next_digest_at"]
     resumed = bool(channel.paused_reason)
     if resumed:
         values = {**values, "paused_reason": None}
@@ -134,8 +136,22 @@ def _ready(ctx: Context, *, restart: bool, schedule: Schedule | None = None) -> 
     return resumed
 
 
+def _next_at(channel: Channel, daily: Schedule, now: datetime) -> datetime:
+    """When the message comes after the user moved its time to `daily`. A message already
+    due (its slot passed, the tick has not run) still goes at the next tick; otherwise the
+    first new slot at least `MIN_GAP` after the previous message (or the first watch), so
+    moving the time never sends twice in a day."""
+    due = aware(channel.next_digest_at)
+    if due is not None and due <= now:
+        return due
+    last = aware(channel.last_digest_at) or now
+    nxt = daily.next_slot(max(now, last + MIN_GAP))
+    assert nxt is not None  # daily
+    return nxt
+
+
 async def do_watches(ctx: Context, text: str) -> Reply:
-    if text.strip():
+    if text.strip() and text.strip().lower() != "list":
         return _set_time(ctx, text)
     key = ctx.inv.direct.key
     subs = ctx.store.subscriptions(key)
@@ -161,28 +177,37 @@ async def do_watches(ctx: Context, text: str) -> Reply:
 
 
 def _set_time(ctx: Context, text: str) -> Reply:
-    """`watches at 18:30 America/New_York`: when the user's daily message comes."""
+    """`watches at 18:30 America/New_York`: when the user's daily message comes (the zone
+    they had, UTC at first, when they give none)."""
     words = text.split()
     if words and words[0].lower() == "at":
         words = words[1:]
     if not words or ":" not in words[0]:
         return error("At what time should your direct message come?", f"Try {AT_EXAMPLE}.")
+    if len(words) > 2:
+        return error(f"Unexpected `{' '.join(words[2:])[:40]}`.", f"Try {AT_EXAMPLE}.")
+    key = ctx.inv.direct.key
     try:
-        daily = parse_schedule(" ".join(["daily", *words]), Schedule("daily", timezone="UTC"))
+        at = parse_time(words[0])
+        zone = (
+            parse_zone(words[1]) if len(words) > 1 else _schedule(ctx.store.channel(key)).timezone
+        )
     except ScheduleError as exc:
         return error("That is not a time I understand.", f"{exc} Try {AT_EXAMPLE}.")
-    _ready(ctx, restart=False, schedule=daily)
-    nxt = daily.next_slot(ctx.now)
-    assert nxt is not None
-    has = bool(ctx.store.subscriptions(ctx.inv.direct.key))
-    follow = (
-        f"Next one: {local_label(nxt, daily.timezone)}, if anything new matches."
-        if has
-        else "You watch nothing yet: `/papers watch <search>` starts."
-    )
-    return info(
-        f"Your direct message now comes daily after {daily.at:%H:%M} {daily.timezone}.", follow
-    )
+    resumed = _ready(ctx, restart=False)
+    channel = ctx.store.channel(key)
+    assert channel is not None  # made by _ready
+    daily = Schedule(SCHEDULE.kind, at, zone)
+    nxt = _next_at(channel, daily, ctx.now)
+    ctx.store.update_channel(key, digest_time=f"{at:%H:%M}", timezone=zone, next_digest_at=nxt)
+    lines = []
+    if resumed:
+        lines.append("Your watches were paused (I could not message you); I will try again.")
+    if ctx.store.subscriptions(key):
+        lines.append(f"Next one: {local_label(nxt, zone)}, if anything new matches.")
+    else:
+        lines.append("You watch nothing yet: `/papers watch <search>` starts.")
+    return info(f"Your direct message now comes daily after {at:%H:%M} {zone}.", "\n".join(lines))
 
 
 def _watch_lines(ctx: Context, subs: list[Subscription], paused: bool) -> list[str]:

@@ -358,6 +358,29 @@ async def test_answers_that_could_not_be_stored_are_asked_again_first(
     assert store.checked_at("hf", "2606.00001") is not None
 
 
+async def test_a_database_error_stamping_rechecks_never_stops_the_other_source(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = PaperStore(engine)
+    store.upsert_many([paper("2606.00001")], NOW - timedelta(days=1))
+    server = Server()
+    server.daily({})
+    server.routes["hf.test/api/papers/2606.00001"] = lambda _r: httpx.Response(
+        200, json=hf_detail("2606.00001", 12)
+    )
+    src = sources(server, recheck_papers=1)
+
+    def locked(*_args: Any, **_kwargs: Any) -> None:
+        raise OperationalError("UPDATE", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(store, "mark_checked", locked)
+    report = await src.refresh(store, NOW)
+    assert set(report.sources) == {"hf", "arxiv"}  # arXiv still ran
+    assert report.sources["hf"].error is None  # the answers were stored
+    stored = store.get("2606.00001")
+    assert stored is not None and stored.github_stars == 12
+
+
 async def test_a_failing_hf_recheck_keeps_the_lists(engine: Engine) -> None:
     store = PaperStore(engine)
     store.upsert_many([paper("2606.00002")], NOW - timedelta(days=1))

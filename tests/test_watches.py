@@ -239,13 +239,49 @@ async def test_a_user_chooses_when_their_message_comes(bot: TestBot) -> None:
         "watches at 18:30 UTC extra",
         "watches Europe/Berlin",
         "watches at 9:5",
+        "watches at 09:00 " + "A" * 300,
+        "watches at 09:00 Europe/" + "B" * 300,
     ],
 )
 async def test_a_watch_time_that_is_not_one_gets_one_line(bot: TestBot, text: str) -> None:
     reply = await ask(bot, text)
     assert reply.kind.value == "error" and reply.ephemeral
     assert "watches at 07:30 Europe/Berlin" in reply.text
+    assert "schedule" not in reply.text  # the channel command is not the answer here
     assert bot.store.channel(MINE) is None  # nothing was made
+
+
+async def test_moving_the_time_never_sends_twice_in_a_day(bot: TestBot) -> None:
+    await ask(bot, "watch dpo")
+    publish(bot.store, "2606.00001", "DPO at scale", NOW + timedelta(hours=2))
+    await tick(bot, FIRST)  # Tuesday 08:00 UTC: the first message
+    publish(bot.store, "2606.00002", "DPO for robots", FIRST + timedelta(hours=1))
+    bot.now = FIRST + timedelta(hours=2)
+    moved = await ask(bot, "watches at 12:00")
+    assert "Next one: Wed 17 Jun 12:00 UTC" in moved.text
+    await tick(bot, FIRST + timedelta(hours=4))  # Tuesday 12:00 UTC: not a second message
+    assert dms(bot) == [["2606.00001"]]
+    await tick(bot, FIRST + DAY + timedelta(hours=4))
+    assert dms(bot) == [["2606.00001"], ["2606.00002"]]
+
+
+async def test_moving_the_time_while_a_message_is_due_still_sends_it(bot: TestBot) -> None:
+    # Tuesday 08:00 UTC has passed and the tick has not run yet: today's message is not
+    # pushed to tomorrow by the move.
+    await ask(bot, "watch dpo")
+    publish(bot.store, "2606.00001", "DPO at scale", NOW + timedelta(hours=2))
+    bot.now = datetime(2026, 6, 16, 8, 0, 10, tzinfo=UTC)
+    await ask(bot, "watches at 07:00")
+    await tick(bot, FIRST)
+    assert dms(bot) == [["2606.00001"]]
+
+
+async def test_a_time_without_a_zone_keeps_the_users_zone(bot: TestBot) -> None:
+    await ask(bot, "watch dpo")
+    await ask(bot, "watches at 18:30 America/New_York")
+    again = await ask(bot, "watches at 07:00")
+    assert again.title == "Your direct message now comes daily after 07:00 America/New_York."
+    assert "1. dpo" in (await ask(bot, "watches list")).text
 
 
 async def test_unwatch_stops_the_messages(bot: TestBot) -> None:

@@ -225,7 +225,10 @@ class Sources:
             result.fetched = len(papers)
             await _store(store, name, papers, unreadable, now, result)
             if result.error is None and asked:
-                await asyncio.to_thread(store.mark_checked, name, asked, now)
+                try:
+                    await asyncio.to_thread(store.mark_checked, name, asked, now)
+                except Exception:  # the database: those papers are simply asked about again
+                    logger.exception("refresh of %s: marking rechecked papers failed", name)
         if result.error is not None:
             store.record_source_failure(name, now, result.error)
         return result

@@ -262,7 +262,7 @@ async def test_an_unknown_reply_shows_in_status_until_it_is_checked(
     report = await service.deliver_due(outbox, AFTER)
     assert report.followups.unknown == 1
     status = await ask(service, "status")
-    assert "1 follow-up reply in 1 channel(s) have an unknown outcome" in status
+    assert "1 follow-up reply has an unknown outcome in 1 channel" in status
     assert "1 in this channel." in status
     assert "follow-up" not in await ask(service, "status", key="slack:T0002:C0001")
     await service.deliver_due(outbox, AFTER + timedelta(minutes=10))

@@ -94,7 +94,7 @@ async def test_slack_post_that_landed_is_found_in_history_and_marked_sent(
     slack_api.script("chat.postMessage", Scripted(drop=True))  # posted; the answer is lost
     report = await service.deliver_due(outbox, TICK)
     assert report.unknown == 1 and service.ledger.statuses(KEY) == {"2606.00001": "unknown"}
-    assert "have an unknown outcome" in await ask(service, "status")
+    assert "an unknown outcome" in await ask(service, "status")
 
     report = await service.deliver_due(outbox, TICK + timedelta(seconds=30))
     assert report.confirmed == 1
@@ -135,9 +135,9 @@ async def test_slack_history_out_of_reach_leaves_it_to_the_operator(
     await service.deliver_due(outbox, TICK + timedelta(seconds=30))
     assert service.ledger.statuses(KEY) == {"2606.00001": "unknown"}
     status = await ask(service, "status")
-    assert "1 paper in 1 digest post(s) in 1 channel(s) have an unknown outcome" in status
+    assert "1 paper in 1 digest post(s) in 1 channel(s) has an unknown outcome" in status
     assert "In this channel:" in status and "`/papers digest resend`" in status
-    assert "have an unknown outcome" in await ask(service, "list")
+    assert "an unknown outcome" in await ask(service, "list")
     # Another workspace on the same bot sees nothing of it.
     assert "unknown outcome" not in await ask(service, "status", "slack:T0002:C0009")
     # Not asked again every tick: it waits for the operator.
@@ -227,7 +227,7 @@ async def test_discord_unknown_post_past_the_nonce_window_is_left_to_the_operato
     assert service.ledger.statuses(DKEY) == {"2606.00001": "unknown"}
     assert channel.mock.send.call_count == 1
     text = await ask(service, "status", DKEY)
-    assert "have an unknown outcome" in text and "`/papers digest resend`" in text
+    assert "an unknown outcome" in text and "`/papers digest resend`" in text
 
 
 async def test_discord_resend_of_a_deleted_message_is_final_and_pauses_nothing(
