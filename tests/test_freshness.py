@@ -326,20 +326,26 @@ async def test_hf_papers_on_the_lists_just_read_are_not_asked_one_by_one(
     assert store.checked_at("hf", "2606.00001") is not None
 
 
+def one_recheck(engine: Engine, *ids: str) -> tuple[PaperStore, Server, Any]:
+    """A store with papers `ids` from yesterday, and sources whose HF rechecks one paper a
+    refresh and knows 2606.00001 has code with 12 stars (no Daily Papers lists)."""
+    store = PaperStore(engine)
+    store.upsert_many([paper(pid) for pid in ids], NOW - timedelta(days=1))
+    server = Server()
+    server.daily({})
+    server.routes["hf.test/api/papers/2606.00001"] = lambda _r: httpx.Response(
+        200, json=hf_detail("2606.00001", 12)
+    )
+    return store, server, sources(server, recheck_papers=1)
+
+
 async def test_answers_that_could_not_be_stored_are_asked_again_first(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The store refused the refresh's write (the database down, or the process killed
     # before it): the papers asked about are not stamped as checked, so the next refresh
     # asks about them first instead of waiting for their turn to come round again.
-    store = PaperStore(engine)
-    store.upsert_many([paper("2606.00001"), paper("2606.00002")], NOW - timedelta(days=1))
-    server = Server()
-    server.daily({})
-    server.routes["hf.test/api/papers/2606.00001"] = lambda _r: httpx.Response(
-        200, json=hf_detail("2606.00001", 12)
-    )
-    src = sources(server, recheck_papers=1)
+    store, server, src = one_recheck(engine, "2606.00001", "2606.00002")
     real = store.upsert_many
 
     def down(*_args: Any, **_kwargs: Any) -> Any:
@@ -361,14 +367,7 @@ async def test_answers_that_could_not_be_stored_are_asked_again_first(
 async def test_a_database_error_stamping_rechecks_never_stops_the_other_source(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = PaperStore(engine)
-    store.upsert_many([paper("2606.00001")], NOW - timedelta(days=1))
-    server = Server()
-    server.daily({})
-    server.routes["hf.test/api/papers/2606.00001"] = lambda _r: httpx.Response(
-        200, json=hf_detail("2606.00001", 12)
-    )
-    src = sources(server, recheck_papers=1)
+    store, _, src = one_recheck(engine, "2606.00001")
 
     def locked(*_args: Any, **_kwargs: Any) -> None:
         raise OperationalError("UPDATE", {}, Exception("database is locked"))
