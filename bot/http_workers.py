@@ -6,7 +6,10 @@ serves only the Slack HTTP endpoint, on the same host:port (SO_REUSEPORT: the ke
 connections over the processes, and each has its own GIL). A worker reads the shared store and
 follows the index the first process writes (its cache empties on every commit there); a
 paper it fetches on demand is stored, and reaches the index at the first process's next tick.
-Workers stop on SIGTERM/SIGINT, and on their own when the first process is gone.
+Workers stop on SIGTERM/SIGINT, and on their own when the first process is gone. A worker
+that dies (a crash, the OOM killer, a `kill -9`) is started again by the first process
+(`keep_alive`): at once after a steady run, after a wait that doubles (5 s up to 5 min) while
+it keeps dying within a minute of its start.
 
 Part of the composition root: like `bot.runtime`, it imports the adapter inside a function.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import multiprocessing
 import os
@@ -34,6 +38,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PARENT_CHECK = 1.0  # seconds between checks that the first process is still there
+WATCH_EVERY = 2.0  # seconds between the first process's looks at its workers
+STEADY = 60.0  # a worker that ran this long and died comes back at once ...
+BACKOFF_FIRST = 5.0  # ... one that dies sooner waits this long, doubling each time ...
+BACKOFF_MAX = 300.0  # ... up to this
 
 
 def wanted(settings: Settings) -> int:
@@ -46,22 +54,84 @@ def wanted(settings: Settings) -> int:
 
 def start_workers(settings: Settings) -> list[BaseProcess]:
     """Start the worker processes (none unless HTTP mode asks for more than one)."""
-    context = multiprocessing.get_context("spawn")  # no copy of this process's loop or locks
-    workers: list[BaseProcess] = []
-    handlers = logging.getLogger().handlers
-    formatter = handlers[0].formatter if handlers else None  # log lines like this process's
-    for number in range(1, wanted(settings) + 1):
-        worker = context.Process(
-            target=worker_main,
-            args=(settings, number, os.getpid(), formatter),
-            name=f"paperboy-slack-{number}",
-            daemon=True,
-        )
-        worker.start()
-        workers.append(worker)
+    workers = [start_worker(settings, number) for number in range(1, wanted(settings) + 1)]
     if workers:
         logger.info("Slack HTTP: %d worker processes share the port", len(workers))
     return workers
+
+
+def start_worker(settings: Settings, number: int) -> BaseProcess:
+    """Start worker `number` (1, 2, ...), a child of this process."""
+    context = multiprocessing.get_context("spawn")  # no copy of this process's loop or locks
+    handlers = logging.getLogger().handlers
+    formatter = handlers[0].formatter if handlers else None  # log lines like this process's
+    worker = context.Process(
+        target=worker_main,
+        args=(settings, number, os.getpid(), formatter),
+        name=f"paperboy-slack-{number}",
+        daemon=True,
+    )
+    worker.start()
+    return worker
+
+
+async def keep_alive(
+    workers: list[BaseProcess],
+    restart: Callable[[int], BaseProcess],
+    *,
+    every: float = WATCH_EVERY,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Until cancelled: every `every` seconds, start again (`restart(number)`) each worker
+    of `workers` that died, in place (so `stop_workers` stops the new one). A worker that ran
+    `STEADY` seconds or more comes back at once; one that keeps dying sooner waits
+    `BACKOFF_FIRST` seconds, then twice as long each time, up to `BACKOFF_MAX`."""
+    born = [clock() for _ in workers]
+    waits = [0.0 for _ in workers]
+    retry_at: dict[int, float] = {}
+    while True:
+        await asyncio.sleep(every)
+        now = clock()
+        for i, worker in enumerate(workers):
+            if worker.is_alive():
+                continue
+            if i not in retry_at:
+                quick = now - born[i] < STEADY
+                waits[i] = min(BACKOFF_MAX, max(BACKOFF_FIRST, waits[i] * 2)) if quick else 0.0
+                retry_at[i] = now + waits[i]
+                later = f" in {waits[i]:.0f} s" if waits[i] else ""
+                logger.warning(
+                    "%s stopped (exit code %s): starting it again%s",
+                    worker.name,
+                    worker.exitcode,
+                    later,
+                )
+            if now >= retry_at[i]:
+                workers[i] = await asyncio.to_thread(restart, i + 1)
+                born[i] = clock()
+                del retry_at[i]
+
+
+class WorkerPool:
+    """The worker processes of this run (none unless HTTP mode asks for more than one),
+    kept alive (`keep_alive`) until `stop`. Made inside the running event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.workers = start_workers(settings)
+        restart = functools.partial(start_worker, settings)
+        self._keeper = (
+            asyncio.create_task(keep_alive(self.workers, restart), name="http-workers")
+            if self.workers
+            else None
+        )
+
+    async def stop(self, timeout: float) -> None:
+        """No more restarts; then SIGTERM each worker, and kill what is left after
+        `timeout`."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
+        await asyncio.to_thread(stop_workers, self.workers, timeout)
 
 
 def stop_workers(workers: list[BaseProcess], timeout: float) -> None:

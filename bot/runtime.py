@@ -125,7 +125,7 @@ async def run(settings: Settings) -> None:
     )
     states = {name: "connecting" for name in adapters}
     watch = await _serve_metrics(settings, store, states)
-    workers = http_workers.start_workers(settings)  # Slack HTTP mode on more cores
+    workers = http_workers.WorkerPool(settings)  # Slack HTTP mode on more cores
     stop = _stop_on_signals()
     connecting = [
         asyncio.create_task(_keep_connecting(name, adapter, states), name=f"connect-{name}")
@@ -139,9 +139,7 @@ async def run(settings: Settings) -> None:
         for task in connecting:
             task.cancel()
         await asyncio.gather(*connecting, return_exceptions=True)
-        stopping = asyncio.create_task(
-            asyncio.to_thread(http_workers.stop_workers, workers, SHUTDOWN_GRACE / 2)
-        )
+        stopping = asyncio.create_task(workers.stop(SHUTDOWN_GRACE / 2))
         scheduler.stop()
         await _stop_adapters(adapters.values())
         await close_sources()

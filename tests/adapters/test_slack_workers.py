@@ -182,3 +182,42 @@ async def test_a_worker_finds_papers_the_main_process_stores_after_it_started(
     finally:
         worker.close()
         main.close()
+
+
+def test_a_worker_killed_with_sigkill_is_started_again(tmp_path: Path) -> None:
+    # kill -9 on a worker (the OOM killer does the same): the first process starts another
+    # one, which answers on the same port, and everything still stops on SIGTERM.
+    port = free_port()
+    bot = Bot(config(tmp_path, port, workers=2), ENV)
+    try:
+        bot.wait_for("worker processes share the port")
+        bot.wait_for("Slack HTTP endpoint on")
+        first = worker_pid(port, bot.proc.pid)
+        os.kill(first, signal.SIGKILL)
+        bot.wait_for("stopped (exit code -9): starting it again")
+        second = worker_pid(port, bot.proc.pid, not_pid=first)
+        assert second != first and alive(second)
+    except BaseException:
+        bot.kill()
+        raise
+    code, took = bot.stop_with(signal.SIGTERM)
+    assert code == 0 and took < STOP_LIMIT, bot.log
+    assert not alive(second)
+    assert "Traceback" not in bot.log
+
+
+def worker_pid(port: int, main: int, not_pid: int = 0, within: float = 60.0) -> int:
+    """The pid of a worker process that answers `/papers help` (not `main`, not `not_pid`)."""
+    deadline = time.monotonic() + within
+    n = 0
+    while time.monotonic() < deadline:
+        n += 1
+        try:
+            status, process, _ = ask(port, "help", n)
+        except OSError:  # a worker is starting, or the killed one's connection reset
+            time.sleep(0.1)
+            continue
+        assert status == 200
+        if int(process) not in (main, not_pid):
+            return int(process)
+    raise AssertionError(f"no worker answered in {within} s ({n} commands)")
