@@ -8,6 +8,7 @@ import signal
 import socket
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -94,25 +95,28 @@ def alive(pid: int) -> bool:
     return True
 
 
-def test_two_processes_answer_commands_on_one_port_and_stop_on_sigterm(tmp_path: Path) -> None:
+def two_processes(tmp_path: Path) -> tuple[int, Bot]:
+    """`paperboy run` with `http_workers = 2`, its endpoint up: (port, the bot)."""
     port = free_port()
     bot = Bot(config(tmp_path, port, workers=2), ENV)
     try:
         bot.wait_for("worker processes share the port")
         bot.wait_for("Slack HTTP endpoint on")
+    except BaseException:
+        bot.kill()
+        raise
+    return port, bot
+
+
+def test_two_processes_answer_commands_on_one_port_and_stop_on_sigterm(tmp_path: Path) -> None:
+    port, bot = two_processes(tmp_path)
+    try:
         answered: dict[str, bytes] = {}
-        deadline = time.monotonic() + 30
-        n = 0
-        while len(answered) < 2 and time.monotonic() < deadline:
-            n += 1
-            try:
-                status, process, body = ask(port, "help", n)
-            except OSError:  # the worker is still starting
-                time.sleep(0.1)
-                continue
-            assert status == 200
+        for process, body in answering(port, within=30):
             answered[process] = body
-        assert len(answered) == 2, f"one process answered {n} commands; log:\n{bot.log}"
+            if len(answered) == 2:
+                break
+        assert len(answered) == 2, f"one process answered; log:\n{bot.log}"
         assert str(bot.proc.pid) in answered  # the main process, and one worker
         assert all(b"/papers" in body and b"blocks" in body for body in answered.values())
     except BaseException:
@@ -187,11 +191,8 @@ async def test_a_worker_finds_papers_the_main_process_stores_after_it_started(
 def test_a_worker_killed_with_sigkill_is_started_again(tmp_path: Path) -> None:
     # kill -9 on a worker (the OOM killer does the same): the first process starts another
     # one, which answers on the same port, and everything still stops on SIGTERM.
-    port = free_port()
-    bot = Bot(config(tmp_path, port, workers=2), ENV)
+    port, bot = two_processes(tmp_path)
     try:
-        bot.wait_for("worker processes share the port")
-        bot.wait_for("Slack HTTP endpoint on")
         first = worker_pid(port, bot.proc.pid)
         os.kill(first, signal.SIGKILL)
         bot.wait_for("stopped (exit code -9): starting it again")
@@ -208,16 +209,23 @@ def test_a_worker_killed_with_sigkill_is_started_again(tmp_path: Path) -> None:
 
 def worker_pid(port: int, main: int, not_pid: int = 0, within: float = 60.0) -> int:
     """The pid of a worker process that answers `/papers help` (not `main`, not `not_pid`)."""
+    for process, _ in answering(port, within):
+        if int(process) not in (main, not_pid):
+            return int(process)
+    raise AssertionError(f"no worker answered in {within} s")
+
+
+def answering(port: int, within: float) -> Iterator[tuple[str, bytes]]:
+    """(answering process, body) of `/papers help` asked again and again for `within`
+    seconds; a refused or reset connection (a process starting, or just killed) is skipped."""
     deadline = time.monotonic() + within
     n = 0
     while time.monotonic() < deadline:
         n += 1
         try:
-            status, process, _ = ask(port, "help", n)
-        except OSError:  # a worker is starting, or the killed one's connection reset
+            status, process, body = ask(port, "help", n)
+        except OSError:
             time.sleep(0.1)
             continue
         assert status == 200
-        if int(process) not in (main, not_pid):
-            return int(process)
-    raise AssertionError(f"no worker answered in {within} s ({n} commands)")
+        yield process, body
