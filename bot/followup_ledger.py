@@ -177,10 +177,9 @@ class FollowUpLedger:
             .where(
                 _FU.c.status == UNKNOWN,
                 _FU.c.channel_key.startswith(prefix, autoescape=True),
-                _FU.c.created_at >= now - MAX_AGE,
                 _FU.c.retry_at.is_not(None),
-                _CHANNEL.c.followups.is_(True),
                 _CHANNEL.c.paused_reason.is_(None),
+                *_live(now),
             )
             .group_by(_FU.c.channel_key)
         )
@@ -213,7 +212,7 @@ class FollowUpLedger:
             limit=limit,
             values=values,
             returning=(*_TAKEN, _FU.c.attempts),
-            where=(_FU.c.created_at >= now - MAX_AGE, _CHANNEL.c.followups.is_(True)),
+            where=_live(now),
         )
         # The lease is the claimed_at this call wrote (take_due); unknown rows keep theirs.
         return [
@@ -365,3 +364,9 @@ def recent_posts(
                 ):
                     out.append((key, pid, ref, sent_at))
     return out
+
+
+def _live(now: datetime) -> tuple[Any, ...]:
+    """Rows the ticks still work on: made in the last `MAX_AGE` (older news is stale), in
+    channels with follow-ups on."""
+    return (_FU.c.created_at >= now - MAX_AGE, _CHANNEL.c.followups.is_(True))

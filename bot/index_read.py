@@ -265,13 +265,12 @@ class IndexReader:
         """The best `limit` of the BM25 `hits`, lifted by upvotes and recency (not recency
         in a `since:` window) and, for a one-word search, by its feedback."""
         fresh = query.since is None
-        own = self._word_forms(query.lone_word())
-        if texts is None or own is None:
-            return blend_top(searcher, hits, limit, now, fresh)
-        # Only the best FEEDBACK_DEPTH can be lifted, and a lift only raises a score: the
-        # rest stay below them, in the order blend_top gives.
-        top = blend_top(searcher, hits, max(limit, FEEDBACK_DEPTH), now, fresh)
-        return with_feedback(searcher, self.schema, top, texts, own, limit)
+        if texts is not None and (own := self._word_forms(query.lone_word())) is not None:
+            # Only the best FEEDBACK_DEPTH can be lifted, and a lift only raises a score: the
+            # rest stay below them, in the order blend_top gives.
+            top = blend_top(searcher, hits, max(limit, FEEDBACK_DEPTH), now, fresh)
+            return with_feedback(searcher, self.schema, top, texts, own, limit)
+        return blend_top(searcher, hits, limit, now, fresh)
 
     def _word_forms(self, word: str | None) -> set[str] | None:
         """The analysed forms of a one-word search's word, its other number and its alias

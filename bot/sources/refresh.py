@@ -34,7 +34,7 @@ from bot.sources.arxiv import ADD_TYPES, UPDATE_TYPES, Arxiv
 from bot.sources.common import counting_skips
 from bot.sources.hf import HuggingFace
 from bot.sources.http import Clock, Http, Sleep, Throttle
-from bot.sources.recheck import merged, recheck_arxiv, recheck_hf
+from bot.sources.recheck import Rechecked, merged, recheck_arxiv, recheck_hf
 from bot.store import PaperStore
 
 logger = logging.getLogger(__name__)
@@ -208,13 +208,12 @@ class Sources:
         say: Callable[[str], None],
     ) -> SourceReport:
         result = SourceReport(name)
-        asked: list[str] = []  # rechecked papers: stamped once their answers are stored
         try:
             with counting_skips() as unreadable:
                 if name == HF:
-                    papers = await self._fetch_hf(store, now, window, say, asked)
+                    papers, asked = await self._fetch_hf(store, now, window, say)
                 else:
-                    papers = await self._fetch_arxiv(store, now, window, say, asked)
+                    papers, asked = await self._fetch_arxiv(store, now, window, say)
         except SourceError as exc:
             result.error = str(exc)
             logger.warning("refresh of %s failed: %s", name, exc)
@@ -239,8 +238,8 @@ class Sources:
         now: datetime,
         window: _Window,
         say: Callable[[str], None],
-        asked: list[str],
-    ) -> list[PaperIn]:
+    ) -> Rechecked:
+        """The papers to store, and the ids rechecked (stamped once those are stored)."""
         back = self.settings.sources.huggingface.refresh_days
         papers: dict[str, PaperIn] = {}  # a paper on two lists (or pages) counts once
         for list_day in _days(now.astimezone(UTC).date(), window.day, window.since, back):
@@ -257,11 +256,10 @@ class Sources:
             for paper in found:
                 papers.setdefault(paper.id, paper)
         if window.day is not None or window.since is not None:
-            return list(papers.values())
+            return Rechecked(list(papers.values()), [])
         say(f"{HF}: recent papers again (code links, stars)")
         again = await recheck_hf(self.hf, store, self.settings, now, list(papers))
-        asked += again.asked
-        return merged(list(papers.values()), again.papers)
+        return Rechecked(merged(list(papers.values()), again.papers), again.asked)
 
     async def _fetch_arxiv(
         self,
@@ -269,8 +267,8 @@ class Sources:
         now: datetime,
         window: _Window,
         say: Callable[[str], None],
-        asked: list[str],
-    ) -> list[PaperIn]:
+    ) -> Rechecked:
+        """As `_fetch_hf`, for arXiv."""
         categories = self.settings.sources.arxiv.categories
         day, since = window.day, window.since
         if day is not None or since is not None:
@@ -278,7 +276,7 @@ class Sources:
             assert first is not None
             last = day or now.astimezone(UTC).date()
             say(f"{ARXIV}: {', '.join(categories)} from {first} to {last} (one request per 3 s)")
-            return await self.arxiv.between(categories, first, last)
+            return Rechecked(await self.arxiv.between(categories, first, last), [])
         say(f"{ARXIV}: today's announcements in {', '.join(categories)}")
         items = await self.arxiv.feed(categories)
         papers = [i.paper for i in items if i.announce_type in ADD_TYPES]
@@ -288,8 +286,7 @@ class Sources:
             papers += [p for p in replaced if p.id in known]
         say(f"{ARXIV}: recent papers again (versions, comments, journal references)")
         again = await recheck_arxiv(self.arxiv, store, self.settings, now, [p.id for p in replaced])
-        asked += again.asked
-        return merged(papers, again.papers)
+        return Rechecked(merged(papers, again.papers), again.asked)
 
 
 @dataclass(frozen=True, slots=True)
